@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/importd/importd/internal/database"
+)
+
+// config is the environment of DESIGN §9. Only this package reads it.
+type config struct {
+	DatabaseURL    string
+	DatabaseURLSet bool
+	NATSURL        string
+	NATSURLSet     bool
+	NATSListen     string
+	DataDir        string
+	HTTPAddr       string
+	Retention      time.Duration
+	TokensFile     string
+	LogLevel       zapcore.Level
+	Replicas       int
+	dev            bool // set by the dev role
+}
+
+func loadConfig() (config, error) {
+	c := config{
+		DatabaseURL: env("DATABASE_URL", database.DefaultURL),
+		NATSURL:     env("NATS_URL", "nats://127.0.0.1:4222"),
+		NATSListen:  env("IMPORTD_NATS_LISTEN", "127.0.0.1:4222"),
+		DataDir:     env("IMPORTD_DATA_DIR", "./var"),
+		HTTPAddr:    env("IMPORTD_HTTP_ADDR", ":8080"),
+		TokensFile:  os.Getenv("IMPORTD_TOKENS_FILE"),
+	}
+	c.DatabaseURLSet = os.Getenv("DATABASE_URL") != ""
+	c.NATSURLSet = os.Getenv("NATS_URL") != ""
+	var err error
+	if c.Retention, err = parseRetention(env("IMPORTD_RETENTION", "48h")); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(env("IMPORTD_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("IMPORTD_LOG_LEVEL: want debug, info, warn or error: %w", err)
+	}
+	if c.Replicas, err = strconv.Atoi(env("IMPORTD_STREAM_REPLICAS", "1")); err != nil || c.Replicas < 1 || c.Replicas > 5 {
+		return c, fmt.Errorf("IMPORTD_STREAM_REPLICAS: want a number from 1 to 5, got %q", os.Getenv("IMPORTD_STREAM_REPLICAS"))
+	}
+	return c, nil
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// parseRetention parses a Go duration, or a number of days such as "30d",
+// between 1h and 30d.
+func parseRetention(s string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("IMPORTD_RETENTION %q: %w", s, err)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("IMPORTD_RETENTION %q: want a duration such as 48h or 7d", s)
+		}
+	}
+	if d < time.Hour || d > 30*24*time.Hour {
+		return 0, fmt.Errorf("IMPORTD_RETENTION %q: must be between 1h and 30d", s)
+	}
+	return d, nil
+}

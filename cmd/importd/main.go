@@ -1,0 +1,76 @@
+// Command importd runs the import pipeline: one binary, one role per process
+// (or every role at once), configured by the environment of DESIGN §9.
+//
+//	importd ingest|resolve|import|query|all|dev|migrate
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+const usage = `usage: importd ROLE
+
+Roles:
+  ingest    read deliveries from NATS into tracked operations
+  resolve   check references; park and release operations (not built yet)
+  import    write resolved operations into the catalog (not built yet)
+  query     the HTTP query service (tracking endpoints, /healthz, /readyz, /metrics)
+  all       every role in one process, after applying migrations
+  dev       all, plus an embedded NATS server (unless NATS_URL is set) and,
+            when no PostgreSQL answers, a private one; no authentication
+  migrate   apply the database schema and exit
+
+Environment: DATABASE_URL, NATS_URL, IMPORTD_NATS_LISTEN, IMPORTD_DATA_DIR,
+IMPORTD_HTTP_ADDR, IMPORTD_RETENTION, IMPORTD_TOKENS_FILE, IMPORTD_LOG_LEVEL,
+IMPORTD_STREAM_REPLICAS (see README.md).
+`
+
+func main() {
+	if len(os.Args) != 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	role := os.Args[1]
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "importd:", err)
+		os.Exit(2)
+	}
+	logger := newLogger(cfg.LogLevel, role == "dev")
+	defer logger.Sync() //nolint:errcheck
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, role, cfg, logger); err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		logger.Error("importd stopped", zap.String("role", role), zap.Error(err))
+		fmt.Fprintln(os.Stderr, "importd:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level zapcore.Level, dev bool) *zap.Logger {
+	var zc zap.Config
+	if dev {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	} else {
+		zc = zap.NewProductionConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	logger, err := zc.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return logger
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/importd/importd/ingest"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/tracking"
+)
+
+var errUsage = errors.New("importd: unknown role")
+
+// app holds what the roles of one process share.
+type app struct {
+	cfg    config
+	logger *zap.Logger
+	pool   *pgxpool.Pool
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	store  *tracking.Store
+}
+
+func run(ctx context.Context, role string, cfg config, logger *zap.Logger) error {
+	a := &app{cfg: cfg, logger: logger}
+	defer a.close()
+	switch role {
+	case "migrate":
+		if err := a.openDB(ctx); err != nil {
+			return err
+		}
+		if err := database.Migrate(ctx, a.pool); err != nil {
+			return err
+		}
+		v, err := database.Version(ctx, a.pool)
+		if err != nil {
+			return err
+		}
+		logger.Info("schema up to date", zap.Int64("version", v))
+		return nil
+	case "ingest":
+		return a.start(ctx, false, "ingest")
+	case "query":
+		return a.start(ctx, false, "query")
+	case "all":
+		return a.start(ctx, true, "ingest", "query")
+	case "resolve", "import":
+		return fmt.Errorf("role %s is not part of this build yet; run ingest and query (operations stay Queued until it lands)", role)
+	case "dev":
+		return a.dev(ctx)
+	}
+	return errUsage
+}
+
+func (a *app) close() {
+	if a.nc != nil {
+		_ = a.nc.Drain()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}
+
+func (a *app) openDB(ctx context.Context) error {
+	pool, err := database.Open(ctx, a.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	a.pool = pool
+	return nil
+}
+
+func (a *app) openNATS(ctx context.Context) error {
+	nc, err := bus.Connect(a.cfg.NATSURL, "importd", a.logger)
+	if err != nil {
+		return err
+	}
+	a.nc = nc
+	if a.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+		return err
+	}
+	return bus.Provision(ctx, a.js, a.busConfig())
+}
+
+func (a *app) busConfig() bus.Config {
+	return bus.Config{Retention: a.cfg.Retention, Replicas: a.cfg.Replicas}
+}
+
+// start opens what the roles need and runs them until ctx is canceled.
+func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
+	if err := a.openDB(ctx); err != nil {
+		return err
+	}
+	if migrate {
+		if err := database.Migrate(ctx, a.pool); err != nil {
+			return err
+		}
+	}
+	if err := a.openNATS(ctx); err != nil {
+		return err
+	}
+	store, err := tracking.NewStore(a.pool, tracking.StoreConfig{Retention: a.cfg.Retention})
+	if err != nil {
+		return err
+	}
+	a.store = store
+	if err := store.EnsurePartitions(ctx); err != nil {
+		return err
+	}
+	var tokens *tracking.Tokens
+	if a.cfg.TokensFile != "" {
+		if tokens, err = tracking.LoadTokens(a.cfg.TokensFile); err != nil {
+			return err
+		}
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, role := range roles {
+		switch role {
+		case "ingest":
+			w, err := ingest.New(ingest.Config{Bus: a.busConfig()}, store, a.js, a.logger)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return w.Run(ctx) })
+		case "query":
+			if tokens == nil && !a.cfg.dev {
+				return errors.New("IMPORTD_TOKENS_FILE is not set: the query service runs without tokens only in dev mode")
+			}
+			g.Go(func() error { return a.serveHTTP(ctx, tokens) })
+		}
+	}
+	a.logger.Info("importd running", zap.Strings("roles", roles))
+	return g.Wait()
+}
+
+func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
+	srv := tracking.NewServer(a.store, tracking.ServerConfig{
+		Tokens: tokens,
+		Ready: func(ctx context.Context) error {
+			if err := a.pool.Ping(ctx); err != nil {
+				return fmt.Errorf("postgresql: %w", err)
+			}
+			if !a.nc.IsConnected() {
+				return errors.New("nats: not connected")
+			}
+			return nil
+		},
+	}, a.logger)
+	l, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("query service: listen on %s (IMPORTD_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	a.logger.Info("query service listening", zap.String("addr", l.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// dev runs every role with an embedded NATS server and, when needed, a
+// private PostgreSQL.
+func (a *app) dev(ctx context.Context) error {
+	a.cfg.dev = true
+	dir, err := filepath.Abs(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("IMPORTD_DATA_DIR %s: %w", dir, err)
+	}
+	natsWhere := a.cfg.NATSURL
+	if !a.cfg.NATSURLSet {
+		ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Listen: a.cfg.NATSListen, StoreDir: filepath.Join(dir, "nats")})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}()
+		a.cfg.NATSURL = ns.ClientURL()
+		natsWhere = ns.ClientURL() + " (embedded, store in " + filepath.Join(dir, "nats") + ")"
+	}
+	dbWhere := redactURL(a.cfg.DatabaseURL)
+	if !a.cfg.DatabaseURLSet {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		pool, err := database.Open(pctx, a.cfg.DatabaseURL)
+		cancel()
+		if err == nil {
+			pool.Close()
+		} else {
+			a.logger.Info("no PostgreSQL answers at the default address; starting a private one", zap.Error(err))
+			url, stop, perr := startPrivatePostgres(ctx, filepath.Join(dir, "postgres"), a.logger)
+			if perr != nil {
+				return fmt.Errorf("no PostgreSQL answers at %s (%v), and a private one could not be started: %w", redactURL(a.cfg.DatabaseURL), err, perr)
+			}
+			defer stop()
+			a.cfg.DatabaseURL = url
+			dbWhere = url + " (private, data in " + filepath.Join(dir, "postgres") + ")"
+		}
+	}
+	if a.cfg.TokensFile == "" {
+		a.logger.Warn("DEV MODE: the query service runs WITHOUT AUTHENTICATION; set IMPORTD_TOKENS_FILE to require tokens")
+	}
+	fmt.Fprintf(os.Stderr, `
+importd dev is starting
+  NATS        %s
+  PostgreSQL  %s
+  HTTP        http://%s  (GET /import/{receiptId}/status, /summary, /{productId}; /metrics)
+  Publish deliveries to import.deliveries.<merchantId>; stop with Ctrl-C.
+
+`, natsWhere, dbWhere, displayAddr(a.cfg.HTTPAddr))
+	return a.start(ctx, true, "ingest", "query")
+}
+
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,651 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/tracking"
+)
+
+// header is what the delivery message's headers say, with the problems found.
+type header struct {
+	receipt  string
+	assigned bool // the receipt was assigned by ingest, not chosen by the publisher
+	delivery tracking.Delivery
+	resource catalog.ResourceType
+	format   Format
+	gzip     bool
+	errs     []tracking.IngestionError
+}
+
+const maxHeaderValue = 256
+
+// parseHeader reads the headers of a delivery message (DESIGN §3).
+func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
+	h := msg.Headers()
+	var hd header
+	fail := func(code, format string, args ...any) {
+		hd.errs = append(hd.errs, tracking.IngestionError{Code: code, Description: fmt.Sprintf(format, args...)})
+	}
+	source := fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)
+	hd.receipt = h.Get(bus.HeaderMsgID)
+	switch {
+	case hd.receipt == "":
+		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
+	case !bus.ValidReceipt(hd.receipt):
+		fail(CodeInvalidReceipt, "Nats-Msg-Id %q is not a valid receipt id (^[A-Za-z0-9_-]{8,64}$); receipt %s was assigned instead",
+			clip(hd.receipt), assignReceipt(source, meta.Timestamp))
+		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
+	}
+	merchant := bus.MerchantOf(msg.Subject())
+	if !bus.ValidMerchant(merchant) {
+		fail(CodeInvalidMerchant, "merchant id %q does not match ^[A-Za-z0-9_-]{1,64}$", clip(merchant))
+	}
+	data := h.Get(bus.HeaderData)
+	if data == "" {
+		data = string(catalog.Product)
+	}
+	if t, ok := catalog.ParseResourceType(data); ok {
+		hd.resource, data = t, string(t)
+	} else {
+		fail(CodeUnknownDataType, "Import-Data %q is not one of ProductType, Category, TaxCategory, Product, ProductVariant, Price, InventoryEntry", clip(data))
+	}
+	formatName := h.Get(bus.HeaderFormat)
+	if f, err := ParseFormat(formatName); err == nil {
+		hd.format, formatName = f, string(f)
+	} else {
+		fail(CodeUnknownFormat, "Import-Format %q is not one of ndjson, json, csv", clip(formatName))
+	}
+	version := h.Get(bus.HeaderContractVersion)
+	switch version {
+	case "", "1", "1.0":
+		version = "1.0"
+	default:
+		fail(CodeUnsupportedContract, "Import-Contract-Version %q is not supported (supported: 1.0)", clip(version))
+	}
+	switch enc := strings.ToLower(h.Get(bus.HeaderEncoding)); enc {
+	case "", "identity":
+	case "gzip":
+		hd.gzip = true
+	default:
+		fail(CodeUnknownEncoding, "Content-Encoding %q is not supported (supported: gzip)", clip(enc))
+	}
+	skip := false
+	switch v := strings.ToLower(h.Get(bus.HeaderSkipErrors)); v {
+	case "", "false":
+	case "true":
+		skip = true
+	default:
+		fail(CodeInvalidHeader, "Import-Skip-Errors %q must be true or false", clip(v))
+	}
+	var foreignKey *string
+	if fk := h.Get(bus.HeaderForeignKey); fk != "" {
+		if len(fk) > maxHeaderValue {
+			fail(CodeInvalidHeader, "Import-Foreign-Key is %d bytes long, over the limit of %d", len(fk), maxHeaderValue)
+			fk = fk[:maxHeaderValue]
+		}
+		foreignKey = &fk
+	}
+	object := h.Get(bus.HeaderObject)
+	if len(object) > 1024 {
+		fail(CodeInvalidHeader, "Import-Object name is over 1024 bytes")
+		object = ""
+	}
+	if object != "" && len(msg.Data()) > 0 {
+		fail(CodeInvalidHeader, "the message body must be empty when Import-Object names the body")
+	}
+	hd.delivery = tracking.Delivery{
+		ReceiptID:       hd.receipt,
+		MerchantID:      clip(merchant),
+		AcceptedAt:      meta.Timestamp,
+		Data:            clip(data),
+		Format:          clip(formatName),
+		ContractVersion: clip(version),
+		ForeignKey:      foreignKey,
+		SkipErrors:      skip,
+		ObjectName:      object,
+		ContentEncoding: clip(h.Get(bus.HeaderEncoding)),
+		Source:          source,
+	}
+	return hd
+}
+
+// assignReceipt derives a receipt for a message published without
+// Nats-Msg-Id from the message itself, so that a redelivery gets the same one.
+func assignReceipt(source string, ts time.Time) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s@%d", source, ts.UnixNano()))
+	return hex.EncodeToString(sum[:16])
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
+
+// job is one delivery being read.
+type job struct {
+	w      *Worker
+	msg    jetstream.Msg
+	d      tracking.Delivery
+	hd     header
+	log    *zap.Logger
+	lastIP time.Time // last in-progress ack
+
+	pending   []jetstream.PubAckFuture // work messages of the last batch, not yet acknowledged
+	pendingTo int                      // the record the pending futures reach up to
+}
+
+func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) (res outcome, err error) {
+	hd := parseHeader(msg, meta)
+	log := w.logger.With(zap.String("receipt", hd.receipt), zap.String("merchant", hd.delivery.MerchantID))
+	d, created, err := w.store.DeliveryBegin(ctx, hd.delivery)
+	if err != nil {
+		return w.transient(ctx, err)
+	}
+	if d.Source != hd.delivery.Source {
+		// The same receipt published again after the duplicate window: one delivery, never two.
+		log.Info("delivery published again; ignored", zap.String("first", d.Source), zap.String("again", hd.delivery.Source),
+			zap.String("first_merchant", d.MerchantID))
+		deliveriesTotal.WithLabelValues("duplicate").Inc()
+		return outcomeAck, nil
+	}
+	j := &job{w: w, msg: msg, d: d, hd: hd, log: log, lastIP: time.Now()}
+	if created {
+		log.Info("delivery accepted", zap.Bool("receipt_assigned", hd.assigned), zap.String("data", d.Data), zap.String("format", d.Format))
+	}
+	if d.IngestState == tracking.IngestReceiving && d.RecordsRead == 0 {
+		j.announce(ctx, "accepted")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("ingest panicked; the delivery fails", zap.Any("panic", p), zap.Stack("stack"))
+			res, err = j.fail(ctx, []tracking.IngestionError{{Code: CodeInternal, Description: fmt.Sprintf("internal error: %v", p)}})
+		}
+	}()
+	switch {
+	case d.IngestState != tracking.IngestReceiving:
+		// Finished by an earlier attempt that died before acknowledging.
+		j.announceEnd(ctx)
+		return outcomeAck, nil
+	case len(hd.errs) > 0:
+		return j.fail(ctx, hd.errs)
+	}
+	return j.read(ctx)
+}
+
+// transient maps an error to the outcome: retry later when it is worth it.
+func (w *Worker) transient(ctx context.Context, err error) (outcome, error) {
+	if ctx.Err() != nil {
+		return outcomeLeave, err
+	}
+	if errors.Is(err, tracking.ErrCheckpointMoved) {
+		return outcomeLeave, err
+	}
+	if !database.IsTransient(err) {
+		w.logger.Error("ingest failed with an unexpected error; retrying", zap.Error(err))
+	}
+	return outcomeRetry, err
+}
+
+// open returns the delivery's body, or the ingestion error why it cannot be read.
+func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tracking.IngestionError, error) {
+	var src io.Reader = bytes.NewReader(j.msg.Data())
+	var closer io.Closer = io.NopCloser(nil)
+	if name := j.d.ObjectName; name != "" {
+		store, err := j.w.js.ObjectStore(ctx, bus.BucketPayloads)
+		if err != nil {
+			if bus.IsObjectNotFound(err) {
+				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: "object store " + bus.BucketPayloads + " does not exist"}, nil
+			}
+			return nil, nil, nil, nil, err
+		}
+		info, err := store.GetInfo(ctx, name)
+		if err != nil {
+			if bus.IsObjectNotFound(err) {
+				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)}, nil
+			}
+			return nil, nil, nil, nil, err
+		}
+		if int64(info.Size) > j.w.cfg.MaxDeliveryBytes {
+			return nil, nil, nil, &tracking.IngestionError{Code: CodeDeliveryTooLarge,
+				Description: fmt.Sprintf("object %q is %d bytes, over the size limit of %d bytes", name, info.Size, j.w.cfg.MaxDeliveryBytes)}, nil
+		}
+		obj, err := store.Get(ctx, name)
+		if err != nil {
+			if bus.IsObjectNotFound(err) {
+				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)}, nil
+			}
+			return nil, nil, nil, nil, err
+		}
+		src, closer = obj, obj
+	}
+	r, lr, err := openBody(src, j.hd.gzip, j.w.cfg.MaxDeliveryBytes)
+	if err != nil {
+		closer.Close()
+		var be *bodyError
+		if errors.As(err, &be) && be.Code != CodeReadError {
+			return nil, nil, nil, &tracking.IngestionError{Code: be.Code, Description: be.Err.Error()}, nil
+		}
+		return nil, nil, nil, nil, err
+	}
+	return r, lr, closer, nil, nil
+}
+
+// read streams the body into batches of operations.
+func (j *job) read(ctx context.Context) (outcome, error) {
+	body, counter, closer, ierr, err := j.open(ctx)
+	if err != nil {
+		return j.w.transient(ctx, err)
+	}
+	if ierr != nil {
+		return j.fail(ctx, []tracking.IngestionError{*ierr})
+	}
+	defer closer.Close()
+
+	cfg := j.w.cfg
+	dec := NewDecoder(j.hd.format, body, DecoderConfig{
+		MaxRecordBytes: cfg.MaxRecordBytes,
+		ColumnKind:     func(column string) catalog.Kind { return catalog.ColumnKind(j.hd.resource, column) },
+	})
+	resume := j.d.RecordsRead
+	var republish []RawRecord // records stored by an earlier attempt whose work messages may be missing
+	var queued map[int]bool
+	if j.d.PublishedThrough < resume {
+		if queued, err = j.w.store.QueuedSeqs(ctx, &j.d, j.d.PublishedThrough, resume); err != nil {
+			return j.w.transient(ctx, err)
+		}
+		j.log.Info("resuming delivery", zap.Int("records_stored", resume), zap.Int("republish", len(queued)))
+	} else if resume > 0 {
+		j.log.Info("resuming delivery", zap.Int("records_stored", resume))
+	}
+
+	batch := make([]RawRecord, 0, cfg.BatchSize)
+	for {
+		if ctx.Err() != nil {
+			// Shutting down: store what is read, hand the rest back.
+			if _, err := j.flush(context.WithoutCancel(ctx), batch, counter.read); err != nil {
+				return outcomeLeave, err
+			}
+			return outcomeLeave, ctx.Err()
+		}
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ferr := j.flush(ctx, batch, counter.read); ferr != nil {
+				return j.w.transient(ctx, ferr)
+			}
+			return j.fail(ctx, []tracking.IngestionError{containerFailure(err, rec.Line)})
+		}
+		if rec.Index < resume {
+			if queued[rec.Index] {
+				republish = append(republish, rec)
+				if len(republish) >= cfg.BatchSize {
+					if err := j.republish(ctx, republish); err != nil {
+						return j.w.transient(ctx, err)
+					}
+					republish = republish[:0]
+				}
+			}
+			continue
+		}
+		if len(republish) > 0 {
+			if err := j.republish(ctx, republish); err != nil {
+				return j.w.transient(ctx, err)
+			}
+			republish = nil
+		}
+		batch = append(batch, rec)
+		if len(batch) >= cfg.BatchSize {
+			if batch, err = j.flush(ctx, batch, counter.read); err != nil {
+				return j.w.transient(ctx, err)
+			}
+		}
+	}
+	if len(republish) > 0 {
+		if err := j.republish(ctx, republish); err != nil {
+			return j.w.transient(ctx, err)
+		}
+	}
+	if _, err := j.flush(ctx, batch, counter.read); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	if err := j.awaitPublished(ctx); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	if err := j.w.store.IngestFinish(ctx, &j.d, tracking.IngestDone, nil, counter.read); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	bytesTotal.Add(float64(counter.read))
+	deliveriesTotal.WithLabelValues("ingested").Inc()
+	j.log.Info("delivery ingested", zap.Int("records", j.d.RecordsRead), zap.Int64("bytes", counter.read))
+	j.announceEnd(ctx)
+	return outcomeAck, nil
+}
+
+// containerFailure maps a decoder error to the ingestion error of the delivery.
+func containerFailure(err error, line int) tracking.IngestionError {
+	var be *bodyError
+	if errors.As(err, &be) {
+		return tracking.IngestionError{Code: be.Code, Description: be.Err.Error()}
+	}
+	var ce *ContainerError
+	if errors.As(err, &ce) {
+		return tracking.IngestionError{Code: ce.Code, Description: ce.Error()}
+	}
+	return tracking.IngestionError{Code: CodeReadError, Description: fmt.Sprintf("line %d: %v", line, err)}
+}
+
+// fail ends ingest of the delivery with the given reasons. Records stored
+// before the failure go on through the pipeline.
+func (j *job) fail(ctx context.Context, ierrs []tracking.IngestionError) (outcome, error) {
+	if err := j.awaitPublished(ctx); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	if err := j.w.store.IngestFinish(ctx, &j.d, tracking.IngestFailed, ierrs, j.d.BytesRead); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	deliveriesTotal.WithLabelValues("failed").Inc()
+	j.log.Warn("delivery could not be read", zap.Any("errors", ierrs), zap.Int("records_stored", j.d.RecordsRead))
+	j.announceEnd(ctx)
+	return outcomeAck, nil
+}
+
+// announce publishes a delivery event on IMPORT_EVENTS with the delivery's
+// status. Events are notifications: a failure is logged, not fatal, and the
+// message id makes a repeat a no-op.
+func (j *job) announce(ctx context.Context, event string) {
+	body, err := j.w.store.Status(ctx, &j.d)
+	if err != nil {
+		j.log.Warn("delivery event not published", zap.String("event", event), zap.Error(err))
+		return
+	}
+	data, _ := json.Marshal(body)
+	msg := nats.NewMsg(bus.EventSubject(j.d.MerchantID, j.d.ReceiptID, event))
+	msg.Data = data
+	msg.Header.Set(bus.HeaderMsgID, j.d.ReceiptID+"."+event)
+	if j.d.ForeignKey != nil {
+		msg.Header.Set(bus.HeaderForeignKey, *j.d.ForeignKey)
+	}
+	if _, err := j.w.js.PublishMsg(ctx, msg); err != nil {
+		j.log.Warn("delivery event not published", zap.String("event", event), zap.Error(err))
+	}
+}
+
+// announceEnd publishes the event that ends ingest: failed, queued or completed.
+func (j *job) announceEnd(ctx context.Context) {
+	switch {
+	case j.d.IngestState == tracking.IngestFailed:
+		j.announce(ctx, "failed")
+	case j.d.CompletedAt != nil:
+		j.announce(ctx, "completed")
+	default:
+		j.announce(ctx, "queued")
+	}
+}
+
+// keepAlive tells JetStream the delivery is still being worked on.
+func (j *job) keepAlive() {
+	if time.Since(j.lastIP) < j.w.cfg.Bus.AckWait/4 {
+		return
+	}
+	if err := j.msg.InProgress(); err != nil {
+		j.log.Warn("in-progress ack failed", zap.Error(err))
+	}
+	j.lastIP = time.Now()
+}
+
+// flush validates a batch of records and writes their operations and events
+// in one transaction, then queues the valid ones for the resolver. It
+// returns the batch emptied for reuse.
+func (j *job) flush(ctx context.Context, batch []RawRecord, bytesRead int64) ([]RawRecord, error) {
+	if len(batch) == 0 {
+		return batch, nil
+	}
+	start := time.Now()
+	from, to := batch[0].Index, batch[len(batch)-1].Index+1
+	ops, events, counts, work := j.build(batch)
+	events, err := j.markDuplicates(ctx, ops, events, &counts, work, from)
+	if err != nil {
+		return batch, err
+	}
+	// Work messages of the previous batch must be acknowledged before the
+	// checkpoint says so.
+	if err := j.awaitPublished(ctx); err != nil {
+		return batch, err
+	}
+	err = j.w.store.IngestWrite(ctx, &j.d, tracking.IngestBatch{
+		From: from, To: to, PublishedThrough: j.pendingTo, BytesRead: bytesRead,
+		Ops: ops, Events: events, Counts: counts,
+	})
+	if err != nil {
+		return batch, err
+	}
+	if hook := j.w.cfg.afterCommit; hook != nil {
+		if err := hook(to); err != nil {
+			return batch, err
+		}
+	}
+	var valid []bus.WorkOp
+	for i := range work {
+		if work[i].ok {
+			valid = append(valid, work[i].op)
+		}
+	}
+	if err := j.publish(valid); err != nil {
+		return batch, err
+	}
+	j.pendingTo = to
+	recordsTotal.WithLabelValues("queued").Add(float64(counts.Queued))
+	recordsTotal.WithLabelValues("validationFailed").Add(float64(counts.ValidationFailed))
+	batchSeconds.Observe(time.Since(start).Seconds())
+	j.keepAlive()
+	return batch[:0], nil
+}
+
+// workItem is a record's work operation, ok when it passed validation.
+type workItem struct {
+	op bus.WorkOp
+	ok bool
+}
+
+// build validates records and makes their operations and events. Records
+// are independent here but for duplicates inside the batch.
+func (j *job) build(batch []RawRecord) ([]tracking.Operation, []tracking.Event, tracking.Counts, []workItem) {
+	now := time.Now().UTC()
+	ops := make([]tracking.Operation, len(batch))
+	events := make([]tracking.Event, 0, len(batch)+len(batch)/8)
+	work := make([]workItem, len(batch))
+	seen := make(map[string]int, len(batch))
+	var counts tracking.Counts
+	for i, rec := range batch {
+		var errs []catalog.Error
+		key := ""
+		if rec.Err != nil {
+			errs = []catalog.Error{*rec.Err}
+		} else {
+			v, verrs := catalog.Validate(j.hd.resource, rec.Data)
+			key, errs = v.Identity, verrs
+			if key != "" && len(errs) == 0 {
+				if first, dup := seen[key]; dup {
+					errs = append(errs, duplicateError(j.hd.resource, key, first))
+				} else {
+					seen[key] = rec.Line
+				}
+			}
+		}
+		if key == "" {
+			key = "line:" + strconv.Itoa(rec.Line)
+		}
+		op := tracking.Operation{
+			ID:           tracking.OperationID(j.d.ReceiptID, rec.Index),
+			Seq:          rec.Index,
+			Line:         rec.Line,
+			ResourceType: string(j.hd.resource),
+			ResourceKey:  key,
+			CreatedAt:    now,
+		}
+		received := tracking.NewEvent(&j.d, key, tracking.CodeRecordReceived, "Record received from line "+strconv.Itoa(rec.Line))
+		received.Timestamp = now
+		events = append(events, received)
+		if len(errs) > 0 {
+			op.State, op.Errors = tracking.StateValidationFailed, errs
+			op.Last = validationEvent(&j.d, key, rec.Line, errs)
+			events = append(events, op.Last)
+		} else {
+			op.State, op.Last = tracking.StateProcessing, received
+			work[i] = workItem{op: bus.WorkOp{ID: op.ID.String(), Seq: rec.Index, Key: key, Record: rec.Data}, ok: true}
+		}
+		counts.Total++
+		counts.Count(op.State, tracking.StageQueued, 1)
+		ops[i] = op
+	}
+	return ops, events, counts, work
+}
+
+func duplicateError(t catalog.ResourceType, key string, firstLine int) catalog.Error {
+	field := "key"
+	if t.IdentifiedBySKU() {
+		field = "sku"
+	}
+	return catalog.DataErr(catalog.CodeDuplicateIdentity, field,
+		fmt.Sprintf("%s %q already appears on line %d of this delivery", field, key, firstLine))
+}
+
+func validationEvent(d *tracking.Delivery, key string, line int, errs []catalog.Error) tracking.Event {
+	msg := "Validation failed: " + errs[0].Error()
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
+	}
+	ev := tracking.NewEvent(d, key, tracking.CodeValidationFailed, msg)
+	debug, _ := json.Marshal(struct {
+		Line   int             `json:"line"`
+		Errors []catalog.Error `json:"errors"`
+	}{line, errs})
+	ev.Debug = string(debug)
+	return ev
+}
+
+// markDuplicates fails the valid operations whose identity an earlier batch
+// of the same delivery already holds: one query per batch.
+func (j *job) markDuplicates(ctx context.Context, ops []tracking.Operation, events []tracking.Event, counts *tracking.Counts, work []workItem, from int) ([]tracking.Event, error) {
+	if from == 0 {
+		return events, nil
+	}
+	var keys []string
+	for i := range ops {
+		if ops[i].State == tracking.StateProcessing {
+			keys = append(keys, ops[i].ResourceKey)
+		}
+	}
+	seen, err := j.w.store.KeysSeen(ctx, &j.d, keys, from)
+	if err != nil || len(seen) == 0 {
+		return events, err
+	}
+	for i := range ops {
+		op := &ops[i]
+		line, dup := seen[op.ResourceKey]
+		if op.State != tracking.StateProcessing || !dup {
+			continue
+		}
+		op.State, op.Errors = tracking.StateValidationFailed, []catalog.Error{duplicateError(j.hd.resource, op.ResourceKey, line)}
+		op.Last = validationEvent(&j.d, op.ResourceKey, op.Line, op.Errors)
+		events = append(events, op.Last)
+		counts.Queued--
+		counts.ValidationFailed++
+		work[i].ok = false
+	}
+	return events, nil
+}
+
+// publish sends operations to the resolver asynchronously, in messages of
+// at most WorkBatchSize operations and MaxWorkMessageBytes bytes.
+func (j *job) publish(ops []bus.WorkOp) error {
+	cfg := j.w.cfg
+	for len(ops) > 0 {
+		n, size := 0, 512
+		for n < len(ops) && n < cfg.WorkBatchSize {
+			s := len(ops[n].Record) + len(ops[n].Key) + 96
+			if n > 0 && size+s > cfg.MaxWorkMessageBytes {
+				break
+			}
+			size += s
+			n++
+		}
+		chunk := ops[:n]
+		ops = ops[n:]
+		data, err := json.Marshal(bus.WorkBatch{
+			ReceiptID: j.d.ReceiptID, MerchantID: j.d.MerchantID, DeliveryAt: j.d.AcceptedAt,
+			ResourceType: string(j.hd.resource), Ops: chunk,
+		})
+		if err != nil {
+			return err
+		}
+		msg := nats.NewMsg(bus.ResolveSubject(j.d.MerchantID))
+		msg.Data = data
+		msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("%s.%d.resolve", j.d.ReceiptID, chunk[0].Seq))
+		f, err := j.w.js.PublishMsgAsync(msg)
+		if err != nil {
+			return fmt.Errorf("ingest: publish work: %w", err)
+		}
+		j.pending = append(j.pending, f)
+	}
+	return nil
+}
+
+// awaitPublished waits until JetStream has acknowledged every work message
+// published so far.
+func (j *job) awaitPublished(ctx context.Context) error {
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for _, f := range j.pending {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			j.pending = nil
+			return fmt.Errorf("ingest: work message not stored: %w", err)
+		case <-timeout.C:
+			j.pending = nil
+			return errors.New("ingest: work messages not acknowledged within 30s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	j.pending = j.pending[:0]
+	return nil
+}
+
+// republish sends again the work messages of records an earlier attempt
+// stored but may not have published. JetStream's duplicate window drops
+// those it has; the resolver ignores operations it has seen.
+func (j *job) republish(ctx context.Context, recs []RawRecord) error {
+	ops := make([]bus.WorkOp, 0, len(recs))
+	for _, rec := range recs {
+		v, _ := catalog.Validate(j.hd.resource, rec.Data)
+		ops = append(ops, bus.WorkOp{ID: tracking.OperationID(j.d.ReceiptID, rec.Index).String(), Seq: rec.Index, Key: v.Identity, Record: rec.Data})
+	}
+	if err := j.publish(ops); err != nil {
+		return err
+	}
+	j.keepAlive()
+	return j.awaitPublished(ctx)
+}

@@ -1,0 +1,251 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
+)
+
+// Config configures an ingest Worker.
+type Config struct {
+	// Concurrency is how many deliveries one worker reads at once. Defaults to 2.
+	Concurrency int
+	// BatchSize is how many records are written per transaction. Defaults to 1000.
+	BatchSize int
+	// WorkBatchSize is the most operations in one work message. Defaults to 250.
+	WorkBatchSize int
+	// MaxWorkMessageBytes caps the body of one work message. Defaults to
+	// 768 KiB, under the NATS default max payload of 1 MiB.
+	MaxWorkMessageBytes int
+	// MaxRecordBytes is the largest record. Defaults to 512 KiB.
+	MaxRecordBytes int
+	// MaxDeliveryBytes is the largest delivery body, uncompressed. Defaults to 8 GiB.
+	MaxDeliveryBytes int64
+	// Bus configures the JetStream resources. See bus.Config.
+	Bus bus.Config
+
+	// afterCommit, in tests, runs after each batch is committed and before
+	// its work messages are published; an error simulates a crash there.
+	afterCommit func(to int) error
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = 2
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 1000
+	}
+	if c.WorkBatchSize == 0 {
+		c.WorkBatchSize = 250
+	}
+	if c.MaxWorkMessageBytes == 0 {
+		c.MaxWorkMessageBytes = 768 << 10
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = 512 << 10
+	}
+	if c.MaxDeliveryBytes == 0 {
+		c.MaxDeliveryBytes = 8 << 30
+	}
+	if c.Bus.AckWait == 0 {
+		c.Bus.AckWait = 60 * time.Second
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > 64:
+		return fmt.Errorf("ingest: Concurrency %d out of range 1..64", c.Concurrency)
+	case c.BatchSize < 1 || c.BatchSize > 50000:
+		return fmt.Errorf("ingest: BatchSize %d out of range 1..50000", c.BatchSize)
+	case c.WorkBatchSize < 1:
+		return fmt.Errorf("ingest: WorkBatchSize %d must be positive", c.WorkBatchSize)
+	case c.MaxRecordBytes < 1024:
+		return fmt.Errorf("ingest: MaxRecordBytes %d must be at least 1024", c.MaxRecordBytes)
+	case c.MaxWorkMessageBytes < c.MaxRecordBytes+4096:
+		return fmt.Errorf("ingest: MaxWorkMessageBytes %d must exceed MaxRecordBytes by 4 KiB", c.MaxWorkMessageBytes)
+	case c.MaxDeliveryBytes < 1:
+		return fmt.Errorf("ingest: MaxDeliveryBytes %d must be positive", c.MaxDeliveryBytes)
+	case c.Bus.AckWait < time.Second:
+		return fmt.Errorf("ingest: Bus.AckWait %s must be at least 1s", c.Bus.AckWait)
+	}
+	return nil
+}
+
+// Worker consumes import.deliveries.<merchantId>, turns every record into a
+// tracked operation and queues the valid ones for the resolver.
+//
+// A delivery message is acknowledged only after everything it holds is
+// committed and every work message is acknowledged by JetStream. Until then
+// the worker keeps it alive with in-progress acks; if the worker dies, the
+// redelivered message resumes from the delivery's checkpoint, so nothing is
+// lost or doubled. Any number of workers may run at once.
+type Worker struct {
+	cfg    Config
+	store  *tracking.Store
+	js     jetstream.JetStream
+	logger *zap.Logger
+}
+
+// New returns an ingest worker.
+func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.Logger) (*Worker, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if store == nil || js == nil {
+		return nil, errors.New("ingest: New needs a store and a JetStream context")
+	}
+	if mp := js.Conn().MaxPayload(); mp > 0 && int64(cfg.MaxWorkMessageBytes) > mp {
+		return nil, fmt.Errorf("ingest: MaxWorkMessageBytes %d is over the server's max payload %d", cfg.MaxWorkMessageBytes, mp)
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("ingest")}, nil
+}
+
+// Run consumes deliveries until ctx is canceled, then finishes the batches
+// in hand, hands unfinished deliveries back to JetStream and returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := bus.Provision(ctx, w.js, w.cfg.Bus); err != nil {
+		return err
+	}
+	cons, err := bus.IngestConsumer(ctx, w.js, w.cfg.Bus)
+	if err != nil {
+		return err
+	}
+	if err := w.store.EnsurePartitions(ctx); err != nil {
+		return err
+	}
+	go w.maintainPartitions(ctx)
+	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
+
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	retry := backoff.NewExponentialBackOff()
+	retry.MaxElapsedTime = 0
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := retry.NextBackOff()
+			w.logger.Warn("fetching deliveries failed", zap.Error(err), zap.Duration("retry_in", d))
+			sleep(ctx, d)
+			continue
+		}
+		retry.Reset()
+		got := false
+		for msg := range batch.Messages() {
+			got = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				w.handle(ctx, msg)
+			}()
+		}
+		if !got {
+			<-slots
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			w.logger.Debug("fetch ended", zap.Error(err))
+		}
+	}
+}
+
+// maintainPartitions keeps partitions ahead of the clock.
+func (w *Worker) maintainPartitions(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.store.EnsurePartitions(ctx); err != nil && ctx.Err() == nil {
+				w.logger.Error("creating partitions failed", zap.Error(err))
+			}
+		}
+	}
+}
+
+// outcome is what handling a delivery message decided; handle maps it to
+// JetStream in one place.
+type outcome int
+
+const (
+	outcomeAck   outcome = iota // done (or a duplicate): acknowledge
+	outcomeRetry                // transient failure: redeliver after a delay
+	outcomeLeave                // shutting down or another worker owns it: redeliver soon
+)
+
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.logger.Error("delivery message without metadata", zap.Error(err))
+		_ = msg.Term()
+		return
+	}
+	res, err := w.process(ctx, msg, meta)
+	// Acks must reach the server even while shutting down.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	switch res {
+	case outcomeAck:
+		err = msg.DoubleAck(actx)
+	case outcomeRetry:
+		delay := retryDelay(int(meta.NumDelivered))
+		w.logger.Warn("delivery will be retried", zap.Uint64("stream_seq", meta.Sequence.Stream),
+			zap.Uint64("attempt", meta.NumDelivered), zap.Duration("delay", delay), zap.Error(err))
+		err = msg.NakWithDelay(delay)
+	case outcomeLeave:
+		err = msg.NakWithDelay(time.Second)
+	}
+	if err != nil {
+		w.logger.Warn("acknowledging delivery message failed; it will be redelivered and resumed",
+			zap.Uint64("stream_seq", meta.Sequence.Stream), zap.Error(err))
+	}
+}
+
+// retryDelay is the delay before the n-th redelivery of a delivery that
+// failed for a transient reason: exponential with jitter, at most a minute.
+func retryDelay(attempt int) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 500 * time.Millisecond
+	b.MaxInterval = time.Minute
+	b.MaxElapsedTime = 0
+	d := b.NextBackOff()
+	for i := 1; i < attempt && i < 20; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,228 @@
+// Package bus is the NATS JetStream plumbing shared by every role: the
+// connection, the streams, consumers and object store of the contract
+// (DESIGN §3), subject names, and the internal work message.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// Stream, bucket and consumer names of the contract.
+const (
+	StreamDeliveries = "IMPORT_DELIVERIES"
+	StreamWork       = "IMPORT_WORK"
+	StreamCatalog    = "CATALOG_EVENTS"
+	StreamEvents     = "IMPORT_EVENTS"
+	BucketPayloads   = "IMPORT_PAYLOADS"
+
+	ConsumerIngest  = "ingest"
+	ConsumerResolve = "resolve"
+	ConsumerApply   = "apply"
+)
+
+// Headers of a delivery message (DESIGN §3).
+const (
+	HeaderMsgID           = "Nats-Msg-Id"
+	HeaderData            = "Import-Data"
+	HeaderFormat          = "Import-Format"
+	HeaderContractVersion = "Import-Contract-Version"
+	HeaderForeignKey      = "Import-Foreign-Key"
+	HeaderSkipErrors      = "Import-Skip-Errors"
+	HeaderObject          = "Import-Object"
+	HeaderEncoding        = "Content-Encoding"
+)
+
+var (
+	merchantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	receiptPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
+)
+
+// ValidMerchant reports whether id is a valid merchant id.
+func ValidMerchant(id string) bool { return merchantPattern.MatchString(id) }
+
+// ValidReceipt reports whether id is a valid receipt id.
+func ValidReceipt(id string) bool { return receiptPattern.MatchString(id) }
+
+// DeliverySubject is where upstreams publish a merchant's deliveries.
+func DeliverySubject(merchant string) string { return "import.deliveries." + merchant }
+
+// ResolveSubject carries operations to the resolver.
+func ResolveSubject(merchant string) string { return "import.work.resolve." + merchant }
+
+// ApplySubject carries resolved operations to the importer.
+func ApplySubject(merchant string) string { return "import.work.apply." + merchant }
+
+// EventSubject carries a delivery's status changes.
+func EventSubject(merchant, receipt, event string) string {
+	return "import.events." + merchant + "." + receipt + "." + event
+}
+
+// CatalogSubject carries resource events.
+func CatalogSubject(merchant, resourceType, event string) string {
+	return "catalog.events." + merchant + "." + resourceType + "." + event
+}
+
+// MerchantOf returns the merchant token of a subject such as
+// import.deliveries.<merchant> or import.work.resolve.<merchant>.
+func MerchantOf(subject string) string {
+	i := strings.LastIndexByte(subject, '.')
+	if strings.HasPrefix(subject, "catalog.events.") {
+		parts := strings.Split(subject, ".")
+		if len(parts) == 5 {
+			return parts[2]
+		}
+		return ""
+	}
+	return subject[i+1:]
+}
+
+// Config of the JetStream resources.
+type Config struct {
+	// Retention is the max age of deliveries and delivery events and the TTL of
+	// payload objects. Defaults to 48h.
+	Retention time.Duration
+	// Replicas of every stream. Defaults to 1.
+	Replicas int
+	// AckWait of the ingest consumer. Defaults to 60s.
+	AckWait time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Retention == 0 {
+		c.Retention = 48 * time.Hour
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 60 * time.Second
+	}
+}
+
+// Connect opens a NATS connection that reconnects forever.
+func Connect(url, name string, logger *zap.Logger) (*nats.Conn, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", zap.String("url", c.ConnectedUrl())) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Warn("nats error", zap.Error(err)) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect to %s: %w", url, err)
+	}
+	return nc, nil
+}
+
+// Streams returns the configuration of every stream of the contract.
+func Streams(cfg Config) []jetstream.StreamConfig {
+	cfg.setDefaults()
+	dupWindow := 2 * time.Hour
+	if cfg.Retention < dupWindow {
+		dupWindow = cfg.Retention
+	}
+	return []jetstream.StreamConfig{
+		{
+			Name:        StreamDeliveries,
+			Description: "Deliveries of catalog records published by upstream systems.",
+			Subjects:    []string{"import.deliveries.*"},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      cfg.Retention,
+			Duplicates:  dupWindow,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		},
+		{
+			Name:        StreamWork,
+			Description: "Internal: operations on their way to the resolver and the importer.",
+			Subjects:    []string{"import.work.resolve.*", "import.work.apply.*"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Duplicates:  10 * time.Minute,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		},
+		{
+			Name:        StreamCatalog,
+			Description: "Resources created or updated, by the importer or by any other system.",
+			Subjects:    []string{"catalog.events.*.*.*"},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      7 * 24 * time.Hour,
+			Duplicates:  10 * time.Minute,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		},
+		{
+			Name:        StreamEvents,
+			Description: "Delivery status changes: accepted, queued, completed, interrupted, failed.",
+			Subjects:    []string{"import.events.*.*.*"},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      cfg.Retention,
+			Duplicates:  10 * time.Minute,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		},
+	}
+}
+
+// Provision creates or updates every stream and the payload bucket. It is
+// idempotent; every role calls it at start-up.
+func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	cfg.setDefaults()
+	for _, sc := range Streams(cfg) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
+		}
+	}
+	_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketPayloads,
+		Description: "Bodies of deliveries too large for one message.",
+		TTL:         cfg.Retention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
+	}
+	return nil
+}
+
+// IngestConsumer creates or updates the durable consumer of the ingest role.
+func IngestConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	cfg.setDefaults()
+	c, err := js.CreateOrUpdateConsumer(ctx, StreamDeliveries, jetstream.ConsumerConfig{
+		Durable:       ConsumerIngest,
+		Description:   "importd ingest workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: 256,
+		MaxDeliver:    -1,
+		FilterSubject: "import.deliveries.*",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerIngest, err)
+	}
+	return c, nil
+}
+
+// IsObjectNotFound reports whether err means the object does not exist.
+func IsObjectNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
+}

@@ -1,0 +1,11 @@
+// Package tracking owns the state of deliveries and operations and their
+// tracking events: the PostgreSQL store every worker writes through, the
+// status rules of DESIGN §5, and the query HTTP API of DESIGN §7.
+//
+// Every state change is written in one transaction with the tracking event
+// that records it, so that history and state never disagree. Writes are
+// batched: a worker hands the store a whole batch of operations and events,
+// which it writes with COPY or array parameters in one transaction.
+//
+// The package knows no worker; workers know it.
+package tracking

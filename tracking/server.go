@@ -1,0 +1,262 @@
+package tracking
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/internal/bus"
+)
+
+var httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "importd_http_request_duration_seconds",
+	Help:    "Query service request latency by route and status code.",
+	Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+}, []string{"route", "code"})
+
+// ServerConfig configures the query service.
+type ServerConfig struct {
+	// Ready reports whether the service's dependencies answer; /readyz
+	// returns 503 with the error otherwise. Defaults to pinging PostgreSQL.
+	Ready func(ctx context.Context) error
+	// Gatherer serves /metrics. Defaults to the Prometheus default registry.
+	Gatherer prometheus.Gatherer
+	// Tokens are the API tokens. Nil means no authentication (dev mode only).
+	Tokens *Tokens
+}
+
+// Server is the query service: the three tracking endpoints of DESIGN §7,
+// /healthz, /readyz and /metrics.
+type Server struct {
+	store  *Store
+	logger *zap.Logger
+	cfg    ServerConfig
+	mux    *http.ServeMux
+}
+
+// NewServer returns the query service's handler.
+func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func(ctx context.Context) error { return store.pool.Ping(ctx) }
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux()}
+	s.handle("GET /import/{receiptId}/status", s.status)
+	s.handle("GET /import/{receiptId}/summary", s.summary)
+	s.handle("GET /import/{receiptId}/{productId}", s.history)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	return s
+}
+
+// ServeHTTP serves the query API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Handle registers another handler on the service's mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		s.authenticate(h).ServeHTTP(rec, r)
+		httpDuration.WithLabelValues(pattern, http.StatusText(rec.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// delivery loads the delivery named in the path, answering 404 itself when
+// there is none (an invalid receipt id is just as unknown).
+func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*Delivery, bool) {
+	receipt := r.PathValue("receiptId")
+	if !bus.ValidReceipt(receipt) {
+		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
+		return nil, false
+	}
+	d, err := s.store.DeliveryGet(r.Context(), receipt)
+	if scope := scopeOf(r.Context()); err == nil && scope != Operator && scope != d.MerchantID {
+		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
+	}
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
+		return nil, false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	return &d, true
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	body, err := s.store.Status(r.Context(), d)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := http.StatusOK
+	if body.StatusCode == StatusIngestionFailure.Code {
+		code = http.StatusInternalServerError
+	}
+	writeJSON(w, code, body)
+}
+
+func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	filter := r.URL.Query().Get("status")
+	if _, known := summaryFilters[lower(filter)]; filter != "" && !known {
+		writeError(w, http.StatusBadRequest, ErrBadFilter.Error())
+		return
+	}
+	c, err := s.store.Counts(r.Context(), d)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.IngestState == IngestReceiving && c.Total == 0 {
+		writeError(w, http.StatusNotFound, "no record of delivery "+d.ReceiptID+" received yet")
+		return
+	}
+	st := statusBody(d, c, time.Now())
+	head := struct {
+		IsComplete             bool         `json:"IsComplete"`
+		CompletedUtc           *time.Time   `json:"CompletedUtc"`
+		EstimatedCompletionUtc *time.Time   `json:"EstimatedCompletionUtc"`
+		Delivery               DeliveryInfo `json:"Delivery"`
+	}{st.CompletedUtc != nil, st.CompletedUtc, st.EstimatedCompletionUtc, st.Delivery}
+	// Stream: the head, then one product at a time; a delivery of any size
+	// takes constant memory. An error after the first byte can only cut the
+	// body short, which the client sees as invalid JSON.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	headJSON, _ := json.Marshal(head)
+	bw.Write(headJSON[:len(headJSON)-1])
+	bw.WriteString(`,"Products":[`)
+	enc := json.NewEncoder(bw)
+	n := 0
+	err = s.store.Summary(r.Context(), d, filter, func(row SummaryRow) error {
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		if err := enc.Encode(row); err != nil {
+			return err
+		}
+		if n%1000 == 0 {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if r.Context().Err() == nil {
+			s.logger.Error("summary cut short", zap.String("receipt", d.ReceiptID), zap.Int("written", n), zap.Error(err))
+		}
+		bw.Flush()
+		return
+	}
+	bw.WriteString("]}\n")
+	bw.Flush()
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	product := r.PathValue("productId")
+	events, err := s.store.History(r.Context(), d, product)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(events) == 0 {
+		writeError(w, http.StatusNotFound, "no event for "+product+" in delivery "+d.ReceiptID)
+		return
+	}
+	writeJSON(w, http.StatusOK, events)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(v); err != nil {
+		return
+	}
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
