@@ -140,6 +140,13 @@ func clip(s string) string {
 	return s
 }
 
+// maxReadTime bounds the time to read one delivery body from the object store.
+const maxReadTime = 24 * time.Hour
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
 // job is one delivery being read.
 type job struct {
 	w      *Worker
@@ -228,14 +235,18 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 			return nil, nil, nil, &tracking.IngestionError{Code: CodeDeliveryTooLarge,
 				Description: fmt.Sprintf("object %q is %d bytes, over the size limit of %d bytes", name, info.Size, j.w.cfg.MaxDeliveryBytes)}, nil
 		}
-		obj, err := store.Get(ctx, name)
+		// Without a deadline, Get applies JetStream's default timeout (5s) to
+		// the whole read; a large delivery takes longer.
+		getCtx, cancel := context.WithTimeout(ctx, maxReadTime)
+		obj, err := store.Get(getCtx, name)
 		if err != nil {
+			cancel()
 			if bus.IsObjectNotFound(err) {
 				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)}, nil
 			}
 			return nil, nil, nil, nil, err
 		}
-		src, closer = obj, obj
+		src, closer = obj, closerFunc(func() error { defer cancel(); return obj.Close() })
 	}
 	r, lr, err := openBody(src, j.hd.gzip, j.w.cfg.MaxDeliveryBytes)
 	if err != nil {
@@ -350,7 +361,7 @@ func containerFailure(err error, line int) tracking.IngestionError {
 	}
 	var ce *ContainerError
 	if errors.As(err, &ce) {
-		return tracking.IngestionError{Code: ce.Code, Description: ce.Error()}
+		return tracking.IngestionError{Code: ce.Code, Description: fmt.Sprintf("line %d: %v", ce.Line, ce.Err)}
 	}
 	return tracking.IngestionError{Code: CodeReadError, Description: fmt.Sprintf("line %d: %v", line, err)}
 }
@@ -603,7 +614,8 @@ func (j *job) publish(ops []bus.WorkOp) error {
 		msg := nats.NewMsg(bus.ResolveSubject(j.d.MerchantID))
 		msg.Data = data
 		msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("%s.%d.resolve", j.d.ReceiptID, chunk[0].Seq))
-		f, err := j.w.js.PublishMsgAsync(msg)
+		// Wait for room rather than fail when JetStream is slower than us.
+		f, err := j.w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
 			return fmt.Errorf("ingest: publish work: %w", err)
 		}

@@ -26,7 +26,7 @@ import (
 
 // harness runs one ingest worker against its own database and NATS server.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	store  *tracking.Store
 	nc     *nats.Conn
@@ -37,7 +37,7 @@ type harness struct {
 	counts int
 }
 
-func newHarness(t *testing.T, cfg Config) *harness {
+func newHarness(t testing.TB, cfg Config) *harness {
 	t.Helper()
 	pool := testenv.DB(t)
 	ns := testenv.NATS(t)
@@ -104,7 +104,7 @@ func (h *harness) waitDone(receipt string) tracking.StatusBody {
 		body, err = h.store.Status(context.Background(), &d)
 		require.NoError(h.t, err)
 		return true
-	}, 60*time.Second, 20*time.Millisecond, "delivery %s not ingested", receipt)
+	}, 10*time.Minute, 20*time.Millisecond, "delivery %s not ingested", receipt)
 	return body
 }
 
@@ -143,7 +143,7 @@ func (h *harness) eventCount(receipt string, code tracking.Code) int {
 
 // workOps drains the resolve subject and returns operation seqs per receipt
 // with how often each was queued.
-func (h *harness) workOps(t *testing.T) map[string]map[int]int {
+func (h *harness) workOps(t testing.TB) map[string]map[int]int {
 	t.Helper()
 	cons, err := h.js.CreateOrUpdateConsumer(context.Background(), bus.StreamWork, jetstream.ConsumerConfig{
 		Durable: "test-resolve", FilterSubject: "import.work.resolve.>", AckPolicy: jetstream.AckExplicitPolicy,
@@ -245,7 +245,7 @@ func TestIngestValidationAndDuplicates(t *testing.T) {
 		`{"key": "a3", "name": `, // malformed
 		``,                       // blank: not a record
 		`{"key":"a1","productType":{"key":"tt"},"name":{"en":"A thrice"},"slug":{"en":"a1c"}}`, // later batch
-		`{"key":"a4","productType":{"key":"tt"},"slug":{"en":"a4"}}`,                            // name missing
+		`{"key":"a4","productType":{"key":"tt"},"slug":{"en":"a4"}}`,                           // name missing
 		`{"key":"bad key!","productType":{"key":"tt"},"name":{"en":"C"},"slug":{"en":"c"}}`,
 		`{"key":"a5","productType":{"key":"tt"},"name":{"en":"E"},"slug":{"en":"a5"},"masterVariant":{"sku":"s5","prices":[{"value":{"currencyCode":"XXY","centAmount":-5}}]}}`,
 	}, "\n")
@@ -494,4 +494,3 @@ func TestIngestShutdownResumes(t *testing.T) {
 	require.Equal(t, 5000, h.eventCount("shutdown-1", tracking.CodeRecordReceived))
 	require.Len(t, h.workOps(t)["shutdown-1"], 5000)
 }
-

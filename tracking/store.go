@@ -447,9 +447,17 @@ func (s *Store) KeysSeen(ctx context.Context, d *Delivery, keys []string, before
 	if len(keys) == 0 || before == 0 {
 		return seen, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (resource_key) resource_key, line FROM operations
-		WHERE receipt_id = $1 AND delivery_at = $2 AND resource_key = any($3) AND seq < $4
-		ORDER BY resource_key, seq`, d.ReceiptID, d.AcceptedAt, keys, before)
+	// Records from `before` on are not stored yet, so every row found is an
+	// earlier one. One lookup of (receipt, delivery, key) per key, with
+	// nothing that orders by seq: "resource_key = any($3)", or ORDER BY seq,
+	// tempt the planner (custom or generic plan alike) into walking the
+	// primary key over every earlier record, which makes a large delivery
+	// quadratic. The first line is the smallest.
+	rows, err := s.pool.Query(ctx, `SELECT k.key, o.line FROM unnest($3::text[]) AS k(key)
+		CROSS JOIN LATERAL (SELECT min(line) AS line FROM operations
+			WHERE receipt_id = $1 AND delivery_at = $2 AND resource_key = k.key) o
+		WHERE o.line IS NOT NULL`,
+		d.ReceiptID, d.AcceptedAt, keys)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: keys seen in %s: %w", d.ReceiptID, err)
 	}

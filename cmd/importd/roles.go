@@ -143,7 +143,11 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 		}
 	}
 	a.logger.Info("importd running", zap.Strings("roles", roles))
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	a.logger.Info("importd stopped cleanly", zap.Strings("roles", roles))
+	return nil
 }
 
 func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {

@@ -82,7 +82,7 @@ CREATE TABLE operations (
     last_message       text        NOT NULL,
     PRIMARY KEY (receipt_id, seq, delivery_at)
 ) PARTITION BY RANGE (delivery_at);
-CREATE INDEX operations_key_idx ON operations (receipt_id, resource_key);
+CREATE INDEX operations_key_idx ON operations (receipt_id, delivery_at, resource_key);
 CREATE INDEX operations_id_idx ON operations (id);
 
 -- Tracking events are append-only. tracking_id is a UUIDv7 made by the writer,

@@ -1,0 +1,47 @@
+# importd — run `make help` for the targets.
+GO       ?= go
+PKGS     ?= ./...
+FUZZTIME ?= 10s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: test
+test: ## Run every test (needs PostgreSQL; TEST_DATABASE_URL overrides the default).
+	$(GO) test -count=1 $(PKGS)
+
+.PHONY: race
+race: ## Run every test under the race detector.
+	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzNDJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzJSONArray$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+.PHONY: bench
+bench: ## Benchmarks: decoders, validator, and ingest of a generated delivery.
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./ingest ./catalog
+
+.PHONY: up
+up: ## Start NATS, PostgreSQL and every role with docker compose.
+	docker compose up --build
+
+.PHONY: dev
+dev: ## Run the whole pipeline locally (go run ./cmd/importd dev).
+	$(GO) run ./cmd/importd dev
+
+.PHONY: build
+build: ## Build importd and importctl into ./bin.
+	$(GO) build -o bin/ ./cmd/...

@@ -1,0 +1,887 @@
+package catalog
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/currency"
+)
+
+// MaxRecordErrors caps the errors Validate reports for one record.
+const MaxRecordErrors = 50
+
+// Limits of the record contract. Lengths of strings count characters
+// (runes); an attribute value counts the bytes of its JSON as written.
+// Keys, skus, reference keys and slug values match ^[A-Za-z0-9_-]{2,256}$.
+const (
+	keyMinLen               = 2
+	keyMaxLen               = 256
+	maxNameLen              = 4096  // names, labels, localized names
+	maxDescriptionLen       = 65536 // descriptions, plain or localized
+	maxOrderHintLen         = 256   // Category.orderHint
+	maxURLLen               = 2048  // image URLs
+	maxAttributeValueLen    = 65536 // bytes of an attribute value's JSON
+	maxLanguages            = 100   // languages of a localized string
+	maxCategories           = 500   // Product.categories
+	maxVariants             = 100   // Product.variants
+	maxPrices               = 100   // prices of a variant
+	maxAttributes           = 200   // attributes of a variant
+	maxAttributeDefinitions = 500   // ProductType.attributes
+	maxTaxRates             = 300   // TaxCategory.rates
+	maxImages               = 50    // images of a variant
+	maxFractionDigits       = 20    // Money.fractionDigits
+	maxSafeInteger          = 1 << 53
+)
+
+// attributeTypes are the types an AttributeDefinition may have.
+var attributeTypes = []string{"text", "ltext", "number", "boolean", "money", "enum", "date"}
+
+// Validated is what Validate learns of a record besides its errors.
+type Validated struct {
+	// Identity is the key (the sku for ProductVariant and InventoryEntry)
+	// when present and well formed, even if the record has other errors.
+	Identity string
+	// References are the record's well-formed references, typeId filled in,
+	// in field order, without duplicates.
+	References []Reference
+}
+
+// Validate checks one record of type t against the record contract
+// (DESIGN §4). It reports every problem it finds, up to MaxRecordErrors, as
+// DATA_ERRORs in a deterministic order (field order of the schema, then
+// array and member order of the record); each names the dotted path of its
+// field ("masterVariant.prices.0.value.currencyCode"). Unknown fields are
+// ignored; a field given twice is an error. Validate is safe for concurrent use.
+func Validate(t ResourceType, data []byte) (Validated, []Error) {
+	s := schemaOf(t)
+	if s == nil {
+		return Validated{}, []Error{DataErr(CodeMalformedRecord, "", fmt.Sprintf("unknown resource type %q", string(t)))}
+	}
+	v := validators.Get().(*validator)
+	defer v.release()
+	if msg := v.parse(data); msg != "" {
+		return Validated{}, []Error{DataErr(CodeMalformedRecord, "", "not a readable JSON object: "+msg)}
+	}
+	if k := v.nodes[0].kind; k != jsonObject {
+		return Validated{}, []Error{DataErr(CodeMalformedRecord, "", "expected a JSON object, got "+k.String())}
+	}
+	v.object(s, 0)
+	return Validated{Identity: v.identity, References: v.refs}, v.errs
+}
+
+// valueKind is the kind of value a schema describes.
+type valueKind uint8
+
+const (
+	valueString    valueKind = iota // a JSON string, checked by format
+	valueLocalized                  // an object of language tag → string
+	valueInt                        // an integer literal within ±2^53
+	valueNumber                     // any JSON number
+	valueBool                       // true or false
+	valueObject                     // an object with the schema's fields
+	valueArray                      // an array of elem
+	valueAny                        // any JSON value (attribute values)
+)
+
+// format is how a string (or the values of a localized string) is checked.
+type format uint8
+
+const (
+	formatText          format = iota // any text up to maxLen
+	formatKey                         // INVALID_KEY unless ^[A-Za-z0-9_-]{2,256}$
+	formatSlug                        // INVALID_VALUE unless ^[A-Za-z0-9_-]{2,256}$
+	formatCountry                     // ISO 3166-1 alpha-2: ^[A-Z]{2}$
+	formatCurrency                    // ISO 4217
+	formatAttributeType               // one of attributeTypes
+	formatDate                        // RFC 3339
+	formatTypeID                      // a reference typeId: must equal schema.typeID
+)
+
+// schema describes one value of a record. The schemas below are the single
+// definition of the record contract: Validate walks them, ColumnKind reads
+// the kinds of CSV columns off them.
+type schema struct {
+	kind        valueKind
+	format      format
+	maxLen      int     // strings and localized values: runes; valueAny: bytes
+	maxItems    int     // arrays and localized strings
+	nonNegative bool    // integers: NEGATIVE_AMOUNT below zero
+	hasRange    bool    // numbers: INVALID_VALUE outside min..max
+	min, max    float64 // the range, with hasRange
+	typeID      string  // formatTypeID: the expected typeId; reference objects: the typeId reported
+	fields      []field // objects
+	elem        *field  // arrays
+	// check runs after an object's fields with the value node of each field
+	// (-1 when absent); clean tells whether the fields added no error.
+	check func(v *validator, s *schema, slots []int32, clean bool)
+}
+
+// field is a member of an object schema.
+type field struct {
+	name     string
+	schema   *schema
+	required bool
+	refKey   bool // the key of a reference: INVALID_REFERENCE rather than REQUIRED_FIELD
+	identity bool // the record's identity
+	skuRef   bool // a sku referencing a product-variant
+	unique   bool // unique among the record's fields with this flag (variant skus)
+}
+
+func req(name string, s *schema) field { return field{name: name, schema: s, required: true} }
+func opt(name string, s *schema) field { return field{name: name, schema: s} }
+
+func object(fields ...field) *schema { return &schema{kind: valueObject, fields: fields} }
+
+func array(maxItems int, elem *schema) *schema {
+	return &schema{kind: valueArray, maxItems: maxItems, elem: &field{schema: elem}}
+}
+
+func text(maxLen int) *schema { return &schema{kind: valueString, maxLen: maxLen} }
+
+func localized(f format, maxLen int) *schema {
+	return &schema{kind: valueLocalized, format: f, maxLen: maxLen, maxItems: maxLanguages}
+}
+
+// index is the index of the field with the given name, or -1.
+func (s *schema) index(name string) int {
+	for i := range s.fields {
+		if s.fields[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+var (
+	keyString      = &schema{kind: valueString, format: formatKey}
+	countryString  = &schema{kind: valueString, format: formatCountry}
+	dateString     = &schema{kind: valueString, format: formatDate}
+	nameString     = text(maxNameLen)
+	localizedName  = localized(formatText, maxNameLen)
+	localizedSlug  = localized(formatSlug, keyMaxLen)
+	localizedDescr = localized(formatText, maxDescriptionLen)
+	boolean        = &schema{kind: valueBool}
+	quantity       = &schema{kind: valueInt, nonNegative: true}
+
+	money = object(
+		req("currencyCode", &schema{kind: valueString, format: formatCurrency}),
+		req("centAmount", quantity),
+		opt("fractionDigits", &schema{kind: valueInt, hasRange: true, min: 0, max: maxFractionDigits}),
+	)
+	attributes = array(maxAttributes, object(
+		req("name", nameString),
+		opt("value", &schema{kind: valueAny, maxLen: maxAttributeValueLen}),
+	))
+	prices = array(maxPrices, object(
+		opt("key", keyString),
+		req("value", money),
+		opt("country", countryString),
+	))
+	images = array(maxImages, object(
+		req("url", text(maxURLLen)),
+		opt("label", nameString),
+	))
+
+	productTypeSchema = object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		req("name", nameString),
+		opt("description", text(maxDescriptionLen)),
+		opt("attributes", array(maxAttributeDefinitions, object(
+			req("name", nameString),
+			req("type", &schema{kind: valueString, format: formatAttributeType}),
+			opt("isRequired", boolean),
+			opt("label", localizedName),
+		))),
+	)
+	categorySchema = object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		req("name", localizedName),
+		req("slug", localizedSlug),
+		opt("description", localizedDescr),
+		opt("parent", reference(Category.TypeID(), true)),
+		opt("orderHint", text(maxOrderHintLen)),
+	)
+	taxCategorySchema = object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		req("name", nameString),
+		opt("description", text(maxDescriptionLen)),
+		opt("rates", array(maxTaxRates, object(
+			req("name", nameString),
+			req("amount", &schema{kind: valueNumber, hasRange: true, min: 0, max: 1}),
+			req("country", countryString),
+			opt("includedInPrice", boolean),
+		))),
+	)
+	variant = object(
+		field{name: "sku", schema: keyString, required: true, unique: true},
+		opt("key", keyString),
+		opt("attributes", attributes),
+		opt("prices", prices),
+		opt("images", images),
+	)
+	productSchema = object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		req("productType", reference(ProductType.TypeID(), true)),
+		req("name", localizedName),
+		req("slug", localizedSlug),
+		opt("description", localizedDescr),
+		opt("categories", array(maxCategories, reference(Category.TypeID(), true))),
+		opt("taxCategory", reference(TaxCategory.TypeID(), true)),
+		opt("publish", boolean),
+		opt("masterVariant", variant),
+		opt("variants", array(maxVariants, variant)),
+	)
+	productVariantSchema = object(
+		field{name: "sku", schema: keyString, required: true, identity: true},
+		opt("key", keyString),
+		req("product", reference(Product.TypeID(), true)),
+		opt("isMasterVariant", boolean),
+		opt("attributes", attributes),
+		opt("prices", prices),
+		opt("images", images),
+	)
+	priceSchema = withCheck(object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		field{name: "sku", schema: keyString, required: true, skuRef: true},
+		req("value", money),
+		opt("country", countryString),
+		opt("validFrom", dateString),
+		opt("validUntil", dateString),
+	), checkValidity)
+	inventoryEntrySchema = object(
+		field{name: "sku", schema: keyString, required: true, identity: true, skuRef: true},
+		req("quantityOnStock", quantity),
+		opt("supplyChannel", reference(channelTypeID, false)),
+		opt("restockableInDays", quantity),
+		opt("expectedDelivery", dateString),
+	)
+)
+
+func withCheck(s *schema, check func(v *validator, s *schema, slots []int32, clean bool)) *schema {
+	s.check = check
+	return s
+}
+
+// schemaOf is the schema of records of type t, nil for an unknown type.
+func schemaOf(t ResourceType) *schema {
+	switch t {
+	case ProductType:
+		return productTypeSchema
+	case Category:
+		return categorySchema
+	case TaxCategory:
+		return taxCategorySchema
+	case Product:
+		return productSchema
+	case ProductVariant:
+		return productVariantSchema
+	case Price:
+		return priceSchema
+	case InventoryEntry:
+		return inventoryEntrySchema
+	}
+	return nil
+}
+
+// checkValidity reports a Price whose validUntil is before its validFrom.
+func checkValidity(v *validator, s *schema, slots []int32, _ bool) {
+	from, fromOK := v.time(slots[s.index("validFrom")])
+	until, untilOK := v.time(slots[s.index("validUntil")])
+	if fromOK && untilOK && until.Before(from) {
+		at := v.push("validUntil")
+		v.add(CodeInvalidValue, "validUntil is before validFrom")
+		v.pop(at)
+	}
+}
+
+// validator walks one parsed record along its schema. Validators are pooled:
+// a record of 1 KB costs no allocation but the errors and references it
+// returns.
+type validator struct {
+	parser
+	errs     []Error
+	refs     []Reference
+	identity string
+	path     []byte  // dotted path of the value being checked
+	slots    []int32 // stack of the value nodes of the fields of the objects being checked
+	buf      []byte  // text of the string being checked
+	nameBuf  []byte  // text of the member name being matched
+	skus     []byte  // unique values seen, concatenated
+	skuEnds  []int
+	refSet   map[Reference]struct{} // refs, once there are many
+}
+
+var validators = sync.Pool{New: func() any { return new(validator) }}
+
+func (v *validator) release() {
+	if cap(v.nodes) > 1<<16 || cap(v.buf) > 1<<16 || len(v.refSet) > 1<<10 {
+		return // leave big buffers to the garbage collector
+	}
+	clear(v.refSet)
+	v.data, v.errs, v.refs, v.identity = nil, nil, nil, ""
+	v.path, v.slots, v.skus, v.skuEnds = v.path[:0], v.slots[:0], v.skus[:0], v.skuEnds[:0]
+	validators.Put(v)
+}
+
+func (v *validator) full() bool { return len(v.errs) >= MaxRecordErrors }
+
+func (v *validator) add(code, description string) {
+	if len(v.errs) < MaxRecordErrors {
+		v.errs = append(v.errs, DataErr(code, string(v.path), description))
+	}
+}
+
+// push appends a field name to the path and returns the length to pop back to.
+func (v *validator) push(name string) int {
+	at := len(v.path)
+	if at > 0 {
+		v.path = append(v.path, '.')
+	}
+	v.path = append(v.path, name...)
+	return at
+}
+
+// pushName appends a member name of the record, cut to 64 bytes.
+func (v *validator) pushName(name []byte) int {
+	at := len(v.path)
+	if at > 0 {
+		v.path = append(v.path, '.')
+	}
+	v.path = append(v.path, cut(name)...)
+	return at
+}
+
+func (v *validator) pushIndex(i int) int {
+	at := len(v.path)
+	if at > 0 {
+		v.path = append(v.path, '.')
+	}
+	v.path = strconv.AppendInt(v.path, int64(i), 10)
+	return at
+}
+
+func (v *validator) pop(at int) { v.path = v.path[:at] }
+
+// textOf is the text of string node n; it stays valid until the next call.
+func (v *validator) textOf(n int32) []byte {
+	nd := &v.nodes[n]
+	if nd.flags&flagEscaped == 0 {
+		return v.data[nd.start+1 : nd.end-1]
+	}
+	v.buf = v.appendText(v.buf[:0], n)
+	return v.buf
+}
+
+// nameOf is the text of member name node n; it stays valid until the next call.
+func (v *validator) nameOf(n int32) []byte {
+	nd := &v.nodes[n]
+	if nd.flags&flagEscaped == 0 {
+		return v.data[nd.start+1 : nd.end-1]
+	}
+	v.nameBuf = v.appendText(v.nameBuf[:0], n)
+	return v.nameBuf
+}
+
+// sameName reports whether the string nodes a and b have the same text.
+func (v *validator) sameName(a, b int32) bool {
+	na, nb := &v.nodes[a], &v.nodes[b]
+	if (na.flags|nb.flags)&flagEscaped == 0 {
+		return bytes.Equal(v.data[na.start:na.end], v.data[nb.start:nb.end])
+	}
+	v.buf = v.appendText(v.buf[:0], a)
+	return bytes.Equal(v.buf, v.nameOf(b))
+}
+
+// missing reports a required field that is missing, null or empty.
+func (v *validator) missing(f *field, how string) {
+	if f.refKey {
+		v.add(CodeInvalidReference, "a reference needs a key; key is "+how)
+		return
+	}
+	v.add(CodeRequiredField, "required field is "+how)
+}
+
+func (v *validator) typeError(want string, n int32) {
+	v.add(CodeInvalidType, "expected "+want+", got "+v.nodes[n].kind.String())
+}
+
+// value checks node n (-1 when absent) against field f.
+func (v *validator) value(f *field, n int32) {
+	if v.full() {
+		return
+	}
+	switch {
+	case n < 0:
+		if f.required {
+			v.missing(f, "missing")
+		}
+		return
+	case v.nodes[n].kind == jsonNull:
+		if f.required {
+			v.missing(f, "null")
+		}
+		return
+	}
+	s := f.schema
+	switch s.kind {
+	case valueString:
+		v.string(f, n)
+	case valueLocalized:
+		v.localized(f, n)
+	case valueInt:
+		v.integer(s, n)
+	case valueNumber:
+		v.number(s, n)
+	case valueBool:
+		if v.nodes[n].kind != jsonBool {
+			v.typeError("boolean", n)
+		}
+	case valueObject:
+		if v.nodes[n].kind != jsonObject {
+			v.typeError("object", n)
+			return
+		}
+		v.object(s, n)
+	case valueArray:
+		v.array(s, n)
+	case valueAny:
+		v.any(s, n)
+	}
+}
+
+// object checks the members of object node n against the fields of s.
+func (v *validator) object(s *schema, n int32) {
+	errs := len(v.errs)
+	base := len(v.slots)
+	for range s.fields {
+		v.slots = append(v.slots, -1)
+	}
+	j := n + 1
+	for range v.nodes[n].count {
+		name, val := j, j+1
+		j = val + v.nodes[val].size
+		i := s.lookup(v.nameOf(name))
+		if i < 0 {
+			continue // unknown fields are ignored
+		}
+		if v.slots[base+i] >= 0 {
+			at := v.push(s.fields[i].name)
+			v.add(CodeInvalidValue, "the field is given more than once")
+			v.pop(at)
+		}
+		v.slots[base+i] = val
+	}
+	for i := range s.fields {
+		f := &s.fields[i]
+		at := v.push(f.name)
+		v.value(f, v.slots[base+i])
+		v.pop(at)
+	}
+	if s.check != nil && !v.full() {
+		s.check(v, s, v.slots[base:base+len(s.fields)], len(v.errs) == errs)
+	}
+	v.slots = v.slots[:base]
+}
+
+// lookup is the index of the field with the given name, or -1.
+func (s *schema) lookup(name []byte) int {
+	for i := range s.fields {
+		if string(name) == s.fields[i].name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (v *validator) array(s *schema, n int32) {
+	if v.nodes[n].kind != jsonArray {
+		v.typeError("array", n)
+		return
+	}
+	count := int(v.nodes[n].count)
+	if count > s.maxItems {
+		v.add(CodeTooManyItems, fmt.Sprintf("%d items, limit %d", count, s.maxItems))
+	}
+	j := n + 1
+	for i := range count {
+		if v.full() {
+			return
+		}
+		at := v.pushIndex(i)
+		if v.nodes[j].kind == jsonNull {
+			v.typeError(s.elem.schema.expected(), j)
+		} else {
+			v.value(s.elem, j)
+		}
+		v.pop(at)
+		j += v.nodes[j].size
+	}
+}
+
+// expected names the JSON type a schema expects, for INVALID_TYPE.
+func (s *schema) expected() string {
+	switch s.kind {
+	case valueString:
+		return "string"
+	case valueInt:
+		return "integer"
+	case valueNumber:
+		return "number"
+	case valueBool:
+		return "boolean"
+	case valueArray:
+		return "array"
+	case valueAny:
+		return "a value"
+	}
+	return "object"
+}
+
+func (v *validator) string(f *field, n int32) {
+	s := f.schema
+	if v.nodes[n].kind != jsonString {
+		v.typeError("string", n)
+		return
+	}
+	b := v.textOf(n)
+	if len(b) == 0 {
+		if f.required {
+			v.missing(f, "empty")
+		}
+		return
+	}
+	if v.nodes[n].flags&flagNUL != 0 {
+		v.add(CodeInvalidValue, "contains a NUL character (\\u0000)")
+		return
+	}
+	switch s.format {
+	case formatText:
+		if len(b) > s.maxLen {
+			if l := utf8.RuneCount(b); l > s.maxLen {
+				v.add(CodeValueTooLong, fmt.Sprintf("%d characters, limit %d", l, s.maxLen))
+			}
+		}
+	case formatKey:
+		if !isKey(b) {
+			v.add(CodeInvalidKey, quote(b)+" does not match ^[A-Za-z0-9_-]{2,256}$")
+			return
+		}
+		if f.identity || f.skuRef {
+			key := string(b)
+			if f.identity {
+				v.identity = key
+			}
+			if f.skuRef {
+				v.addRef(Reference{TypeID: ProductVariant.TypeID(), SKU: key})
+			}
+		}
+		if f.unique {
+			v.unique(b)
+		}
+	case formatCountry:
+		if len(b) != 2 || !isUpper(b[0]) || !isUpper(b[1]) {
+			v.add(CodeInvalidValue, quote(b)+" is not an ISO 3166-1 alpha-2 country code (^[A-Z]{2}$)")
+		}
+	case formatCurrency:
+		if !isCurrency(b) {
+			v.add(CodeInvalidCurrency, quote(b)+" is not an ISO 4217 currency code")
+		}
+	case formatAttributeType:
+		for _, t := range attributeTypes {
+			if string(b) == t {
+				return
+			}
+		}
+		v.add(CodeInvalidValue, fmt.Sprintf("%s is not an attribute type (one of %v)", quote(b), attributeTypes))
+	case formatDate:
+		if _, err := time.Parse(time.RFC3339, string(b)); err != nil {
+			v.add(CodeInvalidValue, quote(b)+" is not an RFC 3339 date-time")
+		}
+	case formatTypeID:
+		if string(b) != s.typeID {
+			v.add(CodeInvalidReference, fmt.Sprintf("typeId %s, expected %q", quote(b), s.typeID))
+		}
+	}
+}
+
+// time is the value of an RFC 3339 string node n, if it is one.
+func (v *validator) time(n int32) (time.Time, bool) {
+	if n < 0 || v.nodes[n].kind != jsonString {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, string(v.textOf(n)))
+	return t, err == nil
+}
+
+// unique reports a value seen before among the fields flagged unique.
+func (v *validator) unique(b []byte) {
+	if len(v.skuEnds) > maxVariants {
+		return // too many variants, reported as such
+	}
+	from := 0
+	for _, end := range v.skuEnds {
+		if bytes.Equal(v.skus[from:end], b) {
+			v.add(CodeDuplicateIdentity, quote(b)+" is already the sku of another variant of this product")
+			return
+		}
+		from = end
+	}
+	v.skus = append(v.skus, b...)
+	v.skuEnds = append(v.skuEnds, len(v.skus))
+}
+
+func (v *validator) localized(f *field, n int32) {
+	s := f.schema
+	if v.nodes[n].kind != jsonObject {
+		v.typeError("object", n)
+		return
+	}
+	count := int(v.nodes[n].count)
+	if count == 0 {
+		if f.required {
+			v.add(CodeRequiredField, "required field is empty")
+		}
+		return
+	}
+	if count > s.maxItems {
+		v.add(CodeTooManyItems, fmt.Sprintf("%d languages, limit %d", count, s.maxItems))
+	}
+	j := n + 1
+	for k := range count {
+		if v.full() {
+			return
+		}
+		name, val := j, j+1
+		j = val + v.nodes[val].size
+		tag := v.nameOf(name)
+		at := v.pushName(tag)
+		if !isLanguageTag(tag) {
+			v.add(CodeInvalidValue, quote(tag)+" is not a language tag")
+		}
+		if count <= s.maxItems { // more are reported above; don't spend quadratic time on them
+			for i, m := 0, n+1; i < k; i++ {
+				if v.sameName(m, name) {
+					v.add(CodeInvalidValue, "the language is given more than once")
+					break
+				}
+				m += 1 + v.nodes[m+1].size
+			}
+		}
+		v.localizedValue(s, val)
+		v.pop(at)
+	}
+}
+
+func (v *validator) localizedValue(s *schema, n int32) {
+	if v.nodes[n].kind != jsonString {
+		v.typeError("string", n)
+		return
+	}
+	b := v.textOf(n)
+	switch {
+	case v.nodes[n].flags&flagNUL != 0:
+		v.add(CodeInvalidValue, "contains a NUL character (\\u0000)")
+	case s.format == formatSlug:
+		if !isKey(b) {
+			v.add(CodeInvalidValue, "slug "+quote(b)+" does not match ^[A-Za-z0-9_-]{2,256}$")
+		}
+	case len(b) > s.maxLen:
+		if l := utf8.RuneCount(b); l > s.maxLen {
+			v.add(CodeValueTooLong, fmt.Sprintf("%d characters, limit %d", l, s.maxLen))
+		}
+	}
+}
+
+func (v *validator) integer(s *schema, n int32) {
+	nd := v.nodes[n]
+	if nd.kind != jsonNumber {
+		v.typeError("integer", n)
+		return
+	}
+	raw := v.raw(n)
+	if nd.flags&flagInt == 0 {
+		v.add(CodeInvalidType, "expected integer, got number "+number(raw))
+		return
+	}
+	i, ok := safeInt(raw)
+	if !ok {
+		v.add(CodeInvalidValue, number(raw)+" is beyond ±2^53")
+		return
+	}
+	if s.nonNegative && i < 0 {
+		v.add(CodeNegativeAmount, fmt.Sprintf("%d is below zero", i))
+		return
+	}
+	if s.hasRange && (float64(i) < s.min || float64(i) > s.max) {
+		v.add(CodeInvalidValue, fmt.Sprintf("%d is not between %g and %g", i, s.min, s.max))
+	}
+}
+
+func (v *validator) number(s *schema, n int32) {
+	nd := v.nodes[n]
+	if nd.kind != jsonNumber {
+		v.typeError("number", n)
+		return
+	}
+	raw := v.raw(n)
+	if nd.flags&flagInt != 0 {
+		if _, ok := safeInt(raw); !ok {
+			v.add(CodeInvalidValue, number(raw)+" is beyond ±2^53")
+			return
+		}
+	}
+	x, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		v.add(CodeInvalidValue, number(raw)+" is out of range")
+		return
+	}
+	if s.hasRange && (x < s.min || x > s.max) {
+		v.add(CodeInvalidValue, fmt.Sprintf("%s is not between %g and %g", raw, s.min, s.max))
+	}
+}
+
+// any checks a value of any type: its size, and the numbers and strings in it.
+func (v *validator) any(s *schema, n int32) {
+	nd := v.nodes[n]
+	if size := int(nd.end - nd.start); size > s.maxLen {
+		v.add(CodeValueTooLong, fmt.Sprintf("%d bytes of JSON, limit %d", size, s.maxLen))
+		return
+	}
+	for i := n; i < n+nd.size; i++ {
+		switch m := v.nodes[i]; m.kind {
+		case jsonString:
+			if m.flags&flagNUL != 0 {
+				v.add(CodeInvalidValue, "contains a NUL character (\\u0000)")
+				return
+			}
+		case jsonNumber:
+			raw := v.raw(i)
+			if m.flags&flagInt != 0 {
+				if _, ok := safeInt(raw); !ok {
+					v.add(CodeInvalidValue, "the number "+number(raw)+" is beyond ±2^53")
+					return
+				}
+			} else if _, err := strconv.ParseFloat(string(raw), 64); err != nil {
+				v.add(CodeInvalidValue, "the number "+number(raw)+" is out of range")
+				return
+			}
+		}
+	}
+}
+
+// safeInt parses an integer literal within ±2^53.
+func safeInt(raw []byte) (int64, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 16 {
+		return 0, false
+	}
+	var i int64
+	for _, c := range digits {
+		i = i*10 + int64(c-'0')
+	}
+	if i > maxSafeInteger {
+		return 0, false
+	}
+	if len(digits) < len(raw) {
+		i = -i
+	}
+	return i, true
+}
+
+// keyChars are the bytes of ^[A-Za-z0-9_-]+$.
+var keyChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	return t
+}()
+
+// isKey reports whether b matches ^[A-Za-z0-9_-]{2,256}$.
+func isKey(b []byte) bool {
+	if len(b) < keyMinLen || len(b) > keyMaxLen {
+		return false
+	}
+	for _, c := range b {
+		if !keyChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+
+// isLanguageTag reports whether b matches ^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$.
+func isLanguageTag(b []byte) bool {
+	i := 0
+	for i < len(b) && isLower(b[i]) {
+		i++
+	}
+	if i < 2 || i > 3 {
+		return false
+	}
+	for i < len(b) {
+		if b[i] != '-' {
+			return false
+		}
+		i++
+		n := 0
+		for i < len(b) && b[i] != '-' {
+			if !keyChars[b[i]] || b[i] == '_' {
+				return false
+			}
+			i++
+			n++
+		}
+		if n < 1 || n > 8 {
+			return false
+		}
+	}
+	return true
+}
+
+// isCurrency reports whether b is an upper-case ISO 4217 code ("XXX", no
+// currency, is not one).
+func isCurrency(b []byte) bool {
+	if len(b) != 3 || !isUpper(b[0]) || !isUpper(b[1]) || !isUpper(b[2]) {
+		return false
+	}
+	u, err := currency.ParseISO(string(b))
+	return err == nil && u != currency.XXX
+}
+
+// number is a number literal for an error description, cut to 64 bytes.
+func number(raw []byte) string {
+	if len(raw) > 64 {
+		return string(raw[:64]) + "…"
+	}
+	return string(raw)
+}
+
+// quote quotes a value for an error description, cut to 64 bytes.
+func quote(b []byte) string {
+	if c := cut(b); len(c) < len(b) {
+		return strconv.Quote(string(c)) + "…"
+	}
+	return strconv.Quote(string(b))
+}
+
+// cut cuts b to at most 64 bytes, at the start of a rune.
+func cut(b []byte) []byte {
+	if len(b) <= 64 {
+		return b
+	}
+	i := 64
+	for i > 0 && !utf8.RuneStart(b[i]) {
+		i--
+	}
+	return b[:i]
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+
+	"github.com/importd/importd/tracking"
+)
+
+// Exit codes scripts can rely on (listed in the usage text).
+const (
+	exitOK          = 0   // done, or nothing wrong yet
+	exitFailed      = 1   // CompletedWithErrors or IngestionFailure
+	exitUsage       = 2   // usage error, unreachable NATS or API, 401, 404
+	exitTimeout     = 3   // --timeout elapsed before the delivery ended
+	exitInterrupted = 130 // Ctrl-C (128 + SIGINT, as shells report it)
+)
+
+var (
+	// errTimeout means the watch's --timeout elapsed first.
+	errTimeout = errors.New("timed out before the delivery ended")
+	// errInterrupted means the user interrupted the command.
+	errInterrupted = errors.New("interrupted")
+)
+
+// exitCodeOf maps the error a command failed with to the exit code.
+func exitCodeOf(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errTimeout):
+		return exitTimeout
+	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
+		return exitInterrupted
+	default:
+		// Usage errors, connection errors, ErrUnauthorized, ErrNotFound and
+		// anything else that kept the command from doing its job.
+		return exitUsage
+	}
+}
+
+// statusExitCode maps a delivery's status code to the exit code of status
+// and of a finished watch: 1 for a delivery that failed in part or as a
+// whole, 0 otherwise (including one still in progress).
+func statusExitCode(code int) int {
+	switch code {
+	case tracking.StatusCompletedWithErrors.Code, tracking.StatusIngestionFailure.Code:
+		return exitFailed
+	default:
+		return exitOK
+	}
+}
+
+// finished reports whether a delivery with this status code has ended: no
+// later status will differ.
+func finished(code int) bool {
+	switch code {
+	case tracking.StatusNoContent.Code, tracking.StatusIngestionFailure.Code,
+		tracking.StatusCompletedSuccessfully.Code, tracking.StatusCompletedWithErrors.Code:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,127 @@
+// Command importctl is the command-line client of the import pipeline: it
+// publishes a delivery to NATS JetStream (DESIGN §3) and reads its status from
+// the query service (DESIGN §7).
+//
+//	importctl submit FILE --merchant M [--watch]
+//	importctl status RECEIPT
+//	importctl watch RECEIPT
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+const usage = `usage: importctl [global flags] COMMAND [flags] [args]
+
+Commands:
+  submit FILE --merchant M   publish FILE ("-" for stdin) as one delivery and
+                             print its receipt id on stdout
+      --data TYPE            resource type of every record (default Product)
+      --format F             ndjson, json or csv (default: from the file name
+                             .ndjson/.jsonl/.json/.csv[.gz], else ndjson)
+      --receipt ID           receipt id (default: 32 random hex digits);
+                             publishing the same receipt again is a no-op
+      --foreign-key K        the upstream's own reference for the delivery
+      --skip-errors          never interrupt the delivery on errors
+      --gzip                 compress the body (a gzipped FILE is sent as is)
+      --watch                then show a progress bar until the delivery ends
+      --timeout D            with --watch: give up after D (default 0: never)
+  status RECEIPT             print a delivery's status
+      --json                 print the raw JSON body instead
+  watch RECEIPT              show a delivery's progress until it ends
+      --timeout D            give up after D (default 0: never)
+  help                       this text
+
+Global flags (before or after the command):
+  --api URL      query service (default $IMPORTD_API or http://localhost:8080)
+  --token T      bearer token for the query service (default $IMPORTD_TOKEN)
+  --nats URL     NATS server(s) (default $NATS_URL or nats://127.0.0.1:4222)
+
+Bodies over 512 KiB are stored in the object store IMPORT_PAYLOADS under the
+receipt id and a random suffix; smaller ones travel in the message. The receipt id is the only
+thing printed on stdout by submit; everything else goes to stderr.
+
+Exit codes:
+  0    submitted (without --watch); the delivery completed successfully or
+       had no record; for status: also still Receiving, Queued or Processing
+  1    the delivery completed with errors, or could not be ingested
+       (CompletedWithErrors, IngestionFailure)
+  2    usage error, or NATS or the query service unreachable, or refused the
+       request (401), or no delivery with that receipt (404)
+  3    --timeout elapsed before the delivery ended
+  130  interrupted (Ctrl-C) while watching
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c := &cli{
+		stdin:        os.Stdin,
+		stdout:       os.Stdout,
+		stderr:       os.Stderr,
+		getenv:       os.Getenv,
+		pollInterval: 500 * time.Millisecond,
+	}
+	code := c.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// cli is one invocation of importctl with its streams and environment, so
+// that tests can run it in-process.
+type cli struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// pollInterval is how often watch asks for the status.
+	pollInterval time.Duration
+}
+
+// run parses args, runs the command and returns the process's exit code.
+func (c *cli) run(ctx context.Context, args []string) int {
+	g := defaultGlobals(c.getenv)
+	cmd, rest, err := parseGlobals(&g, args, c.stderr)
+	if err != nil {
+		return c.fail(err)
+	}
+	var code int
+	switch cmd {
+	case "", "help":
+		if cmd == "" {
+			fmt.Fprint(c.stderr, usage)
+			return exitUsage
+		}
+		fmt.Fprint(c.stdout, usage)
+		return exitOK
+	case "submit":
+		code, err = c.submit(ctx, g, rest)
+	case "status":
+		code, err = c.status(ctx, g, rest)
+	case "watch":
+		code, err = c.watch(ctx, g, rest)
+	default:
+		err = usagef("unknown command %q", cmd)
+	}
+	if err != nil {
+		return c.fail(err)
+	}
+	return code
+}
+
+// fail reports err on stderr and returns its exit code.
+func (c *cli) fail(err error) int {
+	code := exitCodeOf(err)
+	if code == exitOK { // -h: the flag package printed the usage already
+		return code
+	}
+	fmt.Fprintln(c.stderr, "importctl:", err)
+	if isUsage(err) {
+		fmt.Fprintln(c.stderr, "run 'importctl help' for usage")
+	}
+	return code
+}

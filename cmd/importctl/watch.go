@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/importd/importd/tracking"
+)
+
+// maxPollFailures is how many polls in a row may fail transiently (the
+// query service restarting, say) before watch gives up.
+const maxPollFailures = 20
+
+// watch runs `importctl watch RECEIPT [--timeout D]`.
+func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) {
+	fs := newFlagSet("watch", "importctl watch RECEIPT [--timeout D]", c.stderr)
+	g.register(fs.FlagSet)
+	timeout := fs.Duration("timeout", 0, "give up after this `duration` (0: never)")
+	receipt, err := parseReceiptArg(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if *timeout < 0 {
+		return exitUsage, usagef("watch: --timeout must not be negative")
+	}
+	client, err := NewClient(g.api, g.token)
+	if err != nil {
+		return exitUsage, err
+	}
+	return c.watchAndReport(ctx, client, receipt, *timeout, c.stdout)
+}
+
+// watchAndReport shows the delivery's progress on stderr until it ends,
+// then writes its final status to out and returns the exit code. Stopped
+// early (timeout, Ctrl-C), it reports the last status it saw.
+func (c *cli) watchAndReport(ctx context.Context, client *Client, receipt string, timeout time.Duration, out io.Writer) (int, error) {
+	w := &watcher{client: client, interval: c.pollInterval, timeout: timeout, progress: &progress{w: c.stderr}}
+	last, err := w.run(ctx, receipt)
+	if last != nil {
+		printStatus(out, receipt, *last)
+	}
+	if err != nil {
+		return exitUsage, err
+	}
+	return statusExitCode(last.StatusCode), nil
+}
+
+// watcher polls a delivery's status until it ends, showing its progress.
+type watcher struct {
+	client   *Client
+	interval time.Duration // between polls
+	timeout  time.Duration // 0: none
+	progress *progress
+}
+
+// run polls the status of the receipt every interval until the delivery
+// ends, the timeout elapses (errTimeout) or ctx is canceled
+// (errInterrupted). A 404 means ingest has not read the delivery yet and
+// transient failures are retried, up to maxPollFailures in a row. It returns
+// the last status seen, nil if none.
+func (w *watcher) run(ctx context.Context, receipt string) (*tracking.StatusBody, error) {
+	if w.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, w.timeout, errTimeout)
+		defer cancel()
+	}
+	var (
+		last     *tracking.StatusBody
+		failures int
+	)
+	defer w.progress.close()
+	tick := time.NewTicker(w.interval)
+	defer tick.Stop()
+	for {
+		body, err := w.client.Status(ctx, receipt)
+		switch {
+		case ctx.Err() != nil:
+			return last, stopped(ctx)
+		case errors.Is(err, ErrNotFound):
+			w.progress.waiting(receipt)
+		case err != nil && transient(err) && failures+1 < maxPollFailures:
+			if failures++; failures == 1 {
+				w.progress.note(fmt.Sprintf("retrying: %v", err))
+			}
+		case err != nil:
+			return last, fmt.Errorf("watch %s: %w", receipt, err)
+		default:
+			failures = 0
+			last = &body
+			w.progress.update(body)
+			if finished(body.StatusCode) {
+				return last, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, stopped(ctx)
+		case <-tick.C:
+		}
+	}
+}
+
+// stopped returns why ctx is done: errTimeout, or errInterrupted.
+func stopped(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errTimeout) {
+		return errTimeout
+	}
+	return fmt.Errorf("%w (%v)", errInterrupted, cause)
+}
+
+// progress draws a delivery's progress on w: a bar of the records done
+// (Successful + Failed) of all records known (Successful + Pending +
+// Failed), with rate and ETA, described by the delivery's status. The bar
+// appears once the delivery has a record and has not ended yet; until then,
+// status changes are printed as lines.
+type progress struct {
+	w          io.Writer
+	bar        *progressbar.ProgressBar
+	status     string // the bar's description
+	lastLine   string // last line printed before the bar
+	barEnded   bool
+	sawWaiting bool
+}
+
+// waiting says, once, that the delivery is not known yet.
+func (p *progress) waiting(receipt string) {
+	if !p.sawWaiting && p.bar == nil {
+		p.sawWaiting = true
+		fmt.Fprintf(p.w, "waiting for ingest to read delivery %s…\n", receipt)
+	}
+}
+
+// note prints a message above the bar.
+func (p *progress) note(msg string) {
+	if p.bar != nil && !p.barEnded {
+		_ = p.bar.Clear()
+	}
+	fmt.Fprintln(p.w, msg)
+}
+
+// update shows the status b.
+func (p *progress) update(b tracking.StatusBody) {
+	done := b.Products.Successful + b.Products.Failed
+	total := done + b.Products.Pending
+	if p.bar == nil && finished(b.StatusCode) {
+		// Ended before there was anything to draw (or between two polls): a
+		// bar would show only a meaningless rate; the final report follows.
+		return
+	}
+	if total == 0 {
+		if p.bar == nil {
+			p.line(fmt.Sprintf("%s: no record yet", b.Status))
+		} else if !p.barEnded {
+			p.bar.Describe(b.Status)
+		}
+		return
+	}
+	if p.bar == nil {
+		p.bar = newBar(p.w, total, b.Status)
+		p.status = b.Status
+	}
+	if p.barEnded {
+		return
+	}
+	if !finished(b.StatusCode) && done >= total {
+		// Every record read so far is done but the delivery is not (ingest
+		// is still reading it): keep the bar open, it would not redraw.
+		done = total - 1
+	}
+	// Each of these redraws the bar: call only those that change it. The
+	// total first, so that no frame pairs the new status with the old total;
+	// the count last, as reaching the total ends the bar.
+	if total != p.bar.GetMax64() {
+		p.bar.ChangeMax64(total)
+	}
+	if b.Status != p.status {
+		p.status = b.Status
+		p.bar.Describe(b.Status)
+	}
+	_ = p.bar.Set64(done)
+	if finished(b.StatusCode) {
+		p.close()
+	}
+}
+
+// line prints s unless it was the last line printed.
+func (p *progress) line(s string) {
+	if s != p.lastLine {
+		p.lastLine = s
+		fmt.Fprintln(p.w, s)
+	}
+}
+
+// close ends the bar, leaving it on screen, and moves to the next line.
+func (p *progress) close() {
+	if p.bar == nil || p.barEnded {
+		return
+	}
+	p.barEnded = true
+	if p.bar.IsFinished() {
+		return // the completion handler ended the line
+	}
+	_ = p.bar.Exit()
+}
+
+// newBar returns a bar of max records on w.
+func newBar(w io.Writer, max int64, description string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("records"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)
+}

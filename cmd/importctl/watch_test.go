@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/tracking"
+)
+
+const receipt = "0123456789abcdef0123456789abcdef"
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	failure := statusBody(tracking.StatusIngestionFailure, 0, 0, 0)
+	failure.IngestionErrors = []tracking.IngestionError{{Code: "UNREADABLE_GZIP", Description: "not gzip"}}
+	tests := []struct {
+		desc     string
+		answer   canned
+		code     int
+		contains []string
+	}{
+		{"completed", ok(statusBody(tracking.StatusCompletedSuccessfully, 10, 0, 0)), exitOK,
+			[]string{"Status:", "CompletedSuccessfully (6)", "Merchant:", "m1", "Foreign key:", "upstream-7",
+				"10 successful, 0 pending, 0 failed (10 in all)", "Completed:", "2025-03-01T12:05:00Z", "Accepted:", "2025-03-01T12:00:00Z"}},
+		{"queued", ok(statusBody(tracking.StatusQueued, 0, 10, 0)), exitOK, []string{"Queued (4)"}},
+		{"processing", ok(statusBody(tracking.StatusProcessing, 3, 5, 2)), exitOK, []string{"Processing (5)", "3 successful, 5 pending, 2 failed"}},
+		{"receiving", ok(statusBody(tracking.StatusReceiving, 0, 0, 0)), exitOK, []string{"Receiving (2)"}},
+		{"no content", ok(statusBody(tracking.StatusNoContent, 0, 0, 0)), exitOK, []string{"NoContent (1)"}},
+		{"with errors", ok(statusBody(tracking.StatusCompletedWithErrors, 8, 0, 2)), exitFailed, []string{"CompletedWithErrors (7)"}},
+		{"ingestion failure is HTTP 500", canned{code: http.StatusInternalServerError, body: failure}, exitFailed,
+			[]string{"IngestionFailure (3)", "Ingestion errors:", "UNREADABLE_GZIP: not gzip"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			api := newFakeAPI(t, tt.answer)
+			r := runCLI(t, nil, map[string]string{"IMPORTD_API": api.URL, "IMPORTD_TOKEN": "tok-1"}, "status", receipt)
+			require.Equal(t, tt.code, r.code, "stderr: %s", r.stderr)
+			for _, s := range tt.contains {
+				require.Contains(t, r.stdout, s)
+			}
+			require.Equal(t, []string{"GET /import/" + receipt + "/status"}, api.paths)
+			require.Equal(t, []string{"Bearer tok-1"}, api.auth)
+		})
+	}
+}
+
+func TestStatusJSON(t *testing.T) {
+	t.Parallel()
+	want := statusBody(tracking.StatusCompletedWithErrors, 8, 0, 2)
+	api := newFakeAPI(t, ok(want))
+	r := runCLI(t, nil, nil, "status", "--json", receipt, "--api", api.URL+"/")
+	require.Equal(t, exitFailed, r.code, "stderr: %s", r.stderr)
+	var got tracking.StatusBody
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
+	require.Equal(t, want, got)
+	require.True(t, strings.HasSuffix(r.stdout, "}\n"))
+	require.Empty(t, api.auth[0], "no token, no Authorization header")
+}
+
+func TestStatusErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		desc   string
+		answer canned
+		stderr string
+	}{
+		{"not found", notFound(), "no delivery with receipt " + receipt},
+		{"unauthorized", canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}}, "unauthorized"},
+		{"server error", canned{code: http.StatusInternalServerError, body: map[string]string{"error": "internal error"}}, "HTTP 500: internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			api := newFakeAPI(t, tt.answer)
+			r := runCLI(t, nil, nil, "--api", api.URL, "status", receipt)
+			require.Equal(t, exitUsage, r.code)
+			require.Contains(t, r.stderr, tt.stderr)
+			require.Empty(t, r.stdout)
+		})
+	}
+
+	api := newFakeAPI(t, notFound())
+	api.Close() // unreachable
+	r := runCLI(t, nil, nil, "--api", api.URL, "status", receipt)
+	require.Equal(t, exitUsage, r.code)
+	require.Contains(t, r.stderr, "query service")
+}
+
+func TestWatchUntilCompletedWithErrors(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t,
+		notFound(), // not ingested yet: keep polling
+		notFound(),
+		ok(statusBody(tracking.StatusReceiving, 0, 0, 0)),
+		ok(statusBody(tracking.StatusReceiving, 0, 4, 0)),
+		ok(statusBody(tracking.StatusQueued, 0, 10, 0)),
+		ok(statusBody(tracking.StatusProcessing, 3, 5, 2)),
+		ok(statusBody(tracking.StatusCompletedWithErrors, 7, 0, 3)),
+		ok(statusBody(tracking.StatusQueued, 0, 10, 0)), // never asked for
+	)
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
+	require.Equal(t, exitFailed, r.code, "stderr: %s", r.stderr)
+	require.Equal(t, 7, api.requestCount(), "stops at the first final status")
+	require.Contains(t, r.stderr, "waiting for ingest")
+	require.Contains(t, r.stderr, "Receiving: no record yet")
+	require.Contains(t, r.stderr, "Queued")
+	require.Contains(t, r.stderr, "CompletedWithErrors")
+	require.Equal(t, 1, strings.Count(r.stderr, "10/10"), "the bar ends full, drawn once")
+	require.True(t, strings.HasSuffix(r.stderr, "\n"), "and ends its line")
+	require.Contains(t, r.stdout, "CompletedWithErrors (7)")
+	require.Contains(t, r.stdout, "7 successful, 0 pending, 3 failed")
+}
+
+func TestWatchEnds(t *testing.T) {
+	t.Parallel()
+	failure := statusBody(tracking.StatusIngestionFailure, 0, 0, 0)
+	failure.IngestionErrors = []tracking.IngestionError{{Code: "MISSING_OBJECT", Description: "object gone"}}
+	tests := []struct {
+		desc    string
+		answers []canned
+		code    int
+		stdout  string
+	}{
+		{"completed successfully", []canned{ok(statusBody(tracking.StatusQueued, 0, 2, 0)), ok(statusBody(tracking.StatusCompletedSuccessfully, 2, 0, 0))}, exitOK, "CompletedSuccessfully (6)"},
+		{"no content", []canned{notFound(), ok(statusBody(tracking.StatusNoContent, 0, 0, 0))}, exitOK, "NoContent (1)"},
+		{"ingestion failure", []canned{ok(statusBody(tracking.StatusReceiving, 0, 3, 0)), {code: http.StatusInternalServerError, body: failure}}, exitFailed, "MISSING_OBJECT: object gone"},
+		{"a 503 is retried", []canned{{code: http.StatusServiceUnavailable, body: map[string]string{"error": "restarting"}}, ok(statusBody(tracking.StatusCompletedSuccessfully, 1, 0, 0))}, exitOK, "CompletedSuccessfully"},
+		{"all read records done while receiving", []canned{ok(statusBody(tracking.StatusReceiving, 5, 0, 0)), ok(statusBody(tracking.StatusCompletedSuccessfully, 9, 0, 0))}, exitOK, "9 successful"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			api := newFakeAPI(t, tt.answers...)
+			r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
+			require.Equal(t, tt.code, r.code, "stderr: %s", r.stderr)
+			require.Contains(t, r.stdout, tt.stdout)
+		})
+	}
+}
+
+func TestWatchNoBarForADeliveryThatEndedAlready(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, ok(statusBody(tracking.StatusCompletedSuccessfully, 5, 0, 0)))
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
+	requireNoErr(t, r)
+	require.Empty(t, r.stderr, "no bar with a meaningless rate")
+	require.Contains(t, r.stdout, "5 successful, 0 pending, 0 failed")
+}
+
+func TestWatchUnauthorized(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}})
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--token", "wrong")
+	require.Equal(t, exitUsage, r.code)
+	require.Contains(t, r.stderr, "unauthorized")
+	require.Equal(t, 1, api.requestCount(), "a 401 is not retried")
+}
+
+func TestWatchTimeout(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, ok(statusBody(tracking.StatusQueued, 0, 10, 0)))
+	start := time.Now()
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--timeout", "200ms")
+	require.Equal(t, exitTimeout, r.code, "stderr: %s", r.stderr)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.Contains(t, r.stderr, "timed out")
+	require.Contains(t, r.stdout, "Queued (4)", "the last status seen is reported")
+
+	api = newFakeAPI(t, notFound())
+	r = runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--timeout", "100ms")
+	require.Equal(t, exitTimeout, r.code)
+	require.Empty(t, r.stdout, "no status seen")
+}
+
+func TestWatchInterrupted(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, ok(statusBody(tracking.StatusProcessing, 1, 9, 0)))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for api.requestCount() < 3 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel() // as Ctrl-C does, through signal.NotifyContext
+	}()
+	r := runCLIContext(ctx, t, nil, nil, "watch", receipt, "--api", api.URL)
+	require.Equal(t, exitInterrupted, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stderr, "interrupted")
+	require.Contains(t, r.stdout, "Processing (5)")
+}
+
+func TestWatchGivesUpOnUnreachableAPI(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, notFound())
+	api.Close()
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
+	require.Equal(t, exitUsage, r.code)
+	require.Contains(t, r.stderr, "retrying")
+	require.Equal(t, 1, strings.Count(r.stderr, "retrying"), "said once per streak")
+}
