@@ -179,16 +179,17 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	headJSON, _ := json.Marshal(head)
 	bw.Write(headJSON[:len(headJSON)-1])
 	bw.WriteString(`,"Products":[`)
-	enc := json.NewEncoder(bw)
 	n := 0
 	err = s.store.Summary(r.Context(), d, filter, func(row SummaryRow) error {
 		if n > 0 {
 			bw.WriteByte(',')
 		}
 		n++
-		if err := enc.Encode(row); err != nil {
+		b, err := json.Marshal(row)
+		if err != nil {
 			return err
 		}
+		bw.Write(b)
 		if n%1000 == 0 {
 			if err := bw.Flush(); err != nil {
 				return err
