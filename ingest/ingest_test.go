@@ -214,6 +214,9 @@ func TestIngestFormats(t *testing.T) {
 	for _, tt := range tests {
 		h.publish(delivery{receipt: tt.receipt, headers: tt.headers, body: tt.body})
 	}
+	for _, tt := range tests {
+		h.waitDone(tt.receipt) // every work message is stored before the delivery is done
+	}
 	work := h.workOps(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
