@@ -308,6 +308,9 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 			return j.fail(ctx, []tracking.IngestionError{containerFailure(err, rec.Line)})
 		}
 		if rec.Index < resume {
+			if rec.Index%10000 == 0 {
+				j.keepAlive() // skipping a long stored prefix takes a while
+			}
 			if queued[rec.Index] {
 				republish = append(republish, rec)
 				if len(republish) >= cfg.BatchSize {

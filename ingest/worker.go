@@ -58,7 +58,7 @@ func (c *Config) setDefaults() {
 		c.MaxDeliveryBytes = 8 << 30
 	}
 	if c.Bus.AckWait == 0 {
-		c.Bus.AckWait = 60 * time.Second
+		c.Bus.AckWait = 30 * time.Second
 	}
 }
 
@@ -129,6 +129,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	go w.maintainPartitions(ctx)
+	go bus.WatchLag(ctx, cons, bus.ConsumerIngest, 10*time.Second, w.logger)
 	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
 
 	slots := make(chan struct{}, w.cfg.Concurrency)

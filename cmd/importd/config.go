@@ -25,6 +25,7 @@ type config struct {
 	TokensFile     string
 	LogLevel       zapcore.Level
 	Replicas       int
+	AckWait        time.Duration
 	dev            bool // set by the dev role
 }
 
@@ -48,6 +49,9 @@ func loadConfig() (config, error) {
 	}
 	if c.Replicas, err = strconv.Atoi(env("IMPORTD_STREAM_REPLICAS", "1")); err != nil || c.Replicas < 1 || c.Replicas > 5 {
 		return c, fmt.Errorf("IMPORTD_STREAM_REPLICAS: want a number from 1 to 5, got %q", os.Getenv("IMPORTD_STREAM_REPLICAS"))
+	}
+	if c.AckWait, err = time.ParseDuration(env("IMPORTD_ACK_WAIT", "30s")); err != nil || c.AckWait < time.Second || c.AckWait > time.Hour {
+		return c, fmt.Errorf("IMPORTD_ACK_WAIT: want a duration from 1s to 1h, got %q", os.Getenv("IMPORTD_ACK_WAIT"))
 	}
 	return c, nil
 }

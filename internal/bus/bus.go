@@ -92,7 +92,8 @@ type Config struct {
 	Retention time.Duration
 	// Replicas of every stream. Defaults to 1.
 	Replicas int
-	// AckWait of the ingest consumer. Defaults to 60s.
+	// AckWait of the ingest consumer: how long a silent worker keeps a
+	// delivery before JetStream redelivers it. Defaults to 30s.
 	AckWait time.Duration
 }
 
@@ -104,7 +105,7 @@ func (c *Config) setDefaults() {
 		c.Replicas = 1
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 60 * time.Second
+		c.AckWait = 30 * time.Second
 	}
 }
 

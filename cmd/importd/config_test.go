@@ -1,0 +1,56 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseRetention(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"48h", 48 * time.Hour, true},
+		{"1h", time.Hour, true},
+		{"30d", 30 * 24 * time.Hour, true},
+		{"7d", 7 * 24 * time.Hour, true},
+		{"90m", 90 * time.Minute, true},
+		{"59m", 0, false},
+		{"31d", 0, false},
+		{"forever", 0, false},
+		{"xd", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseRetention(tt.in)
+		if !tt.ok {
+			require.Error(t, err, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.want, got, tt.in)
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
+		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT"} {
+		t.Setenv(v, "")
+	}
+	c, err := loadConfig()
+	require.NoError(t, err)
+	require.Equal(t, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", c.DatabaseURL)
+	require.Equal(t, "nats://127.0.0.1:4222", c.NATSURL)
+	require.Equal(t, "127.0.0.1:4222", c.NATSListen)
+	require.Equal(t, "./var", c.DataDir)
+	require.Equal(t, ":8080", c.HTTPAddr)
+	require.Equal(t, 48*time.Hour, c.Retention)
+	require.False(t, c.DatabaseURLSet || c.NATSURLSet)
+
+	t.Setenv("IMPORTD_LOG_LEVEL", "loud")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_LOG_LEVEL")
+}

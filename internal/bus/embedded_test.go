@@ -1,0 +1,71 @@
+package bus
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStartEmbeddedPortTaken(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = StartEmbedded(EmbeddedConfig{Listen: l.Addr().String(), StoreDir: t.TempDir()})
+	require.ErrorIs(t, err, ErrPortInUse)
+	require.ErrorContains(t, err, l.Addr().String()+" is taken by another process")
+	require.ErrorContains(t, err, "IMPORTD_NATS_LISTEN")
+}
+
+func TestStartEmbedded(t *testing.T) {
+	t.Parallel()
+	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	defer ns.Shutdown()
+	require.True(t, ns.JetStreamEnabled())
+}
+
+func TestMerchantOf(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "acme", MerchantOf("import.deliveries.acme"))
+	require.Equal(t, "m-1", MerchantOf("import.work.resolve.m-1"))
+	require.Equal(t, "acme", MerchantOf("catalog.events.acme.Category.created"))
+	require.Equal(t, "", MerchantOf("catalog.events.acme"))
+}
+
+func TestProvisionIdempotent(t *testing.T) {
+	t.Parallel()
+	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		require.NoError(t, Provision(ctx, js, Config{}), "round %d", i)
+		_, err := IngestConsumer(ctx, js, Config{})
+		require.NoError(t, err)
+	}
+	// A changed setting updates the streams in place.
+	require.NoError(t, Provision(ctx, js, Config{Retention: 72 * time.Hour}))
+	s, err := js.Stream(ctx, StreamDeliveries)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 72*time.Hour, info.Config.MaxAge)
+	require.GreaterOrEqual(t, info.Config.Duplicates, time.Hour, "duplicate window of at least 1h")
+	for _, name := range []string{StreamWork, StreamCatalog, StreamEvents} {
+		_, err := js.Stream(ctx, name)
+		require.NoError(t, err, name)
+	}
+	_, err = js.ObjectStore(ctx, BucketPayloads)
+	require.NoError(t, err)
+}
