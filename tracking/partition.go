@@ -12,7 +12,7 @@ import (
 
 // PartitionedTables are the tables partitioned by the time their delivery was
 // accepted. They always get partitions of the same ranges, in one transaction.
-var PartitionedTables = []string{"deliveries", "delivery_counts", "operations", "tracking_events"}
+var PartitionedTables = []string{"deliveries", "delivery_counts", "operations", "tracking_events", "parked_refs"}
 
 // partitionLock is the advisory lock key that serialises partition changes.
 const partitionLock = 0x696d706f7274 // "import"

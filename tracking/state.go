@@ -34,7 +34,8 @@ type Stage int16
 // Stages.
 const (
 	StageQueued   Stage = 0 // stored by ingest, not yet picked up by the resolver
-	StagePickedUp Stage = 1 // picked up by the resolver or later
+	StagePickedUp Stage = 1 // picked up by the resolver, or parked
+	StageResolved Stage = 2 // every reference exists; on its way to the importer
 )
 
 // RecordStatus is the per-record status of the summary (CDON).

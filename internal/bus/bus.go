@@ -227,3 +227,62 @@ func IngestConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (je
 func IsObjectNotFound(err error) bool {
 	return errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrBucketNotFound)
 }
+
+// ResolveConsumer creates or updates the durable consumer of the resolver's
+// work: import.work.resolve.*.
+func ResolveConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	return workConsumer(ctx, js, cfg, ConsumerResolve, "import.work.resolve.*")
+}
+
+// ApplyConsumer creates or updates the durable consumer of the importer's
+// work: import.work.apply.*.
+func ApplyConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	return workConsumer(ctx, js, cfg, ConsumerApply, "import.work.apply.*")
+}
+
+func workConsumer(ctx context.Context, js jetstream.JetStream, cfg Config, name, filter string) (jetstream.Consumer, error) {
+	cfg.setDefaults()
+	c, err := js.CreateOrUpdateConsumer(ctx, StreamWork, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "importd " + name + " workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: 1024,
+		MaxDeliver:    -1,
+		FilterSubject: filter,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// ConsumerResolveEvents is the resolver's durable consumer of CATALOG_EVENTS.
+const ConsumerResolveEvents = "resolve-events"
+
+// CatalogEventsConsumer creates or updates the resolver's durable consumer
+// of every resource event, from the start of the stream.
+func CatalogEventsConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Consumer, error) {
+	cfg.setDefaults()
+	c, err := js.CreateOrUpdateConsumer(ctx, StreamCatalog, jetstream.ConsumerConfig{
+		Durable:       ConsumerResolveEvents,
+		Description:   "importd resolvers: release operations waiting for created resources",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: 4096,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: "catalog.events.>",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerResolveEvents, err)
+	}
+	return c, nil
+}
+
+// ResourceEvent is the body of a message on CATALOG_EVENTS.
+type ResourceEvent struct {
+	TypeID string `json:"typeId"`
+	Key    string `json:"key,omitempty"`
+	SKU    string `json:"sku,omitempty"`
+}

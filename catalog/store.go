@@ -1,0 +1,1298 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/importd/importd/internal/database"
+)
+
+// Store is the PostgreSQL catalog (the catalog_* tables of migration 00003),
+// the Target the importer writes into by default. It is safe for
+// concurrent use.
+//
+// Apply runs one transaction per batch and writes set-based: a few array-
+// parameter statements per batch (unnest … ON CONFLICT … DO UPDATE … WHERE
+// data IS DISTINCT FROM excluded.data RETURNING), never one per record.
+// Records are stored in canonical form (the contract's fields only, nulls
+// dropped, reference typeIds filled in), so an identical re-import compares
+// equal as jsonb, is reported Unchanged and writes nothing.
+//
+// What the store checks, beyond what Validate did: a Product's product type
+// must be in the catalog; its variants' attributes must be defined by the type
+// (others are dropped with an UNDEFINED_ATTRIBUTE warning) and the required
+// ones present; a sku belongs to one product for good; a ProductVariant's
+// product and a Price's sku must be in the catalog. Categories, tax
+// categories and inventory are written as they come: the resolver orders
+// references, the catalog needs none of them to store the record.
+//
+// A Product record adds and updates the variants it embeds and never removes
+// one (deletion is not part of the contract). With a masterVariant it makes
+// that variant the master and its other variants not; without one, and for a
+// ProductVariant record without isMasterVariant, the variants keep their role.
+// Making a variant the master demotes the previous master.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns the catalog on pool, whose database has the schema.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Apply implements Target. Store never reports Failed: a failure is one of
+// the whole batch.
+func (s *Store) Apply(ctx context.Context, merchant string, recs []ApplyRecord) ([]ApplyResult, error) {
+	if merchant == "" {
+		return nil, errors.New("catalog: apply: no merchant")
+	}
+	if len(recs) == 0 {
+		return []ApplyResult{}, nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		// Not reaching the database says nothing about the records.
+		return nil, fmt.Errorf("catalog: apply: begin: %w: %w", ErrTransient, err)
+	}
+	defer func() {
+		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rbCtx) // a no-op after Commit
+	}()
+	res, err := applyRecords(ctx, tx, merchant, recs)
+	if err != nil {
+		return nil, applyError(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, applyError(fmt.Errorf("commit: %w", err))
+	}
+	return res, nil
+}
+
+// ApplyTx is Apply within the caller's transaction, so that the catalog
+// writes commit or roll back with the caller's own (tracking state, the
+// registry of known keys). Errors are reported as by Apply; after one the
+// transaction is unusable and the caller must roll it back.
+func (s *Store) ApplyTx(ctx context.Context, tx pgx.Tx, merchant string, recs []ApplyRecord) ([]ApplyResult, error) {
+	if merchant == "" {
+		return nil, errors.New("catalog: apply: no merchant")
+	}
+	if len(recs) == 0 {
+		return []ApplyResult{}, nil
+	}
+	res, err := applyRecords(ctx, tx, merchant, recs)
+	if err != nil {
+		return nil, applyError(err)
+	}
+	return res, nil
+}
+
+// applyError wraps err in ErrTransient when retrying may help: what
+// database.IsTransient says, a canceled context, and a unique violation,
+// which can only mean that a concurrent batch wrote the same resources after
+// this one read them (decisions are taken on locked rows).
+func applyError(err error) error {
+	if errors.Is(err, ErrTransient) {
+		return fmt.Errorf("catalog: apply: %w", err)
+	}
+	var pgErr *pgconn.PgError
+	if database.IsTransient(err) || errors.Is(err, context.Canceled) ||
+		errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("catalog: apply: %w: %w", ErrTransient, err)
+	}
+	return fmt.Errorf("catalog: apply: %w", err)
+}
+
+// Get returns a resource as stored, in canonical form: a Product with its
+// variants (masterVariant, and the others as variants in order), a
+// ProductVariant with its product and isMasterVariant when it is the master.
+// key is the sku for ProductVariant and InventoryEntry.
+func (s *Store) Get(ctx context.Context, merchant string, t ResourceType, key string) (data []byte, found bool, err error) {
+	q, ok := getSQL[t]
+	if !ok {
+		return nil, false, fmt.Errorf("catalog: get: unknown resource type %q", string(t))
+	}
+	err = s.pool.QueryRow(ctx, q, merchant, key).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("catalog: get %s %s: %w", t, key, err)
+	}
+	return data, true, nil
+}
+
+// Count returns how many resources of type t the merchant has (for
+// ProductVariant, every variant, embedded or not).
+func (s *Store) Count(ctx context.Context, merchant string, t ResourceType) (int, error) {
+	table, ok := tables[t]
+	if !ok {
+		return 0, fmt.Errorf("catalog: count: unknown resource type %q", string(t))
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE merchant_id = $1`, merchant).Scan(&n); err != nil {
+		return 0, fmt.Errorf("catalog: count %s: %w", t, err)
+	}
+	return n, nil
+}
+
+// tables names the table of each resource type.
+var tables = map[ResourceType]string{
+	ProductType:    "catalog_product_types",
+	Category:       "catalog_categories",
+	TaxCategory:    "catalog_tax_categories",
+	Product:        "catalog_products",
+	ProductVariant: "catalog_variants",
+	Price:          "catalog_prices",
+	InventoryEntry: "catalog_inventory",
+}
+
+// Applying a batch.
+//
+// Each record is first decoded and put in canonical form, without the
+// database. The batch is then cut into segments, runs of consecutive records
+// of which no two write the same row (a record that would write a row an
+// earlier record of the segment writes starts a new segment); a batch of
+// distinct identities is one segment. Each segment is applied with a handful
+// of statements: it reads what its records need (product types, products,
+// the owners of its skus, locked), decides every record in batch order on
+// that state and on what the records before it in the segment decided, and
+// writes the outcome set-based. Later segments read what earlier ones wrote,
+// so records are applied as if one by one, in order.
+
+// applyItem is one record of the batch on its way into the catalog.
+type applyItem struct {
+	idx  int // in recs and results
+	t    ResourceType
+	key  string // identity
+	data []byte // canonical record; a Product's without its variants
+
+	parent     string          // Category: parent key
+	def        *productTypeDef // ProductType: its attribute definitions
+	typeKey    string          // Product: its product type
+	hasMaster  bool            // Product: variants[0] is its masterVariant
+	productKey string          // ProductVariant: its product
+	isMaster   bool            // ProductVariant: isMasterVariant
+	sku        string          // Price: the variant's sku
+	quantity   int64           // InventoryEntry: quantityOnStock
+	variants   []*canonVariant // Product: its variants, master first; ProductVariant: itself
+
+	refused bool
+	errs    []Error
+	warns   []Error
+}
+
+// canonVariant is a variant in canonical form, its attributes apart so that
+// the undefined ones can be dropped.
+type canonVariant struct {
+	field    string // path in the record: "masterVariant", "variants.3", "" for a ProductVariant record
+	sku      string
+	base     []byte // the canonical object without attributes
+	hasAttrs bool
+	attrs    []canonAttribute
+}
+
+type canonAttribute struct {
+	name     string
+	hasValue bool // a value that is not null
+	json     []byte
+}
+
+// productTypeDef is what a product type says of its products' attributes.
+type productTypeDef struct {
+	key      string
+	required map[string]bool // name → isRequired, for every defined attribute
+	order    []string        // the required attributes, in definition order
+}
+
+func newProductTypeDef(r *ProductTypeRecord) *productTypeDef {
+	d := &productTypeDef{key: r.Key, required: make(map[string]bool, len(r.Attributes))}
+	for _, a := range r.Attributes {
+		if _, dup := d.required[a.Name]; !dup && a.IsRequired {
+			d.order = append(d.order, a.Name)
+		}
+		d.required[a.Name] = d.required[a.Name] || a.IsRequired
+	}
+	return d
+}
+
+func (it *applyItem) refuse(e Error) {
+	it.refused = true
+	it.errs = append(it.errs, e)
+}
+
+func applyRecords(ctx context.Context, tx pgx.Tx, merchant string, recs []ApplyRecord) ([]ApplyResult, error) {
+	results := make([]ApplyResult, len(recs))
+	items := prepareItems(recs)
+	var seg []*applyItem
+	written := make(map[rowID]bool)
+	flush := func() error {
+		if len(seg) == 0 {
+			return nil
+		}
+		err := applySegment(ctx, tx, merchant, seg, results)
+		seg = seg[:0]
+		clear(written)
+		return err
+	}
+	for _, it := range items {
+		if it.refused {
+			results[it.idx] = ApplyResult{Outcome: Refused, Errors: it.errs}
+			continue
+		}
+		rows := it.rows()
+		for _, r := range rows {
+			if written[r] {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
+		for _, r := range rows {
+			written[r] = true
+		}
+		seg = append(seg, it)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// rowID names a row a record writes: the table (a ResourceType; masterSlot
+// for "which variant of the product is the master") and the identity.
+type rowID struct {
+	t  ResourceType
+	id string
+}
+
+const masterSlot ResourceType = "master"
+
+func (it *applyItem) rows() []rowID {
+	rows := []rowID{{it.t, it.key}}
+	switch it.t {
+	case Product:
+		for _, v := range it.variants {
+			rows = append(rows, rowID{ProductVariant, v.sku})
+		}
+		if it.hasMaster {
+			rows = append(rows, rowID{masterSlot, it.key})
+		}
+	case ProductVariant:
+		if it.isMaster {
+			rows = append(rows, rowID{masterSlot, it.productKey})
+		}
+	}
+	return rows
+}
+
+// prepareItems decodes the records and puts them in canonical form.
+func prepareItems(recs []ApplyRecord) []*applyItem {
+	v := validators.Get().(*validator) // for its parser
+	defer v.release()
+	w := canonWriter{p: &v.parser}
+	items := make([]*applyItem, len(recs))
+	for i, rec := range recs {
+		it := &applyItem{idx: i, t: rec.Type, key: rec.Key}
+		items[i] = it
+		s := schemaOf(rec.Type)
+		if s == nil {
+			it.refuse(DataErr(CodeMalformedRecord, "", fmt.Sprintf("unknown resource type %q", string(rec.Type))))
+			continue
+		}
+		if msg := v.parse(rec.Data); msg != "" {
+			it.refuse(DataErr(CodeMalformedRecord, "", "not a readable JSON object: "+msg))
+			continue
+		}
+		if k := v.nodes[0].kind; k != jsonObject {
+			it.refuse(DataErr(CodeMalformedRecord, "", "expected a JSON object, got "+k.String()))
+			continue
+		}
+		w.prepare(it, s, rec)
+	}
+	return items
+}
+
+func (w *canonWriter) prepare(it *applyItem, s *schema, rec ApplyRecord) {
+	idField := "key"
+	if rec.Type.IdentifiedBySKU() {
+		idField = "sku"
+	}
+	id := w.memberText(0, idField)
+	switch {
+	case id == "":
+		it.refuse(DataErr(CodeRequiredField, idField, "the record has no "+idField))
+		return
+	case it.key == "":
+		it.key = id
+	case it.key != id:
+		it.refuse(DataErr(CodeInvalidKey, idField, fmt.Sprintf("the operation is for %q but the record's %s is %q", it.key, idField, id)))
+		return
+	}
+	required := func(v, field string) bool {
+		if v == "" {
+			it.refuse(DataErr(CodeRequiredField, field, "required field is missing"))
+		}
+		return v != ""
+	}
+	switch rec.Type {
+	case Product:
+		it.data = w.objectBytes(0, s, "masterVariant", "variants")
+		it.typeKey = w.memberText(w.member(0, "productType"), "key")
+		if !required(it.typeKey, "productType.key") {
+			return
+		}
+		if mv := w.member(0, "masterVariant"); mv >= 0 && w.p.nodes[mv].kind == jsonObject {
+			it.hasMaster = true
+			it.variants = append(it.variants, w.variant(mv, variant, "masterVariant"))
+		}
+		if vs := w.member(0, "variants"); vs >= 0 && w.p.nodes[vs].kind == jsonArray {
+			j := vs + 1
+			for i := range w.p.nodes[vs].count {
+				if w.p.nodes[j].kind == jsonObject {
+					it.variants = append(it.variants, w.variant(j, variant, "variants."+strconv.Itoa(int(i))))
+				}
+				j += w.p.nodes[j].size
+			}
+		}
+		for _, cv := range it.variants {
+			if !required(cv.sku, joinField(cv.field, "sku")) {
+				return
+			}
+		}
+	case ProductVariant:
+		it.productKey = w.memberText(w.member(0, "product"), "key")
+		if !required(it.productKey, "product.key") {
+			return
+		}
+		if m := w.member(0, "isMasterVariant"); m >= 0 && w.p.nodes[m].kind == jsonBool {
+			it.isMaster = w.p.data[w.p.nodes[m].start] == 't'
+		}
+		it.variants = []*canonVariant{w.variant(0, s, "", "product", "isMasterVariant")}
+	case ProductType:
+		it.data = w.objectBytes(0, s)
+		r, err := Decode(ProductType, rec.Data)
+		if err != nil {
+			it.refuse(DataErr(CodeMalformedRecord, "", err.Error()))
+			return
+		}
+		it.def = newProductTypeDef(r.(*ProductTypeRecord))
+	case Category:
+		it.data = w.objectBytes(0, s)
+		it.parent = w.memberText(w.member(0, "parent"), "key")
+	case Price:
+		it.data = w.objectBytes(0, s)
+		it.sku = w.memberText(0, "sku")
+		required(it.sku, "sku")
+	case InventoryEntry:
+		it.data = w.objectBytes(0, s)
+		if q := w.member(0, "quantityOnStock"); q >= 0 && w.p.nodes[q].kind == jsonNumber {
+			n, err := strconv.ParseInt(string(w.p.raw(q)), 10, 64)
+			if err != nil {
+				it.refuse(DataErr(CodeInvalidType, "quantityOnStock", "expected an integer"))
+				return
+			}
+			it.quantity = n
+		} else {
+			it.refuse(DataErr(CodeRequiredField, "quantityOnStock", "required field is missing"))
+		}
+	default: // TaxCategory
+		it.data = w.objectBytes(0, s)
+	}
+}
+
+func joinField(prefix, field string) string {
+	if prefix == "" {
+		return field
+	}
+	return prefix + "." + field
+}
+
+// segment is the state one segment is decided on: what the database holds,
+// read at its start, and what the records of the segment decided so far.
+type segment struct {
+	merchant string
+	items    []*applyItem
+
+	defs      map[string]*productTypeDef // product types by key
+	products  map[string]string          // product key → product type key
+	maxPos    map[string]int32           // product key → highest variant position
+	variants  map[string]loadedVariant   // sku → the variant, locked (the skus the segment writes)
+	skus      map[string]bool            // skus the segment's prices need, that exist
+	claimed   map[string]string          // sku → product, claimed by a record of the segment
+	masterSet map[string]*applyItem      // product key → the record making one of its variants the master
+
+	rows []variantRow
+}
+
+type loadedVariant struct {
+	product  string
+	isMaster bool
+	position int32
+}
+
+// variantRow is a row of catalog_variants a record writes.
+type variantRow struct {
+	item     *applyItem
+	cv       *canonVariant
+	product  string
+	master   int8 // 1: the master; 0: not; -1: keeps its role
+	position int32
+	data     []byte
+	isNew    bool // the sku was nobody's when the segment read it
+}
+
+func applySegment(ctx context.Context, tx pgx.Tx, merchant string, items []*applyItem, results []ApplyResult) error {
+	sg := &segment{
+		merchant: merchant, items: items,
+		claimed: map[string]string{}, masterSet: map[string]*applyItem{},
+	}
+	if err := sg.load(ctx, tx); err != nil {
+		return err
+	}
+	for _, it := range items {
+		sg.decide(it)
+	}
+	return sg.write(ctx, tx, results)
+}
+
+// load reads what the segment's records need from the database.
+func (sg *segment) load(ctx context.Context, tx pgx.Tx) error {
+	var typeKeys, productKeys, writeSKUs, priceSKUs []string
+	for _, it := range sg.items {
+		switch it.t {
+		case Product:
+			typeKeys = append(typeKeys, it.typeKey)
+			for _, cv := range it.variants {
+				writeSKUs = append(writeSKUs, cv.sku)
+			}
+		case ProductVariant:
+			productKeys = append(productKeys, it.productKey)
+			writeSKUs = append(writeSKUs, it.key)
+		case Price:
+			priceSKUs = append(priceSKUs, it.sku)
+		}
+	}
+	var err error
+	if len(typeKeys)+len(productKeys) > 0 {
+		if sg.defs, err = productTypesLoad(ctx, tx, sg.merchant, typeKeys, productKeys); err != nil {
+			return err
+		}
+	} else {
+		sg.defs = map[string]*productTypeDef{}
+	}
+	if sg.products, sg.maxPos, err = productsLoad(ctx, tx, sg.merchant, productKeys); err != nil {
+		return err
+	}
+	if sg.variants, err = variantsLock(ctx, tx, sg.merchant, writeSKUs); err != nil {
+		return err
+	}
+	if sg.skus, err = variantsExisting(ctx, tx, sg.merchant, priceSKUs); err != nil {
+		return err
+	}
+	return nil
+}
+
+// owner is the product a sku belongs to.
+func (sg *segment) owner(sku string) (string, bool) {
+	if p, ok := sg.claimed[sku]; ok {
+		return p, true
+	}
+	v, ok := sg.variants[sku]
+	return v.product, ok
+}
+
+// decide checks a record against the state of the catalog as the records
+// before it in the batch left it, and notes what it writes.
+func (sg *segment) decide(it *applyItem) {
+	switch it.t {
+	case ProductType:
+		sg.defs[it.key] = it.def
+	case Product:
+		sg.decideProduct(it)
+	case ProductVariant:
+		sg.decideVariant(it)
+	case Price:
+		if _, claimed := sg.claimed[it.sku]; !claimed && !sg.skus[it.sku] {
+			it.refuse(DataErr(CodeUnknownReference, "sku", fmt.Sprintf(
+				"no variant has the sku %q; the resolver should have waited for it", it.sku)))
+		}
+	}
+}
+
+func (sg *segment) decideProduct(it *applyItem) {
+	def := sg.defs[it.typeKey]
+	if def == nil {
+		it.refuse(DataErr(CodeUnknownReference, "productType", fmt.Sprintf(
+			"product type %q is not in the catalog; the resolver should have waited for it", it.typeKey)))
+		return
+	}
+	for i, cv := range it.variants {
+		field := joinField(cv.field, "sku")
+		if slices.ContainsFunc(it.variants[:i], func(o *canonVariant) bool { return o.sku == cv.sku }) {
+			it.refuse(DataErr(CodeDuplicateSKU, field, fmt.Sprintf("sku %q is given to more than one variant of the product", cv.sku)))
+		} else if owner, ok := sg.owner(cv.sku); ok && owner != it.key {
+			it.refuse(DataErr(CodeDuplicateSKU, field, fmt.Sprintf("sku %q belongs to product %q", cv.sku, owner)))
+		}
+	}
+	keeps := make([][]bool, len(it.variants))
+	for i, cv := range it.variants {
+		keeps[i] = sg.checkAttributes(it, def, cv)
+	}
+	if it.refused {
+		it.warns = nil
+		return
+	}
+	sg.products[it.key] = it.typeKey
+	if it.hasMaster {
+		sg.masterSet[it.key] = it
+	}
+	for i, cv := range it.variants {
+		row := variantRow{item: it, cv: cv, product: it.key, data: cv.json(keeps[i])}
+		switch {
+		case it.hasMaster && i == 0:
+			row.master, row.position = 1, 0
+		case it.hasMaster:
+			row.master, row.position = 0, int32(i)
+		default:
+			row.master, row.position = -1, int32(i+1)
+		}
+		sg.addRow(row)
+	}
+	sg.maxPos[it.key] = max(sg.maxPos[it.key], int32(len(it.variants)))
+}
+
+func (sg *segment) decideVariant(it *applyItem) {
+	typeKey, ok := sg.products[it.productKey]
+	if !ok {
+		it.refuse(DataErr(CodeUnknownReference, "product", fmt.Sprintf(
+			"product %q is not in the catalog; the resolver should have waited for it", it.productKey)))
+		return
+	}
+	cv := it.variants[0]
+	if owner, ok := sg.owner(it.key); ok && owner != it.productKey {
+		it.refuse(DataErr(CodeDuplicateSKU, "sku", fmt.Sprintf("sku %q belongs to product %q", it.key, owner)))
+		return
+	}
+	def := sg.defs[typeKey]
+	if def == nil {
+		it.refuse(DataErr(CodeUnknownReference, "product", fmt.Sprintf(
+			"product type %q of product %q is not in the catalog", typeKey, it.productKey)))
+		return
+	}
+	keep := sg.checkAttributes(it, def, cv)
+	if it.refused {
+		it.warns = nil
+		return
+	}
+	row := variantRow{item: it, cv: cv, product: it.productKey, data: cv.json(keep), master: -1}
+	if it.isMaster {
+		row.master = 1
+		sg.masterSet[it.productKey] = it
+	}
+	if _, ok := sg.variants[it.key]; !ok {
+		sg.maxPos[it.productKey]++
+		row.position = sg.maxPos[it.productKey]
+	}
+	sg.addRow(row)
+}
+
+func (sg *segment) addRow(row variantRow) {
+	loaded, ok := sg.variants[row.cv.sku]
+	row.isNew = !ok
+	if ok && row.item.t == ProductVariant {
+		row.position = loaded.position // a ProductVariant record keeps the variant's place
+	}
+	sg.claimed[row.cv.sku] = row.product
+	sg.rows = append(sg.rows, row)
+}
+
+// checkAttributes checks the attributes of a variant against its product
+// type: it warns of (and drops) the undefined ones and refuses a variant
+// without a required one. It returns which attributes to keep.
+func (sg *segment) checkAttributes(it *applyItem, def *productTypeDef, cv *canonVariant) []bool {
+	keep := make([]bool, len(cv.attrs))
+	for i, a := range cv.attrs {
+		if _, ok := def.required[a.name]; !ok {
+			it.warns = append(it.warns, DataErr(CodeUndefinedAttribute, joinField(cv.field, "attributes."+strconv.Itoa(i)),
+				fmt.Sprintf("attribute %q is not defined by product type %q; it was dropped", a.name, def.key)))
+			continue
+		}
+		keep[i] = true
+	}
+	for _, name := range def.order {
+		if !slices.ContainsFunc(cv.attrs, func(a canonAttribute) bool { return a.name == name && a.hasValue }) {
+			it.refuse(DataErr(CodeRequiredAttribute, joinField(cv.field, "attributes"),
+				fmt.Sprintf("attribute %q is required by product type %q", name, def.key)))
+		}
+	}
+	return keep
+}
+
+// json is the variant with the attributes to keep.
+func (cv *canonVariant) json(keep []bool) []byte {
+	if !cv.hasAttrs {
+		return cv.base
+	}
+	b := make([]byte, 0, len(cv.base)+64*len(cv.attrs))
+	b = append(b, cv.base[:len(cv.base)-1]...)
+	if len(cv.base) > 2 {
+		b = append(b, ',')
+	}
+	b = append(b, `"attributes":[`...)
+	first := true
+	for i, a := range cv.attrs {
+		if !keep[i] {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, a.json...)
+	}
+	return append(b, "]}"...)
+}
+
+// write writes what the segment's records decided and sets their results.
+func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) error {
+	byType := map[ResourceType][]*applyItem{}
+	for _, it := range sg.items {
+		if it.refused {
+			results[it.idx] = ApplyResult{Outcome: Refused, Errors: it.errs}
+			continue
+		}
+		if it.t != ProductVariant {
+			byType[it.t] = append(byType[it.t], it)
+		}
+	}
+	// Rows in identity order: concurrent batches lock shared rows in the
+	// same order.
+	for _, its := range byType {
+		slices.SortFunc(its, func(a, b *applyItem) int { return strings.Compare(a.key, b.key) })
+	}
+	changed := map[rowID]bool{} // row → inserted
+	for _, t := range []ResourceType{ProductType, Category, TaxCategory, Product} {
+		if err := rowsUpsert(ctx, tx, sg.merchant, t, byType[t], changed); err != nil {
+			return err
+		}
+	}
+	demoted, err := sg.demote(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := sg.variantsUpsert(ctx, tx, changed); err != nil {
+		return err
+	}
+	for _, t := range []ResourceType{Price, InventoryEntry} {
+		if err := rowsUpsert(ctx, tx, sg.merchant, t, byType[t], changed); err != nil {
+			return err
+		}
+	}
+
+	for _, r := range sg.rows {
+		inserted, ok := changed[rowID{ProductVariant, r.cv.sku}]
+		if r.isNew && !(ok && inserted) {
+			return fmt.Errorf("%w: sku %q was written by a concurrent batch", ErrTransient, r.cv.sku)
+		}
+	}
+	rowsOf := map[*applyItem][]variantRow{}
+	for _, r := range sg.rows {
+		rowsOf[r.item] = append(rowsOf[r.item], r)
+	}
+	for _, it := range sg.items {
+		if it.refused {
+			continue
+		}
+		res := ApplyResult{Warnings: it.warns}
+		self := it.ref()
+		if it.t == ProductVariant {
+			self = rowID{ProductVariant, it.key}
+		}
+		inserted, touched := changed[self]
+		for _, r := range rowsOf[it] {
+			if r.cv.sku == it.key && it.t == ProductVariant {
+				continue
+			}
+			if ins, ok := changed[rowID{ProductVariant, r.cv.sku}]; ok {
+				touched = true
+				ref := Reference{TypeID: ProductVariant.TypeID(), SKU: r.cv.sku}
+				if ins {
+					res.Created = append(res.Created, ref)
+				} else {
+					res.Updated = append(res.Updated, ref)
+				}
+			}
+		}
+		for _, sku := range demoted[it] {
+			touched = true
+			res.Updated = append(res.Updated, Reference{TypeID: ProductVariant.TypeID(), SKU: sku})
+		}
+		switch {
+		case inserted:
+			res.Outcome = Created
+			res.Created = append([]Reference{rowReference(self)}, res.Created...)
+		case touched:
+			res.Outcome = Updated
+			res.Updated = append([]Reference{rowReference(self)}, res.Updated...)
+		default:
+			res.Outcome = Unchanged
+		}
+		results[it.idx] = res
+	}
+	return nil
+}
+
+func (it *applyItem) ref() rowID { return rowID{it.t, it.key} }
+
+// rowReference is the reference of the resource of row r.
+func rowReference(r rowID) Reference {
+	if r.t.IdentifiedBySKU() {
+		return Reference{TypeID: r.t.TypeID(), SKU: r.id}
+	}
+	return Reference{TypeID: r.t.TypeID(), Key: r.id}
+}
+
+// demote takes the master role from the variants that lose it to a variant
+// the segment makes the master, and returns them by the record responsible.
+func (sg *segment) demote(ctx context.Context, tx pgx.Tx) (map[*applyItem][]string, error) {
+	if len(sg.masterSet) == 0 {
+		return nil, nil
+	}
+	products := make([]string, 0, len(sg.masterSet))
+	for p := range sg.masterSet {
+		products = append(products, p)
+	}
+	slices.Sort(products)
+	skus := make([]string, len(products))
+	for i, p := range products {
+		it := sg.masterSet[p]
+		skus[i] = it.variants[0].sku // a Product's master comes first; a ProductVariant is its only variant
+	}
+	got, err := variantsDemote(ctx, tx, sg.merchant, products, skus)
+	if err != nil {
+		return nil, err
+	}
+	out := map[*applyItem][]string{}
+	for product, demotedSKUs := range got {
+		out[sg.masterSet[product]] = demotedSKUs
+	}
+	return out, nil
+}
+
+// variantsUpsert writes the segment's variant rows.
+func (sg *segment) variantsUpsert(ctx context.Context, tx pgx.Tx, changed map[rowID]bool) error {
+	if len(sg.rows) == 0 {
+		return nil
+	}
+	rows := slices.Clone(sg.rows)
+	slices.SortFunc(rows, func(a, b variantRow) int { return strings.Compare(a.cv.sku, b.cv.sku) })
+	n := len(rows)
+	skus, products, data := make([]string, n), make([]string, n), make([]string, n)
+	masters, positions := make([]bool, n), make([]int32, n)
+	for i, r := range rows {
+		skus[i], products[i], data[i], positions[i] = r.cv.sku, r.product, string(r.data), r.position
+		switch r.master {
+		case 1:
+			masters[i] = true
+		case -1:
+			// Keeps its role, unless the segment gives the product another master.
+			_, replaced := sg.masterSet[r.product]
+			masters[i] = !replaced && sg.variants[r.cv.sku].isMaster
+		}
+	}
+	return variantsUpsertSQL(ctx, tx, sg.merchant, skus, products, masters, positions, data, changed)
+}
+
+// The canonical form of a record.
+
+// canonWriter writes records in canonical form: only the fields of the
+// contract's schema (unknown members and null members dropped; values of
+// free-form attribute values and localized strings kept whole), a
+// reference's typeId filled in when omitted, strings with escapes or invalid
+// UTF-8 rewritten (as Decode reads them: U+FFFD for what is not a character),
+// and numbers with an exponent or very long rewritten as the float64 they
+// are. The result is valid input for jsonb, and two records Decode reads
+// alike compare equal as jsonb.
+type canonWriter struct {
+	p   *parser
+	buf []byte
+	tmp []byte
+}
+
+// member is the value node of the first member of object n with the given
+// name, or -1.
+func (w *canonWriter) member(n int32, name string) int32 {
+	if n < 0 || w.p.nodes[n].kind != jsonObject {
+		return -1
+	}
+	j := n + 1
+	for range w.p.nodes[n].count {
+		if w.nameIs(j, name) {
+			return j + 1
+		}
+		j++
+		j += w.p.nodes[j].size
+	}
+	return -1
+}
+
+func (w *canonWriter) nameIs(n int32, name string) bool {
+	nd := &w.p.nodes[n]
+	if nd.flags&flagEscaped == 0 {
+		return string(w.p.data[nd.start+1:nd.end-1]) == name
+	}
+	w.tmp = w.p.appendText(w.tmp[:0], n)
+	return string(w.tmp) == name
+}
+
+// memberText is the text of the string member name of object n, or "".
+func (w *canonWriter) memberText(n int32, name string) string {
+	m := w.member(n, name)
+	if m < 0 || w.p.nodes[m].kind != jsonString {
+		return ""
+	}
+	return w.p.text(m)
+}
+
+// objectBytes returns object n in canonical form, without the fields omit.
+func (w *canonWriter) objectBytes(n int32, s *schema, omit ...string) []byte {
+	w.buf = w.buf[:0]
+	w.object(n, s, omit)
+	return slices.Clone(w.buf)
+}
+
+// variant puts the variant object n in canonical form.
+func (w *canonWriter) variant(n int32, s *schema, field string, omit ...string) *canonVariant {
+	cv := &canonVariant{field: field, sku: w.memberText(n, "sku")}
+	cv.base = w.objectBytes(n, s, append(omit, "attributes")...)
+	a := w.member(n, "attributes")
+	if a < 0 || w.p.nodes[a].kind != jsonArray {
+		return cv
+	}
+	cv.hasAttrs = true
+	elem := attributes.elem.schema
+	j := a + 1
+	for range w.p.nodes[a].count {
+		if w.p.nodes[j].kind == jsonObject {
+			v := w.member(j, "value")
+			cv.attrs = append(cv.attrs, canonAttribute{
+				name:     w.memberText(j, "name"),
+				hasValue: v >= 0 && w.p.nodes[v].kind != jsonNull,
+				json:     w.objectBytes(j, elem),
+			})
+		}
+		j += w.p.nodes[j].size
+	}
+	return cv
+}
+
+// value appends node n, described by s (nil: free-form).
+func (w *canonWriter) value(n int32, s *schema) {
+	nd := &w.p.nodes[n]
+	switch nd.kind {
+	case jsonObject:
+		if s != nil && s.kind == valueObject {
+			w.object(n, s, nil)
+		} else {
+			w.freeObject(n)
+		}
+	case jsonArray:
+		var elem *schema
+		if s != nil && s.kind == valueArray {
+			elem = s.elem.schema
+		}
+		w.buf = append(w.buf, '[')
+		j := n + 1
+		for i := range nd.count {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.value(j, elem)
+			j += w.p.nodes[j].size
+		}
+		w.buf = append(w.buf, ']')
+	case jsonString:
+		w.str(n)
+	case jsonNumber:
+		w.num(n)
+	default:
+		w.buf = append(w.buf, w.p.raw(n)...)
+	}
+}
+
+// object appends object n with the fields of s but those in omit.
+func (w *canonWriter) object(n int32, s *schema, omit []string) {
+	w.buf = append(w.buf, '{')
+	first, hasTypeID := true, false
+	j := n + 1
+	for range w.p.nodes[n].count {
+		name, val := j, j+1
+		j = val + w.p.nodes[val].size
+		if w.p.nodes[val].kind == jsonNull {
+			continue
+		}
+		var i int
+		if nd := &w.p.nodes[name]; nd.flags&flagEscaped == 0 {
+			i = s.lookup(w.p.data[nd.start+1 : nd.end-1])
+		} else {
+			w.tmp = w.p.appendText(w.tmp[:0], name)
+			i = s.lookup(w.tmp)
+		}
+		if i < 0 || slices.Contains(omit, s.fields[i].name) {
+			continue
+		}
+		if !first {
+			w.buf = append(w.buf, ',')
+		}
+		first = false
+		f := &s.fields[i]
+		hasTypeID = hasTypeID || f.name == "typeId"
+		w.buf = append(w.buf, '"')
+		w.buf = append(w.buf, f.name...)
+		w.buf = append(w.buf, '"', ':')
+		w.value(val, f.schema)
+	}
+	if s.typeID != "" && !hasTypeID && s.index("typeId") >= 0 {
+		if !first {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, `"typeId":"`...)
+		w.buf = append(w.buf, s.typeID...)
+		w.buf = append(w.buf, '"')
+	}
+	w.buf = append(w.buf, '}')
+}
+
+// freeObject appends object n with all its members.
+func (w *canonWriter) freeObject(n int32) {
+	w.buf = append(w.buf, '{')
+	j := n + 1
+	for i := range w.p.nodes[n].count {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.str(j)
+		w.buf = append(w.buf, ':')
+		w.value(j+1, nil)
+		j += 1 + w.p.nodes[j+1].size
+	}
+	w.buf = append(w.buf, '}')
+}
+
+// str appends the string node n.
+func (w *canonWriter) str(n int32) {
+	if w.p.nodes[n].flags&flagEscaped == 0 {
+		w.buf = append(w.buf, w.p.raw(n)...) // printable, valid UTF-8, no escapes
+		return
+	}
+	w.tmp = w.p.appendText(w.tmp[:0], n)
+	w.buf = appendJSONString(w.buf, w.tmp)
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string. NUL, which
+// jsonb cannot hold (and Validate refuses), becomes U+FFFD.
+func appendJSONString(b []byte, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == 0:
+			b = utf8.AppendRune(b, utf8.RuneError)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// num appends the number node n.
+func (w *canonWriter) num(n int32) {
+	raw := w.p.raw(n)
+	if w.p.nodes[n].flags&flagInt == 0 && (len(raw) > 32 || bytes.ContainsAny(raw, "eE")) {
+		// 1e-400 or 0.000…1 would be beyond what jsonb's numeric holds.
+		if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
+			w.buf = strconv.AppendFloat(w.buf, f, 'g', -1, 64)
+			return
+		}
+	}
+	w.buf = append(w.buf, raw...)
+}
+
+// SQL of the store. Every statement takes arrays: one statement writes a
+// whole segment of a table.
+
+// productTypesLoad returns the product types with the given keys and those of
+// the products with the given keys.
+func productTypesLoad(ctx context.Context, db database.DBTX, merchant string, keys, productKeys []string) (map[string]*productTypeDef, error) {
+	rows, err := db.Query(ctx, `SELECT key, data FROM catalog_product_types
+		WHERE merchant_id = $1 AND (key = ANY($2) OR key IN (
+			SELECT product_type_key FROM catalog_products WHERE merchant_id = $1 AND key = ANY($3)))`,
+		merchant, keys, productKeys)
+	if err != nil {
+		return nil, fmt.Errorf("load product types: %w", err)
+	}
+	defs := map[string]*productTypeDef{}
+	var key string
+	var data []byte
+	_, err = pgx.ForEachRow(rows, []any{&key, &data}, func() error {
+		r, err := Decode(ProductType, data)
+		if err != nil {
+			return fmt.Errorf("product type %q: %w", key, err)
+		}
+		defs[key] = newProductTypeDef(r.(*ProductTypeRecord))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load product types: %w", err)
+	}
+	return defs, nil
+}
+
+// productsLoad returns the product types and the highest variant position of
+// the products with the given keys.
+func productsLoad(ctx context.Context, db database.DBTX, merchant string, keys []string) (map[string]string, map[string]int32, error) {
+	types, maxPos := map[string]string{}, map[string]int32{}
+	if len(keys) == 0 {
+		return types, maxPos, nil
+	}
+	rows, err := db.Query(ctx, `SELECT p.key, p.product_type_key,
+			coalesce((SELECT max(v.position) FROM catalog_variants v WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key), 0)
+		FROM catalog_products p WHERE p.merchant_id = $1 AND p.key = ANY($2)`, merchant, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load products: %w", err)
+	}
+	var key, typeKey string
+	var pos int32
+	_, err = pgx.ForEachRow(rows, []any{&key, &typeKey, &pos}, func() error {
+		types[key], maxPos[key] = typeKey, pos
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load products: %w", err)
+	}
+	return types, maxPos, nil
+}
+
+// variantsLock reads and locks the variants with the given skus, in sku
+// order.
+func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus []string) (map[string]loadedVariant, error) {
+	out := map[string]loadedVariant{}
+	if len(skus) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT sku, product_key, is_master, position FROM catalog_variants
+		WHERE merchant_id = $1 AND sku = ANY($2) ORDER BY sku COLLATE "C" FOR UPDATE`, merchant, skus)
+	if err != nil {
+		return nil, fmt.Errorf("lock variants: %w", err)
+	}
+	var sku string
+	var v loadedVariant
+	_, err = pgx.ForEachRow(rows, []any{&sku, &v.product, &v.isMaster, &v.position}, func() error {
+		out[sku] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock variants: %w", err)
+	}
+	return out, nil
+}
+
+// variantsExisting returns which of skus are variants.
+func variantsExisting(ctx context.Context, db database.DBTX, merchant string, skus []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(skus) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT sku FROM catalog_variants WHERE merchant_id = $1 AND sku = ANY($2)`, merchant, skus)
+	if err != nil {
+		return nil, fmt.Errorf("read variants: %w", err)
+	}
+	var sku string
+	_, err = pgx.ForEachRow(rows, []any{&sku}, func() error {
+		out[sku] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read variants: %w", err)
+	}
+	return out, nil
+}
+
+// upsertSQL writes rows of each table but catalog_variants: $2 identities,
+// $3 data, $4 the extra column. A row whose data is unchanged is not written
+// (no new version) and not returned.
+var upsertSQL = map[ResourceType]string{
+	ProductType: `INSERT INTO catalog_product_types AS t (merchant_id, key, data)
+		SELECT $1, r.key, r.data::jsonb FROM unnest($2::text[], $3::text[]) AS r(key, data)
+		ON CONFLICT (merchant_id, key) DO UPDATE
+		SET data = excluded.data, version = t.version + 1, last_modified_at = now()
+		WHERE t.data IS DISTINCT FROM excluded.data
+		RETURNING t.key, t.version = 1`,
+	Category: `INSERT INTO catalog_categories AS t (merchant_id, key, data, parent_key)
+		SELECT $1, r.key, r.data::jsonb, nullif(r.parent, '') FROM unnest($2::text[], $3::text[], $4::text[]) AS r(key, data, parent)
+		ON CONFLICT (merchant_id, key) DO UPDATE
+		SET data = excluded.data, parent_key = excluded.parent_key, version = t.version + 1, last_modified_at = now()
+		WHERE t.data IS DISTINCT FROM excluded.data
+		RETURNING t.key, t.version = 1`,
+	TaxCategory: `INSERT INTO catalog_tax_categories AS t (merchant_id, key, data)
+		SELECT $1, r.key, r.data::jsonb FROM unnest($2::text[], $3::text[]) AS r(key, data)
+		ON CONFLICT (merchant_id, key) DO UPDATE
+		SET data = excluded.data, version = t.version + 1, last_modified_at = now()
+		WHERE t.data IS DISTINCT FROM excluded.data
+		RETURNING t.key, t.version = 1`,
+	Product: `INSERT INTO catalog_products AS t (merchant_id, key, data, product_type_key)
+		SELECT $1, r.key, r.data::jsonb, r.type FROM unnest($2::text[], $3::text[], $4::text[]) AS r(key, data, type)
+		ON CONFLICT (merchant_id, key) DO UPDATE
+		SET data = excluded.data, product_type_key = excluded.product_type_key, version = t.version + 1, last_modified_at = now()
+		WHERE t.data IS DISTINCT FROM excluded.data
+		RETURNING t.key, t.version = 1`,
+	Price: `INSERT INTO catalog_prices AS t (merchant_id, key, data, sku)
+		SELECT $1, r.key, r.data::jsonb, r.sku FROM unnest($2::text[], $3::text[], $4::text[]) AS r(key, data, sku)
+		ON CONFLICT (merchant_id, key) DO UPDATE
+		SET data = excluded.data, sku = excluded.sku, version = t.version + 1, last_modified_at = now()
+		WHERE t.data IS DISTINCT FROM excluded.data
+		RETURNING t.key, t.version = 1`,
+	InventoryEntry: `INSERT INTO catalog_inventory AS t (merchant_id, sku, data, quantity_on_stock)
+		SELECT $1, r.sku, r.data::jsonb, r.quantity FROM unnest($2::text[], $3::text[], $4::int8[]) AS r(sku, data, quantity)
+		ON CONFLICT (merchant_id, sku) DO UPDATE
+		SET data = excluded.data, quantity_on_stock = excluded.quantity_on_stock, version = t.version + 1, last_modified_at = now()
+		WHERE t.data IS DISTINCT FROM excluded.data
+		RETURNING t.sku, t.version = 1`,
+}
+
+// rowsUpsert writes the records of type t and notes in changed the rows it
+// created (true) or changed (false).
+func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t ResourceType, items []*applyItem, changed map[rowID]bool) error {
+	if len(items) == 0 {
+		return nil
+	}
+	keys, data := make([]string, len(items)), make([]string, len(items))
+	args := []any{merchant, keys, data}
+	var extra []string
+	var quantities []int64
+	switch t {
+	case Category, Product, Price:
+		extra = make([]string, len(items))
+		args = append(args, extra)
+	case InventoryEntry:
+		quantities = make([]int64, len(items))
+		args = append(args, quantities)
+	}
+	for i, it := range items {
+		keys[i], data[i] = it.key, string(it.data)
+		switch t {
+		case Category:
+			extra[i] = it.parent
+		case Product:
+			extra[i] = it.typeKey
+		case Price:
+			extra[i] = it.sku
+		case InventoryEntry:
+			quantities[i] = it.quantity
+		}
+	}
+	rows, err := db.Query(ctx, upsertSQL[t], args...)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t, err)
+	}
+	var key string
+	var inserted bool
+	_, err = pgx.ForEachRow(rows, []any{&key, &inserted}, func() error {
+		changed[rowID{t, key}] = inserted
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t, err)
+	}
+	return nil
+}
+
+// variantsDemote takes the master role from the variants of products but
+// skus[i] of products[i], and returns them by product.
+func variantsDemote(ctx context.Context, db database.DBTX, merchant string, products, skus []string) (map[string][]string, error) {
+	rows, err := db.Query(ctx, `UPDATE catalog_variants AS v
+		SET is_master = false, version = v.version + 1, last_modified_at = now()
+		FROM unnest($2::text[], $3::text[]) AS m(product_key, sku)
+		WHERE v.merchant_id = $1 AND v.product_key = m.product_key AND v.is_master AND v.sku <> m.sku
+		RETURNING v.product_key, v.sku`, merchant, products, skus)
+	if err != nil {
+		return nil, fmt.Errorf("demote master variants: %w", err)
+	}
+	out := map[string][]string{}
+	var product, sku string
+	_, err = pgx.ForEachRow(rows, []any{&product, &sku}, func() error {
+		out[product] = append(out[product], sku)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demote master variants: %w", err)
+	}
+	return out, nil
+}
+
+// variantsUpsertSQL writes variant rows. A variant is only ever written for
+// the product it belongs to: a row of another product is left alone and not
+// returned (the caller sees that it expected to create it).
+func variantsUpsertSQL(ctx context.Context, db database.DBTX, merchant string, skus, products []string, masters []bool, positions []int32, data []string, changed map[rowID]bool) error {
+	rows, err := db.Query(ctx, `INSERT INTO catalog_variants AS v (merchant_id, sku, product_key, is_master, position, data)
+		SELECT $1, r.sku, r.product_key, r.is_master, r.position, r.data::jsonb
+		FROM unnest($2::text[], $3::text[], $4::bool[], $5::int4[], $6::text[]) AS r(sku, product_key, is_master, position, data)
+		ON CONFLICT (merchant_id, sku) DO UPDATE
+		SET is_master = excluded.is_master, position = excluded.position, data = excluded.data,
+			version = v.version + 1, last_modified_at = now()
+		WHERE v.product_key = excluded.product_key
+			AND (v.is_master, v.position, v.data) IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data)
+		RETURNING v.sku, v.version = 1`, merchant, skus, products, masters, positions, data)
+	if err != nil {
+		return fmt.Errorf("write variants: %w", err)
+	}
+	var sku string
+	var inserted bool
+	_, err = pgx.ForEachRow(rows, []any{&sku, &inserted}, func() error {
+		changed[rowID{ProductVariant, sku}] = inserted
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write variants: %w", err)
+	}
+	return nil
+}
+
+// getSQL reads one resource: $1 merchant, $2 key or sku.
+var getSQL = map[ResourceType]string{
+	ProductType: `SELECT data FROM catalog_product_types WHERE merchant_id = $1 AND key = $2`,
+	Category:    `SELECT data FROM catalog_categories WHERE merchant_id = $1 AND key = $2`,
+	TaxCategory: `SELECT data FROM catalog_tax_categories WHERE merchant_id = $1 AND key = $2`,
+	Product: `SELECT p.data
+		|| coalesce((SELECT jsonb_build_object('masterVariant', v.data) FROM catalog_variants v
+			WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key AND v.is_master), '{}')
+		|| coalesce((SELECT jsonb_build_object('variants', jsonb_agg(v.data ORDER BY v.position, v.sku)) FROM catalog_variants v
+			WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key AND NOT v.is_master HAVING count(*) > 0), '{}')
+		FROM catalog_products p WHERE p.merchant_id = $1 AND p.key = $2`,
+	ProductVariant: `SELECT data || jsonb_build_object('product', jsonb_build_object('typeId', 'product', 'key', product_key))
+		|| CASE WHEN is_master THEN '{"isMasterVariant": true}'::jsonb ELSE '{}' END
+		FROM catalog_variants WHERE merchant_id = $1 AND sku = $2`,
+	Price:          `SELECT data FROM catalog_prices WHERE merchant_id = $1 AND key = $2`,
+	InventoryEntry: `SELECT data FROM catalog_inventory WHERE merchant_id = $1 AND sku = $2`,
+}

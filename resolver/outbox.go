@@ -1,0 +1,136 @@
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
+)
+
+const outboxBatch = 500
+
+// publishOutbox publishes up to outboxBatch released operations to the
+// importer and deletes their outbox rows once JetStream has them. Several
+// resolvers may run it at once (SKIP LOCKED). It returns how many rows it
+// handled.
+func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, merchant_id, receipt_id, seq, delivery_at FROM apply_outbox
+			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxBatch)
+		if err != nil {
+			return err
+		}
+		type delivery struct {
+			receipt string
+			at      time.Time
+		}
+		type group struct {
+			merchant string
+			seqs     []int
+		}
+		groups := map[delivery]*group{}
+		var ids []int64
+		var id int64
+		var op tracking.OpRef
+		_, err = pgx.ForEachRow(rows, []any{&id, &op.MerchantID, &op.ReceiptID, &op.Seq, &op.DeliveryAt}, func() error {
+			ids = append(ids, id)
+			k := delivery{op.ReceiptID, op.DeliveryAt.UTC()}
+			if groups[k] == nil {
+				groups[k] = &group{merchant: op.MerchantID}
+			}
+			groups[k].seqs = append(groups[k].seqs, op.Seq)
+			return nil
+		})
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		n = len(ids)
+		var futures []jetstream.PubAckFuture
+		for k, g := range groups {
+			receipt := k.receipt
+			byType, err := w.loadReleased(ctx, tx, receipt, k.at, g.seqs)
+			if err != nil {
+				return err
+			}
+			for rt, ops := range byType {
+				for len(ops) > 0 {
+					c := min(len(ops), 250)
+					f, err := w.publishApply(&bus.WorkBatch{ReceiptID: receipt, MerchantID: g.merchant, DeliveryAt: k.at, ResourceType: rt, Ops: ops[:c]},
+						fmt.Sprintf("%s.%d.apply.released", receipt, ops[0].Seq))
+					if err != nil {
+						return err
+					}
+					futures = append(futures, f)
+					ops = ops[c:]
+				}
+			}
+		}
+		if err := awaitAll(ctx, futures); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM apply_outbox WHERE id = any($1)`, ids)
+		return err
+	})
+	return n, err
+}
+
+// loadReleased reads the records of released operations, by resource type.
+func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, receipt string, at time.Time, seqs []int) (map[string][]bus.WorkOp, error) {
+	rows, err := tx.Query(ctx, `SELECT seq, resource_type, resource_key, record FROM operations
+		WHERE receipt_id = $1 AND delivery_at = $2 AND seq = any($3) AND state = 'processing' AND stage = $4 AND record IS NOT NULL
+		ORDER BY seq`, receipt, at, seqs, int16(tracking.StageResolved))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]bus.WorkOp{}
+	var seq int
+	var rt, key string
+	var record []byte
+	_, err = pgx.ForEachRow(rows, []any{&seq, &rt, &key, &record}, func() error {
+		out[rt] = append(out[rt], bus.WorkOp{ID: tracking.OperationID(receipt, seq).String(), Seq: seq, Key: key, Record: json.RawMessage(append([]byte(nil), record...))})
+		return nil
+	})
+	return out, err
+}
+
+// publishApply publishes a work batch to the importer asynchronously.
+func (w *Worker) publishApply(wb *bus.WorkBatch, msgID string) (jetstream.PubAckFuture, error) {
+	data, err := json.Marshal(wb)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(bus.ApplySubject(wb.MerchantID))
+	msg.Data = data
+	msg.Header.Set(bus.HeaderMsgID, msgID)
+	f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("resolver: publish to importer: %w", err)
+	}
+	return f, nil
+}
+
+// awaitAll waits until JetStream has acknowledged every future.
+func awaitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("resolver: message to importer not stored: %w", err)
+		case <-timeout.C:
+			return fmt.Errorf("resolver: messages to importer not acknowledged within 30s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,392 @@
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
+)
+
+// CodeCyclicReference is the error of a category that is its own ancestor.
+const CodeCyclicReference = "CYCLIC_REFERENCE"
+
+// item is one operation of a work batch being resolved.
+type item struct {
+	op      bus.WorkOp
+	from    tracking.OpState
+	refs    []catalog.Reference // normalized, without duplicates
+	missing []catalog.Reference
+	record  []byte // the record, with a paired master variant merged in
+	// Products without a master variant; master variants of a product.
+	needsMaster bool
+	masterOf    string
+	cycle       []string // a category cycle this operation closes
+}
+
+// resolveBatch resolves the operations of one work message in one
+// transaction and returns those to send to the importer: resolved now, or
+// resolved by an earlier attempt whose publication may have been lost.
+func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.WorkOp, error) {
+	t, ok := catalog.ParseResourceType(wb.ResourceType)
+	if !ok {
+		return nil, fmt.Errorf("resolver: unknown resource type %q", wb.ResourceType)
+	}
+	wb.DeliveryAt = wb.DeliveryAt.UTC()
+	seqs := make([]int, len(wb.Ops))
+	for i, op := range wb.Ops {
+		seqs[i] = op.Seq
+	}
+	var out []bus.WorkOp
+	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		out = out[:0]
+		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt, seqs)
+		if err != nil {
+			return err
+		}
+		var items []*item
+		for _, op := range wb.Ops {
+			st, ok := states[op.Seq]
+			switch {
+			case !ok:
+				w.logger.Warn("work for an unknown operation ignored", zapReceipt(wb.ReceiptID), zapSeq(op.Seq))
+			case st.State == tracking.StateProcessing && st.Stage == tracking.StageQueued:
+				items = append(items, &item{op: op, from: st, record: op.Record})
+			case st.State == tracking.StateProcessing && st.Stage == tracking.StageResolved:
+				out = append(out, op) // resolved before; its publication may be lost
+			}
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		resolved, err := w.resolveItems(ctx, tx, t, wb, items)
+		if err != nil {
+			return err
+		}
+		out = append(out, resolved...)
+		return tracking.MarkProcessing(ctx, tx, (&tracking.OpRef{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt}).Delivery())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (w *Worker) resolveItems(ctx context.Context, tx pgx.Tx, t catalog.ResourceType, wb *bus.WorkBatch, items []*item) ([]bus.WorkOp, error) {
+	merchant := wb.MerchantID
+	var all []catalog.Reference
+	var masterProducts []string // products this batch pairs or waits for
+	for _, it := range items {
+		v, _ := catalog.Validate(t, it.record)
+		it.refs = normalized(v.References)
+		all = append(all, it.refs...)
+		switch t {
+		case catalog.Product:
+			var p struct {
+				MasterVariant json.RawMessage `json:"masterVariant"`
+			}
+			_ = json.Unmarshal(it.record, &p)
+			if len(p.MasterVariant) == 0 || string(p.MasterVariant) == "null" {
+				it.needsMaster = true
+				masterProducts = append(masterProducts, it.op.Key)
+				all = append(all, catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key})
+			}
+		case catalog.ProductVariant:
+			var pv catalog.ProductVariantRecord
+			if json.Unmarshal(it.record, &pv) == nil && pv.IsMasterVariant {
+				it.masterOf = pv.Product.Key
+				masterProducts = append(masterProducts, pv.Product.Key)
+			}
+		case catalog.Category:
+			for _, r := range it.refs {
+				if r.TypeID == catalog.Category.TypeID() && r.Key == it.op.Key {
+					it.cycle = []string{it.op.Key, it.op.Key}
+				}
+			}
+		}
+	}
+	existing, err := catalog.RegistryExisting(ctx, tx, merchant, all)
+	if err != nil {
+		return nil, err
+	}
+	var missing []catalog.Reference
+	for _, r := range normalized(all) {
+		if !existing[r] {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		// Lock what is missing and look again: a creation that committed
+		// meanwhile is seen now, one still running waits for this commit.
+		later, err := catalog.RegistryLockMissing(ctx, tx, merchant, missing)
+		if err != nil {
+			return nil, err
+		}
+		for r := range later {
+			existing[r] = true
+		}
+	}
+	if err := pairingLock(ctx, tx, merchant, uniq(masterProducts)); err != nil {
+		return nil, err
+	}
+
+	var (
+		transitions []tracking.Transition
+		parked      []parkedRef
+		out         []bus.WorkOp
+		d           = (&tracking.OpRef{ReceiptID: wb.ReceiptID, MerchantID: merchant, DeliveryAt: wb.DeliveryAt}).Delivery()
+	)
+	for _, it := range items {
+		started := tracking.NewEvent(d, it.op.Key, tracking.CodeResolutionStarted, "Resolution started")
+		for _, r := range it.refs {
+			if !existing[r] {
+				it.missing = append(it.missing, r)
+			}
+		}
+		if it.needsMaster {
+			exists := existing[catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key}]
+			if !exists {
+				merged, err := w.pairWithParkedMaster(ctx, tx, merchant, it)
+				if err != nil {
+					return nil, err
+				}
+				if !merged {
+					it.missing = append(it.missing, catalog.Reference{TypeID: masterTypeID, Key: it.op.Key})
+				}
+			}
+		}
+		if it.cycle == nil && t == catalog.Category && len(it.missing) > 0 {
+			for _, r := range it.missing {
+				if r.TypeID == catalog.Category.TypeID() {
+					cyc, err := categoryCycle(ctx, tx, merchant, it.op.Key, r.Key)
+					if err != nil {
+						return nil, err
+					}
+					it.cycle = cyc
+				}
+			}
+		}
+		from := it.from
+		switch {
+		case it.cycle != nil:
+			cerr := cycleError(it.cycle)
+			ev := tracking.NewEvent(d, it.op.Key, tracking.CodeValidationFailed, "Validation failed: "+cerr.Error())
+			transitions = append(transitions, tracking.Transition{From: from, To: tracking.StateValidationFailed, Stage: tracking.StagePickedUp,
+				Events: []tracking.Event{started, ev}, Errors: []catalog.Error{cerr}})
+			more, err := w.failCycle(ctx, tx, merchant, it.cycle, it.op.Key)
+			if err != nil {
+				return nil, err
+			}
+			transitions = append(transitions, more...)
+		case len(it.missing) == 0:
+			ev := tracking.NewEvent(d, it.op.Key, tracking.CodeResolved, "All references exist; queued for import")
+			tr := tracking.Transition{From: from, To: tracking.StateProcessing, Stage: tracking.StageResolved, Events: []tracking.Event{started, ev}}
+			if it.masterOf != "" {
+				released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
+				if err != nil {
+					return nil, err
+				}
+				transitions = append(transitions, released...)
+			}
+			transitions = append(transitions, tr)
+			op := it.op
+			op.Record = it.record
+			out = append(out, op)
+		default:
+			state, code, msg := tracking.StateUnresolved, tracking.CodeUnresolved, "Waiting for "+describeRefs(it.missing)
+			if len(it.missing) == 1 && it.missing[0].TypeID == masterTypeID {
+				state, code, msg = tracking.StateWaitForMasterVariant, tracking.CodeWaitForMasterVariant, "Waiting for a ProductVariant with isMasterVariant: true for product "+it.op.Key
+			}
+			ev := tracking.NewEvent(d, it.op.Key, code, msg)
+			ev.Debug = refsJSON(it.missing)
+			if it.masterOf != "" {
+				released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
+				if err != nil {
+					return nil, err
+				}
+				transitions = append(transitions, released...)
+			}
+			transitions = append(transitions, tracking.Transition{From: from, To: state, Stage: tracking.StagePickedUp,
+				Events: []tracking.Event{started, ev}, Unresolved: displayRefs(it.missing), Record: it.record})
+			for _, r := range it.missing {
+				parked = append(parked, parkedRef{Ref: r, Op: from.OpRef, OpType: string(t), OpKey: it.op.Key})
+			}
+			resolvedTotal.WithLabelValues("parked").Inc()
+		}
+	}
+	if err := parkedRefsInsert(ctx, tx, merchant, parked); err != nil {
+		return nil, err
+	}
+	completed, err := tracking.TransitionsApply(ctx, tx, transitions)
+	if err != nil {
+		return nil, err
+	}
+	w.noteCompleted(completed)
+	return out, nil
+}
+
+// pairWithParkedMaster looks for a master variant of the item's product
+// parked while waiting for that product, and merges it into the product.
+func (w *Worker) pairWithParkedMaster(ctx context.Context, tx pgx.Tx, merchant string, it *item) (bool, error) {
+	owners, err := parkedOwners(ctx, tx, merchant, catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key}, string(catalog.ProductVariant))
+	if err != nil || len(owners) == 0 {
+		return false, err
+	}
+	for _, o := range owners {
+		states, err := tracking.OpsLock(ctx, tx, o.ReceiptID, o.DeliveryAt, []int{o.Seq})
+		if err != nil {
+			return false, err
+		}
+		st, ok := states[o.Seq]
+		if !ok || st.State != tracking.StateUnresolved || len(st.Record) == 0 {
+			continue
+		}
+		var pv catalog.ProductVariantRecord
+		if json.Unmarshal(st.Record, &pv) != nil || !pv.IsMasterVariant {
+			continue
+		}
+		merged, err := withMaster(it.record, st.Record)
+		if err != nil {
+			return false, err
+		}
+		it.record = merged
+		return true, nil
+	}
+	return false, nil
+}
+
+// releaseWaitingProduct gives a master variant (item) to the products of
+// its key waiting for one, and returns their transitions.
+func (w *Worker) releaseWaitingProduct(ctx context.Context, tx pgx.Tx, merchant string, it *item) ([]tracking.Transition, error) {
+	ref := catalog.Reference{TypeID: masterTypeID, Key: it.masterOf}
+	taken, _, err := parkedRefsTake(ctx, tx, merchant, []catalog.Reference{ref}, 1000)
+	if err != nil || len(taken) == 0 {
+		return nil, err
+	}
+	return w.release(ctx, tx, taken, func(st tracking.OpState) ([]byte, error) {
+		return withMaster(st.Record, it.record)
+	}, fmt.Sprintf("Master variant %s (line of receipt %s) paired", it.op.Key, it.from.ReceiptID))
+}
+
+// failCycle fails the parked categories of a cycle.
+func (w *Worker) failCycle(ctx context.Context, tx pgx.Tx, merchant string, cycle []string, self string) ([]tracking.Transition, error) {
+	var ts []tracking.Transition
+	cerr := cycleError(cycle)
+	for _, key := range uniq(cycle) {
+		if key == self {
+			continue
+		}
+		owners, err := parkedOwners(ctx, tx, merchant, catalog.Reference{TypeID: catalog.Category.TypeID(), Key: parentOf(cycle, key)}, string(catalog.Category))
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range owners {
+			states, err := tracking.OpsLock(ctx, tx, o.ReceiptID, o.DeliveryAt, []int{o.Seq})
+			if err != nil {
+				return nil, err
+			}
+			st, ok := states[o.Seq]
+			if !ok || st.ResourceKey != key || st.State.Final() {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM parked_refs WHERE receipt_id = $1 AND delivery_at = $2 AND seq = $3`, o.ReceiptID, o.DeliveryAt, o.Seq); err != nil {
+				return nil, fmt.Errorf("resolver: unpark cycle: %w", err)
+			}
+			ev := tracking.NewEvent(o.Delivery(), key, tracking.CodeValidationFailed, "Validation failed: "+cerr.Error())
+			ts = append(ts, tracking.Transition{From: st, To: tracking.StateValidationFailed, Stage: tracking.StagePickedUp,
+				Events: []tracking.Event{ev}, Errors: []catalog.Error{cerr}})
+		}
+	}
+	return ts, nil
+}
+
+// parentOf returns the key following key in the cycle: its parent.
+func parentOf(cycle []string, key string) string {
+	for i := 0; i+1 < len(cycle); i++ {
+		if cycle[i] == key {
+			return cycle[i+1]
+		}
+	}
+	return ""
+}
+
+func cycleError(cycle []string) catalog.Error {
+	return catalog.DataErr(CodeCyclicReference, "parent",
+		"category cycle "+strings.Join(cycle, " → ")+": a category cannot be its own ancestor")
+}
+
+// withMaster returns the product record with the variant record as its
+// master variant.
+func withMaster(product, variant []byte) ([]byte, error) {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(product, &p); err != nil {
+		return nil, fmt.Errorf("resolver: product record: %w", err)
+	}
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(variant, &v); err != nil {
+		return nil, fmt.Errorf("resolver: variant record: %w", err)
+	}
+	delete(v, "product")
+	delete(v, "isMasterVariant")
+	mv, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	p["masterVariant"] = mv
+	return json.Marshal(p)
+}
+
+func normalized(refs []catalog.Reference) []catalog.Reference {
+	seen := make(map[catalog.Reference]bool, len(refs))
+	out := make([]catalog.Reference, 0, len(refs))
+	for _, r := range refs {
+		r = r.Normalize()
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// displayRefs are references as DESIGN §5 shows them: {typeId, key}, the
+// sku as key for variants.
+func displayRefs(refs []catalog.Reference) []catalog.Reference {
+	out := make([]catalog.Reference, len(refs))
+	for i, r := range refs {
+		out[i] = catalog.Reference{TypeID: r.TypeID, Key: r.Identity()}
+	}
+	return out
+}
+
+func describeRefs(refs []catalog.Reference) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = r.TypeID + " " + r.Identity()
+	}
+	return strings.Join(parts, ", ")
+}
+
+func refsJSON(refs []catalog.Reference) string {
+	b, _ := json.Marshal(displayRefs(refs))
+	return string(b)
+}

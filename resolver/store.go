@@ -1,0 +1,210 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/tracking"
+)
+
+// The resolver's SQL: parked references, master-variant pairing, cycles and
+// the outbox of released operations.
+
+// masterTypeID is the pseudo reference a product without a master variant
+// waits on: {typeId: "master-variant", key: <product key>}.
+const masterTypeID = "master-variant"
+
+// parkedRef is one missing reference of a parked operation.
+type parkedRef struct {
+	Ref    catalog.Reference
+	Op     tracking.OpRef
+	OpType string
+	OpKey  string
+}
+
+// parkedRefsInsert parks operations on their missing references.
+func parkedRefsInsert(ctx context.Context, tx pgx.Tx, merchant string, refs []parkedRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	n := len(refs)
+	types, keys, receipts, opTypes, opKeys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs, at := make([]int32, n), make([]time.Time, n)
+	for i, r := range refs {
+		types[i], keys[i] = r.Ref.TypeID, r.Ref.Identity()
+		receipts[i], seqs[i], at[i] = r.Op.ReceiptID, int32(r.Op.Seq), r.Op.DeliveryAt
+		opTypes[i], opKeys[i] = r.OpType, r.OpKey
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO parked_refs (merchant_id, type_id, key, receipt_id, seq, delivery_at, op_type, op_key, parked_at)
+		SELECT $1, u.type_id, u.key, u.receipt_id, u.seq, u.delivery_at, u.op_type, u.op_key, now()
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::text[], $8::text[])
+			AS u(type_id, key, receipt_id, seq, delivery_at, op_type, op_key)
+		ON CONFLICT DO NOTHING`, merchant, types, keys, receipts, seqs, at, opTypes, opKeys)
+	if err != nil {
+		return fmt.Errorf("resolver: park: %w", err)
+	}
+	return nil
+}
+
+// parkedRefsTake deletes up to limit parked references to refs and returns
+// the operations they belonged to with the references taken.
+func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []catalog.Reference, limit int) (map[tracking.OpRef][]catalog.Reference, int, error) {
+	types, keys := make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		types[i], keys[i] = r.TypeID, r.Identity()
+	}
+	rows, err := tx.Query(ctx, `DELETE FROM parked_refs p USING (
+			SELECT p2.type_id, p2.key, p2.receipt_id, p2.seq, p2.delivery_at FROM parked_refs p2
+			JOIN unnest($2::text[], $3::text[]) AS r(type_id, key) ON p2.type_id = r.type_id AND p2.key = r.key
+			WHERE p2.merchant_id = $1 LIMIT $4) s
+		WHERE p.merchant_id = $1 AND p.type_id = s.type_id AND p.key = s.key AND p.receipt_id = s.receipt_id
+			AND p.seq = s.seq AND p.delivery_at = s.delivery_at
+		RETURNING p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key`, merchant, types, keys, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("resolver: unpark: %w", err)
+	}
+	out := map[tracking.OpRef][]catalog.Reference{}
+	var op tracking.OpRef
+	var typeID, key string
+	n := 0
+	_, err = pgx.ForEachRow(rows, []any{&op.ReceiptID, &op.Seq, &op.DeliveryAt, &typeID, &key}, func() error {
+		op.MerchantID = merchant
+		op.DeliveryAt = op.DeliveryAt.UTC()
+		out[op] = append(out[op], refOf(typeID, key))
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("resolver: unpark: %w", err)
+	}
+	return out, n, nil
+}
+
+// parkedRefsOf returns the references the given operations still wait on.
+func parkedRefsOf(ctx context.Context, tx pgx.Tx, ops []tracking.OpRef) (map[tracking.OpRef][]catalog.Reference, error) {
+	out := map[tracking.OpRef][]catalog.Reference{}
+	if len(ops) == 0 {
+		return out, nil
+	}
+	receipts, seqs, at := make([]string, len(ops)), make([]int32, len(ops)), make([]time.Time, len(ops))
+	merchants := map[string]string{}
+	for i, op := range ops {
+		receipts[i], seqs[i], at[i] = op.ReceiptID, int32(op.Seq), op.DeliveryAt
+		merchants[op.ReceiptID] = op.MerchantID
+	}
+	rows, err := tx.Query(ctx, `SELECT p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key FROM parked_refs p
+		JOIN unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(receipt_id, seq, delivery_at)
+			ON p.receipt_id = u.receipt_id AND p.seq = u.seq AND p.delivery_at = u.delivery_at`, receipts, seqs, at)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: parked references: %w", err)
+	}
+	var op tracking.OpRef
+	var typeID, key string
+	_, err = pgx.ForEachRow(rows, []any{&op.ReceiptID, &op.Seq, &op.DeliveryAt, &typeID, &key}, func() error {
+		op.MerchantID = merchants[op.ReceiptID]
+		op.DeliveryAt = op.DeliveryAt.UTC()
+		out[op] = append(out[op], refOf(typeID, key))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolver: parked references: %w", err)
+	}
+	return out, nil
+}
+
+// parkedOwners returns the operations of type opType parked on ref.
+func parkedOwners(ctx context.Context, tx pgx.Tx, merchant string, ref catalog.Reference, opType string) ([]tracking.OpRef, error) {
+	rows, err := tx.Query(ctx, `SELECT receipt_id, seq, delivery_at FROM parked_refs
+		WHERE merchant_id = $1 AND type_id = $2 AND key = $3 AND op_type = $4 ORDER BY parked_at, receipt_id, seq`,
+		merchant, ref.TypeID, ref.Identity(), opType)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: parked on %s %s: %w", ref.TypeID, ref.Identity(), err)
+	}
+	var out []tracking.OpRef
+	var op tracking.OpRef
+	_, err = pgx.ForEachRow(rows, []any{&op.ReceiptID, &op.Seq, &op.DeliveryAt}, func() error {
+		op.MerchantID = merchant
+		op.DeliveryAt = op.DeliveryAt.UTC()
+		out = append(out, op)
+		return nil
+	})
+	return out, err
+}
+
+// pairingLock serialises master-variant pairing for the products: a product
+// that starts waiting and its master variant arriving at the same moment
+// take the same row lock, so the second sees the first.
+func pairingLock(ctx context.Context, tx pgx.Tx, merchant string, productKeys []string) error {
+	if len(productKeys) == 0 {
+		return nil
+	}
+	refs := make([]catalog.Reference, len(productKeys))
+	for i, k := range productKeys {
+		refs[i] = catalog.Reference{TypeID: masterTypeID, Key: k}
+	}
+	_, err := catalog.RegistryLockMissing(ctx, tx, merchant, refs)
+	if err != nil {
+		return err
+	}
+	// FOR SHARE does not exclude another FOR SHARE: take the rows exclusively.
+	_, err = tx.Exec(ctx, `SELECT 1 FROM known_keys WHERE merchant_id = $1 AND type_id = $2 AND key = any($3)
+		ORDER BY key COLLATE "C" FOR UPDATE`, merchant, masterTypeID, productKeys)
+	return err
+}
+
+// categoryCycle returns the cycle that parking category self on parent
+// would close ("a", "b", "a"), or nil. It follows the parents of parked
+// categories of the merchant.
+func categoryCycle(ctx context.Context, tx pgx.Tx, merchant, self, parent string) ([]string, error) {
+	var path []string
+	err := tx.QueryRow(ctx, `WITH RECURSIVE chain(key, path, cyc) AS (
+			SELECT $2::text, ARRAY[$3::text, $2::text], $2::text = $3::text
+			UNION ALL
+			SELECT p.key, c.path || p.key, p.key = ANY(c.path)
+			FROM chain c JOIN parked_refs p ON p.merchant_id = $1 AND p.op_type = 'Category' AND p.op_key = c.key AND p.type_id = 'category'
+			WHERE NOT c.cyc AND cardinality(c.path) < 128)
+		SELECT path FROM chain WHERE cyc LIMIT 1`, merchant, parent, self).Scan(&path)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolver: cycle check of category %s: %w", self, err)
+	}
+	// The cycle starts where the repeated key first appears.
+	last := path[len(path)-1]
+	for i, k := range path {
+		if k == last {
+			return path[i:], nil
+		}
+	}
+	return path, nil
+}
+
+// outboxInsert queues released operations for publication to the importer.
+func outboxInsert(ctx context.Context, tx pgx.Tx, ops []tracking.OpRef) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	merchants, receipts, seqs, at := make([]string, len(ops)), make([]string, len(ops)), make([]int32, len(ops)), make([]time.Time, len(ops))
+	for i, op := range ops {
+		merchants[i], receipts[i], seqs[i], at[i] = op.MerchantID, op.ReceiptID, int32(op.Seq), op.DeliveryAt
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])`, merchants, receipts, seqs, at)
+	if err != nil {
+		return fmt.Errorf("resolver: outbox: %w", err)
+	}
+	return nil
+}
+
+// refOf makes a reference from a registry or parking row.
+func refOf(typeID, key string) catalog.Reference {
+	if typeID == masterTypeID {
+		return catalog.Reference{TypeID: typeID, Key: key}
+	}
+	return catalog.Reference{TypeID: typeID, Key: key}.Normalize()
+}

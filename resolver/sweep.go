@@ -1,0 +1,142 @@
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/tracking"
+)
+
+// sweep is the safety net under the event-driven release: it releases
+// operations parked on keys that exist (an event missed, or handled before
+// the parking committed), pairs master variants with waiting products that
+// arrived at the same moment, and fails category cycles closed by two
+// resolvers at once.
+func (w *Worker) sweep(ctx context.Context) error {
+	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT p.merchant_id, p.type_id, p.key FROM parked_refs p
+		JOIN known_keys k ON k.merchant_id = p.merchant_id AND k.type_id = p.type_id AND k.key = p.key
+		WHERE k.exists LIMIT 1000`)
+	if err != nil {
+		return err
+	}
+	byMerchant := map[string][]catalog.Reference{}
+	var merchant, typeID, key string
+	if _, err := pgx.ForEachRow(rows, []any{&merchant, &typeID, &key}, func() error {
+		byMerchant[merchant] = append(byMerchant[merchant], refOf(typeID, key))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for m, refs := range byMerchant {
+		n, err := w.releaseRefs(ctx, m, refs, "sweep")
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			sweptTotal.Add(float64(n))
+			w.logger.Info("sweep released operations parked on existing keys", zap.String("merchant", m), zap.Int("references", n))
+		}
+	}
+	if err := w.sweepMasters(ctx); err != nil {
+		return err
+	}
+	return w.sweepCycles(ctx)
+}
+
+// sweepMasters pairs products waiting for a master variant with a master
+// variant parked on them.
+func (w *Worker) sweepMasters(ctx context.Context) error {
+	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT m.merchant_id, m.key FROM parked_refs m
+		JOIN parked_refs v ON v.merchant_id = m.merchant_id AND v.type_id = 'product' AND v.key = m.key AND v.op_type = 'ProductVariant'
+		WHERE m.type_id = $1 LIMIT 100`, masterTypeID)
+	if err != nil {
+		return err
+	}
+	type pending struct{ merchant, product string }
+	var todo []pending
+	var p pending
+	if _, err := pgx.ForEachRow(rows, []any{&p.merchant, &p.product}, func() error {
+		todo = append(todo, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range todo {
+		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+			if err := pairingLock(ctx, tx, p.merchant, []string{p.product}); err != nil {
+				return err
+			}
+			owners, err := parkedOwners(ctx, tx, p.merchant, catalog.Reference{TypeID: catalog.Product.TypeID(), Key: p.product}, string(catalog.ProductVariant))
+			if err != nil {
+				return err
+			}
+			for _, o := range owners {
+				states, err := tracking.OpsLock(ctx, tx, o.ReceiptID, o.DeliveryAt, []int{o.Seq})
+				if err != nil {
+					return err
+				}
+				st, ok := states[o.Seq]
+				var pv catalog.ProductVariantRecord
+				if !ok || st.State != tracking.StateUnresolved || json.Unmarshal(st.Record, &pv) != nil || !pv.IsMasterVariant {
+					continue
+				}
+				it := &item{from: st, record: st.Record, masterOf: p.product}
+				it.op.Key = st.ResourceKey
+				ts, err := w.releaseWaitingProduct(ctx, tx, p.merchant, it)
+				if err != nil {
+					return err
+				}
+				completed, err := tracking.TransitionsApply(ctx, tx, ts)
+				w.noteCompleted(completed)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepCycles fails category cycles among parked categories.
+func (w *Worker) sweepCycles(ctx context.Context) error {
+	rows, err := w.store.Pool().Query(ctx, `SELECT merchant_id, op_key, key FROM parked_refs
+		WHERE op_type = 'Category' AND type_id = 'category' AND parked_at < now() - interval '1 second' LIMIT 500`)
+	if err != nil {
+		return err
+	}
+	type edge struct{ merchant, child, parent string }
+	var edges []edge
+	var e edge
+	if _, err := pgx.ForEachRow(rows, []any{&e.merchant, &e.child, &e.parent}, func() error {
+		edges = append(edges, e)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, e := range edges {
+		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+			cycle, err := categoryCycle(ctx, tx, e.merchant, e.child, e.parent)
+			if err != nil || cycle == nil {
+				return err
+			}
+			ts, err := w.failCycle(ctx, tx, e.merchant, cycle, "")
+			if err != nil || len(ts) == 0 {
+				return err
+			}
+			w.logger.Info("sweep failed a category cycle", zap.String("merchant", e.merchant), zap.Strings("cycle", cycle))
+			completed, err := tracking.TransitionsApply(ctx, tx, ts)
+			w.noteCompleted(completed)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

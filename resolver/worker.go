@@ -1,0 +1,395 @@
+// Package resolver checks the references of operations against the catalog,
+// parks those whose references are missing, and releases them when the
+// missing resources are created, by this pipeline or by anyone else. It
+// pairs products without a master variant with their master variant and
+// fails category cycles that could never resolve.
+//
+// Any number of resolvers may run at once. Parking and creation of a key
+// are serialised on the key's registry row (see catalog's registry), and a
+// periodic sweep releases anything parked on a key that exists, so no
+// operation waits for something that exists.
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/tracking"
+)
+
+var (
+	resolvedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "importd_resolver_operations_total",
+		Help: "Operations handled by the resolver, by outcome (resolved, parked).",
+	}, []string{"outcome"})
+	releasedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_resolver_released_total",
+		Help: "Parked operations released to the importer.",
+	})
+	sweptTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_resolver_swept_references_total",
+		Help: "Parked references released by the sweep rather than by an event.",
+	})
+	batchSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "importd_resolver_batch_seconds",
+		Help:    "Time to handle one batch, by kind (work, events).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"kind"})
+)
+
+// Config configures a resolver Worker.
+type Config struct {
+	// Fetch is how many work messages are fetched at once. Defaults to 8.
+	Fetch int
+	// EventFetch is how many resource events are fetched at once. Defaults to 500.
+	EventFetch int
+	// SweepInterval is how often the sweep runs. Defaults to 2s.
+	SweepInterval time.Duration
+	// Bus configures the JetStream resources. See bus.Config.
+	Bus bus.Config
+}
+
+func (c *Config) setDefaults() {
+	if c.Fetch == 0 {
+		c.Fetch = 8
+	}
+	if c.EventFetch == 0 {
+		c.EventFetch = 500
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 2 * time.Second
+	}
+}
+
+// Worker is a resolver.
+type Worker struct {
+	cfg    Config
+	store  *tracking.Store
+	js     jetstream.JetStream
+	logger *zap.Logger
+	kick   chan struct{}
+}
+
+// New returns a resolver.
+func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.Logger) (*Worker, error) {
+	cfg.setDefaults()
+	switch {
+	case cfg.Fetch < 1 || cfg.Fetch > 256:
+		return nil, fmt.Errorf("resolver: Fetch %d out of range 1..256", cfg.Fetch)
+	case cfg.EventFetch < 1 || cfg.EventFetch > 10000:
+		return nil, fmt.Errorf("resolver: EventFetch %d out of range 1..10000", cfg.EventFetch)
+	case cfg.SweepInterval < 10*time.Millisecond:
+		return nil, fmt.Errorf("resolver: SweepInterval %s is under 10ms", cfg.SweepInterval)
+	case store == nil || js == nil:
+		return nil, errors.New("resolver: New needs a store and a JetStream context")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("resolver"), kick: make(chan struct{}, 1)}, nil
+}
+
+// Run resolves until ctx is canceled, then finishes the batch in hand and
+// returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := bus.Provision(ctx, w.js, w.cfg.Bus); err != nil {
+		return err
+	}
+	work, err := bus.ResolveConsumer(ctx, w.js, w.cfg.Bus)
+	if err != nil {
+		return err
+	}
+	events, err := bus.CatalogEventsConsumer(ctx, w.js, w.cfg.Bus)
+	if err != nil {
+		return err
+	}
+	if err := w.store.EnsurePartitions(ctx); err != nil {
+		return err
+	}
+	go bus.WatchLag(ctx, work, bus.ConsumerResolve, 10*time.Second, w.logger)
+	go bus.WatchLag(ctx, events, bus.ConsumerResolveEvents, 10*time.Second, w.logger)
+	w.logger.Info("resolver started")
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){
+		func(ctx context.Context) { w.fetchLoop(ctx, work, w.cfg.Fetch, w.handleWork, "work") },
+		func(ctx context.Context) { w.fetchLoop(ctx, events, w.cfg.EventFetch, w.handleEvents, "events") },
+		w.sweepLoop,
+		w.outboxLoop,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// fetchLoop fetches batches of messages and hands them to handle until ctx
+// is canceled.
+func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, n int, handle func(context.Context, []jetstream.Msg), kind string) {
+	retry := backoff.NewExponentialBackOff()
+	retry.MaxElapsedTime = 0
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d := retry.NextBackOff()
+			w.logger.Warn("fetch failed", zap.String("kind", kind), zap.Error(err), zap.Duration("retry_in", d))
+			sleep(ctx, d)
+			continue
+		}
+		retry.Reset()
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) > 0 {
+			start := time.Now()
+			// Finish the batch in hand even when shutting down.
+			handle(context.WithoutCancel(ctx), msgs)
+			batchSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+// handleWork resolves work messages, one transaction each, then publishes
+// what is resolved and acknowledges.
+func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
+	for _, msg := range msgs {
+		var wb bus.WorkBatch
+		if err := json.Unmarshal(msg.Data(), &wb); err != nil || wb.ReceiptID == "" {
+			w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
+			w.settle(msg, msg.Term())
+			continue
+		}
+		out, err := w.resolveBatch(ctx, &wb)
+		if err != nil {
+			w.retry(msg, err, zapReceipt(wb.ReceiptID))
+			continue
+		}
+		resolvedTotal.WithLabelValues("resolved").Add(float64(len(out)))
+		if len(out) > 0 {
+			f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
+				ResourceType: wb.ResourceType, Ops: out}, fmt.Sprintf("%s.%d.apply", wb.ReceiptID, out[0].Seq))
+			if err == nil {
+				err = awaitAll(ctx, []jetstream.PubAckFuture{f})
+			}
+			if err != nil {
+				// Redelivered, the operations are found resolved and published again.
+				w.retry(msg, err, zapReceipt(wb.ReceiptID))
+				continue
+			}
+		}
+		w.settle(msg, msg.Ack())
+	}
+}
+
+// handleEvents releases the operations parked on the resources the events
+// announce.
+func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) {
+	byMerchant := map[string][]catalog.Reference{}
+	for _, msg := range msgs {
+		ref, merchant, err := parseEvent(msg)
+		if err != nil {
+			w.logger.Warn("resource event ignored", zap.String("subject", msg.Subject()), zap.Error(err))
+			continue
+		}
+		byMerchant[merchant] = append(byMerchant[merchant], ref)
+	}
+	for merchant, refs := range byMerchant {
+		if _, err := w.releaseRefs(ctx, merchant, refs, "event"); err != nil {
+			for _, msg := range msgs {
+				w.retry(msg, err, zap.String("merchant", merchant))
+			}
+			return
+		}
+	}
+	for _, msg := range msgs {
+		w.settle(msg, msg.Ack())
+	}
+}
+
+// parseEvent reads a resource event: the subject names the merchant and
+// the resource type, the body the key or sku.
+func parseEvent(msg jetstream.Msg) (catalog.Reference, string, error) {
+	parts := strings.Split(msg.Subject(), ".")
+	if len(parts) != 5 || (parts[4] != "created" && parts[4] != "updated") {
+		return catalog.Reference{}, "", fmt.Errorf("subject is not catalog.events.<merchant>.<ResourceType>.<created|updated>")
+	}
+	merchant := parts[2]
+	if !bus.ValidMerchant(merchant) {
+		return catalog.Reference{}, "", fmt.Errorf("invalid merchant id %q", merchant)
+	}
+	t, ok := catalog.ParseResourceType(parts[3])
+	if !ok {
+		return catalog.Reference{}, "", fmt.Errorf("unknown resource type %q", parts[3])
+	}
+	var ev bus.ResourceEvent
+	if len(msg.Data()) > 64<<10 {
+		return catalog.Reference{}, "", fmt.Errorf("event body over 64 KiB")
+	}
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+		return catalog.Reference{}, "", fmt.Errorf("body: %w", err)
+	}
+	if ev.TypeID != "" && ev.TypeID != t.TypeID() {
+		return catalog.Reference{}, "", fmt.Errorf("typeId %q does not match the subject's %s", ev.TypeID, t)
+	}
+	ref := catalog.Reference{TypeID: t.TypeID(), Key: ev.Key, SKU: ev.SKU}
+	if t.IdentifiedBySKU() && ev.SKU == "" {
+		ref = catalog.Reference{TypeID: t.TypeID(), SKU: ev.Key}
+	}
+	ref = ref.Normalize()
+	if !validKey(ref.Identity()) {
+		return catalog.Reference{}, "", fmt.Errorf("key %q is not a valid key", ref.Identity())
+	}
+	return ref, merchant, nil
+}
+
+func validKey(k string) bool {
+	if len(k) < 2 || len(k) > 256 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *Worker) retry(msg jetstream.Msg, err error, fields ...zap.Field) {
+	attempt := 1
+	if meta, merr := msg.Metadata(); merr == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	delay := retryDelay(attempt)
+	level := w.logger.Warn
+	if !database.IsTransient(err) {
+		level = w.logger.Error
+	}
+	level("batch will be retried", append(fields, zap.Error(err), zap.Int("attempt", attempt), zap.Duration("delay", delay))...)
+	w.settle(msg, msg.NakWithDelay(delay))
+}
+
+func (w *Worker) settle(msg jetstream.Msg, err error) {
+	if err != nil {
+		w.logger.Warn("acknowledgement failed; the message will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
+	}
+}
+
+func (w *Worker) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := w.sweep(ctx); err != nil && ctx.Err() == nil {
+			w.logger.Warn("sweep failed", zap.Error(err))
+		}
+	}
+}
+
+// kickOutbox wakes the outbox loop.
+func (w *Worker) kickOutbox() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) outboxLoop(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.kick:
+		}
+		for ctx.Err() == nil {
+			n, err := w.publishOutbox(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.logger.Warn("publishing released operations failed", zap.Error(err))
+				}
+				break
+			}
+			if n < outboxBatch {
+				break
+			}
+		}
+	}
+}
+
+// noteCompleted announces deliveries the resolver completed (every
+// operation in an end state, the last ones failed here).
+func (w *Worker) noteCompleted(ds []*tracking.Delivery) {
+	for _, d := range ds {
+		go w.announceCompleted(d.ReceiptID)
+	}
+}
+
+func (w *Worker) announceCompleted(receipt string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := w.store.DeliveryGet(ctx, receipt)
+	if err != nil {
+		return
+	}
+	body, err := w.store.Status(ctx, &d)
+	if err != nil {
+		return
+	}
+	data, _ := json.Marshal(body)
+	msg := nats.NewMsg(bus.EventSubject(d.MerchantID, d.ReceiptID, "completed"))
+	msg.Data = data
+	msg.Header.Set(bus.HeaderMsgID, d.ReceiptID+".completed")
+	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
+		w.logger.Warn("completed event not published", zapReceipt(receipt), zap.Error(err))
+	}
+}
+
+func retryDelay(attempt int) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxInterval = 30 * time.Second
+	b.MaxElapsedTime = 0
+	d := b.NextBackOff()
+	for i := 1; i < attempt && i < 20; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
