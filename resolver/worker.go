@@ -56,6 +56,9 @@ var (
 type Config struct {
 	// Fetch is how many work messages are fetched at once. Defaults to 8.
 	Fetch int
+	// Concurrency is how many work messages are resolved at once, each in
+	// its own transaction. Defaults to 4.
+	Concurrency int
 	// EventFetch is how many resource events are fetched at once. Defaults to 500.
 	EventFetch int
 	// SweepInterval is how often the sweep runs. Defaults to 2s.
@@ -67,6 +70,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Fetch == 0 {
 		c.Fetch = 8
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
 	}
 	if c.EventFetch == 0 {
 		c.EventFetch = 500
@@ -91,6 +97,8 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	switch {
 	case cfg.Fetch < 1 || cfg.Fetch > 256:
 		return nil, fmt.Errorf("resolver: Fetch %d out of range 1..256", cfg.Fetch)
+	case cfg.Concurrency < 1 || cfg.Concurrency > 64:
+		return nil, fmt.Errorf("resolver: Concurrency %d out of range 1..64", cfg.Concurrency)
 	case cfg.EventFetch < 1 || cfg.EventFetch > 10000:
 		return nil, fmt.Errorf("resolver: EventFetch %d out of range 1..10000", cfg.EventFetch)
 	case cfg.SweepInterval < 10*time.Millisecond:
@@ -171,36 +179,50 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, n int, 
 	}
 }
 
-// handleWork resolves work messages, one transaction each, then publishes
-// what is resolved and acknowledges.
+// handleWork resolves work messages, each in its own transaction, up to
+// Concurrency at once; each is acknowledged once what it resolved is
+// published.
 func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
 	for _, msg := range msgs {
-		var wb bus.WorkBatch
-		if err := json.Unmarshal(msg.Data(), &wb); err != nil || wb.ReceiptID == "" {
-			w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
-			w.settle(msg, msg.Term())
-			continue
-		}
-		out, err := w.resolveBatch(ctx, &wb)
-		if err != nil {
-			w.retry(msg, err, zapReceipt(wb.ReceiptID))
-			continue
-		}
-		resolvedTotal.WithLabelValues("resolved").Add(float64(len(out)))
-		if len(out) > 0 {
-			f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
-				ResourceType: wb.ResourceType, Ops: out}, fmt.Sprintf("%s.%d.apply", wb.ReceiptID, out[0].Seq))
-			if err == nil {
-				err = awaitAll(ctx, []jetstream.PubAckFuture{f})
-			}
-			if err != nil {
-				// Redelivered, the operations are found resolved and published again.
-				w.retry(msg, err, zapReceipt(wb.ReceiptID))
-				continue
-			}
-		}
-		w.settle(msg, msg.Ack())
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			w.handleWorkMsg(ctx, msg)
+		}()
 	}
+	wg.Wait()
+}
+
+func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
+	var wb bus.WorkBatch
+	if err := json.Unmarshal(msg.Data(), &wb); err != nil || wb.ReceiptID == "" {
+		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
+		w.settle(msg, msg.Term())
+		return
+	}
+	out, err := w.resolveBatch(ctx, &wb)
+	if err != nil {
+		w.retry(msg, err, zapReceipt(wb.ReceiptID))
+		return
+	}
+	resolvedTotal.WithLabelValues("resolved").Add(float64(len(out)))
+	if len(out) > 0 {
+		f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
+			ResourceType: wb.ResourceType, Ops: out}, fmt.Sprintf("%s.%d.apply", wb.ReceiptID, out[0].Seq))
+		if err == nil {
+			err = awaitAll(ctx, []jetstream.PubAckFuture{f})
+		}
+		if err != nil {
+			// Redelivered, the operations are found resolved and published again.
+			w.retry(msg, err, zapReceipt(wb.ReceiptID))
+			return
+		}
+	}
+	w.settle(msg, msg.Ack())
 }
 
 // handleEvents releases the operations parked on the resources the events

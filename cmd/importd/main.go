@@ -20,7 +20,8 @@ const usage = `usage: importd ROLE
 
 Roles:
   ingest    read deliveries from NATS into tracked operations
-  resolve   check references; park and release operations (not built yet)
+  resolve   check references; park operations whose references are missing
+            and release them when the resources are created
   import    write resolved operations into the catalog (not built yet)
   query     the HTTP query service (tracking endpoints, /healthz, /readyz, /metrics)
   all       every role in one process, after applying migrations

@@ -19,6 +19,7 @@ import (
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/resolver"
 	"github.com/importd/importd/tracking"
 )
 
@@ -55,10 +56,12 @@ func run(ctx context.Context, role string, cfg config, logger *zap.Logger) error
 		return a.start(ctx, false, "ingest")
 	case "query":
 		return a.start(ctx, false, "query")
+	case "resolve":
+		return a.start(ctx, false, "resolve")
 	case "all":
-		return a.start(ctx, true, "ingest", "query")
-	case "resolve", "import":
-		return fmt.Errorf("role %s is not part of this build yet; run ingest and query (operations stay Queued until it lands)", role)
+		return a.start(ctx, true, "ingest", "resolve", "query")
+	case "import":
+		return fmt.Errorf("role import is not part of this build yet; resolved operations wait on import.work.apply.* until it lands")
 	case "dev":
 		return a.dev(ctx)
 	}
@@ -131,6 +134,12 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 		switch role {
 		case "ingest":
 			w, err := ingest.New(ingest.Config{Bus: a.busConfig()}, store, a.js, a.logger)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return w.Run(ctx) })
+		case "resolve":
+			w, err := resolver.New(resolver.Config{Bus: a.busConfig()}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}
@@ -240,7 +249,7 @@ importd dev is starting
   Publish deliveries to import.deliveries.<merchantId>; stop with Ctrl-C.
 
 `, natsWhere, dbWhere, displayAddr(a.cfg.HTTPAddr))
-	return a.start(ctx, true, "ingest", "query")
+	return a.start(ctx, true, "ingest", "resolve", "query")
 }
 
 func displayAddr(addr string) string {

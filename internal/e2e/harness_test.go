@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,12 +28,14 @@ import (
 // env runs ingest, resolvers and a minimal catalog writer (standing in for
 // the importer) against one database and one NATS server.
 type env struct {
-	t     testing.TB
-	pool  *pgxpool.Pool
-	store *tracking.Store
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	log   *zap.Logger
+	mu      sync.Mutex
+	applied map[string]json.RawMessage // records the writer received, by receipt/key
+	t       testing.TB
+	pool    *pgxpool.Pool
+	store   *tracking.Store
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *zap.Logger
 }
 
 func newEnv(t testing.TB) *env {
@@ -124,6 +127,12 @@ func (e *env) write(ctx context.Context, msg jetstream.Msg) error {
 			if !ok || st.State != tracking.StateProcessing || st.Stage != tracking.StageResolved {
 				continue
 			}
+			e.mu.Lock()
+			if e.applied == nil {
+				e.applied = map[string]json.RawMessage{}
+			}
+			e.applied[wb.ReceiptID+"/"+op.Key] = op.Record
+			e.mu.Unlock()
 			ts = append(ts, tracking.Transition{From: st, To: tracking.StateImported, Stage: tracking.StageResolved,
 				Events: []tracking.Event{tracking.NewEvent(st.OpRef.Delivery(), op.Key, tracking.CodeImported, "Imported (test writer)")}})
 			created = append(created, catalog.Reference{TypeID: t.TypeID(), Key: op.Key}.Normalize())
@@ -151,6 +160,17 @@ func (e *env) write(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	return msg.Ack()
+}
+
+// sentMaster returns the masterVariant of the record the writer received.
+func (e *env) sentMaster(receipt, key string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var p struct {
+		MasterVariant json.RawMessage `json:"masterVariant"`
+	}
+	_ = json.Unmarshal(e.applied[receipt+"/"+key], &p)
+	return string(p.MasterVariant)
 }
 
 // deliver publishes records (one JSON object a line) as a delivery.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/resolver"
 	"github.com/importd/importd/tracking"
 )
@@ -150,6 +152,7 @@ func TestMasterVariantPairing(t *testing.T) {
 	e.deliver("m1", "mv-variant-1", catalog.ProductVariant, master("lamp-sku", "lamp"))
 	e.waitState("mv-product-1", "lamp", "imported", 30*time.Second)
 	e.waitState("mv-variant-1", "lamp-sku", "imported", 30*time.Second)
+	require.JSONEq(t, `{"sku":"lamp-sku"}`, e.sentMaster("mv-product-1", "lamp"), "the product went to the importer with its master variant")
 
 	// Master variant first: it waits for its product, which then pairs with it.
 	e.deliver("m1", "mv-variant-2", catalog.ProductVariant, master("desk-sku", "desk"))
@@ -157,6 +160,7 @@ func TestMasterVariantPairing(t *testing.T) {
 	e.deliver("m1", "mv-product-2", catalog.Product, noMaster("desk"))
 	e.waitState("mv-product-2", "desk", "imported", 30*time.Second)
 	e.waitState("mv-variant-2", "desk-sku", "imported", 30*time.Second)
+	require.JSONEq(t, `{"sku":"desk-sku"}`, e.sentMaster("mv-product-2", "desk"))
 
 	// A variant of a product that neither exists nor waits is unresolved on it.
 	e.deliver("m1", "mv-orphan", catalog.ProductVariant, `{"sku":"orphan-sku","product":{"key":"nowhere"}}`)
@@ -225,4 +229,44 @@ func TestReleaseTenThousand(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM tracking_events WHERE receipt_id = 'bulk-parked' AND code = $1`, int(tracking.CodeReferenceResolved)).Scan(&events))
 	require.Equal(t, n, events, "one release event per operation")
 
+}
+
+// TestDuplicatesAreIdempotent repeats resource events and redelivers work
+// messages: no operation changes state twice or gets an event twice.
+func TestDuplicatesAreIdempotent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startIngest()
+	e.startResolver(noSweep)
+	e.startWriter()
+	e.announce("m1", catalog.ProductType, "dup-type")
+	e.waitKnown("m1", "product-type", "dup-type")
+	e.deliver("m1", "dup-products", catalog.Product, product("dup-1", "dup-type", "dup-cat"), product("dup-2", "dup-type", "dup-cat"))
+	e.waitState("dup-products", "dup-1", "unresolved", 30*time.Second)
+	e.waitState("dup-products", "dup-2", "unresolved", 30*time.Second)
+	for i := 0; i < 3; i++ {
+		e.announce("m1", catalog.Category, "dup-cat")
+	}
+	e.waitState("dup-products", "dup-1", "imported", 30*time.Second)
+	e.waitState("dup-products", "dup-2", "imported", 30*time.Second)
+
+	// Work for the same operations again, as after a redelivery.
+	wb := bus.WorkBatch{ReceiptID: "dup-products", MerchantID: "m1", ResourceType: "Product"}
+	d, err := e.store.DeliveryGet(context.Background(), "dup-products")
+	require.NoError(t, err)
+	wb.DeliveryAt = d.AcceptedAt
+	wb.Ops = []bus.WorkOp{{ID: tracking.OperationID("dup-products", 0).String(), Seq: 0, Key: "dup-1", Record: json.RawMessage(product("dup-1", "dup-type", "dup-cat"))}}
+	body, _ := json.Marshal(wb)
+	for i := 0; i < 2; i++ {
+		_, err := e.js.Publish(context.Background(), bus.ResolveSubject("m1"), body)
+		require.NoError(t, err)
+	}
+	e.announce("m1", catalog.Category, "dup-cat")
+	time.Sleep(time.Second)
+	for _, key := range []string{"dup-1", "dup-2"} {
+		require.Equal(t, []int{int(tracking.CodeRecordReceived), int(tracking.CodeResolutionStarted), int(tracking.CodeUnresolved),
+			int(tracking.CodeReferenceResolved), int(tracking.CodeImported)}, e.events("dup-products", key), key)
+	}
+	st := e.status("dup-products")
+	require.Equal(t, tracking.ProductCounts{Successful: 2}, st.Products)
 }
