@@ -80,20 +80,31 @@ func RegistryLockMissing(ctx context.Context, tx pgx.Tx, merchant string, refs [
 }
 
 // RegistryMarkExisting records that refs exist for the merchant, in the
-// caller's transaction. source says who announced them ("importer", "event").
-func RegistryMarkExisting(ctx context.Context, db database.DBTX, merchant string, refs []Reference, source string) error {
+// caller's transaction, and returns those it did not know to exist before.
+// source says who announced them ("importer", "event", "sweep").
+func RegistryMarkExisting(ctx context.Context, db database.DBTX, merchant string, refs []Reference, source string) ([]Reference, error) {
 	if len(refs) == 0 {
-		return nil
+		return nil, nil
 	}
 	types, keys := splitRefs(sortedRefs(refs))
-	_, err := db.Exec(ctx, `INSERT INTO known_keys AS k (merchant_id, type_id, key, exists, created_at, source)
+	rows, err := db.Query(ctx, `INSERT INTO known_keys AS k (merchant_id, type_id, key, exists, created_at, source)
 		SELECT $1, r.type_id, r.key, true, now(), $4 FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
 		ON CONFLICT (merchant_id, type_id, key) DO UPDATE SET exists = true, created_at = now(), source = excluded.source
-		WHERE NOT k.exists`, merchant, types, keys, source)
+		WHERE NOT k.exists
+		RETURNING k.type_id, k.key`, merchant, types, keys, source)
 	if err != nil {
-		return fmt.Errorf("catalog: registry mark: %w", err)
+		return nil, fmt.Errorf("catalog: registry mark: %w", err)
 	}
-	return nil
+	var fresh []Reference
+	var typeID, key string
+	_, err = pgx.ForEachRow(rows, []any{&typeID, &key}, func() error {
+		fresh = append(fresh, refOf(typeID, key))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: registry mark: %w", err)
+	}
+	return fresh, nil
 }
 
 // refOf makes the reference of a registry row: product variants and

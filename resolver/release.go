@@ -104,7 +104,7 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalo
 	for {
 		n := 0
 		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
-			if err := catalog.RegistryMarkExisting(ctx, tx, merchant, refs, source); err != nil {
+			if _, err := catalog.RegistryMarkExisting(ctx, tx, merchant, refs, source); err != nil {
 				return err
 			}
 			taken, cnt, err := parkedRefsTake(ctx, tx, merchant, refs, releaseLimit)

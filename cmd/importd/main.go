@@ -22,7 +22,7 @@ Roles:
   ingest    read deliveries from NATS into tracked operations
   resolve   check references; park operations whose references are missing
             and release them when the resources are created
-  import    write resolved operations into the catalog (not built yet)
+  import    write resolved operations into the catalog, with retries
   query     the HTTP query service (tracking endpoints, /healthz, /readyz, /metrics)
   all       every role in one process, after applying migrations
   dev       all, plus an embedded NATS server (unless NATS_URL is set) and,

@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
@@ -59,9 +61,9 @@ func run(ctx context.Context, role string, cfg config, logger *zap.Logger) error
 	case "resolve":
 		return a.start(ctx, false, "resolve")
 	case "all":
-		return a.start(ctx, true, "ingest", "resolve", "query")
+		return a.start(ctx, true, "ingest", "resolve", "import", "query")
 	case "import":
-		return fmt.Errorf("role import is not part of this build yet; resolved operations wait on import.work.apply.* until it lands")
+		return a.start(ctx, false, "import")
 	case "dev":
 		return a.dev(ctx)
 	}
@@ -140,6 +142,12 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 			g.Go(func() error { return w.Run(ctx) })
 		case "resolve":
 			w, err := resolver.New(resolver.Config{Bus: a.busConfig()}, store, a.js, a.logger)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return w.Run(ctx) })
+		case "import":
+			w, err := importer.New(importer.Config{Target: catalog.NewStore(a.pool), Bus: a.busConfig()}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}
@@ -249,7 +257,7 @@ importd dev is starting
   Publish deliveries to import.deliveries.<merchantId>; stop with Ctrl-C.
 
 `, natsWhere, dbWhere, displayAddr(a.cfg.HTTPAddr))
-	return a.start(ctx, true, "ingest", "resolve", "query")
+	return a.start(ctx, true, "ingest", "resolve", "import", "query")
 }
 
 func displayAddr(addr string) string {

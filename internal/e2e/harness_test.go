@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/testenv"
@@ -143,7 +144,7 @@ func (e *env) write(ctx context.Context, msg jetstream.Msg) error {
 				}
 			}
 		}
-		if err := catalog.RegistryMarkExisting(ctx, tx, wb.MerchantID, created, "importer"); err != nil {
+		if _, err := catalog.RegistryMarkExisting(ctx, tx, wb.MerchantID, created, "importer"); err != nil {
 			return err
 		}
 		_, err = tracking.TransitionsApply(ctx, tx, ts)
@@ -264,6 +265,19 @@ func (e *env) events(receipt, key string) []int {
 	return out
 }
 
+// statusName is the delivery's status, "" while it is unknown.
+func (e *env) statusName(receipt string) string {
+	d, err := e.store.DeliveryGet(context.Background(), receipt)
+	if err != nil {
+		return ""
+	}
+	st, err := e.store.Status(context.Background(), &d)
+	if err != nil {
+		return ""
+	}
+	return st.Status
+}
+
 func (e *env) status(receipt string) tracking.StatusBody {
 	d, err := e.store.DeliveryGet(context.Background(), receipt)
 	require.NoError(e.t, err)
@@ -289,3 +303,33 @@ func category(key, parent string) string {
 }
 
 func productType(key string) string { return fmt.Sprintf(`{"key":%q,"name":%q}`, key, key) }
+
+func (e *env) startImporter(cfg importer.Config) {
+	if cfg.Target == nil {
+		cfg.Target = catalog.NewStore(e.pool)
+	}
+	if cfg.RetryInitial == 0 {
+		cfg.RetryInitial, cfg.RetryMax = 20*time.Millisecond, 100*time.Millisecond
+	}
+	w, err := importer.New(cfg, e.store, e.js, e.log)
+	require.NoError(e.t, err)
+	e.run("importer", w.Run)
+}
+
+// stopper runs fn like run, but returns a func that stops it.
+func (e *env) stopper(name string, fn func(ctx context.Context) error) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			e.t.Errorf("%s: %v", name, err)
+		}
+	}()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	e.t.Cleanup(stop)
+	return stop
+}

@@ -222,7 +222,7 @@ func TestReleaseTenThousand(t *testing.T) {
 	released := time.Since(start)
 	t.Logf("10,000 parked operations released by one event in %s (%.0f operations/s)", released.Round(time.Millisecond), n/released.Seconds())
 	require.Eventually(t, func() bool {
-		return e.status("bulk-parked").Status == "CompletedSuccessfully"
+		return e.statusName("bulk-parked") == "CompletedSuccessfully"
 	}, 2*time.Minute, 20*time.Millisecond)
 	t.Logf("... and imported by the test writer after %s", time.Since(start).Round(time.Millisecond))
 	var events int

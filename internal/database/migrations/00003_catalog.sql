@@ -66,7 +66,7 @@ CREATE TABLE catalog_variants (
     sku              text        NOT NULL,
     product_key      text        NOT NULL,     -- the owner; never changes
     is_master        boolean     NOT NULL DEFAULT false,
-    position         integer     NOT NULL,     -- order among the product's variants: masterVariant 0, variants[i] i+1
+    position         integer,                  -- order among the product's variants: masterVariant 0, variants[i] i+1; null (last, by sku) for a variant no Product record placed
     data             jsonb       NOT NULL,     -- {sku, key, attributes, prices, images}
     version          bigint      NOT NULL DEFAULT 1,
     created_at       timestamptz NOT NULL DEFAULT now(),

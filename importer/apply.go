@@ -1,0 +1,291 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
+	"go.uber.org/zap"
+)
+
+// MaxAttempts is how often an operation is tried before it is rejected
+// (DESIGN §1). It is the contract, not a setting.
+const MaxAttempts = 5
+
+// Error codes of rejected operations.
+const (
+	CodeTargetFailure = catalog.CodeTargetFailure // the target failed five times
+	CodeTimeout       = "TIMEOUT"                 // the target did not answer in time, five times
+)
+
+// applied is what handling one work message decided.
+type applied struct {
+	retry     bool // some operations failed transiently and stay processing
+	attempt   int  // the highest attempt number among them
+	completed []*tracking.Delivery
+}
+
+// applyBatch writes the operations of one work message to the target and
+// records the outcome of each, in one transaction that holds the
+// operations' row locks throughout: a duplicate of the message waits and
+// then finds them done.
+func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, error) {
+	var res applied
+	t, ok := catalog.ParseResourceType(wb.ResourceType)
+	if !ok {
+		return res, fmt.Errorf("importer: unknown resource type %q", wb.ResourceType)
+	}
+	wb.DeliveryAt = wb.DeliveryAt.UTC()
+	seqs := make([]int, len(wb.Ops))
+	for i, op := range wb.Ops {
+		seqs[i] = op.Seq
+	}
+	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		res = applied{}
+		// Each statement, the target's included, is bounded by the server.
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", w.cfg.ApplyTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt, seqs)
+		if err != nil {
+			return err
+		}
+		var recs []catalog.ApplyRecord
+		var froms []tracking.OpState
+		for _, op := range wb.Ops {
+			st, ok := states[op.Seq]
+			// Only resolved operations with attempts left: never a sixth
+			// attempt, whatever JetStream redelivers.
+			if !ok || st.State != tracking.StateProcessing || st.Stage != tracking.StageResolved || st.RetryCount >= MaxAttempts {
+				continue
+			}
+			recs = append(recs, catalog.ApplyRecord{OpID: op.ID, Type: t, Key: op.Key, Data: op.Record})
+			froms = append(froms, st)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		results, aerr, timedOut := w.apply(ctx, tx, wb.MerchantID, recs)
+		if errors.Is(aerr, errTxBroken) {
+			return aerr // nothing can be recorded: the message is retried
+		}
+		if aerr != nil && !errors.Is(aerr, catalog.ErrTransient) && !timedOut {
+			// Unexpected (a bug, a missing table): it still counts as an
+			// attempt, so that a record that breaks the target cannot loop.
+			w.logger.Error("target failed unexpectedly", zap.String("receipt", wb.ReceiptID), zap.Error(aerr))
+		}
+		var ts []tracking.Transition
+		var written []written
+		for i, st := range froms {
+			d := st.OpRef.Delivery()
+			var r catalog.ApplyResult
+			if aerr != nil {
+				r = catalog.ApplyResult{Outcome: catalog.Failed, Errors: []catalog.Error{{Type: catalog.SystemError, Code: CodeTargetFailure, Description: aerr.Error()}}}
+				if timedOut {
+					r.Errors[0] = catalog.Error{Type: catalog.TimeoutError, Code: CodeTimeout, Description: fmt.Sprintf("the target did not answer within %s", w.cfg.ApplyTimeout)}
+				}
+			} else {
+				r = results[i]
+			}
+			key := recs[i].Key
+			switch r.Outcome {
+			case catalog.Created, catalog.Updated, catalog.Unchanged:
+				to, code, msg := tracking.StateImported, tracking.CodeImported, "Imported: "+r.Outcome.String()
+				if r.Outcome == catalog.Unchanged {
+					code, msg = tracking.CodeImportedUnchanged, "Imported: identical to the catalog, nothing written"
+				}
+				if len(r.Warnings) > 0 {
+					to, code, msg = tracking.StatePartiallyImported, tracking.CodePartiallyImported, "Partially imported: "+describe(r.Warnings)
+				}
+				ev := tracking.NewEvent(d, key, code, msg)
+				if len(r.Warnings) > 0 {
+					ev.Debug = errorsJSON(r.Warnings)
+				}
+				ts = append(ts, tracking.Transition{From: st, To: to, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Warnings: r.Warnings})
+				written = append(written, writtenOf(t, recs[i], r))
+			case catalog.Refused:
+				ev := tracking.NewEvent(d, key, tracking.CodeTargetRefused, "Refused by the catalog: "+describe(r.Errors))
+				ev.Debug = errorsJSON(r.Errors)
+				ts = append(ts, tracking.Transition{From: st, To: tracking.StateValidationFailed, Stage: tracking.StageResolved,
+					Events: []tracking.Event{ev}, Errors: r.Errors})
+			default: // Failed: attempt n of MaxAttempts
+				n := st.RetryCount + 1
+				ev := tracking.NewEvent(d, key, tracking.CodeImportAttemptFailed, fmt.Sprintf("Import attempt %d of %d failed: %s", n, MaxAttempts, describe(r.Errors)))
+				tr := tracking.Transition{From: st, To: tracking.StateProcessing, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Retries: 1, Record: st.Record}
+				if n >= MaxAttempts {
+					rej := tracking.NewEvent(d, key, tracking.CodeRejected, fmt.Sprintf("Rejected after %d attempts: %s", MaxAttempts, describe(r.Errors)))
+					tr.To, tr.Events, tr.Errors = tracking.StateRejected, append(tr.Events, rej), r.Errors
+					rejectedTotal.Inc()
+				} else {
+					res.retry = true
+					res.attempt = max(res.attempt, n)
+				}
+				attemptsFailedTotal.Inc()
+				ts = append(ts, tr)
+			}
+		}
+		if err := w.recordWritten(ctx, tx, wb.MerchantID, written); err != nil {
+			return err
+		}
+		res.completed, err = tracking.TransitionsApply(ctx, tx, ts)
+		return err
+	})
+	return res, err
+}
+
+// errTxBroken means the importer's transaction cannot go on.
+var errTxBroken = errors.New("importer: transaction broken")
+
+// txTarget is a target that can write within the importer's transaction
+// (catalog.Store): the catalog rows then commit with the operations' states,
+// the registry and the resource events, exactly once.
+type txTarget interface {
+	ApplyTx(ctx context.Context, tx pgx.Tx, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error)
+}
+
+// apply calls the target, within tx under a savepoint when it can: a failed
+// apply then rolls back alone and its attempt is still recorded. The time
+// limit is the server's statement_timeout there, since canceling a query
+// from the client closes the connection.
+func (w *Worker) apply(ctx context.Context, tx pgx.Tx, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error, bool) {
+	if tt, ok := w.cfg.Target.(txTarget); ok {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errTxBroken, err), false
+		}
+		results, err := tt.ApplyTx(ctx, sp, merchant, recs)
+		if err != nil {
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return nil, fmt.Errorf("%w: %w", errTxBroken, rerr), false
+			}
+			var pgErr *pgconn.PgError
+			return nil, err, errors.As(err, &pgErr) && pgErr.Code == "57014"
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("%w: %w", errTxBroken, err), false
+		}
+		return results, nil, false
+	}
+	actx, cancel := context.WithTimeout(ctx, w.cfg.ApplyTimeout)
+	defer cancel()
+	results, err := w.cfg.Target.Apply(actx, merchant, recs)
+	return results, err, errors.Is(actx.Err(), context.DeadlineExceeded)
+}
+
+// written is a record in the catalog after Apply, with the resources to
+// announce.
+type written struct {
+	own     []catalog.Reference // every resource the record stands for
+	created []catalog.Reference
+	updated []catalog.Reference
+}
+
+func writtenOf(t catalog.ResourceType, rec catalog.ApplyRecord, r catalog.ApplyResult) written {
+	return written{own: ownRefs(t, rec.Key, rec.Data), created: r.Created, updated: r.Updated}
+}
+
+// ownRefs are the resources a record stands for: itself, and for a product
+// its variants' skus.
+func ownRefs(t catalog.ResourceType, key string, data []byte) []catalog.Reference {
+	refs := []catalog.Reference{catalog.Reference{TypeID: t.TypeID(), Key: key}.Normalize()}
+	if t == catalog.Product {
+		var p catalog.ProductRecord
+		if json.Unmarshal(data, &p) == nil {
+			if p.MasterVariant != nil && p.MasterVariant.SKU != "" {
+				refs = append(refs, catalog.Reference{TypeID: catalog.ProductVariant.TypeID(), SKU: p.MasterVariant.SKU})
+			}
+			for _, v := range p.Variants {
+				if v.SKU != "" {
+					refs = append(refs, catalog.Reference{TypeID: catalog.ProductVariant.TypeID(), SKU: v.SKU})
+				}
+			}
+		}
+	}
+	return refs
+}
+
+// recordWritten marks written resources in the registry and queues their
+// events: created or updated as the target says, and created for any the
+// registry did not know (a write whose first recording was lost).
+func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, ws []written) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	var own []catalog.Reference
+	seen := map[catalog.Reference]bool{}
+	var events []resourceEvent
+	for _, x := range ws {
+		own = append(own, x.own...)
+		for _, r := range x.created {
+			if r = r.Normalize(); !seen[r] {
+				seen[r] = true
+				events = append(events, resourceEvent{r, "created"})
+			}
+		}
+		for _, r := range x.updated {
+			if r = r.Normalize(); !seen[r] {
+				seen[r] = true
+				events = append(events, resourceEvent{r, "updated"})
+			}
+		}
+	}
+	for _, e := range events {
+		own = append(own, e.ref)
+	}
+	fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
+	if err != nil {
+		return err
+	}
+	for _, r := range fresh {
+		if !seen[r] {
+			seen[r] = true
+			events = append(events, resourceEvent{r, "created"})
+		}
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	n := len(events)
+	types, evs, typeIDs, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, e := range events {
+		rt, _ := catalog.ResourceTypeOf(e.ref.TypeID)
+		types[i], evs[i], typeIDs[i], keys[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity()
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_type, event, type_id, key)
+		SELECT $1, u.rt, u.ev, u.type_id, u.key FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(rt, ev, type_id, key)`,
+		merchant, types, evs, typeIDs, keys)
+	if err != nil {
+		return fmt.Errorf("importer: event outbox: %w", err)
+	}
+	return nil
+}
+
+// resourceEvent is an event to publish on CATALOG_EVENTS.
+type resourceEvent struct {
+	ref   catalog.Reference
+	event string // created | updated
+}
+
+func describe(errs []catalog.Error) string {
+	if len(errs) == 0 {
+		return "no reason given"
+	}
+	parts := make([]string, 0, len(errs))
+	for _, e := range errs {
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func errorsJSON(errs []catalog.Error) string {
+	b, _ := json.Marshal(errs)
+	return string(b)
+}

@@ -1,0 +1,259 @@
+// Package importer writes resolved operations into the target catalog:
+// batches in one transaction, transient failures retried with exponential
+// backoff at most five attempts in all, resource events announced through
+// an outbox so that parked operations are released, and deliveries
+// completed when their last operation ends.
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
+)
+
+var (
+	attemptsFailedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_importer_attempts_failed_total",
+		Help: "Import attempts that failed with a transient error (each is retried, up to five attempts).",
+	})
+	rejectedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_importer_rejected_total",
+		Help: "Operations rejected after five failed attempts.",
+	})
+	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "importd_importer_batch_seconds",
+		Help:    "Time to apply one work message to the target and record the outcomes.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+	eventsPublishedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_importer_resource_events_total",
+		Help: "Resource events published on CATALOG_EVENTS.",
+	})
+)
+
+// Config configures an importer Worker.
+type Config struct {
+	// Target is where records are written. Required (catalog.NewStore for
+	// the PostgreSQL catalog).
+	Target catalog.Target
+	// Fetch is how many work messages are fetched at once. Defaults to 8.
+	Fetch int
+	// Concurrency is how many work messages are applied at once. Defaults to 2.
+	Concurrency int
+	// ApplyTimeout bounds one call of the target. Defaults to 30s.
+	ApplyTimeout time.Duration
+	// RetryInitial is the delay before the second attempt; later ones grow
+	// exponentially, with jitter, to at most RetryMax. Defaults to 1s and 30s.
+	RetryInitial, RetryMax time.Duration
+	// Bus configures the JetStream resources. See bus.Config.
+	Bus bus.Config
+	// NoOutbox leaves the publication of resource events to other
+	// importers. Tests use it to stand for an importer killed between its
+	// commit and the publication.
+	NoOutbox bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Fetch == 0 {
+		c.Fetch = 8
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 2
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 30 * time.Second
+	}
+}
+
+// Worker is an importer.
+type Worker struct {
+	cfg    Config
+	store  *tracking.Store
+	js     jetstream.JetStream
+	logger *zap.Logger
+	kick   chan struct{}
+}
+
+// New returns an importer.
+func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.Logger) (*Worker, error) {
+	cfg.setDefaults()
+	switch {
+	case cfg.Target == nil:
+		return nil, errors.New("importer: Config.Target is required")
+	case cfg.Fetch < 1 || cfg.Fetch > 256:
+		return nil, fmt.Errorf("importer: Fetch %d out of range 1..256", cfg.Fetch)
+	case cfg.Concurrency < 1 || cfg.Concurrency > 64:
+		return nil, fmt.Errorf("importer: Concurrency %d out of range 1..64", cfg.Concurrency)
+	case cfg.RetryInitial <= 0 || cfg.RetryMax < cfg.RetryInitial:
+		return nil, fmt.Errorf("importer: RetryInitial %s and RetryMax %s must be positive and ordered", cfg.RetryInitial, cfg.RetryMax)
+	case store == nil || js == nil:
+		return nil, errors.New("importer: New needs a store and a JetStream context")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("importer"), kick: make(chan struct{}, 1)}, nil
+}
+
+// Run imports until ctx is canceled, then finishes the batch in hand.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := bus.Provision(ctx, w.js, w.cfg.Bus); err != nil {
+		return err
+	}
+	cons, err := bus.ApplyConsumer(ctx, w.js, w.cfg.Bus)
+	if err != nil {
+		return err
+	}
+	go bus.WatchLag(ctx, cons, bus.ConsumerApply, 10*time.Second, w.logger)
+	w.logger.Info("importer started")
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if !w.cfg.NoOutbox {
+			w.outboxLoop(ctx)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		w.fetchLoop(ctx, cons)
+	}()
+	wg.Wait()
+	return nil
+}
+
+func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
+	retry := backoff.NewExponentialBackOff()
+	retry.MaxElapsedTime = 0
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(w.cfg.Fetch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d := retry.NextBackOff()
+			w.logger.Warn("fetch failed", zap.Error(err), zap.Duration("retry_in", d))
+			sleep(ctx, d)
+			continue
+		}
+		retry.Reset()
+		slots := make(chan struct{}, w.cfg.Concurrency)
+		var wg sync.WaitGroup
+		for msg := range batch.Messages() {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				// Finish the batch in hand even when shutting down.
+				w.handle(context.WithoutCancel(ctx), msg)
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// handle applies one work message and maps the result to JetStream: ack
+// when every operation is settled, a delayed redelivery when some wait for
+// another attempt.
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	start := time.Now()
+	var wb bus.WorkBatch
+	if err := json.Unmarshal(msg.Data(), &wb); err != nil || wb.ReceiptID == "" {
+		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
+		w.settle(msg, msg.Term())
+		return
+	}
+	_ = msg.InProgress()
+	res, err := w.applyBatch(ctx, &wb)
+	batchSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		attempt := 1
+		if meta, merr := msg.Metadata(); merr == nil {
+			attempt = int(meta.NumDelivered)
+		}
+		delay := w.delay(attempt)
+		w.logger.Warn("batch failed before its outcome was recorded; retrying", zap.String("receipt", wb.ReceiptID),
+			zap.Error(err), zap.Duration("delay", delay))
+		w.settle(msg, msg.NakWithDelay(delay))
+		return
+	}
+	for _, d := range res.completed {
+		go w.announceCompleted(d.ReceiptID)
+	}
+	w.kickOutbox()
+	if res.retry {
+		w.settle(msg, msg.NakWithDelay(w.delay(res.attempt)))
+		return
+	}
+	w.settle(msg, msg.Ack())
+}
+
+// delay is the wait before attempt n+1: exponential with jitter.
+func (w *Worker) delay(n int) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = w.cfg.RetryInitial
+	b.MaxInterval = w.cfg.RetryMax
+	b.MaxElapsedTime = 0
+	d := b.NextBackOff()
+	for i := 1; i < n && i < 20; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+func (w *Worker) settle(msg jetstream.Msg, err error) {
+	if err != nil {
+		w.logger.Warn("acknowledgement failed; the message will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
+	}
+}
+
+func (w *Worker) announceCompleted(receipt string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := w.store.DeliveryGet(ctx, receipt)
+	if err != nil {
+		return
+	}
+	body, err := w.store.Status(ctx, &d)
+	if err != nil {
+		return
+	}
+	data, _ := json.Marshal(body)
+	msg := nats.NewMsg(bus.EventSubject(d.MerchantID, d.ReceiptID, "completed"))
+	msg.Data = data
+	msg.Header.Set(bus.HeaderMsgID, d.ReceiptID+".completed")
+	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
+		w.logger.Warn("completed event not published", zap.String("receipt", receipt), zap.Error(err))
+	}
+	w.logger.Info("delivery completed", zap.String("receipt", receipt), zap.String("status", body.Status))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

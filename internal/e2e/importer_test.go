@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/importer"
+	"github.com/importd/importd/tracking"
+)
+
+// pipeline starts every role: ingest, resolver and importer.
+func pipeline(t *testing.T, cfg importer.Config) *env {
+	e := newEnv(t)
+	e.startIngest()
+	e.startResolver(resolver0)
+	e.startImporter(cfg)
+	return e
+}
+
+var resolver0 = noSweep
+
+// mixed is a delivery of each of the seven resource types, in an order
+// where every reference comes later.
+var mixed = []struct {
+	receipt string
+	t       catalog.ResourceType
+	records []string
+}{
+	{"mixed-inventory", catalog.InventoryEntry, []string{`{"sku":"mx-sku-1","quantityOnStock":7}`}},
+	{"mixed-prices", catalog.Price, []string{`{"key":"mx-price-1","sku":"mx-sku-2","value":{"currencyCode":"EUR","centAmount":1299}}`}},
+	{"mixed-variants", catalog.ProductVariant, []string{`{"sku":"mx-sku-2","product":{"key":"mx-shirt"},"attributes":[{"name":"size","value":"L"}]}`}},
+	{"mixed-products", catalog.Product, []string{
+		`{"key":"mx-shirt","productType":{"key":"mx-apparel"},"name":{"en":"Shirt"},"slug":{"en":"mx-shirt"},"categories":[{"key":"mx-men"}],"taxCategory":{"key":"mx-standard"},` +
+			`"masterVariant":{"sku":"mx-sku-1","attributes":[{"name":"size","value":"M"}],"prices":[{"value":{"currencyCode":"EUR","centAmount":1999}}]}}`}},
+	{"mixed-taxes", catalog.TaxCategory, []string{`{"key":"mx-standard","name":"Standard","rates":[{"name":"DE","amount":0.19,"country":"DE","includedInPrice":true}]}`}},
+	{"mixed-categories", catalog.Category, []string{category("mx-shirts", "mx-men"), category("mx-men", "")}},
+	{"mixed-types", catalog.ProductType, []string{`{"key":"mx-apparel","name":"Apparel","attributes":[{"name":"size","type":"text"}]}`}},
+}
+
+func TestMixedDeliveryEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := pipeline(t, importer.Config{})
+	for _, d := range mixed {
+		e.deliver("m1", d.receipt, d.t, d.records...)
+	}
+	for _, d := range mixed {
+		require.Eventually(t, func() bool { return e.statusName(d.receipt) == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond, d.receipt)
+	}
+	cat := catalog.NewStore(e.pool)
+	for _, c := range []struct {
+		t   catalog.ResourceType
+		key string
+	}{{catalog.ProductType, "mx-apparel"}, {catalog.Category, "mx-men"}, {catalog.Category, "mx-shirts"}, {catalog.TaxCategory, "mx-standard"},
+		{catalog.Product, "mx-shirt"}, {catalog.ProductVariant, "mx-sku-2"}, {catalog.Price, "mx-price-1"}, {catalog.InventoryEntry, "mx-sku-1"}} {
+		_, found, err := cat.Get(context.Background(), "m1", c.t, c.key)
+		require.NoError(t, err)
+		require.True(t, found, "%s %s in the catalog", c.t, c.key)
+	}
+
+	// The same content again, in new deliveries: every record imported as unchanged.
+	for _, d := range mixed {
+		e.deliver("m1", d.receipt+"-again", d.t, d.records...)
+	}
+	for _, d := range mixed {
+		require.Eventually(t, func() bool { return e.statusName(d.receipt+"-again") == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond, d.receipt)
+		for _, r := range d.records {
+			key := identity(d.t, r)
+			h := e.events(d.receipt+"-again", key)
+			require.NotEmpty(t, h, "%s/%s", d.receipt, key)
+			require.Equal(t, int(tracking.CodeImportedUnchanged), h[len(h)-1], "%s/%s: %v", d.receipt, key, h)
+		}
+	}
+}
+
+// identity returns the key, or the sku, of a test record.
+func identity(t catalog.ResourceType, rec string) string {
+	f := `"key":"`
+	if t.IdentifiedBySKU() {
+		f = `"sku":"`
+	}
+	i := strings.Index(rec, f)
+	rest := rec[i+len(f):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+func TestRetriesThenImported(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	faulty := &catalog.Faulty{Target: catalog.NewStore(e.pool), FailFirst: 2}
+	e.startIngest()
+	e.startResolver(noSweep)
+	e.startImporter(importer.Config{Target: faulty})
+	e.deliver("m1", "retry-types", catalog.ProductType, productType("retry-type"))
+	e.waitState("retry-types", "retry-type", "imported", time.Minute)
+	h := e.events("retry-types", "retry-type")
+	require.Equal(t, []int{int(tracking.CodeRecordReceived), int(tracking.CodeResolutionStarted), int(tracking.CodeResolved),
+		int(tracking.CodeImportAttemptFailed), int(tracking.CodeImportAttemptFailed), int(tracking.CodeImported)}, h)
+	require.Equal(t, 3, faulty.Calls(), "imported at attempt 3")
+	var retries int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT retry_count FROM operations WHERE receipt_id = 'retry-types'`).Scan(&retries))
+	require.Equal(t, 2, retries)
+}
+
+func TestRejectedAfterFiveAttempts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	faulty := &catalog.Faulty{Target: catalog.NewStore(e.pool), FailAlways: true}
+	e.startIngest()
+	e.startResolver(noSweep)
+	e.startImporter(importer.Config{Target: faulty})
+	e.deliver("m1", "reject-types", catalog.ProductType, productType("doomed-type"))
+	o := e.waitState("reject-types", "doomed-type", "rejected", time.Minute)
+	require.Equal(t, catalog.SystemError, o.Errors[0].Type)
+	time.Sleep(time.Second) // a sixth attempt, if there were one, would come now
+	h := e.events("reject-types", "doomed-type")
+	attempts := 0
+	for _, c := range h {
+		if c == int(tracking.CodeImportAttemptFailed) {
+			attempts++
+		}
+	}
+	require.Equal(t, 5, attempts, "five attempt events: %v", h)
+	require.Equal(t, int(tracking.CodeRejected), h[len(h)-1])
+	require.Equal(t, 5, faulty.Calls(), "never a sixth attempt")
+	st := e.status("reject-types")
+	require.Equal(t, "CompletedWithErrors", st.Status)
+	require.Equal(t, tracking.ProductCounts{Failed: 1}, st.Products)
+}
+
+func TestTargetRefusalsAndWarnings(t *testing.T) {
+	t.Parallel()
+	e := pipeline(t, importer.Config{})
+	e.deliver("m1", "refuse-types", catalog.ProductType, `{"key":"rf-type","name":"T","attributes":[{"name":"color","type":"text","isRequired":true}]}`)
+	e.waitState("refuse-types", "rf-type", "imported", time.Minute)
+	p := func(key, sku, attrs string) string {
+		return fmt.Sprintf(`{"key":%q,"productType":{"key":"rf-type"},"name":{"en":"x"},"slug":{"en":%q},"masterVariant":{"sku":%q,"attributes":[%s]}}`, key, key, sku, attrs)
+	}
+	e.deliver("m1", "refuse-products", catalog.Product,
+		p("rf-first", "rf-sku", `{"name":"color","value":"red"}`),
+		p("rf-second", "rf-sku", `{"name":"color","value":"blue"}`), // sku owned by rf-first
+		p("rf-extra", "rf-sku-3", `{"name":"color","value":"red"},{"name":"fabric","value":"silk"}`),
+		p("rf-missing", "rf-sku-4", ``))
+	e.waitState("refuse-products", "rf-first", "imported", time.Minute)
+	o := e.waitState("refuse-products", "rf-second", "validationFailed", time.Minute)
+	require.Equal(t, catalog.CodeDuplicateSKU, o.Errors[0].Code)
+	e.waitState("refuse-products", "rf-extra", "partiallyImported", time.Minute)
+	o = e.waitState("refuse-products", "rf-missing", "validationFailed", time.Minute)
+	require.Equal(t, catalog.CodeRequiredAttribute, o.Errors[0].Code)
+	var warnings string
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT warnings::text FROM operations WHERE receipt_id = 'refuse-products' AND resource_key = 'rf-extra'`).Scan(&warnings))
+	require.Contains(t, warnings, catalog.CodeUndefinedAttribute)
+	require.Contains(t, warnings, "fabric")
+}
+
+// TestKilledBeforeEventsPublished: an importer that commits and dies before
+// publishing its resource events still releases the parked operations, once
+// another importer publishes the outbox.
+func TestKilledBeforeEventsPublished(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startIngest()
+	e.startResolver(noSweep)
+	stop := e.stopper("importer A", func(ctx context.Context) error {
+		w, err := importer.New(importer.Config{Target: catalog.NewStore(e.pool), NoOutbox: true}, e.store, e.js, e.log)
+		if err != nil {
+			return err
+		}
+		return w.Run(ctx)
+	})
+	e.deliver("m1", "killed-products", catalog.Product, product("kp-1", "kp-type"))
+	e.waitState("killed-products", "kp-1", "unresolved", time.Minute)
+	e.deliver("m1", "killed-types", catalog.ProductType, productType("kp-type"))
+	e.waitState("killed-types", "kp-type", "imported", time.Minute)
+	time.Sleep(500 * time.Millisecond)
+	o, _ := e.op("killed-products", "kp-1")
+	require.Equal(t, "unresolved", o.State, "the event is still in the outbox")
+	stop()
+	e.startImporter(importer.Config{})
+	e.waitState("killed-products", "kp-1", "imported", time.Minute)
+}
+
+// TestStatusWalk watches a delivery's status while it is processed: it only
+// moves forward, Queued → Processing → Completed…, and its counts always add
+// up to the number of records.
+func TestStatusWalk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startIngest()
+	const n = 2000
+	recs := make([]string, n)
+	for i := range recs {
+		recs[i] = category(fmt.Sprintf("walk-%d", i), "")
+	}
+	recs[10] = `{"key":"walk-bad"}` // fails validation
+	e.deliverObject("m1", "status-walk", catalog.Category, recs...)
+	require.Eventually(t, func() bool { return e.statusName("status-walk") == "Queued" }, time.Minute, 5*time.Millisecond)
+
+	var mu sync.Mutex
+	var seen []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			st := e.status("status-walk")
+			p := st.Products
+			if p.Successful+p.Pending+p.Failed != n {
+				t.Errorf("counts %+v do not add up to %d", p, n)
+			}
+			mu.Lock()
+			if len(seen) == 0 || seen[len(seen)-1] != st.Status {
+				seen = append(seen, st.Status)
+			}
+			mu.Unlock()
+			if st.Status == "CompletedWithErrors" {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	e.startResolver(noSweep)
+	e.startImporter(importer.Config{})
+	<-done
+	require.Equal(t, []string{"Queued", "Processing", "CompletedWithErrors"}, seen)
+	st := e.status("status-walk")
+	require.Equal(t, tracking.ProductCounts{Successful: n - 1, Failed: 1}, st.Products)
+	require.NotNil(t, st.CompletedUtc)
+}
