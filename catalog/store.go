@@ -41,7 +41,11 @@ import (
 // one (deletion is not part of the contract). With a masterVariant it makes
 // that variant the master and its other variants not; without one, and for a
 // ProductVariant record without isMasterVariant, the variants keep their role.
-// Making a variant the master demotes the previous master.
+// Making a variant the master demotes the previous master. Changing a
+// product type does not touch the products already written with it.
+//
+// Every row has a version, 1 when created and counting the writes that
+// changed it; a product's version also counts the changes of its variants.
 type Store struct {
 	pool *pgxpool.Pool
 }
@@ -113,11 +117,12 @@ func applyError(err error) error {
 }
 
 // Get returns a resource as stored, in canonical form: a Product with its
-// variants (masterVariant, and the others as variants in order), a
+// variants (masterVariant, and the others as variants: in the order of the
+// last Product record that listed them, then the others by sku), a
 // ProductVariant with its product and isMasterVariant when it is the master.
 // key is the sku for ProductVariant and InventoryEntry.
 func (s *Store) Get(ctx context.Context, merchant string, t ResourceType, key string) (data []byte, found bool, err error) {
-	q, ok := getSQL[t]
+	q, ok := storeGetSQL[t]
 	if !ok {
 		return nil, false, fmt.Errorf("catalog: get: unknown resource type %q", string(t))
 	}
@@ -134,7 +139,7 @@ func (s *Store) Get(ctx context.Context, merchant string, t ResourceType, key st
 // Count returns how many resources of type t the merchant has (for
 // ProductVariant, every variant, embedded or not).
 func (s *Store) Count(ctx context.Context, merchant string, t ResourceType) (int, error) {
-	table, ok := tables[t]
+	table, ok := storeTables[t]
 	if !ok {
 		return 0, fmt.Errorf("catalog: count: unknown resource type %q", string(t))
 	}
@@ -145,8 +150,8 @@ func (s *Store) Count(ctx context.Context, merchant string, t ResourceType) (int
 	return n, nil
 }
 
-// tables names the table of each resource type.
-var tables = map[ResourceType]string{
+// storeTables names the table of each resource type.
+var storeTables = map[ResourceType]string{
 	ProductType:    "catalog_product_types",
 	Category:       "catalog_categories",
 	TaxCategory:    "catalog_tax_categories",
@@ -268,6 +273,9 @@ func applyRecords(ctx context.Context, tx pgx.Tx, merchant string, recs []ApplyR
 	}
 	return results, nil
 }
+
+// noPosition is the position of a variant that no Product record placed.
+const noPosition = -1
 
 // rowID names a row a record writes: the table (a ResourceType; masterSlot
 // for "which variant of the product is the master") and the identity.
@@ -426,7 +434,6 @@ type segment struct {
 
 	defs      map[string]*productTypeDef // product types by key
 	products  map[string]string          // product key → product type key
-	maxPos    map[string]int32           // product key → highest variant position
 	variants  map[string]loadedVariant   // sku → the variant, locked (the skus the segment writes)
 	skus      map[string]bool            // skus the segment's prices need, that exist
 	claimed   map[string]string          // sku → product, claimed by a record of the segment
@@ -438,7 +445,7 @@ type segment struct {
 type loadedVariant struct {
 	product  string
 	isMaster bool
-	position int32
+	position int32 // noPosition for none
 }
 
 // variantRow is a row of catalog_variants a record writes.
@@ -446,8 +453,8 @@ type variantRow struct {
 	item     *applyItem
 	cv       *canonVariant
 	product  string
-	master   int8 // 1: the master; 0: not; -1: keeps its role
-	position int32
+	master   int8  // 1: the master; 0: not; -1: keeps its role
+	position int32 // noPosition for none
 	data     []byte
 	isNew    bool // the sku was nobody's when the segment read it
 }
@@ -491,7 +498,7 @@ func (sg *segment) load(ctx context.Context, tx pgx.Tx) error {
 	} else {
 		sg.defs = map[string]*productTypeDef{}
 	}
-	if sg.products, sg.maxPos, err = productsLoad(ctx, tx, sg.merchant, productKeys); err != nil {
+	if sg.products, err = productsLoad(ctx, tx, sg.merchant, productKeys); err != nil {
 		return err
 	}
 	if sg.variants, err = variantsLock(ctx, tx, sg.merchant, writeSKUs); err != nil {
@@ -569,7 +576,6 @@ func (sg *segment) decideProduct(it *applyItem) {
 		}
 		sg.addRow(row)
 	}
-	sg.maxPos[it.key] = max(sg.maxPos[it.key], int32(len(it.variants)))
 }
 
 func (sg *segment) decideVariant(it *applyItem) {
@@ -595,14 +601,10 @@ func (sg *segment) decideVariant(it *applyItem) {
 		it.warns = nil
 		return
 	}
-	row := variantRow{item: it, cv: cv, product: it.productKey, data: cv.json(keep), master: -1}
+	row := variantRow{item: it, cv: cv, product: it.productKey, data: cv.json(keep), master: -1, position: noPosition}
 	if it.isMaster {
 		row.master = 1
 		sg.masterSet[it.productKey] = it
-	}
-	if _, ok := sg.variants[it.key]; !ok {
-		sg.maxPos[it.productKey]++
-		row.position = sg.maxPos[it.productKey]
 	}
 	sg.addRow(row)
 }
@@ -611,7 +613,7 @@ func (sg *segment) addRow(row variantRow) {
 	loaded, ok := sg.variants[row.cv.sku]
 	row.isNew = !ok
 	if ok && row.item.t == ProductVariant {
-		row.position = loaded.position // a ProductVariant record keeps the variant's place
+		row.position = loaded.position // a ProductVariant record keeps the variant's place, if it has one
 	}
 	sg.claimed[row.cv.sku] = row.product
 	sg.rows = append(sg.rows, row)
@@ -691,7 +693,7 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 	if err != nil {
 		return err
 	}
-	if err := sg.variantsUpsert(ctx, tx, changed); err != nil {
+	if err := sg.writeVariants(ctx, tx, changed); err != nil {
 		return err
 	}
 	for _, t := range []ResourceType{Price, InventoryEntry} {
@@ -710,15 +712,13 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 	for _, r := range sg.rows {
 		rowsOf[r.item] = append(rowsOf[r.item], r)
 	}
+	var touchedProducts []string
 	for _, it := range sg.items {
 		if it.refused {
 			continue
 		}
 		res := ApplyResult{Warnings: it.warns}
 		self := it.ref()
-		if it.t == ProductVariant {
-			self = rowID{ProductVariant, it.key}
-		}
 		inserted, touched := changed[self]
 		for _, r := range rowsOf[it] {
 			if r.cv.sku == it.key && it.t == ProductVariant {
@@ -736,7 +736,9 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 		}
 		for _, sku := range demoted[it] {
 			touched = true
-			res.Updated = append(res.Updated, Reference{TypeID: ProductVariant.TypeID(), SKU: sku})
+			if ref := (Reference{TypeID: ProductVariant.TypeID(), SKU: sku}); !slices.Contains(res.Updated, ref) {
+				res.Updated = append(res.Updated, ref)
+			}
 		}
 		switch {
 		case inserted:
@@ -749,8 +751,16 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 			res.Outcome = Unchanged
 		}
 		results[it.idx] = res
+		// A product's version follows its variants.
+		product := it.productKey
+		if it.t == Product {
+			product = it.key
+		}
+		if _, written := changed[rowID{Product, product}]; touched && product != "" && !written {
+			touchedProducts = append(touchedProducts, product)
+		}
 	}
-	return nil
+	return productsTouch(ctx, tx, sg.merchant, touchedProducts)
 }
 
 func (it *applyItem) ref() rowID { return rowID{it.t, it.key} }
@@ -790,8 +800,8 @@ func (sg *segment) demote(ctx context.Context, tx pgx.Tx) (map[*applyItem][]stri
 	return out, nil
 }
 
-// variantsUpsert writes the segment's variant rows.
-func (sg *segment) variantsUpsert(ctx context.Context, tx pgx.Tx, changed map[rowID]bool) error {
+// writeVariants writes the segment's variant rows.
+func (sg *segment) writeVariants(ctx context.Context, tx pgx.Tx, changed map[rowID]bool) error {
 	if len(sg.rows) == 0 {
 		return nil
 	}
@@ -811,7 +821,7 @@ func (sg *segment) variantsUpsert(ctx context.Context, tx pgx.Tx, changed map[ro
 			masters[i] = !replaced && sg.variants[r.cv.sku].isMaster
 		}
 	}
-	return variantsUpsertSQL(ctx, tx, sg.merchant, skus, products, masters, positions, data, changed)
+	return variantsUpsert(ctx, tx, sg.merchant, skus, products, masters, positions, data, changed)
 }
 
 // The canonical form of a record.
@@ -1069,29 +1079,27 @@ func productTypesLoad(ctx context.Context, db database.DBTX, merchant string, ke
 	return defs, nil
 }
 
-// productsLoad returns the product types and the highest variant position of
-// the products with the given keys.
-func productsLoad(ctx context.Context, db database.DBTX, merchant string, keys []string) (map[string]string, map[string]int32, error) {
-	types, maxPos := map[string]string{}, map[string]int32{}
+// productsLoad returns the product types of the products with the given
+// keys.
+func productsLoad(ctx context.Context, db database.DBTX, merchant string, keys []string) (map[string]string, error) {
+	types := map[string]string{}
 	if len(keys) == 0 {
-		return types, maxPos, nil
+		return types, nil
 	}
-	rows, err := db.Query(ctx, `SELECT p.key, p.product_type_key,
-			coalesce((SELECT max(v.position) FROM catalog_variants v WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key), 0)
-		FROM catalog_products p WHERE p.merchant_id = $1 AND p.key = ANY($2)`, merchant, keys)
+	rows, err := db.Query(ctx, `SELECT key, product_type_key FROM catalog_products
+		WHERE merchant_id = $1 AND key = ANY($2)`, merchant, keys)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load products: %w", err)
+		return nil, fmt.Errorf("load products: %w", err)
 	}
 	var key, typeKey string
-	var pos int32
-	_, err = pgx.ForEachRow(rows, []any{&key, &typeKey, &pos}, func() error {
-		types[key], maxPos[key] = typeKey, pos
+	_, err = pgx.ForEachRow(rows, []any{&key, &typeKey}, func() error {
+		types[key] = typeKey
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("load products: %w", err)
+		return nil, fmt.Errorf("load products: %w", err)
 	}
-	return types, maxPos, nil
+	return types, nil
 }
 
 // variantsLock reads and locks the variants with the given skus, in sku
@@ -1101,7 +1109,7 @@ func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus [
 	if len(skus) == 0 {
 		return out, nil
 	}
-	rows, err := db.Query(ctx, `SELECT sku, product_key, is_master, position FROM catalog_variants
+	rows, err := db.Query(ctx, `SELECT sku, product_key, is_master, coalesce(position, -1) FROM catalog_variants
 		WHERE merchant_id = $1 AND sku = ANY($2) ORDER BY sku COLLATE "C" FOR UPDATE`, merchant, skus)
 	if err != nil {
 		return nil, fmt.Errorf("lock variants: %w", err)
@@ -1139,10 +1147,10 @@ func variantsExisting(ctx context.Context, db database.DBTX, merchant string, sk
 	return out, nil
 }
 
-// upsertSQL writes rows of each table but catalog_variants: $2 identities,
+// storeUpsertSQL writes rows of each table but catalog_variants: $2 identities,
 // $3 data, $4 the extra column. A row whose data is unchanged is not written
 // (no new version) and not returned.
-var upsertSQL = map[ResourceType]string{
+var storeUpsertSQL = map[ResourceType]string{
 	ProductType: `INSERT INTO catalog_product_types AS t (merchant_id, key, data)
 		SELECT $1, r.key, r.data::jsonb FROM unnest($2::text[], $3::text[]) AS r(key, data)
 		ON CONFLICT (merchant_id, key) DO UPDATE
@@ -1212,7 +1220,7 @@ func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t Resour
 			quantities[i] = it.quantity
 		}
 	}
-	rows, err := db.Query(ctx, upsertSQL[t], args...)
+	rows, err := db.Query(ctx, storeUpsertSQL[t], args...)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t, err)
 	}
@@ -1224,6 +1232,21 @@ func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t Resour
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t, err)
+	}
+	return nil
+}
+
+// productsTouch counts a change of the products with the given keys (a
+// change of their variants).
+func productsTouch(ctx context.Context, db database.DBTX, merchant string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if _, err := db.Exec(ctx, `UPDATE catalog_products SET version = version + 1, last_modified_at = now()
+		WHERE merchant_id = $1 AND key = ANY($2)`, merchant, keys); err != nil {
+		return fmt.Errorf("touch products: %w", err)
 	}
 	return nil
 }
@@ -1251,12 +1274,12 @@ func variantsDemote(ctx context.Context, db database.DBTX, merchant string, prod
 	return out, nil
 }
 
-// variantsUpsertSQL writes variant rows. A variant is only ever written for
+// variantsUpsert writes variant rows. A variant is only ever written for
 // the product it belongs to: a row of another product is left alone and not
 // returned (the caller sees that it expected to create it).
-func variantsUpsertSQL(ctx context.Context, db database.DBTX, merchant string, skus, products []string, masters []bool, positions []int32, data []string, changed map[rowID]bool) error {
+func variantsUpsert(ctx context.Context, db database.DBTX, merchant string, skus, products []string, masters []bool, positions []int32, data []string, changed map[rowID]bool) error {
 	rows, err := db.Query(ctx, `INSERT INTO catalog_variants AS v (merchant_id, sku, product_key, is_master, position, data)
-		SELECT $1, r.sku, r.product_key, r.is_master, r.position, r.data::jsonb
+		SELECT $1, r.sku, r.product_key, r.is_master, nullif(r.position, -1), r.data::jsonb
 		FROM unnest($2::text[], $3::text[], $4::bool[], $5::int4[], $6::text[]) AS r(sku, product_key, is_master, position, data)
 		ON CONFLICT (merchant_id, sku) DO UPDATE
 		SET is_master = excluded.is_master, position = excluded.position, data = excluded.data,
@@ -1279,15 +1302,15 @@ func variantsUpsertSQL(ctx context.Context, db database.DBTX, merchant string, s
 	return nil
 }
 
-// getSQL reads one resource: $1 merchant, $2 key or sku.
-var getSQL = map[ResourceType]string{
+// storeGetSQL reads one resource: $1 merchant, $2 key or sku.
+var storeGetSQL = map[ResourceType]string{
 	ProductType: `SELECT data FROM catalog_product_types WHERE merchant_id = $1 AND key = $2`,
 	Category:    `SELECT data FROM catalog_categories WHERE merchant_id = $1 AND key = $2`,
 	TaxCategory: `SELECT data FROM catalog_tax_categories WHERE merchant_id = $1 AND key = $2`,
 	Product: `SELECT p.data
 		|| coalesce((SELECT jsonb_build_object('masterVariant', v.data) FROM catalog_variants v
 			WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key AND v.is_master), '{}')
-		|| coalesce((SELECT jsonb_build_object('variants', jsonb_agg(v.data ORDER BY v.position, v.sku)) FROM catalog_variants v
+		|| coalesce((SELECT jsonb_build_object('variants', jsonb_agg(v.data ORDER BY v.position NULLS LAST, v.sku)) FROM catalog_variants v
 			WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key AND NOT v.is_master HAVING count(*) > 0), '{}')
 		FROM catalog_products p WHERE p.merchant_id = $1 AND p.key = $2`,
 	ProductVariant: `SELECT data || jsonb_build_object('product', jsonb_build_object('typeId', 'product', 'key', product_key))
