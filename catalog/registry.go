@@ -28,9 +28,11 @@ func RegistryExisting(ctx context.Context, db database.DBTX, merchant string, re
 		return out, nil
 	}
 	types, keys := splitRefs(refs)
-	rows, err := db.Query(ctx, `SELECT k.type_id, k.key FROM known_keys k
-		JOIN unnest($2::text[], $3::text[]) AS r(type_id, key) ON k.type_id = r.type_id AND k.key = r.key
-		WHERE k.merchant_id = $1 AND k.exists`, merchant, types, keys)
+	// One primary-key probe per reference (LATERAL … LIMIT 1), whatever the
+	// statistics say.
+	rows, err := db.Query(ctx, `SELECT k.type_id, k.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
+		CROSS JOIN LATERAL (SELECT type_id, key FROM known_keys
+			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key AND exists LIMIT 1) k`, merchant, types, keys)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: registry lookup: %w", err)
 	}
@@ -59,9 +61,11 @@ func RegistryLockMissing(ctx context.Context, tx pgx.Tx, merchant string, refs [
 		ON CONFLICT DO NOTHING`, merchant, types, keys); err != nil {
 		return nil, fmt.Errorf("catalog: registry insert: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT k.type_id, k.key, k.exists FROM known_keys k
-		JOIN unnest($2::text[], $3::text[]) AS r(type_id, key) ON k.type_id = r.type_id AND k.key = r.key
-		WHERE k.merchant_id = $1 ORDER BY k.type_id COLLATE "C", k.key COLLATE "C" FOR SHARE OF k`, merchant, types, keys)
+	// The references are sorted, so the rows are locked in one order.
+	rows, err := tx.Query(ctx, `SELECT k.type_id, k.key, k.exists FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(type_id, key, n)
+		CROSS JOIN LATERAL (SELECT type_id, key, exists FROM known_keys
+			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key LIMIT 1 FOR SHARE) k
+		ORDER BY r.n`, merchant, types, keys)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: registry lock: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -158,6 +159,29 @@ type job struct {
 
 	pending   []jetstream.PubAckFuture // work messages of the last batch, not yet acknowledged
 	pendingTo int                      // the record the pending futures reach up to
+	analyzeAt int                      // records stored when statistics are next refreshed
+	analyzing atomic.Bool
+}
+
+// analyzeAsItGrows refreshes the statistics of the delivery's partition at
+// 5,000 records and each time the delivery doubles, in the background.
+func (j *job) analyzeAsItGrows(stored int) {
+	if j.analyzeAt == 0 {
+		j.analyzeAt = 5000
+	}
+	if stored < j.analyzeAt || !j.analyzing.CompareAndSwap(false, true) {
+		return
+	}
+	j.analyzeAt = stored * 2
+	d := j.d
+	go func() {
+		defer j.analyzing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := j.w.store.AnalyzeOperations(ctx, &d); err != nil {
+			j.log.Warn("refreshing statistics failed", zap.Error(err))
+		}
+	}()
 }
 
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) (res outcome, err error) {
@@ -469,6 +493,7 @@ func (j *job) flush(ctx context.Context, batch []RawRecord, bytesRead int64) ([]
 		return batch, err
 	}
 	j.pendingTo = to
+	j.analyzeAsItGrows(to)
 	recordsTotal.WithLabelValues("queued").Add(float64(counts.Queued))
 	recordsTotal.WithLabelValues("validationFailed").Add(float64(counts.ValidationFailed))
 	batchSeconds.Observe(time.Since(start).Seconds())

@@ -104,6 +104,9 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalo
 	for {
 		n := 0
 		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+			if err := tracking.ProbeByKey(ctx, tx); err != nil {
+				return err
+			}
 			if _, err := catalog.RegistryMarkExisting(ctx, tx, merchant, refs, source); err != nil {
 				return err
 			}

@@ -96,9 +96,10 @@ func parkedRefsOf(ctx context.Context, tx pgx.Tx, ops []tracking.OpRef) (map[tra
 		receipts[i], seqs[i], at[i] = op.ReceiptID, int32(op.Seq), op.DeliveryAt
 		merchants[op.ReceiptID] = op.MerchantID
 	}
-	rows, err := tx.Query(ctx, `SELECT p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key FROM parked_refs p
-		JOIN unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(receipt_id, seq, delivery_at)
-			ON p.receipt_id = u.receipt_id AND p.seq = u.seq AND p.delivery_at = u.delivery_at`, receipts, seqs, at)
+	rows, err := tx.Query(ctx, `SELECT p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key
+		FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(receipt_id, seq, delivery_at)
+		CROSS JOIN LATERAL (SELECT receipt_id, seq, delivery_at, type_id, key FROM parked_refs
+			WHERE receipt_id = u.receipt_id AND delivery_at = u.delivery_at AND seq = u.seq) p`, receipts, seqs, at)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: parked references: %w", err)
 	}

@@ -115,3 +115,21 @@ func createPartition(ctx context.Context, tx pgx.Tx, lower, upper time.Time) err
 	_, err := tx.Exec(ctx, "INSERT INTO partition_ranges (lower, upper, suffix) VALUES ($1, $2, $3)", lower, upper, suffix)
 	return err
 }
+
+// AnalyzeOperations refreshes the planner's statistics of the partition
+// that holds the delivery's operations. Ingest calls it as a large delivery
+// grows: a partition analysed while nearly empty makes the planner expect a
+// handful of rows for a delivery of a million, and choose plans that scan
+// the delivery once per row of a batch.
+func (s *Store) AnalyzeOperations(ctx context.Context, d *Delivery) error {
+	var name string
+	err := s.pool.QueryRow(ctx, `SELECT tableoid::regclass::text FROM operations WHERE receipt_id = $1 AND delivery_at = $2 LIMIT 1`,
+		d.ReceiptID, d.AcceptedAt).Scan(&name)
+	if err != nil {
+		return fmt.Errorf("tracking: partition of %s: %w", d.ReceiptID, err)
+	}
+	if _, err := s.pool.Exec(ctx, "ANALYZE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("tracking: analyze %s: %w", name, err)
+	}
+	return nil
+}

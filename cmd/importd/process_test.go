@@ -25,7 +25,7 @@ import (
 )
 
 // buildImportd builds the binary under test.
-func buildImportd(t *testing.T) string {
+func buildImportd(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "importd")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -40,7 +40,7 @@ type proc struct {
 	logs *strings.Builder
 }
 
-func startImportd(t *testing.T, bin, role string, env []string) *proc {
+func startImportd(t testing.TB, bin, role string, env []string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, role)
 	cmd.Env = append(os.Environ(), env...)

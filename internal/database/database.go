@@ -45,6 +45,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	// Plan every execution with its parameters. A prepared statement's
+	// generic plan is made once per connection, possibly while a partition
+	// is still empty, and batch queries over a million-row delivery must not
+	// be stuck with it.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
