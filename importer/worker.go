@@ -153,7 +153,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 			}
 			d := retry.NextBackOff()
 			w.logger.Warn("fetch failed", zap.Error(err), zap.Duration("retry_in", d))
-			sleep(ctx, d)
+			bus.Sleep(ctx, d)
 			continue
 		}
 		retry.Reset()
@@ -211,15 +211,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 // delay is the wait before attempt n+1: exponential with jitter.
 func (w *Worker) delay(n int) time.Duration {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = w.cfg.RetryInitial
-	b.MaxInterval = w.cfg.RetryMax
-	b.MaxElapsedTime = 0
-	d := b.NextBackOff()
-	for i := 1; i < n && i < 20; i++ {
-		d = b.NextBackOff()
-	}
-	return d
+	return bus.RetryDelay(n, w.cfg.RetryInitial, w.cfg.RetryMax)
 }
 
 func (w *Worker) settle(msg jetstream.Msg, err error) {
@@ -247,13 +239,4 @@ func (w *Worker) announceCompleted(receipt string) {
 		w.logger.Warn("completed event not published", zap.String("receipt", receipt), zap.Error(err))
 	}
 	w.logger.Info("delivery completed", zap.String("receipt", receipt), zap.String("status", body.Status))
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

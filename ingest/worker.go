@@ -151,7 +151,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			d := retry.NextBackOff()
 			w.logger.Warn("fetching deliveries failed", zap.Error(err), zap.Duration("retry_in", d))
-			sleep(ctx, d)
+			bus.Sleep(ctx, d)
 			continue
 		}
 		retry.Reset()
@@ -215,7 +215,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	case outcomeAck:
 		err = msg.DoubleAck(actx)
 	case outcomeRetry:
-		delay := retryDelay(int(meta.NumDelivered))
+		delay := bus.RetryDelay(int(meta.NumDelivered), 500*time.Millisecond, time.Minute)
 		w.logger.Warn("delivery will be retried", zap.Uint64("stream_seq", meta.Sequence.Stream),
 			zap.Uint64("attempt", meta.NumDelivered), zap.Duration("delay", delay), zap.Error(err))
 		err = msg.NakWithDelay(delay)
@@ -225,28 +225,5 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		w.logger.Warn("acknowledging delivery message failed; it will be redelivered and resumed",
 			zap.Uint64("stream_seq", meta.Sequence.Stream), zap.Error(err))
-	}
-}
-
-// retryDelay is the delay before the n-th redelivery of a delivery that
-// failed for a transient reason: exponential with jitter, at most a minute.
-func retryDelay(attempt int) time.Duration {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 500 * time.Millisecond
-	b.MaxInterval = time.Minute
-	b.MaxElapsedTime = 0
-	d := b.NextBackOff()
-	for i := 1; i < attempt && i < 20; i++ {
-		d = b.NextBackOff()
-	}
-	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -162,7 +162,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, n int, 
 			}
 			d := retry.NextBackOff()
 			w.logger.Warn("fetch failed", zap.String("kind", kind), zap.Error(err), zap.Duration("retry_in", d))
-			sleep(ctx, d)
+			bus.Sleep(ctx, d)
 			continue
 		}
 		retry.Reset()
@@ -304,7 +304,7 @@ func (w *Worker) retry(msg jetstream.Msg, err error, fields ...zap.Field) {
 	if meta, merr := msg.Metadata(); merr == nil {
 		attempt = int(meta.NumDelivered)
 	}
-	delay := retryDelay(attempt)
+	delay := bus.RetryDelay(attempt, 200*time.Millisecond, 30*time.Second)
 	level := w.logger.Warn
 	if !database.IsTransient(err) {
 		level = w.logger.Error
@@ -392,26 +392,5 @@ func (w *Worker) announceCompleted(receipt string) {
 	msg.Header.Set(bus.HeaderMsgID, d.ReceiptID+".completed")
 	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
 		w.logger.Warn("completed event not published", zapReceipt(receipt), zap.Error(err))
-	}
-}
-
-func retryDelay(attempt int) time.Duration {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 200 * time.Millisecond
-	b.MaxInterval = 30 * time.Second
-	b.MaxElapsedTime = 0
-	d := b.NextBackOff()
-	for i := 1; i < attempt && i < 20; i++ {
-		d = b.NextBackOff()
-	}
-	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
