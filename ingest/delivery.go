@@ -412,19 +412,7 @@ func (j *job) fail(ctx context.Context, ierrs []tracking.IngestionError) (outcom
 // status. Events are notifications: a failure is logged, not fatal, and the
 // message id makes a repeat a no-op.
 func (j *job) announce(ctx context.Context, event string) {
-	body, err := j.w.store.Status(ctx, &j.d)
-	if err != nil {
-		j.log.Warn("delivery event not published", zap.String("event", event), zap.Error(err))
-		return
-	}
-	data, _ := json.Marshal(body)
-	msg := nats.NewMsg(bus.EventSubject(j.d.MerchantID, j.d.ReceiptID, event))
-	msg.Data = data
-	msg.Header.Set(bus.HeaderMsgID, j.d.ReceiptID+"."+event)
-	if j.d.ForeignKey != nil {
-		msg.Header.Set(bus.HeaderForeignKey, *j.d.ForeignKey)
-	}
-	if _, err := j.w.js.PublishMsg(ctx, msg); err != nil {
+	if err := j.w.store.Announce(ctx, j.w.js, &j.d, event); err != nil {
 		j.log.Warn("delivery event not published", zap.String("event", event), zap.Error(err))
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -378,19 +377,7 @@ func (w *Worker) noteCompleted(ds []*tracking.Delivery) {
 func (w *Worker) announceCompleted(receipt string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := w.store.DeliveryGet(ctx, receipt)
-	if err != nil {
-		return
-	}
-	body, err := w.store.Status(ctx, &d)
-	if err != nil {
-		return
-	}
-	data, _ := json.Marshal(body)
-	msg := nats.NewMsg(bus.EventSubject(d.MerchantID, d.ReceiptID, "completed"))
-	msg.Data = data
-	msg.Header.Set(bus.HeaderMsgID, d.ReceiptID+".completed")
-	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
-		w.logger.Warn("completed event not published", zapReceipt(receipt), zap.Error(err))
+	if err := w.store.AnnounceCompleted(ctx, w.js, receipt); err != nil {
+		w.logger.Warn("completed event not published", zap.String("receipt", receipt), zap.Error(err))
 	}
 }
