@@ -32,6 +32,9 @@ const countSlots = 8
 type StoreConfig struct {
 	// Retention of deliveries, operations and events. Defaults to 48h.
 	Retention time.Duration
+	// Now is the store's clock, for what depends on the time of day:
+	// expiry and retention. Defaults to time.Now; tests inject their own.
+	Now func() time.Time
 }
 
 // Store reads and writes deliveries, operations and tracking events.
@@ -40,6 +43,7 @@ type Store struct {
 	pool       *pgxpool.Pool
 	retention  time.Duration
 	partitions *Partitions
+	now        func() time.Time
 }
 
 // NewStore returns a store on pool.
@@ -53,7 +57,10 @@ func NewStore(pool *pgxpool.Pool, cfg StoreConfig) (*Store, error) {
 	if cfg.Retention < time.Hour || cfg.Retention > 30*24*time.Hour {
 		return nil, fmt.Errorf("tracking: Retention %s out of range 1h..720h", cfg.Retention)
 	}
-	return &Store{pool: pool, retention: cfg.Retention, partitions: NewPartitions(pool, PartitionWidth(cfg.Retention))}, nil
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{pool: pool, retention: cfg.Retention, partitions: NewPartitions(pool, PartitionWidth(cfg.Retention)), now: cfg.Now}, nil
 }
 
 // Pool is the store's connection pool.
@@ -61,6 +68,9 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Retention is how long rows are kept.
 func (s *Store) Retention() time.Duration { return s.retention }
+
+// Now is the time by the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
 
 // EnsurePartitions creates partitions for rows accepted from one partition
 // width ago to two widths ahead. Writers call it at start-up and periodically.
@@ -175,9 +185,15 @@ func scanDelivery(row pgx.Row) (Delivery, error) {
 	return d, nil
 }
 
-// DeliveryGet returns the delivery with this receipt, or ErrNotFound.
+// DeliveryGet returns the delivery with this receipt, or ErrNotFound. A
+// delivery past its retention is not found, whether or not its partition has
+// been dropped yet.
 func (s *Store) DeliveryGet(ctx context.Context, receipt string) (Delivery, error) {
-	return deliveryGet(ctx, s.pool, receipt)
+	d, err := deliveryGet(ctx, s.pool, receipt)
+	if err == nil && !d.ExpiresAt.After(s.now()) {
+		return Delivery{}, ErrNotFound
+	}
+	return d, err
 }
 
 func deliveryGet(ctx context.Context, db database.DBTX, receipt string) (Delivery, error) {
