@@ -126,6 +126,7 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 				if n >= MaxAttempts {
 					rej := tracking.NewEvent(d, key, tracking.CodeRejected, fmt.Sprintf("Rejected after %d attempts: %s", MaxAttempts, describe(r.Errors)))
 					tr.To, tr.Events, tr.Errors = tracking.StateRejected, append(tr.Events, rej), r.Errors
+					tr.Record = recs[i].Data // kept, so that a retry on request can send it again
 					rejectedTotal.Inc()
 				} else {
 					res.retry = true

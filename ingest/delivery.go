@@ -288,7 +288,7 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 func (j *job) read(ctx context.Context) (outcome, error) {
 	body, counter, closer, ierr, err := j.open(ctx)
 	if err != nil {
-		return j.w.transient(ctx, err)
+		return j.retryOrStop(ctx, err)
 	}
 	if ierr != nil {
 		return j.fail(ctx, []tracking.IngestionError{*ierr})
@@ -305,7 +305,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	var queued map[int]bool
 	if j.d.PublishedThrough < resume {
 		if queued, err = j.w.store.QueuedSeqs(ctx, &j.d, j.d.PublishedThrough, resume); err != nil {
-			return j.w.transient(ctx, err)
+			return j.retryOrStop(ctx, err)
 		}
 		j.log.Info("resuming delivery", zap.Int("records_stored", resume), zap.Int("republish", len(queued)))
 	} else if resume > 0 {
@@ -327,7 +327,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 		}
 		if err != nil {
 			if _, ferr := j.flush(ctx, batch, counter.read); ferr != nil {
-				return j.w.transient(ctx, ferr)
+				return j.retryOrStop(ctx, ferr)
 			}
 			return j.fail(ctx, []tracking.IngestionError{containerFailure(err, rec.Line)})
 		}
@@ -339,7 +339,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 				republish = append(republish, rec)
 				if len(republish) >= cfg.BatchSize {
 					if err := j.republish(ctx, republish); err != nil {
-						return j.w.transient(ctx, err)
+						return j.retryOrStop(ctx, err)
 					}
 					republish = republish[:0]
 				}
@@ -348,35 +348,56 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 		}
 		if len(republish) > 0 {
 			if err := j.republish(ctx, republish); err != nil {
-				return j.w.transient(ctx, err)
+				return j.retryOrStop(ctx, err)
 			}
 			republish = nil
 		}
 		batch = append(batch, rec)
 		if len(batch) >= cfg.BatchSize {
 			if batch, err = j.flush(ctx, batch, counter.read); err != nil {
-				return j.w.transient(ctx, err)
+				return j.retryOrStop(ctx, err)
 			}
 		}
 	}
 	if len(republish) > 0 {
 		if err := j.republish(ctx, republish); err != nil {
-			return j.w.transient(ctx, err)
+			return j.retryOrStop(ctx, err)
 		}
 	}
 	if _, err := j.flush(ctx, batch, counter.read); err != nil {
-		return j.w.transient(ctx, err)
+		return j.retryOrStop(ctx, err)
 	}
 	if err := j.awaitPublished(ctx); err != nil {
-		return j.w.transient(ctx, err)
+		return j.retryOrStop(ctx, err)
 	}
 	if err := j.w.store.IngestFinish(ctx, &j.d, tracking.IngestDone, nil, counter.read); err != nil {
-		return j.w.transient(ctx, err)
+		return j.retryOrStop(ctx, err)
 	}
 	bytesTotal.Add(float64(counter.read))
 	deliveriesTotal.WithLabelValues("ingested").Inc()
 	j.log.Info("delivery ingested", zap.Int("records", j.d.RecordsRead), zap.Int64("bytes", counter.read))
 	j.announceEnd(ctx)
+	return outcomeAck, nil
+}
+
+// retryOrStop ends reading when the delivery was interrupted (canceled, or
+// over the error threshold) and otherwise maps err to retry or leave.
+func (j *job) retryOrStop(ctx context.Context, err error) (outcome, error) {
+	if !errors.Is(err, tracking.ErrInterrupted) {
+		return j.w.transient(ctx, err)
+	}
+	if err := j.awaitPublished(ctx); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	if err := j.w.store.IngestFinish(ctx, &j.d, tracking.IngestDone, nil, j.d.BytesRead); err != nil {
+		return j.w.transient(ctx, err)
+	}
+	deliveriesTotal.WithLabelValues("interrupted").Inc()
+	j.log.Info("delivery interrupted; reading stopped", zap.Int("records_stored", j.d.RecordsRead))
+	j.announce(ctx, "interrupted")
+	if j.d.CompletedAt != nil {
+		j.announce(ctx, "completed")
+	}
 	return outcomeAck, nil
 }
 

@@ -2,8 +2,10 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +40,7 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 		type group struct {
 			merchant string
 			seqs     []int
+			rowOf    map[int]int64 // outbox row of each position
 		}
 		groups := map[delivery]*group{}
 		var ids []int64
@@ -47,9 +50,10 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 			ids = append(ids, id)
 			k := delivery{op.ReceiptID, op.DeliveryAt.UTC()}
 			if groups[k] == nil {
-				groups[k] = &group{merchant: op.MerchantID}
+				groups[k] = &group{merchant: op.MerchantID, rowOf: map[int]int64{}}
 			}
 			groups[k].seqs = append(groups[k].seqs, op.Seq)
+			groups[k].rowOf[op.Seq] = id
 			return nil
 		})
 		if err != nil || len(ids) == 0 {
@@ -67,7 +71,7 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 				for len(ops) > 0 {
 					c := min(len(ops), 250)
 					f, err := w.publishApply(&bus.WorkBatch{ReceiptID: receipt, MerchantID: g.merchant, DeliveryAt: k.at, ResourceType: rt, Ops: ops[:c]},
-						fmt.Sprintf("%s.%d.apply.released", receipt, ops[0].Seq))
+						outboxMsgID(receipt, ops[:c], g.rowOf))
 					if err != nil {
 						return err
 					}
@@ -83,6 +87,19 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 		return err
 	})
 	return n, err
+}
+
+// outboxMsgID names a work message by the outbox rows it carries: published
+// again after a crash it is the same message (JetStream drops the
+// duplicate), while the same operation queued again later (a retry on
+// request) travels in a new one. Positions alone would not do: a retried
+// operation's message would be dropped as a duplicate of its first release.
+func outboxMsgID(receipt string, ops []bus.WorkOp, rowOf map[int]int64) string {
+	h := fnv.New64a()
+	for _, op := range ops {
+		binary.Write(h, binary.LittleEndian, rowOf[op.Seq])
+	}
+	return fmt.Sprintf("%s.%d.apply.outbox.%d.%016x", receipt, ops[0].Seq, rowOf[ops[0].Seq], h.Sum64())
 }
 
 // loadReleased reads the records of released operations, by resource type.

@@ -44,7 +44,36 @@ func (w *Worker) sweep(ctx context.Context) error {
 	if err := w.sweepMasters(ctx); err != nil {
 		return err
 	}
-	return w.sweepCycles(ctx)
+	if err := w.sweepCycles(ctx); err != nil {
+		return err
+	}
+	return w.sweepInterrupted(ctx)
+}
+
+// sweepInterrupted cancels what is left of interrupted deliveries: those
+// the error threshold interrupted inside a worker's transaction, and those
+// whose cancel a crash cut short.
+func (w *Worker) sweepInterrupted(ctx context.Context) error {
+	ds, err := w.store.InterruptedPending(ctx, 20)
+	if err != nil {
+		return err
+	}
+	for i := range ds {
+		d := &ds[i]
+		n, err := w.store.CancelPending(ctx, d)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		w.logger.Info("canceled the pending operations of an interrupted delivery", zapReceipt(d.ReceiptID), zap.Int("canceled", n))
+		if err := w.store.Announce(ctx, w.js, d, "interrupted"); err != nil {
+			w.logger.Warn("interrupted event not published", zapReceipt(d.ReceiptID), zap.Error(err))
+		}
+		go w.announceCompleted(d.ReceiptID)
+	}
+	return nil
 }
 
 // sweepMasters pairs products waiting for a master variant with a master

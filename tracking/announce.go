@@ -35,10 +35,11 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 	return nil
 }
 
-// AnnounceCompleted loads a delivery and announces its completion.
+// AnnounceCompleted loads a delivery and announces its completion, if it
+// has completed.
 func (s *Store) AnnounceCompleted(ctx context.Context, js jetstream.JetStream, receipt string) error {
 	d, err := s.DeliveryGet(ctx, receipt)
-	if err != nil {
+	if err != nil || d.CompletedAt == nil {
 		return err
 	}
 	return s.Announce(ctx, js, &d, "completed")

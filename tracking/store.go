@@ -265,8 +265,12 @@ type IngestBatch struct {
 // delivery's checkpoint is not b.From: another worker got there first.
 func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkpointLock(ctx, tx, d, b.From); err != nil {
+		interrupted, err := checkpointLock(ctx, tx, d, b.From)
+		if err != nil {
 			return err
+		}
+		if interrupted {
+			return ErrInterrupted
 		}
 		if err := operationsInsert(ctx, tx, d, b.Ops, s.retention); err != nil {
 			return err
@@ -277,7 +281,12 @@ func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) err
 		if err := countsAdd(ctx, tx, d, b.Counts); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE deliveries SET records_read = $3, published_through = greatest(published_through, $4), bytes_read = $5
+		if b.Counts.Failed() > 0 {
+			if err := interruptIfOverThreshold(ctx, tx, d, time.Now().UTC()); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries SET records_read = $3, published_through = greatest(published_through, $4), bytes_read = $5
 			WHERE receipt_id = $1 AND accepted_at = $2`, d.ReceiptID, d.AcceptedAt, b.To, b.PublishedThrough, b.BytesRead)
 		return err
 	})
@@ -300,7 +309,8 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 	}
 	now := time.Now().UTC()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := checkpointLock(ctx, tx, d, d.RecordsRead); err != nil {
+		interrupted, err := checkpointLock(ctx, tx, d, d.RecordsRead)
+		if err != nil {
 			return err
 		}
 		c, err := countsGet(ctx, tx, d.ReceiptID, d.AcceptedAt)
@@ -313,6 +323,11 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 		case state == IngestFailed:
 			ev = NewEvent(d, "", CodeDeliveryIngestionFailed, "The delivery could not be read: "+describe(ierrs))
 			ev.Debug = fmt.Sprintf("%d records stored before the failure", d.RecordsRead)
+		case interrupted && c.Pending() == 0:
+			ev = NewEvent(d, "", CodeDeliveryCompletedWithErrors, fmt.Sprintf("Interrupted: %d of %d operations failed or were canceled", c.Failed(), c.Total))
+			completedAt = &now
+		case interrupted:
+			ev = NewEvent(d, "", CodeDeliveryQueued, fmt.Sprintf("Reading stopped after %d records: the delivery is interrupted", c.Total))
 		case c.Total == 0:
 			ev = NewEvent(d, "", CodeDeliveryNoContent, "The delivery held no record")
 			completedAt = &now
@@ -351,21 +366,22 @@ func describe(ierrs []IngestionError) string {
 
 // checkpointLock locks the delivery row and checks that its checkpoint is
 // where this worker left it.
-func checkpointLock(ctx context.Context, tx pgx.Tx, d *Delivery, want int) error {
+func checkpointLock(ctx context.Context, tx pgx.Tx, d *Delivery, want int) (interrupted bool, err error) {
 	var read int
 	var state string
-	err := tx.QueryRow(ctx, `SELECT records_read, ingest_state FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2 FOR UPDATE`,
-		d.ReceiptID, d.AcceptedAt).Scan(&read, &state)
+	var at *time.Time
+	err = tx.QueryRow(ctx, `SELECT records_read, ingest_state, interrupted_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2 FOR UPDATE`,
+		d.ReceiptID, d.AcceptedAt).Scan(&read, &state, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
+		return false, ErrNotFound
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if read != want || state != IngestReceiving {
-		return ErrCheckpointMoved
+		return false, ErrCheckpointMoved
 	}
-	return nil
+	return at != nil, nil
 }
 
 func nullJSON(v any) any {

@@ -181,6 +181,11 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 		if err := countsAdd(ctx, tx, d, *c); err != nil {
 			return nil, fmt.Errorf("tracking: counts of %s: %w", k.receipt, err)
 		}
+		if c.Failed() > 0 {
+			if err := interruptIfOverThreshold(ctx, tx, d, now); err != nil {
+				return nil, err
+			}
+		}
 		done, err := completeIfDone(ctx, tx, d, now)
 		if err != nil {
 			return nil, err
@@ -190,6 +195,29 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 		}
 	}
 	return completed, nil
+}
+
+// interruptIfOverThreshold interrupts the delivery when its failed
+// operations exceed the error threshold, unless it was published with
+// Import-Skip-Errors. Its remaining operations are canceled afterwards, by
+// CancelPending, outside the worker's transaction.
+func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery, now time.Time) error {
+	var skip bool
+	var interrupted, completed *time.Time
+	err := db.QueryRow(ctx, `SELECT skip_errors, interrupted_at, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2`,
+		d.ReceiptID, d.AcceptedAt).Scan(&skip, &interrupted, &completed)
+	if err != nil {
+		return fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
+	}
+	if skip || interrupted != nil || completed != nil {
+		return nil
+	}
+	c, err := countsGet(ctx, db, d.ReceiptID, d.AcceptedAt)
+	if err != nil || !overThreshold(c) {
+		return err
+	}
+	_, err = interrupt(ctx, db, d, ReasonThreshold, now)
+	return err
 }
 
 // completeIfDone records the completion of a delivery whose operations are

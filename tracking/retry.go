@@ -1,0 +1,179 @@
+package tracking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/importd/importd/catalog"
+)
+
+// StateError refuses an action on an operation or delivery in the wrong
+// state; the query service answers it with 409.
+type StateError struct {
+	What string // "operation 0190…", "delivery r1"
+	Msg  string
+}
+
+func (e *StateError) Error() string { return e.What + " " + e.Msg }
+
+// retryChunk is how many operations one retry transaction sends back.
+const retryChunk = 2000
+
+// OperationRef finds an operation by id.
+func (s *Store) OperationRef(ctx context.Context, id uuid.UUID) (OpRef, error) {
+	var r OpRef
+	err := s.pool.QueryRow(ctx, `SELECT receipt_id, merchant_id, delivery_at, seq FROM operations WHERE id = $1 LIMIT 1`, id).
+		Scan(&r.ReceiptID, &r.MerchantID, &r.DeliveryAt, &r.Seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("tracking: operation %s: %w", id, err)
+	}
+	r.DeliveryAt = r.DeliveryAt.UTC()
+	return r, nil
+}
+
+// RetryOperation sends one rejected operation back to processing with a
+// fresh budget of attempts. Any other state is a *StateError.
+func (s *Store) RetryOperation(ctx context.Context, d *Delivery, seq int) error {
+	n, err := s.retry(ctx, d, []int{seq})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("tracking: retry of %s/%d did nothing", d.ReceiptID, seq)
+	}
+	return nil
+}
+
+// Retry sends every rejected operation of a delivery back to processing,
+// each with a fresh budget of attempts, and returns how many. A delivery
+// without a rejected operation is a *StateError.
+func (s *Store) Retry(ctx context.Context, d *Delivery) (int, error) {
+	total := 0
+	for {
+		n, err := s.retry(ctx, d, nil)
+		if err != nil {
+			if total > 0 {
+				var se *StateError
+				if errors.As(err, &se) {
+					return total, nil
+				}
+			}
+			return total, err
+		}
+		total += n
+		if n < retryChunk { // retried ones are no longer rejected: the next call takes the next ones
+			return total, nil
+		}
+	}
+}
+
+// retry sends the given rejected operations (or, with seqs nil, up to
+// retryChunk of the delivery's) back to the importer through the apply
+// outbox, in one transaction.
+func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n = 0
+		if err := ProbeByKey(ctx, tx); err != nil {
+			return err
+		}
+		cur, err := deliveryLock(ctx, tx, d)
+		if err != nil {
+			return err
+		}
+		if cur.InterruptedAt != nil {
+			return &StateError{What: "delivery " + d.ReceiptID, Msg: "is interrupted; its operations cannot be retried"}
+		}
+		single := seqs != nil
+		if !single {
+			rows, err := tx.Query(ctx, `SELECT seq FROM operations WHERE receipt_id = $1 AND delivery_at = $2 AND state = 'rejected'
+				ORDER BY seq LIMIT $3`, d.ReceiptID, d.AcceptedAt, retryChunk)
+			if err != nil {
+				return err
+			}
+			if seqs, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
+				return err
+			}
+			if len(seqs) == 0 {
+				return &StateError{What: "delivery " + d.ReceiptID, Msg: "has no rejected operation to retry"}
+			}
+		}
+		states, err := OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, seqs)
+		if err != nil {
+			return err
+		}
+		var ts []Transition
+		var retried []int
+		for _, seq := range seqs {
+			st, ok := states[seq]
+			if !ok {
+				return ErrNotFound
+			}
+			what := "operation " + OperationID(d.ReceiptID, seq).String()
+			if st.State != StateRejected {
+				if single {
+					return &StateError{What: what, Msg: "is " + string(st.State) + "; only rejected operations can be retried"}
+				}
+				continue
+			}
+			if st.Record == nil {
+				if single {
+					return &StateError{What: what, Msg: "is rejected but its record is no longer kept; publish it again"}
+				}
+				continue
+			}
+			ev := NewEvent(st.Delivery(), st.ResourceKey, CodeRetryRequested,
+				fmt.Sprintf("Retry requested: back to processing with a fresh budget of attempts (after %d)", st.RetryCount))
+			ts = append(ts, Transition{From: st, To: StateProcessing, Stage: StageResolved, Events: []Event{ev},
+				Errors: []catalog.Error{}, Record: st.Record, Retries: -st.RetryCount})
+			retried = append(retried, seq)
+		}
+		if len(ts) == 0 {
+			return &StateError{What: "delivery " + d.ReceiptID, Msg: "has no rejected operation that can be retried"}
+		}
+		if cur.CompletedAt != nil {
+			// Processing again: the delivery completes anew when these end.
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET completed_at = NULL WHERE receipt_id = $1 AND accepted_at = $2`,
+				d.ReceiptID, d.AcceptedAt); err != nil {
+				return err
+			}
+			ev := NewEvent(d, "", CodeDeliveryProcessing, fmt.Sprintf("Processing again: %d rejected operations retried", len(ts)))
+			if err := eventsInsert(ctx, tx, []Event{ev}); err != nil {
+				return err
+			}
+		}
+		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
+			return err
+		}
+		// The resolver's outbox publishes them to the importer, records included.
+		if _, err := tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
+			SELECT $1, $2, s, $3 FROM unnest($4::int[]) AS s`, d.MerchantID, d.ReceiptID, d.AcceptedAt, retried); err != nil {
+			return fmt.Errorf("tracking: queue retried operations of %s: %w", d.ReceiptID, err)
+		}
+		n = len(ts)
+		return nil
+	})
+	if err != nil {
+		var se *StateError
+		if errors.As(err, &se) || errors.Is(err, ErrNotFound) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("tracking: retry operations of %s: %w", d.ReceiptID, err)
+	}
+	retriedTotal.Add(float64(n))
+	return n, nil
+}
+
+var retriedTotal = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "importd_operations_retried_total",
+	Help: "Rejected operations sent back to processing on request.",
+})
