@@ -62,6 +62,13 @@ func (p *Partitions) Ensure(ctx context.Context, from, to time.Time) error {
 	return nil
 }
 
+// forget drops what the manager knows to be covered: partitions were dropped.
+func (p *Partitions) forget() {
+	p.mu.Lock()
+	p.lower, p.upper = time.Time{}, time.Time{}
+	p.mu.Unlock()
+}
+
 func (p *Partitions) ensure(ctx context.Context, from, to time.Time) (lower, upper time.Time, err error) {
 	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {

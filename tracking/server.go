@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,6 +32,12 @@ type ServerConfig struct {
 	Gatherer prometheus.Gatherer
 	// Tokens are the API tokens. Nil means no authentication (dev mode only).
 	Tokens *Tokens
+	// JS publishes deliveries submitted over HTTP and delivery events.
+	// Without it POST /v1/imports answers 503.
+	JS jetstream.JetStream
+	// MaxSubmitBytes is the largest body POST /v1/imports takes. Defaults
+	// to DefaultMaxSubmitBytes.
+	MaxSubmitBytes int64
 }
 
 // Server is the query service: the three tracking endpoints of DESIGN §7,
@@ -53,10 +60,14 @@ func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
+	if cfg.MaxSubmitBytes == 0 {
+		cfg.MaxSubmitBytes = DefaultMaxSubmitBytes
+	}
 	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux()}
 	s.handle("GET /import/{receiptId}/status", s.status)
 	s.handle("GET /import/{receiptId}/summary", s.summary)
 	s.handle("GET /import/{receiptId}/{productId}", s.history)
+	s.routesActions()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

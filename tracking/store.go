@@ -75,7 +75,7 @@ func (s *Store) Now() time.Time { return s.now() }
 // EnsurePartitions creates partitions for rows accepted from one partition
 // width ago to two widths ahead. Writers call it at start-up and periodically.
 func (s *Store) EnsurePartitions(ctx context.Context) error {
-	now := time.Now()
+	now := s.now()
 	w := s.partitions.width
 	return s.partitions.Ensure(ctx, now.Add(-w), now.Add(2*w))
 }

@@ -203,9 +203,10 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 // CancelPending, outside the worker's transaction.
 func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery, now time.Time) error {
 	var skip bool
+	var state string
 	var interrupted, completed *time.Time
-	err := db.QueryRow(ctx, `SELECT skip_errors, interrupted_at, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2`,
-		d.ReceiptID, d.AcceptedAt).Scan(&skip, &interrupted, &completed)
+	err := db.QueryRow(ctx, `SELECT skip_errors, ingest_state, interrupted_at, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2`,
+		d.ReceiptID, d.AcceptedAt).Scan(&skip, &state, &interrupted, &completed)
 	if err != nil {
 		return fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
 	}
@@ -215,6 +216,9 @@ func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery
 	c, err := countsGet(ctx, db, d.ReceiptID, d.AcceptedAt)
 	if err != nil || !overThreshold(c) {
 		return err
+	}
+	if state != IngestReceiving && c.Pending() == 0 {
+		return nil // nothing is left to stop: the delivery completes as it is
 	}
 	_, err = interrupt(ctx, db, d, ReasonThreshold, now)
 	return err

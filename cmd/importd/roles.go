@@ -159,6 +159,7 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 			g.Go(func() error { return a.serveHTTP(ctx, tokens) })
 		}
 	}
+	g.Go(func() error { a.maintain(ctx); return nil })
 	a.logger.Info("importd running", zap.Strings("roles", roles))
 	if err := g.Wait(); err != nil {
 		return err
@@ -167,9 +168,31 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 	return nil
 }
 
+// maintain keeps the time partitions ahead of the clock and drops those
+// past the retention, every minute, until ctx is canceled. Every process
+// runs it; an advisory lock makes concurrent runs harmless.
+func (a *app) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if err := a.store.EnsurePartitions(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Warn("creating partitions ahead failed", zap.Error(err))
+		}
+		if _, err := a.store.Expire(ctx, a.js, a.logger); err != nil && ctx.Err() == nil {
+			a.logger.Warn("retention pass failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
 	srv := tracking.NewServer(a.store, tracking.ServerConfig{
 		Tokens: tokens,
+		JS:     a.js,
 		Ready: func(ctx context.Context) error {
 			if err := a.pool.Ping(ctx); err != nil {
 				return fmt.Errorf("postgresql: %w", err)

@@ -1,0 +1,61 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
+)
+
+// thresholdBody is n product records; those at positions where bad(i)
+// lack their name.
+func thresholdBody(n int, bad func(i int) bool) []byte {
+	lines := make([]string, n)
+	for i := range lines {
+		if bad(i) {
+			lines[i] = fmt.Sprintf(`{"key":"p%d","productType":{"key":"tt"},"slug":{"en":"p%d"}}`, i, i)
+			continue
+		}
+		lines[i] = fmt.Sprintf(`{"key":"p%d","productType":{"key":"tt"},"name":{"en":"P"},"slug":{"en":"p%d"}}`, i, i)
+	}
+	return []byte(strings.Join(lines, "\n"))
+}
+
+func TestErrorThresholdStopsReading(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{BatchSize: 100})
+	// 20 of the first 100 records are invalid: 20% > 10%, so the delivery is
+	// interrupted with the first batch and the other 900 records are never read.
+	body := thresholdBody(1000, func(i int) bool { return i < 100 && i%5 == 0 })
+	h.publish(delivery{receipt: "threshold-1", body: body})
+	h.waitDone("threshold-1")
+	d, err := h.store.DeliveryGet(context.Background(), "threshold-1")
+	require.NoError(t, err)
+	require.NotNil(t, d.InterruptedAt, "interrupted by the threshold")
+	require.Equal(t, 100, d.RecordsRead, "reading stopped after the batch that crossed the threshold")
+	require.Equal(t, tracking.IngestDone, d.IngestState)
+	require.Len(t, h.ops("threshold-1"), 100)
+	require.Equal(t, 1, h.eventCount("threshold-1", tracking.CodeDeliveryInterrupted))
+
+	// The same with Import-Skip-Errors: every record is read, nothing interrupted.
+	h.publish(delivery{receipt: "threshold-2", body: body, headers: map[string]string{bus.HeaderSkipErrors: "true"}})
+	st := h.waitDone("threshold-2")
+	d, err = h.store.DeliveryGet(context.Background(), "threshold-2")
+	require.NoError(t, err)
+	require.Nil(t, d.InterruptedAt)
+	require.Equal(t, 1000, d.RecordsRead)
+	require.Equal(t, tracking.ProductCounts{Pending: 980, Failed: 20}, st.Products)
+
+	// 10% exactly is not over the threshold: 10 of 100 invalid.
+	h.publish(delivery{receipt: "threshold-3", body: thresholdBody(100, func(i int) bool { return i%10 == 0 })})
+	h.waitDone("threshold-3")
+	d, err = h.store.DeliveryGet(context.Background(), "threshold-3")
+	require.NoError(t, err)
+	require.Nil(t, d.InterruptedAt, "10%% is not more than 10%%")
+	require.Equal(t, 0, h.eventCount("threshold-3", tracking.CodeDeliveryInterrupted))
+}
