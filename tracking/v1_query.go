@@ -344,8 +344,11 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 		if err != nil {
 			return Page[Job]{}, err
 		}
+		// The order mixes directions, so no row comparison; the first
+		// condition is the one an index (and partition pruning) can use.
 		at, receipt := arg(c.acceptedAt()), arg(c.Receipt)
-		where = append(where, "(d.accepted_at < "+at+" OR (d.accepted_at = "+at+" AND d.receipt_id > "+receipt+"))")
+		where = append(where, "d.accepted_at <= "+at,
+			"(d.accepted_at < "+at+" OR (d.accepted_at = "+at+" AND d.receipt_id > "+receipt+"))")
 	}
 	q := `SELECT ` + deliveryColumns + `, d.processing_at, c.n_total, c.n_queued, c.n_processing, c.n_unresolved, c.n_waiting,
 			c.n_imported, c.n_partially, c.n_validation_failed, c.n_rejected, c.n_canceled
