@@ -67,6 +67,7 @@ func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
 	s.handle("GET /import/{receiptId}/status", s.status)
 	s.handle("GET /import/{receiptId}/summary", s.summary)
 	s.handle("GET /import/{receiptId}/{productId}", s.history)
+	s.routesV1()
 	s.routesActions()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

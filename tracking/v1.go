@@ -1,0 +1,217 @@
+package tracking
+
+import (
+	"encoding/csv"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// routesV1 registers the read side of the /v1 API (docs: v1spec). Every
+// route goes through handle, hence authentication and metrics.
+func (s *Server) routesV1() {
+	s.handle("GET /v1/imports", s.v1Jobs)
+	s.handle("GET /v1/imports/{receiptId}", s.v1Job)
+	s.handle("GET /v1/imports/{receiptId}/operations", s.v1Operations)
+	s.handle("GET /v1/imports/{receiptId}/errors.csv", s.v1ErrorsCSV)
+	s.handle("GET /v1/operations/{id}", s.v1Operation)
+	s.handle("GET /v1/summary", s.v1Summary)
+}
+
+const (
+	msgBadLimit  = "limit must be 1..1000"
+	msgBadCursor = "invalid cursor"
+	msgBadStatus = "unknown status (want pending, in_progress, interrupted or completed)"
+	msgBadState  = "unknown state (want processing, unresolved, waitForMasterVariant, imported, partiallyImported, validationFailed, rejected or canceled)"
+)
+
+// pageParams reads ?limit= and ?cursor=, answering 400 itself for a bad limit.
+func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
+	q := r.URL.Query()
+	limit = DefaultPageLimit
+	if v := q.Get("limit"); v != "" || q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageLimit {
+			writeError(w, http.StatusBadRequest, msgBadLimit)
+			return 0, "", false
+		}
+		limit = n
+	}
+	return limit, q.Get("cursor"), true
+}
+
+// listError answers a list's error: 400 for the caller's mistakes.
+func (s *Server) listError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrBadCursor):
+		writeError(w, http.StatusBadRequest, msgBadCursor)
+	case errors.Is(err, ErrBadJobStatus):
+		writeError(w, http.StatusBadRequest, msgBadStatus)
+	case errors.Is(err, ErrBadState):
+		writeError(w, http.StatusBadRequest, msgBadState)
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// v1Jobs serves GET /v1/imports.
+func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
+	limit, after, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := JobFilter{Merchant: scopeOf(r.Context()), Status: q.Get("status"), Reference: q.Get("reference")}
+	if f.Status != "" && !ValidJobStatus(f.Status) {
+		writeError(w, http.StatusBadRequest, msgBadStatus)
+		return
+	}
+	page, err := s.store.Jobs(r.Context(), f, after, limit)
+	if err != nil {
+		s.listError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// v1Job serves GET /v1/imports/{receiptId}.
+func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	j, err := s.store.Job(r.Context(), d, true)
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
+}
+
+// v1Operations serves GET /v1/imports/{receiptId}/operations.
+func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	limit, after, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := OperationFilter{State: State(q.Get("state")), ResourceType: q.Get("resourceType"), ResourceKey: q.Get("resourceKey")}
+	if f.State != "" && !ValidState(f.State) {
+		writeError(w, http.StatusBadRequest, msgBadState)
+		return
+	}
+	page, err := s.store.Operations(r.Context(), d, f, after, limit)
+	if err != nil {
+		s.listError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// operation loads the operation named in the path, answering 404 itself
+// when there is none: a malformed id, or another merchant's operation, is
+// just as unknown.
+func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*OperationView, bool) {
+	raw := r.PathValue("id")
+	notFound := func() { writeError(w, http.StatusNotFound, "no operation with id "+raw) }
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		notFound()
+		return nil, false
+	}
+	o, err := s.store.OperationGet(r.Context(), id)
+	if scope := scopeOf(r.Context()); err == nil && scope != Operator && scope != o.MerchantID {
+		err = ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) {
+		notFound()
+		return nil, false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	return &o, true
+}
+
+// v1Operation serves GET /v1/operations/{id}.
+func (s *Server) v1Operation(w http.ResponseWriter, r *http.Request) {
+	o, ok := s.operation(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+// v1Summary serves GET /v1/summary.
+func (s *Server) v1Summary(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	status := q.Get("status")
+	if status != "" && !ValidJobStatus(status) {
+		writeError(w, http.StatusBadRequest, msgBadStatus)
+		return
+	}
+	merchant := scopeOf(r.Context())
+	if m := q.Get("merchantId"); merchant == Operator && m != "" {
+		merchant = m // a merchant token is restricted to itself whatever it asks
+	}
+	sum, err := s.store.Overview(r.Context(), merchant, status)
+	if err != nil {
+		s.listError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+// errorsCSVHeader is the header row of errors.csv.
+var errorsCSVHeader = []string{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"}
+
+// v1ErrorsCSV serves GET /v1/imports/{receiptId}/errors.csv, streamed: a
+// delivery of any size takes constant memory. An error after the first byte
+// can only cut the body short.
+func (s *Server) v1ErrorsCSV(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ReceiptID+`-errors.csv"`)
+	w.WriteHeader(http.StatusOK)
+	cw := csv.NewWriter(w)
+	cw.Write(errorsCSVHeader)
+	n := 0
+	rec := make([]string, len(errorsCSVHeader))
+	err := s.store.ErrorRows(r.Context(), d, func(e ErrorRow) error {
+		rec[0], rec[1], rec[2], rec[3], rec[4] = e.OperationID.String(), strconv.Itoa(e.Line), e.ResourceKey, e.ResourceType, string(e.State)
+		rec[5], rec[6], rec[7], rec[8] = e.Type, e.Code, e.Field, e.Description
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+		n++
+		if n%1000 == 0 {
+			cw.Flush()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
+		}
+		return nil
+	})
+	cw.Flush()
+	if err != nil && r.Context().Err() == nil {
+		s.logger.Error("errors.csv cut short", zap.String("receipt", d.ReceiptID), zap.Int("written", n), zap.Error(err))
+	}
+}

@@ -1,0 +1,715 @@
+package tracking_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/tracking"
+)
+
+const (
+	tokenA        = "token-of-merchant-a"
+	tokenB        = "token-of-merchant-b"
+	tokenOperator = "operator-token-123"
+)
+
+func v1Server(store *tracking.Store) http.Handler {
+	tokens := tracking.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb", tokenOperator: "*"})
+	return tracking.NewServer(store, tracking.ServerConfig{Tokens: tokens}, nil)
+}
+
+// deliverAt stores a delivery accepted at a given time, ingested with no
+// record (NoContent).
+func (f *fixture) deliverAt(receipt, merchant string, at time.Time, fk string) {
+	ctx := context.Background()
+	d, created, err := f.store.DeliveryBegin(ctx, tracking.Delivery{
+		ReceiptID: receipt, MerchantID: merchant, AcceptedAt: at, Data: "Product", Format: "ndjson",
+		ContractVersion: "1.0", ForeignKey: &fk, Source: "TEST:" + receipt,
+	})
+	require.NoError(f.t, err)
+	require.True(f.t, created)
+	require.NoError(f.t, f.store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 0))
+}
+
+// move changes the state of one operation through TransitionsApply, as the
+// workers do.
+func (f *fixture) move(receipt string, seq int, to tracking.State, stage tracking.Stage, code tracking.Code,
+	errs, warns []catalog.Error, unres []catalog.Reference) {
+	f.t.Helper()
+	ctx := context.Background()
+	d, err := f.store.DeliveryGet(ctx, receipt)
+	require.NoError(f.t, err)
+	err = pgx.BeginFunc(ctx, f.store.Pool(), func(tx pgx.Tx) error {
+		ops, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{seq})
+		if err != nil {
+			return err
+		}
+		from, ok := ops[seq]
+		require.True(f.t, ok, "operation %s/%d", receipt, seq)
+		if err := tracking.MarkProcessing(ctx, tx, &d); err != nil {
+			return err
+		}
+		ev := tracking.NewEvent(&d, from.ResourceKey, code, "now "+string(to))
+		_, err = tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: from, To: to, Stage: stage,
+			Events: []tracking.Event{ev}, Errors: errs, Warnings: warns, Unresolved: unres}})
+		return err
+	})
+	require.NoError(f.t, err)
+}
+
+func (f *fixture) exec(sql string, args ...any) {
+	f.t.Helper()
+	_, err := f.store.Pool().Exec(context.Background(), sql, args...)
+	require.NoError(f.t, err)
+}
+
+func (f *fixture) park(receipt string, seq int, typeID, key string) {
+	f.t.Helper()
+	f.exec(`INSERT INTO parked_refs (merchant_id, type_id, key, receipt_id, seq, delivery_at, op_type, op_key, parked_at)
+		SELECT merchant_id, $3, $4, receipt_id, seq, delivery_at, resource_type, resource_key, now()
+		FROM operations WHERE receipt_id = $1 AND seq = $2`, receipt, seq, typeID, key)
+}
+
+func decode[T any](t *testing.T, body []byte) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(body, &v), "%s", body)
+	return v
+}
+
+var (
+	jobKeys = []string{"completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode", "errorsCount",
+		"expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
+		"itemsSucceeded", "merchantId", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
+		"status", "warningsCount"}
+	jobDetailKeys = sorted(append([]string{"errors", "missingReferences"}, jobKeys...))
+	operationKeys = []string{"createdAt", "errors", "expiresAt", "id", "ingestionStatus", "lastEvent", "lastModifiedAt", "line",
+		"merchantId", "receiptId", "resourceKey", "resourceType", "retryCount", "state", "unresolvedReferences", "warnings"}
+	stateCountKeys = []string{"canceled", "imported", "partiallyImported", "processing", "rejected", "unresolved",
+		"validationFailed", "waitForMasterVariant"}
+)
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
+// mixedDelivery stores "job-mixed-1" for merchant ma: one operation in each
+// state, seven failing validation, two parked.
+func mixedDelivery(f *fixture) {
+	keys := []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "bad-8", "bad-9", "bad-10", "bad-11", "bad-12", "bad-13", "bad-14"}
+	f.deliver("job-mixed-1", "ma", keys, tracking.IngestDone)
+	f.move("job-mixed-1", 0, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, nil, nil)
+	f.move("job-mixed-1", 1, tracking.StatePartiallyImported, tracking.StageResolved, tracking.CodePartiallyImported, nil,
+		[]catalog.Error{{Type: catalog.DataError, Code: "DISCARDED", Field: "attributes.0", Description: "unknown attribute"}}, nil)
+	f.move("job-mixed-1", 2, tracking.StateRejected, tracking.StageResolved, tracking.CodeRejected,
+		[]catalog.Error{{Type: catalog.SystemError, Code: "TARGET_FAILURE", Description: "boom"},
+			{Type: catalog.TimeoutError, Code: "TIMEOUT", Description: "too slow"}}, nil, nil)
+	f.move("job-mixed-1", 3, tracking.StateUnresolved, tracking.StagePickedUp, tracking.CodeUnresolved, nil, nil,
+		[]catalog.Reference{{TypeID: "category", Key: "shoes"}, {TypeID: "product-variant", SKU: "sku-1"}})
+	f.park("job-mixed-1", 3, "category", "shoes")
+	f.park("job-mixed-1", 3, "product-variant", "sku-1")
+	f.move("job-mixed-1", 4, tracking.StateUnresolved, tracking.StagePickedUp, tracking.CodeUnresolved, nil, nil,
+		[]catalog.Reference{{TypeID: "category", Key: "shoes"}})
+	f.park("job-mixed-1", 4, "category", "shoes")
+	f.move("job-mixed-1", 5, tracking.StateWaitForMasterVariant, tracking.StagePickedUp, tracking.CodeWaitForMasterVariant, nil, nil, nil)
+	f.move("job-mixed-1", 6, tracking.StateCanceled, tracking.StagePickedUp, tracking.CodeCanceled,
+		[]catalog.Error{{Type: catalog.DataError, Code: "CANCELED", Description: "canceled on request"}}, nil, nil)
+	f.move("job-mixed-1", 7, tracking.StateProcessing, tracking.StagePickedUp, tracking.CodeResolutionStarted, nil, nil, nil)
+}
+
+func TestV1JobObject(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)
+
+	code, body := get(t, srv, "/v1/imports/job-mixed-1", tokenA)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, jobDetailKeys, keysOf(t, body))
+	j := decode[tracking.Job](t, body)
+	require.Equal(t, "job-mixed-1", j.ReceiptID)
+	require.Equal(t, "ma", j.MerchantID)
+	require.Equal(t, "Product", j.ResourceType)
+	require.Equal(t, "ndjson", j.Format)
+	require.Equal(t, "1.0", j.ContractVersion)
+	require.Equal(t, "erp-job-mixed-1", *j.Reference)
+	require.Equal(t, tracking.JobInProgress, j.Status)
+	require.Equal(t, "Processing", j.DeliveryStatus)
+	require.Equal(t, 5, j.DeliveryStatusCode)
+	require.EqualValues(t, 15, j.InputsSize)
+	require.EqualValues(t, 15, j.ItemsReceived)
+	require.EqualValues(t, 2, j.ItemsSucceeded)  // imported, partiallyImported
+	require.EqualValues(t, 9, j.ItemsFailed)     // 7 validationFailed, rejected, canceled
+	require.EqualValues(t, 9, j.ErrorsCount)     // the same
+	require.EqualValues(t, 1, j.WarningsCount)   // partiallyImported
+	require.EqualValues(t, 11, j.ProcessedCount) // end states
+	require.EqualValues(t, 3, j.ItemsInReview)   // 2 unresolved, 1 waitForMasterVariant
+	require.EqualValues(t, 1, j.ItemsProcessing) // p7
+	require.NotNil(t, j.StartedAt, "processing_at")
+	require.Nil(t, j.CompletedAt)
+	require.Nil(t, j.InterruptedAt)
+	require.Equal(t, time.UTC, j.CreatedAt.Location())
+	require.Equal(t, j.CreatedAt.Add(48*time.Hour), j.ExpiresAt)
+	require.Contains(t, string(body), `"completedAt":null`)
+	require.Regexp(t, `"createdAt":"[^"]+Z"`, string(body))
+
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &raw))
+	var groups []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(raw["errors"], &groups))
+	require.Equal(t, []string{"code", "count", "examples", "type"}, keysOf(t, must(json.Marshal(groups[0]))))
+	require.NotNil(t, j.Errors)
+	gs := *j.Errors
+	require.Len(t, gs, 4)
+	require.Equal(t, "REQUIRED_FIELD", gs[0].Code, "biggest first")
+	require.Equal(t, catalog.DataError, gs[0].Type)
+	require.EqualValues(t, 7, gs[0].Count)
+	require.Len(t, gs[0].Examples, 5, "at most 5 examples")
+	var ex []map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(groups[0]["examples"], &ex))
+	require.Equal(t, []string{"description", "field", "operationId", "resourceKey"}, keysOf(t, must(json.Marshal(ex[0]))))
+	require.Equal(t, "bad-8", gs[0].Examples[0].ResourceKey, "in delivery order")
+	require.Equal(t, tracking.OperationID("job-mixed-1", 8), gs[0].Examples[0].OperationID)
+	require.Equal(t, "name", *gs[0].Examples[0].Field)
+	require.Equal(t, "name is required", gs[0].Examples[0].Description)
+	var rest []string
+	for _, g := range gs[1:] {
+		require.EqualValues(t, 1, g.Count)
+		require.Len(t, g.Examples, 1)
+		rest = append(rest, g.Code+"/"+g.Type)
+	}
+	require.Equal(t, []string{"CANCELED/DATA_ERROR", "TARGET_FAILURE/SYSTEM_ERROR", "TIMEOUT/TIMEOUT_ERROR"}, rest, "ties by code")
+	for _, g := range gs {
+		if g.Code == "TARGET_FAILURE" {
+			require.Nil(t, g.Examples[0].Field)
+			require.Contains(t, string(raw["errors"]), `"field":null`)
+		}
+	}
+	require.NotContains(t, string(raw["errors"]), "DISCARDED", "warnings are no errors")
+
+	require.NotNil(t, j.MissingReferences)
+	require.Equal(t, []tracking.MissingReference{{TypeID: "category", Key: "shoes", Operations: 2}, {TypeID: "product-variant", Key: "sku-1", Operations: 1}},
+		*j.MissingReferences)
+
+	// The store's Job, for the action handlers, answers the same object.
+	d, err := f.store.DeliveryGet(context.Background(), "job-mixed-1")
+	require.NoError(t, err)
+	sj, err := f.store.Job(context.Background(), &d, true)
+	require.NoError(t, err)
+	require.JSONEq(t, string(body), string(must(json.Marshal(sj))))
+	plain, err := f.store.Job(context.Background(), &d, false)
+	require.NoError(t, err)
+	require.Equal(t, jobKeys, keysOf(t, must(json.Marshal(plain))))
+}
+
+func TestV1JobStatuses(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	f.deliver("st-receiving", "ma", []string{"p1"}, "")
+	f.deliver("st-queued", "ma", []string{"p1", "bad-2"}, tracking.IngestDone)
+	f.deliver("st-processing", "ma", []string{"p1", "p2"}, tracking.IngestDone)
+	f.move("st-processing", 0, tracking.StateProcessing, tracking.StagePickedUp, tracking.CodeResolutionStarted, nil, nil, nil)
+	f.deliver("st-empty", "ma", nil, tracking.IngestDone)
+	f.deliver("st-failed", "ma", nil, tracking.IngestFailed, tracking.IngestionError{Code: "UNREADABLE_GZIP", Description: "not gzip"})
+	f.deliver("st-allbad", "ma", []string{"bad-1"}, tracking.IngestDone)
+	f.deliver("st-done-1", "ma", []string{"p1"}, tracking.IngestDone)
+	f.move("st-done-1", 0, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, nil, nil)
+	f.deliver("st-interrupted", "ma", []string{"p1", "p2"}, tracking.IngestDone)
+	f.exec(`UPDATE deliveries SET interrupted_at = now() WHERE receipt_id = 'st-interrupted'`)
+
+	want := map[string]struct {
+		status, delivery string
+		completed        bool
+	}{
+		"st-receiving":   {tracking.JobInProgress, "Receiving", false},
+		"st-queued":      {tracking.JobPending, "Queued", false},
+		"st-processing":  {tracking.JobInProgress, "Processing", false},
+		"st-empty":       {tracking.JobCompleted, "NoContent", true},
+		"st-failed":      {tracking.JobCompleted, "IngestionFailure", true},
+		"st-allbad":      {tracking.JobCompleted, "CompletedWithErrors", true},
+		"st-done-1":      {tracking.JobCompleted, "CompletedSuccessfully", true},
+		"st-interrupted": {tracking.JobInterrupted, "Queued", false},
+	}
+	for receipt, tt := range want {
+		code, body := get(t, srv, "/v1/imports/"+receipt, tokenA)
+		require.Equal(t, http.StatusOK, code, receipt)
+		j := decode[tracking.Job](t, body)
+		require.Equal(t, tt.status, j.Status, receipt)
+		require.Equal(t, tt.delivery, j.DeliveryStatus, receipt)
+		require.Equal(t, tt.completed, j.CompletedAt != nil, receipt)
+		if receipt == "st-failed" {
+			require.Equal(t, sorted(append([]string{"ingestionErrors"}, jobDetailKeys...)), keysOf(t, body))
+			require.Equal(t, []tracking.IngestionError{{Code: "UNREADABLE_GZIP", Description: "not gzip"}}, *j.IngestionErrors)
+		} else {
+			require.Equal(t, jobDetailKeys, keysOf(t, body), receipt)
+		}
+		if receipt == "st-interrupted" {
+			require.NotNil(t, j.InterruptedAt)
+		}
+	}
+
+	// The list's status filter (SQL) agrees with the job object's status (Go).
+	for _, status := range []string{tracking.JobPending, tracking.JobInProgress, tracking.JobInterrupted, tracking.JobCompleted} {
+		code, body := get(t, srv, "/v1/imports?status="+status, tokenA)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		page := decode[tracking.Page[tracking.Job]](t, body)
+		var got, exp []string
+		for _, j := range page.Items {
+			require.Equal(t, status, j.Status)
+			got = append(got, j.ReceiptID)
+		}
+		for receipt, tt := range want {
+			if tt.status == status {
+				exp = append(exp, receipt)
+			}
+		}
+		require.ElementsMatch(t, exp, got, status)
+	}
+	for _, bad := range []string{"Pending", "queued", "x"} {
+		code, body := get(t, srv, "/v1/imports?status="+bad, tokenA)
+		require.Equal(t, http.StatusBadRequest, code, bad)
+		require.Equal(t, []string{"error"}, keysOf(t, body))
+	}
+}
+
+func TestV1ImportsPagination(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	// Eight deliveries of ma, three of them accepted at the same instant;
+	// two of mb in between.
+	ats := []time.Duration{0, time.Minute, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute, 3 * time.Minute, 4 * time.Minute, 5 * time.Minute}
+	for i, d := range ats {
+		f.deliverAt(fmt.Sprintf("list-a-%02d", i), "ma", base.Add(d), fmt.Sprintf("ref-%d", i%2))
+	}
+	f.deliverAt("list-b-00", "mb", base.Add(90*time.Second), "ref-0")
+	f.deliverAt("list-b-01", "mb", base.Add(150*time.Second), "ref-1")
+
+	walk := func(query, token string, limit int) []string {
+		t.Helper()
+		var receipts []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 20)
+			path := fmt.Sprintf("/v1/imports?limit=%d%s", limit, query)
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			code, body := get(t, srv, path, token)
+			require.Equal(t, http.StatusOK, code, "%s", body)
+			require.Equal(t, []string{"items", "nextCursor"}, keysOf(t, body))
+			page := decode[tracking.Page[tracking.Job]](t, body)
+			require.LessOrEqual(t, len(page.Items), limit)
+			for _, j := range page.Items {
+				receipts = append(receipts, j.ReceiptID)
+			}
+			if page.NextCursor == nil {
+				require.Contains(t, string(body), `"nextCursor":null`)
+				return receipts
+			}
+			require.Len(t, page.Items, limit, "only the last page is short")
+			cursor = *page.NextCursor
+		}
+	}
+	newestFirst := []string{"list-a-07", "list-a-06", "list-a-05", "list-a-02", "list-a-03", "list-a-04", "list-a-01", "list-a-00"}
+	for _, limit := range []int{1, 2, 3, 7, 8, 50} {
+		require.Equal(t, newestFirst, walk("", tokenA, limit), "limit %d", limit)
+	}
+	all := walk("", tokenOperator, 3)
+	require.Len(t, all, 10)
+	require.Equal(t, []string{"list-a-07", "list-a-06", "list-a-05", "list-b-01", "list-a-02", "list-a-03", "list-a-04", "list-b-00", "list-a-01", "list-a-00"}, all)
+	require.Equal(t, []string{"list-b-01", "list-b-00"}, walk("", tokenB, 1))
+	require.Equal(t, []string{"list-a-07", "list-a-05", "list-a-03", "list-a-01"}, walk("&reference=ref-1", tokenA, 3))
+	require.Equal(t, []string{"list-a-06", "list-a-02", "list-a-04", "list-a-00"}, walk("&reference=ref-0", tokenA, 2))
+	require.Equal(t, []string{"list-a-06", "list-a-02", "list-a-04", "list-b-00", "list-a-00"}, walk("&reference=ref-0", tokenOperator, 2))
+	require.Empty(t, walk("&reference=nope", tokenA, 2))
+
+	// Items have the job keys without the detail.
+	code, body := get(t, srv, "/v1/imports", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	var page struct{ Items []json.RawMessage }
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Len(t, page.Items, 8, "default limit 50")
+	require.Equal(t, jobKeys, keysOf(t, page.Items[0]))
+
+	// Bad limits and cursors.
+	for _, q := range []string{"limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=", "limit=1.5"} {
+		code, body := get(t, srv, "/v1/imports?"+q, tokenA)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		require.JSONEq(t, `{"error":"limit must be 1..1000"}`, string(body))
+	}
+	_, body = get(t, srv, "/v1/imports?limit=2", tokenA)
+	good := *decode[tracking.Page[tracking.Job]](t, body).NextCursor
+	raw, err := base64.RawURLEncoding.DecodeString(good)
+	require.NoError(t, err)
+	tampered := bytes.Replace(raw, []byte("list-a-06"), []byte("list-a-05"), 1)
+	require.NotEqual(t, raw, tampered)
+	for _, c := range []string{"x", "!!!", "bm90IGEgY3Vyc29y", base64.RawURLEncoding.EncodeToString(tampered), good[:len(good)-2], good + "A"} {
+		code, body := get(t, srv, "/v1/imports?cursor="+url.QueryEscape(c), tokenA)
+		require.Equal(t, http.StatusBadRequest, code, c)
+		require.Equal(t, []string{"error"}, keysOf(t, body))
+	}
+}
+
+func TestV1Operations(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	var keys []string
+	for i := range 25 {
+		k := fmt.Sprintf("p%02d", i)
+		if i%6 == 5 {
+			k = fmt.Sprintf("bad-%02d", i)
+		}
+		keys = append(keys, k)
+	}
+	f.deliver("ops-one-1", "ma", keys, tracking.IngestDone)
+	f.deliver("ops-two-2", "ma", []string{"q1", "q2", "q3"}, tracking.IngestDone)
+	f.exec(`UPDATE operations SET resource_type = 'Category' WHERE receipt_id = 'ops-one-1' AND seq % 5 = 0`)
+	mixedDelivery(f)
+
+	walk := func(receipt, query string, limit int) []tracking.OperationView {
+		t.Helper()
+		var out []tracking.OperationView
+		cursor := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 30)
+			path := fmt.Sprintf("/v1/imports/%s/operations?limit=%d%s", receipt, limit, query)
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			code, body := get(t, srv, path, tokenA)
+			require.Equal(t, http.StatusOK, code, "%s", body)
+			require.Equal(t, []string{"items", "nextCursor"}, keysOf(t, body))
+			page := decode[tracking.Page[tracking.OperationView]](t, body)
+			out = append(out, page.Items...)
+			if page.NextCursor == nil {
+				return out
+			}
+			require.Len(t, page.Items, limit)
+			cursor = *page.NextCursor
+		}
+	}
+	seqs := func(ops []tracking.OperationView) []int {
+		var s []int
+		for _, o := range ops {
+			s = append(s, o.Line-1)
+		}
+		return s
+	}
+	all := walk("ops-one-1", "", 10)
+	require.Len(t, all, 25)
+	for i, o := range all {
+		require.Equal(t, i+1, o.Line, "each once, in delivery order")
+		require.Equal(t, keys[i], o.ResourceKey)
+		require.Equal(t, tracking.OperationID("ops-one-1", i), o.ID)
+	}
+	require.Len(t, walk("ops-one-1", "", 25), 25)
+	require.Equal(t, []int{5, 11, 17, 23}, seqs(walk("ops-one-1", "&state=validationFailed", 3)))
+	require.Equal(t, []int{0, 5, 10, 15, 20}, seqs(walk("ops-one-1", "&resourceType=Category", 2)))
+	require.Equal(t, []int{5}, seqs(walk("ops-one-1", "&resourceType=Category&state=validationFailed", 2)))
+	require.Equal(t, []int{7}, seqs(walk("ops-one-1", "&resourceKey=p07", 2)))
+	require.Empty(t, walk("ops-one-1", "&resourceKey=nope", 2))
+
+	// The operation object.
+	code, body := get(t, srv, "/v1/imports/ops-one-1/operations?limit=6", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	var page struct{ Items []json.RawMessage }
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Equal(t, operationKeys, keysOf(t, page.Items[5]))
+	var lastEvent map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(page.Items[5], &lastEvent))
+	require.Equal(t, []string{"message", "trackingCode", "trackingId"}, keysOf(t, lastEvent["lastEvent"]))
+	require.Contains(t, string(page.Items[5]), `"errors":[{"type":"DATA_ERROR","code":"REQUIRED_FIELD","field":"name","description":"name is required"}]`)
+	require.Contains(t, string(page.Items[0]), `"errors":[],"warnings":[],"unresolvedReferences":[]`)
+
+	id := tracking.OperationID("ops-one-1", 5)
+	code, body = get(t, srv, "/v1/operations/"+id.String(), tokenA)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, operationKeys, keysOf(t, body))
+	o := decode[tracking.OperationView](t, body)
+	require.Equal(t, id, o.ID)
+	require.Equal(t, "ops-one-1", o.ReceiptID)
+	require.Equal(t, "ma", o.MerchantID)
+	require.Equal(t, 6, o.Line)
+	require.Equal(t, "Category", o.ResourceType)
+	require.Equal(t, "bad-05", o.ResourceKey)
+	require.Equal(t, tracking.StateValidationFailed, o.State)
+	require.Equal(t, "DATA_ERROR", o.IngestionStatus)
+	require.Equal(t, int(tracking.CodeValidationFailed), o.LastEvent.TrackingCode)
+	require.Regexp(t, `^[0-9a-f]{32}$`, o.LastEvent.TrackingID)
+	require.Equal(t, time.UTC, o.CreatedAt.Location())
+	require.Regexp(t, `"expiresAt":"[^"]+Z"`, string(body))
+
+	ingestion := map[int]string{0: "SUCCESS", 1: "SUCCESS", 2: "TIMEOUT_ERROR", 3: "INPROGRESS", 5: "INPROGRESS", 6: "DATA_ERROR", 7: "INPROGRESS", 8: "DATA_ERROR", 14: "DATA_ERROR"}
+	for seq, want := range ingestion {
+		_, body := get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", seq).String(), tokenA)
+		require.Equal(t, want, decode[tracking.OperationView](t, body).IngestionStatus, "seq %d", seq)
+	}
+	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", 3).String(), tokenA)
+	o = decode[tracking.OperationView](t, body)
+	require.Equal(t, []tracking.ReferenceView{{TypeID: "category", Key: "shoes"}, {TypeID: "product-variant", Key: "sku-1"}}, o.UnresolvedReferences)
+	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", 1).String(), tokenA)
+	require.Contains(t, string(body), `"warnings":[{"type":"DATA_ERROR","code":"DISCARDED","field":"attributes.0","description":"unknown attribute"}]`)
+	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", 2).String(), tokenA)
+	require.Contains(t, string(body), `{"type":"SYSTEM_ERROR","code":"TARGET_FAILURE","field":null,"description":"boom"}`)
+
+	// The store's OperationGet, for the action handlers, answers the same object.
+	so, err := f.store.OperationGet(context.Background(), tracking.OperationID("job-mixed-1", 2))
+	require.NoError(t, err)
+	require.JSONEq(t, string(body), string(must(json.Marshal(so))))
+	require.Equal(t, 2, so.Ref().Seq)
+
+	// Errors.
+	unknownOp, _ := get(t, srv, "/v1/operations/"+tracking.OperationID("ops-none-1", 0).String(), tokenA)
+	require.Equal(t, http.StatusNotFound, unknownOp)
+	for _, bad := range []string{"not-a-uuid", "123", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"} {
+		code, body := get(t, srv, "/v1/operations/"+bad, tokenA)
+		require.Equal(t, http.StatusNotFound, code, bad)
+		require.Equal(t, []string{"error"}, keysOf(t, body))
+	}
+	for _, q := range []string{"state=Imported", "state=failed", "state=x"} {
+		code, body := get(t, srv, "/v1/imports/ops-one-1/operations?"+q, tokenA)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		require.Equal(t, []string{"error"}, keysOf(t, body))
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x"} {
+		code, body := get(t, srv, "/v1/imports/ops-one-1/operations?"+q, tokenA)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		require.JSONEq(t, `{"error":"limit must be 1..1000"}`, string(body))
+	}
+	_, body = get(t, srv, "/v1/imports/ops-two-2/operations?limit=1", tokenA)
+	otherCursor := *decode[tracking.Page[tracking.OperationView]](t, body).NextCursor
+	_, body = get(t, srv, "/v1/imports?limit=1", tokenA)
+	importsCursor := *decode[tracking.Page[tracking.Job]](t, body).NextCursor
+	for _, c := range []string{otherCursor, importsCursor, "garbage", otherCursor[1:]} {
+		code, _ := get(t, srv, "/v1/imports/ops-one-1/operations?cursor="+url.QueryEscape(c), tokenA)
+		require.Equal(t, http.StatusBadRequest, code, "a cursor of another list: %s", c)
+	}
+	code, _ = get(t, srv, "/v1/imports?cursor="+url.QueryEscape(otherCursor), tokenA)
+	require.Equal(t, http.StatusBadRequest, code)
+	for _, receipt := range []string{"ops-none-1", "x", "bad%20receipt"} {
+		code, body := get(t, srv, "/v1/imports/"+receipt+"/operations", tokenA)
+		require.Equal(t, http.StatusNotFound, code, receipt)
+		require.Equal(t, []string{"error"}, keysOf(t, body))
+		code, _ = get(t, srv, "/v1/imports/"+receipt, tokenA)
+		require.Equal(t, http.StatusNotFound, code, receipt)
+	}
+}
+
+func TestV1Summary(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)                                                            // ma, in progress
+	f.deliver("sum-a-2", "ma", []string{"p1", "bad-2"}, tracking.IngestDone)    // ma, pending
+	f.deliver("sum-b-1", "mb", []string{"p1", "p2", "p3"}, tracking.IngestDone) // mb, pending
+	f.deliver("sum-b-2", "mb", nil, tracking.IngestDone)                        // mb, completed
+
+	code, body := get(t, srv, "/v1/summary", tokenOperator)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, []string{"merchants", "total"}, keysOf(t, body))
+	var raw struct {
+		Merchants []json.RawMessage
+		Total     map[string]json.RawMessage
+	}
+	require.NoError(t, json.Unmarshal(body, &raw))
+	require.Equal(t, []string{"deliveries", "merchantId", "operations"}, keysOf(t, raw.Merchants[0]))
+	require.Equal(t, []string{"deliveries", "operations"}, keysOf(t, must(json.Marshal(raw.Total))))
+	require.Equal(t, stateCountKeys, keysOf(t, raw.Total["operations"]))
+	ov := decode[tracking.Overview](t, body)
+	a := tracking.MerchantOverview{MerchantID: "ma", Deliveries: 2, Operations: tracking.StateCounts{
+		Processing: 2, Unresolved: 2, WaitForMasterVariant: 1, Imported: 1, PartiallyImported: 1, ValidationFailed: 8, Rejected: 1, Canceled: 1}}
+	b := tracking.MerchantOverview{MerchantID: "mb", Deliveries: 2, Operations: tracking.StateCounts{Processing: 3}}
+	require.Equal(t, []tracking.MerchantOverview{a, b}, ov.Merchants)
+	require.Equal(t, tracking.OverviewTotal{Deliveries: 4, Operations: tracking.StateCounts{
+		Processing: 5, Unresolved: 2, WaitForMasterVariant: 1, Imported: 1, PartiallyImported: 1, ValidationFailed: 8, Rejected: 1, Canceled: 1}}, ov.Total)
+
+	_, body = get(t, srv, "/v1/summary?merchantId=mb", tokenOperator)
+	require.Equal(t, []tracking.MerchantOverview{b}, decode[tracking.Overview](t, body).Merchants)
+	_, body = get(t, srv, "/v1/summary?status=pending", tokenOperator)
+	ov = decode[tracking.Overview](t, body)
+	require.Equal(t, []tracking.MerchantOverview{
+		{MerchantID: "ma", Deliveries: 1, Operations: tracking.StateCounts{Processing: 1, ValidationFailed: 1}}, b1(b)}, ov.Merchants)
+	_, body = get(t, srv, "/v1/summary?status=interrupted", tokenOperator)
+	require.JSONEq(t, `{"merchants":[],"total":{"deliveries":0,"operations":{"processing":0,"unresolved":0,"waitForMasterVariant":0,
+		"imported":0,"partiallyImported":0,"validationFailed":0,"rejected":0,"canceled":0}}}`, string(body))
+
+	// A merchant token sees itself only, whatever it asks for.
+	for _, q := range []string{"", "?merchantId=ma", "?merchantId=mb"} {
+		code, body := get(t, srv, "/v1/summary"+q, tokenB)
+		require.Equal(t, http.StatusOK, code)
+		ov := decode[tracking.Overview](t, body)
+		require.Equal(t, []tracking.MerchantOverview{b}, ov.Merchants, q)
+		require.EqualValues(t, 2, ov.Total.Deliveries)
+	}
+	code, body = get(t, srv, "/v1/summary?status=done", tokenOperator)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, []string{"error"}, keysOf(t, body))
+}
+
+// b1 is merchant b with only its pending delivery.
+func b1(b tracking.MerchantOverview) tracking.MerchantOverview {
+	b.Deliveries = 1
+	return b
+}
+
+func TestV1ErrorsCSV(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)
+	var keys []string
+	for i := range 2100 {
+		keys = append(keys, fmt.Sprintf("bad-%04d", i))
+	}
+	f.deliver("csv-big-1", "ma", keys, tracking.IngestDone)
+	f.deliver("csv-none-1", "ma", []string{"p1"}, tracking.IngestDone)
+	// A description a CSV writer must quote.
+	f.move("job-mixed-1", 6, tracking.StateCanceled, tracking.StagePickedUp, tracking.CodeCanceled,
+		[]catalog.Error{{Type: catalog.DataError, Code: "CANCELED", Description: "canceled, \"on request\"\nby ops"}}, nil, nil)
+
+	req := httptest.NewRequest(http.MethodGet, "/v1/imports/job-mixed-1/errors.csv", nil)
+	req.Header.Set("Authorization", "Bearer "+tokenA)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.True(t, strings.HasPrefix(rec.Header().Get("Content-Type"), "text/csv"))
+	rows, err := csv.NewReader(rec.Body).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, []string{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"}, rows[0])
+	id := func(seq int) string { return tracking.OperationID("job-mixed-1", seq).String() }
+	want := [][]string{
+		{id(2), "3", "p2", "Product", "rejected", "SYSTEM_ERROR", "TARGET_FAILURE", "", "boom"},
+		{id(2), "3", "p2", "Product", "rejected", "TIMEOUT_ERROR", "TIMEOUT", "", "too slow"},
+		{id(6), "7", "p6", "Product", "canceled", "DATA_ERROR", "CANCELED", "", "canceled, \"on request\"\nby ops"},
+	}
+	for seq := 8; seq <= 14; seq++ {
+		want = append(want, []string{id(seq), fmt.Sprint(seq + 1), fmt.Sprintf("bad-%d", seq), "Product", "validationFailed",
+			"DATA_ERROR", "REQUIRED_FIELD", "name", "name is required"})
+	}
+	require.Equal(t, want, rows[1:])
+
+	code, body := get(t, srv, "/v1/imports/csv-big-1/errors.csv", tokenOperator)
+	require.Equal(t, http.StatusOK, code)
+	rows, err = csv.NewReader(bytes.NewReader(body)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 2101)
+	for i, r := range rows[1:] {
+		require.Equal(t, keys[i], r[2], "in delivery order")
+	}
+
+	code, body = get(t, srv, "/v1/imports/csv-none-1/errors.csv", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "operationId,line,resourceKey,resourceType,state,type,code,field,description\n", string(body))
+	code, body = get(t, srv, "/v1/imports/csv-none-2/errors.csv", tokenA)
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, []string{"error"}, keysOf(t, body))
+}
+
+// TestV1Isolation: a merchant's token reaches nothing of another merchant's
+// through any route, and without a valid token nothing at all.
+func TestV1Isolation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	f.deliver("iso-of-a-1", "ma", []string{"p1", "bad-2"}, tracking.IngestDone)
+	f.park("iso-of-a-1", 0, "category", "secret-a")
+	f.deliver("iso-of-b-1", "mb", []string{"q1"}, tracking.IngestDone)
+	opA := tracking.OperationID("iso-of-a-1", 1).String()
+	opUnknown := tracking.OperationID("iso-of-z-1", 1).String()
+
+	routes := []struct {
+		path, unknown string // a's resource, and an unknown one of the same kind
+	}{
+		{"/import/iso-of-a-1/status", "/import/iso-of-z-1/status"},
+		{"/import/iso-of-a-1/summary", "/import/iso-of-z-1/summary"},
+		{"/import/iso-of-a-1/p1", "/import/iso-of-z-1/p1"},
+		{"/v1/imports/iso-of-a-1", "/v1/imports/iso-of-z-1"},
+		{"/v1/imports/iso-of-a-1/operations", "/v1/imports/iso-of-z-1/operations"},
+		{"/v1/imports/iso-of-a-1/operations?state=validationFailed", "/v1/imports/iso-of-z-1/operations?state=validationFailed"},
+		{"/v1/imports/iso-of-a-1/errors.csv", "/v1/imports/iso-of-z-1/errors.csv"},
+		{"/v1/operations/" + opA, "/v1/operations/" + opUnknown},
+		{"/v1/imports", ""},
+		{"/v1/imports?reference=erp-iso-of-a-1", ""},
+		{"/v1/summary", ""},
+		{"/v1/summary?merchantId=ma", ""},
+	}
+	for _, tt := range routes {
+		for _, token := range []string{"", "wrong-token-xxxxxxxx", "Bearer", tokenA + "x"} {
+			code, body := get(t, srv, tt.path, token)
+			require.Equal(t, http.StatusUnauthorized, code, "%s with %q", tt.path, token)
+			require.Equal(t, []string{"error"}, keysOf(t, body))
+		}
+		code, bodyA := get(t, srv, tt.path, tokenA)
+		require.Equal(t, http.StatusOK, code, "%s: %s", tt.path, bodyA)
+		code, _ = get(t, srv, tt.path, tokenOperator)
+		require.Equal(t, http.StatusOK, code, tt.path)
+
+		codeB, bodyB := get(t, srv, tt.path, tokenB)
+		if tt.unknown != "" {
+			codeU, bodyU := get(t, srv, tt.unknown, tokenB)
+			require.Equal(t, http.StatusNotFound, codeB, tt.path)
+			require.Equal(t, codeU, codeB, tt.path)
+			unknown := strings.NewReplacer("iso-of-z-1", "iso-of-a-1", opUnknown, opA).Replace(string(bodyU))
+			require.Equal(t, unknown, string(bodyB), "another merchant's resource looks exactly like an unknown one: %s", tt.path)
+		} else {
+			require.Equal(t, http.StatusOK, codeB, tt.path)
+			require.NotContains(t, string(bodyB), "iso-of-a", tt.path)
+			require.NotContains(t, string(bodyB), "secret-a", tt.path)
+			require.NotContains(t, string(bodyB), `"ma"`, tt.path)
+		}
+	}
+	_, body := get(t, srv, "/v1/imports", tokenB)
+	page := decode[tracking.Page[tracking.Job]](t, body)
+	require.Len(t, page.Items, 1)
+	require.Equal(t, "iso-of-b-1", page.Items[0].ReceiptID)
+	_, body = get(t, srv, "/v1/summary", tokenB)
+	ov := decode[tracking.Overview](t, body)
+	require.EqualValues(t, 1, ov.Total.Deliveries)
+	require.EqualValues(t, 1, ov.Total.Operations.Processing)
+}
+
+// TestV1Expired: a delivery past its expiry is not found anywhere, by the
+// store's clock.
+func TestV1Expired(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.deliver("exp-old-1", "ma", []string{"p1", "bad-2"}, tracking.IngestDone)
+	later, err := tracking.NewStore(f.store.Pool(), tracking.StoreConfig{Now: func() time.Time { return time.Now().Add(49 * time.Hour) }})
+	require.NoError(t, err)
+	srv := v1Server(later)
+	now := v1Server(f.store)
+	op := "/v1/operations/" + tracking.OperationID("exp-old-1", 1).String()
+	for _, path := range []string{"/v1/imports/exp-old-1", "/v1/imports/exp-old-1/operations", "/v1/imports/exp-old-1/errors.csv", op,
+		"/import/exp-old-1/status"} {
+		code, _ := get(t, now, path, tokenA)
+		require.Equal(t, http.StatusOK, code, path)
+		code, body := get(t, srv, path, tokenA)
+		require.Equal(t, http.StatusNotFound, code, path)
+		require.Equal(t, []string{"error"}, keysOf(t, body))
+	}
+	code, body := get(t, srv, "/v1/imports", tokenOperator)
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `{"items":[],"nextCursor":null}`, string(body))
+	_, body = get(t, srv, "/v1/summary", tokenOperator)
+	require.EqualValues(t, 0, decode[tracking.Overview](t, body).Total.Deliveries)
+	require.Empty(t, decode[tracking.Overview](t, body).Merchants)
+	_, body = get(t, now, "/v1/summary", tokenOperator)
+	require.EqualValues(t, 1, decode[tracking.Overview](t, body).Total.Deliveries)
+}
