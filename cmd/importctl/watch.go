@@ -36,19 +36,32 @@ func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) 
 }
 
 // watchAndReport shows the delivery's progress on stderr until it ends,
-// then writes its final status to out and returns the exit code. Stopped
-// early (timeout, Ctrl-C), it reports the last status it saw.
+// then writes the result to out and returns the exit code. The result fits
+// on one screen: the final status and counts, the job status and the most
+// frequent error codes (from the job view, when the service gives it), and
+// the exit code. Stopped early (timeout, Ctrl-C), it reports the last
+// status it saw.
 func (c *cli) watchAndReport(ctx context.Context, client *Client, receipt string, timeout time.Duration, out io.Writer) (int, error) {
 	w := &watcher{client: client, interval: c.pollInterval, timeout: timeout, progress: &progress{w: c.stderr}}
 	last, err := w.run(ctx, receipt)
-	if last != nil {
-		printStatus(out, receipt, *last)
-	}
 	if err != nil {
+		if last != nil {
+			printStatus(out, receipt, *last, nil)
+		}
 		return exitUsage, err
 	}
-	return statusExitCode(last.StatusCode), nil
+	job := jobView(ctx, client, receipt)
+	printStatus(out, receipt, *last, job)
+	if job != nil {
+		printTopErrors(out, receipt, job, topErrorCodes)
+	}
+	code := jobExitCode(last.StatusCode, job)
+	fmt.Fprintf(out, "Exit code %d: %s\n", code, exitMeaning(last.StatusCode, job))
+	return code, nil
 }
+
+// topErrorCodes is how many error codes the result of a watch lists.
+const topErrorCodes = 5
 
 // watcher polls a delivery's status until it ends, showing its progress.
 type watcher struct {

@@ -45,8 +45,10 @@ func TestStatus(t *testing.T) {
 			for _, s := range tt.contains {
 				require.Contains(t, r.stdout, s)
 			}
-			require.Equal(t, []string{"GET /import/" + receipt + "/status"}, api.paths)
-			require.Equal(t, []string{"Bearer tok-1"}, api.auth)
+			require.Equal(t, []string{"GET /import/" + receipt + "/status", "GET /v1/imports/" + receipt}, api.paths,
+				"the job view is asked for too; without it (404) the status stands alone")
+			require.Equal(t, []string{"Bearer tok-1", "Bearer tok-1"}, api.auth)
+			require.NotContains(t, r.stdout, "Job status")
 		})
 	}
 }
