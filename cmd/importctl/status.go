@@ -30,6 +30,9 @@ func (c *cli) status(ctx context.Context, g globals, args []string) (int, error)
 		return exitUsage, err
 	}
 	job := jobView(ctx, client, receipt)
+	if err := ctx.Err(); err != nil {
+		return exitInterrupted, err
+	}
 	if *raw {
 		if _, err := fmt.Fprintf(c.stdout, "%s\n", trimNewline(body)); err != nil {
 			return exitUsage, fmt.Errorf("write status: %w", err)

@@ -529,9 +529,9 @@ func TestWatchResult(t *testing.T) {
 	)
 	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
 	require.Equal(t, exitFailed, r.code, "stderr: %s", r.stderr)
-	// The bar: records done / total, rate, elapsed:ETA.
-	require.Regexp(t, `Processing\s+\d+% \|[█ ]+\| \(402/1002, \d+ records/(s|min|hr)\) \[\d+s:\d+s\]`, r.stderr)
-	require.Contains(t, r.stderr, "(1000/1000")
+	// The bar: records done / total, status, rate, ETA.
+	require.Regexp(t, `\d+% \|[█ ]+\| \(402/1002\) Processing, [\d.]+ records/s, ETA [\dhms]+`, r.stderr)
+	require.Contains(t, r.stderr, "(1000/1000) CompletedWithErrors")
 	want := []string{
 		"Status:       CompletedWithErrors (7)",
 		"Job status:   completed",
