@@ -21,6 +21,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnauthorized means the service refused the bearer token.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrConflict means the service refused an action in the current state
+	// of the delivery or operation (HTTP 409): canceling a completed
+	// delivery, retrying an operation that is not rejected.
+	ErrConflict = errors.New("refused")
 )
 
 // httpTimeout bounds every request to the query service.
@@ -48,6 +52,10 @@ type Client struct {
 	base  string // base URL without a trailing slash
 	token string
 	http  *http.Client
+	// stream is for bodies copied through (errors.csv), which may take
+	// longer than httpTimeout to arrive in full: only the wait for the
+	// answer's headers is bounded.
+	stream *http.Client
 }
 
 // NewClient returns a client of the query service at base (an http or https
@@ -57,10 +65,13 @@ func NewClient(base, token string) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("--api %q: want an http:// or https:// URL", base)
 	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = httpTimeout
 	return &Client{
-		base:  strings.TrimRight(base, "/"),
-		token: token,
-		http:  &http.Client{Timeout: httpTimeout},
+		base:   strings.TrimRight(base, "/"),
+		token:  token,
+		http:   &http.Client{Timeout: httpTimeout},
+		stream: &http.Client{Transport: transport},
 	}, nil
 }
 
@@ -98,25 +109,163 @@ func (c *Client) Status(ctx context.Context, receipt string) (tracking.StatusBod
 // get sends GET path and returns the status code and (up to maxResponse of)
 // the body.
 func (c *Client) get(ctx context.Context, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil)
+}
+
+// do sends the request (without a body) and returns the status code and (up
+// to maxResponse of) the body.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values) (int, []byte, error) {
+	resp, err := c.send(ctx, c.http, method, path, query)
 	if err != nil {
-		return 0, nil, fmt.Errorf("GET %s: %w", path, err)
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return 0, nil, fmt.Errorf("query service: read the answer to %s %s: %w", method, path, err)
+	}
+	return resp.StatusCode, raw, nil
+}
+
+// send sends the request with hc and returns the response, whose body the
+// caller closes.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values) (*http.Response, error) {
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "importctl")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("query service: %w", err)
+		return nil, fmt.Errorf("query service: %w", err)
+	}
+	return resp, nil
+}
+
+// call sends the request and decodes a 200 answer into out (unless out is
+// nil), returning the body as the service sent it. Any other answer is an
+// error: ErrUnauthorized, ErrNotFound (saying missing), ErrConflict or an
+// HTTPError, each described by what.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, what, missing string, out any) ([]byte, error) {
+	code, raw, err := c.do(ctx, method, path, query)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, c.answerError(code, raw, what, missing)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return nil, fmt.Errorf("%s: decode the answer of %s: %w", what, c.base, err)
+		}
+	}
+	return raw, nil
+}
+
+// answerError is the error of an answer other than 200 to the request for
+// what; missing says what a 404 means.
+func (c *Client) answerError(code int, raw []byte, what, missing string) error {
+	switch code {
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %s", ErrNotFound, missing)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: %s refused the token (set --token or IMPORTD_TOKEN)", ErrUnauthorized, c.base)
+	case http.StatusConflict:
+		return fmt.Errorf("%s: %w: %s", what, ErrConflict, errorMessage(raw))
+	default:
+		return fmt.Errorf("%s: %w", what, &HTTPError{Code: code, Message: errorMessage(raw)})
+	}
+}
+
+// Job returns the job view of the delivery with the receipt
+// (GET /v1/imports/{receipt}) and its body as sent.
+func (c *Client) Job(ctx context.Context, receipt string) ([]byte, Job, error) {
+	var j Job
+	raw, err := c.call(ctx, http.MethodGet, "/v1/imports/"+url.PathEscape(receipt), nil,
+		"job "+receipt, "no delivery with receipt "+receipt, &j)
+	return raw, j, err
+}
+
+// Imports returns one page of GET /v1/imports with the query.
+func (c *Client) Imports(ctx context.Context, query url.Values) ([]byte, Page[Job], error) {
+	var p Page[Job]
+	raw, err := c.call(ctx, http.MethodGet, "/v1/imports", query, "imports", "GET /v1/imports is not served", &p)
+	return raw, p, err
+}
+
+// Summary returns GET /v1/summary with the query.
+func (c *Client) Summary(ctx context.Context, query url.Values) ([]byte, Summary, error) {
+	var s Summary
+	raw, err := c.call(ctx, http.MethodGet, "/v1/summary", query, "summary", "GET /v1/summary is not served", &s)
+	return raw, s, err
+}
+
+// History returns the tracking events of one record of a delivery
+// (GET /import/{receipt}/{productId}).
+func (c *Client) History(ctx context.Context, receipt, productID string) ([]byte, []tracking.EventBody, error) {
+	var events []tracking.EventBody
+	raw, err := c.call(ctx, http.MethodGet, "/import/"+url.PathEscape(receipt)+"/"+url.PathEscape(productID), nil,
+		"history of "+productID, fmt.Sprintf("no event of product %s in delivery %s", productID, receipt), &events)
+	return raw, events, err
+}
+
+// Cancel cancels the delivery with the receipt and returns its job view.
+func (c *Client) Cancel(ctx context.Context, receipt string) ([]byte, Job, error) {
+	var j Job
+	raw, err := c.call(ctx, http.MethodPost, "/v1/imports/"+url.PathEscape(receipt)+"/cancel", nil,
+		"cancel "+receipt, "no delivery with receipt "+receipt, &j)
+	return raw, j, err
+}
+
+// RetryDelivery sends the rejected operations of the delivery back to the
+// importer.
+func (c *Client) RetryDelivery(ctx context.Context, receipt string) ([]byte, RetryResult, error) {
+	var r RetryResult
+	raw, err := c.call(ctx, http.MethodPost, "/v1/imports/"+url.PathEscape(receipt)+"/retry", nil,
+		"retry "+receipt, "no delivery with receipt "+receipt, &r)
+	return raw, r, err
+}
+
+// Operation returns the operation with the id (GET /v1/operations/{id}).
+func (c *Client) Operation(ctx context.Context, id string) ([]byte, Operation, error) {
+	var op Operation
+	raw, err := c.call(ctx, http.MethodGet, "/v1/operations/"+url.PathEscape(id), nil,
+		"operation "+id, "no operation with id "+id, &op)
+	return raw, op, err
+}
+
+// RetryOperation sends one rejected operation back to the importer.
+func (c *Client) RetryOperation(ctx context.Context, id string) ([]byte, Operation, error) {
+	var op Operation
+	raw, err := c.call(ctx, http.MethodPost, "/v1/operations/"+url.PathEscape(id)+"/retry", nil,
+		"retry operation "+id, "no operation with id "+id, &op)
+	return raw, op, err
+}
+
+// ErrorsCSV copies GET /v1/imports/{receipt}/errors.csv to w as it arrives.
+func (c *Client) ErrorsCSV(ctx context.Context, receipt string, w io.Writer) error {
+	path := "/v1/imports/" + url.PathEscape(receipt) + "/errors.csv"
+	resp, err := c.send(ctx, c.stream, http.MethodGet, path, nil)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return 0, nil, fmt.Errorf("query service: read the answer to GET %s: %w", path, err)
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		return c.answerError(resp.StatusCode, raw, "errors of "+receipt, "no delivery with receipt "+receipt)
 	}
-	return resp.StatusCode, raw, nil
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("errors of %s: copy the CSV: %w", receipt, err)
+	}
+	return nil
 }
 
 // isIngestionFailure reports whether raw is a status body in IngestionFailure.

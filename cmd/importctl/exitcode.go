@@ -11,7 +11,7 @@ import (
 // Exit codes scripts can rely on (listed in the usage text).
 const (
 	exitOK          = 0   // done, or nothing wrong yet
-	exitFailed      = 1   // CompletedWithErrors or IngestionFailure
+	exitFailed      = 1   // CompletedWithErrors, IngestionFailure, interrupted, 409
 	exitUsage       = 2   // usage error, unreachable NATS or API, 401, 404
 	exitTimeout     = 3   // --timeout elapsed before the delivery ended
 	exitInterrupted = 130 // Ctrl-C (128 + SIGINT, as shells report it)
@@ -29,6 +29,10 @@ func exitCodeOf(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.Is(err, ErrConflict):
+		// The service refused an action in the current state: the request
+		// was understood and answered, the answer was no.
+		return exitFailed
 	case errors.Is(err, errTimeout):
 		return exitTimeout
 	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
@@ -42,7 +46,8 @@ func exitCodeOf(err error) int {
 
 // statusExitCode maps a delivery's status code to the exit code of status
 // and of a finished watch: 1 for a delivery that failed in part or as a
-// whole, 0 otherwise (including one still in progress).
+// whole, 0 otherwise (including one still in progress). An interrupted
+// delivery is 1 as well, which only its job view tells (jobExitCode).
 func statusExitCode(code int) int {
 	switch code {
 	case tracking.StatusCompletedWithErrors.Code, tracking.StatusIngestionFailure.Code:
@@ -61,5 +66,31 @@ func finished(code int) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// jobExitCode is statusExitCode, made 1 by a job view (when there is one)
+// saying the delivery was interrupted.
+func jobExitCode(statusCode int, job *Job) int {
+	if job != nil && job.Status == jobInterrupted {
+		return exitFailed
+	}
+	return statusExitCode(statusCode)
+}
+
+// exitMeaning says in words what the exit code of a finished delivery
+// (jobExitCode) means.
+func exitMeaning(statusCode int, job *Job) string {
+	switch {
+	case job != nil && job.Status == jobInterrupted:
+		return "interrupted"
+	case statusCode == tracking.StatusIngestionFailure.Code:
+		return "could not be ingested"
+	case statusCode == tracking.StatusCompletedWithErrors.Code:
+		return "completed with errors"
+	case statusCode == tracking.StatusNoContent.Code:
+		return "no record"
+	default:
+		return "completed successfully"
 	}
 }

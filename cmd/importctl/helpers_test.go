@@ -53,40 +53,88 @@ func runCLIContext(ctx context.Context, t *testing.T, stdin io.Reader, env map[s
 type canned struct {
 	code int
 	body any // marshaled to JSON
+	// text, when not empty, is the body as is, of contentType (default
+	// application/json): the shapes exactly as the spec writes them.
+	text        string
+	contentType string
+	// block makes the answer wait until the client gives up.
+	block bool
 }
 
 // fakeAPI is a query service answering GET /import/{receipt}/status with
-// a sequence of canned answers, the last one repeated forever.
+// a sequence of canned answers, the last one repeated forever, and other
+// requests from routes ("METHOD /path?query", the query as url.Values
+// encodes it) or with a 404.
 type fakeAPI struct {
 	*httptest.Server
 	mu       sync.Mutex
 	answers  []canned
-	requests int
+	routes   map[string]canned
+	token    string // when not empty, any other bearer token is a 401
+	requests int    // of the status
 	paths    []string
 	auth     []string
 }
 
 func newFakeAPI(t *testing.T, answers ...canned) *fakeAPI {
 	t.Helper()
-	f := &fakeAPI{answers: answers}
+	return newRoutesAPI(t, "", nil, answers...)
+}
+
+// newRoutesAPI returns a fake query service that wants the bearer token
+// (unless it is empty) and answers from routes, then from answers.
+func newRoutesAPI(t *testing.T, token string, routes map[string]canned, answers ...canned) *fakeAPI {
+	t.Helper()
+	f := &fakeAPI{answers: answers, routes: routes, token: token}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
 }
 
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
+	key := r.Method + " " + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		key += "?" + r.URL.RawQuery
+	}
 	f.mu.Lock()
-	i := min(f.requests, len(f.answers)-1)
-	f.requests++
-	f.paths = append(f.paths, r.Method+" "+r.URL.EscapedPath())
+	f.paths = append(f.paths, key)
 	f.auth = append(f.auth, r.Header.Get("Authorization"))
-	a := f.answers[i]
+	a, routed := f.routes[key]
+	switch {
+	case f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token:
+		a = canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}}
+	case routed:
+	case r.Method == http.MethodGet && strings.HasPrefix(key, "GET /import/") && strings.HasSuffix(key, "/status") && len(f.answers) > 0:
+		a = f.answers[min(f.requests, len(f.answers)-1)]
+		f.requests++
+	default:
+		a = canned{code: http.StatusNotFound, body: map[string]string{"error": "no route " + key}}
+	}
 	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
+	if a.block {
+		<-r.Context().Done()
+		return
+	}
+	if a.contentType == "" {
+		a.contentType = "application/json"
+	}
+	w.Header().Set("Content-Type", a.contentType)
 	w.WriteHeader(a.code)
+	if a.text != "" {
+		_, _ = io.WriteString(w, a.text)
+		return
+	}
 	_ = json.NewEncoder(w).Encode(a.body)
 }
 
+// requestPaths returns the requests served so far, as "METHOD /path?query".
+func (f *fakeAPI) requestPaths() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.paths...)
+}
+
+// requestCount returns how many status requests were answered.
 func (f *fakeAPI) requestCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,10 +1,12 @@
 // Command importctl is the command-line client of the import pipeline: it
-// publishes a delivery to NATS JetStream (DESIGN §3) and reads its status from
-// the query service (DESIGN §7).
+// publishes a delivery to NATS JetStream (DESIGN §3) and reads its status,
+// its errors and the history of its records from the query service, and
+// cancels or retries it (DESIGN §7).
 //
 //	importctl submit FILE --merchant M [--watch]
 //	importctl status RECEIPT
 //	importctl watch RECEIPT
+//	importctl summary | imports | product | errors | cancel | retry …
 package main
 
 import (
@@ -30,13 +32,36 @@ Commands:
       --foreign-key K        the upstream's own reference for the delivery
       --skip-errors          never interrupt the delivery on errors
       --gzip                 compress the body (a gzipped FILE is sent as is)
-      --watch                then show a progress bar until the delivery ends
+      --watch                then show a progress bar (records done/total,
+                             rate, ETA) until the delivery ends, and the
+                             result: status, counts, top error codes
       --timeout D            with --watch: give up after D (default 0: never)
-  status RECEIPT             print a delivery's status
-      --json                 print the raw JSON body instead
+  status RECEIPT             print a delivery's status (and its job status,
+                             e.g. interrupted, when the service has /v1)
   watch RECEIPT              show a delivery's progress until it ends
       --timeout D            give up after D (default 0: never)
+  summary                    deliveries and operations per state, per merchant
+      --status S             only deliveries in job status S: pending,
+                             in_progress, interrupted or completed
+      --merchant M           only merchant M (operator tokens)
+  imports                    the deliveries, newest first
+      --status S             only deliveries in job status S
+      --reference REF        only deliveries with this foreign key
+      --limit N              deliveries per page, 1 to 1000 (default 50)
+      --cursor C             start at a page's nextCursor
+      --all                  follow nextCursor to the last page
+  product RECEIPT ID         the history of one record, oldest first
+  errors RECEIPT             a delivery's errors by code, with examples, and
+                             the missing references it waits for
+      --csv                  every error of every operation as CSV, as the
+                             service streams it
+  cancel RECEIPT             interrupt a delivery; print its job status
+  retry RECEIPT              send the delivery's rejected operations back
+      --operation ID         only this operation of the delivery
   help                       this text
+
+status, summary, imports, product, errors, cancel and retry take --json: print
+the service's JSON body instead (imports --all --json: every item in one body).
 
 Global flags (before or after the command):
   --api URL      query service (default $IMPORTD_API or http://localhost:8080)
@@ -48,14 +73,19 @@ receipt id and a random suffix; smaller ones travel in the message. The receipt 
 thing printed on stdout by submit; everything else goes to stderr.
 
 Exit codes:
-  0    submitted (without --watch); the delivery completed successfully or
-       had no record; for status: also still Receiving, Queued or Processing
-  1    the delivery completed with errors, or could not be ingested
-       (CompletedWithErrors, IngestionFailure)
+  0    the command did its job: submitted (without --watch); the delivery
+       completed successfully or had no record; for status: also still
+       Receiving, Queued or Processing; the answer printed (summary,
+       imports, product, errors); canceled; retried
+  1    the delivery completed with errors, could not be ingested
+       (CompletedWithErrors, IngestionFailure) or was interrupted; or the
+       service refused the action in the current state (409: cancel of a
+       completed delivery, retry with nothing rejected)
   2    usage error, or NATS or the query service unreachable, or refused the
-       request (401), or no delivery with that receipt (404)
+       request (401), or no such delivery, record or operation (404), or
+       any other error
   3    --timeout elapsed before the delivery ended
-  130  interrupted (Ctrl-C) while watching
+  130  interrupted (Ctrl-C)
 `
 
 func main() {
@@ -104,6 +134,18 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		code, err = c.status(ctx, g, rest)
 	case "watch":
 		code, err = c.watch(ctx, g, rest)
+	case "summary":
+		code, err = c.summary(ctx, g, rest)
+	case "imports":
+		code, err = c.imports(ctx, g, rest)
+	case "product":
+		code, err = c.product(ctx, g, rest)
+	case "errors":
+		code, err = c.errorsCmd(ctx, g, rest)
+	case "cancel":
+		code, err = c.cancel(ctx, g, rest)
+	case "retry":
+		code, err = c.retry(ctx, g, rest)
 	default:
 		err = usagef("unknown command %q", cmd)
 	}

@@ -27,6 +27,7 @@ func TestExitCodeOf(t *testing.T) {
 		{"not found", fmt.Errorf("%w: no delivery", ErrNotFound), exitUsage},
 		{"unauthorized", fmt.Errorf("%w: refused", ErrUnauthorized), exitUsage},
 		{"connection", &url.Error{Op: "Get", URL: "http://x", Err: errors.New("refused")}, exitUsage},
+		{"conflict", fmt.Errorf("cancel r: %w: delivery r is completed", ErrConflict), exitFailed},
 		{"timeout", fmt.Errorf("watch: %w", errTimeout), exitTimeout},
 		{"interrupted", fmt.Errorf("%w (signal)", errInterrupted), exitInterrupted},
 		{"canceled", fmt.Errorf("publish: %w", context.Canceled), exitInterrupted},
@@ -98,7 +99,8 @@ func TestRunUsage(t *testing.T) {
 	r = runCLI(t, nil, nil, "help")
 	require.Equal(t, exitOK, r.code)
 	require.Contains(t, r.stdout, "Exit codes:")
-	for _, cmd := range []string{"submit FILE", "status RECEIPT", "watch RECEIPT"} {
+	for _, cmd := range []string{"submit FILE", "status RECEIPT", "watch RECEIPT", "summary", "imports",
+		"product RECEIPT ID", "errors RECEIPT", "cancel RECEIPT", "retry RECEIPT", "--operation ID", "--all", "--csv", "130"} {
 		require.Contains(t, r.stdout, cmd)
 	}
 

@@ -29,14 +29,29 @@ func (c *cli) status(ctx context.Context, g globals, args []string) (int, error)
 	if err != nil {
 		return exitUsage, err
 	}
+	job := jobView(ctx, client, receipt)
+	if err := ctx.Err(); err != nil {
+		return exitInterrupted, err
+	}
 	if *raw {
 		if _, err := fmt.Fprintf(c.stdout, "%s\n", trimNewline(body)); err != nil {
 			return exitUsage, fmt.Errorf("write status: %w", err)
 		}
 	} else {
-		printStatus(c.stdout, receipt, st)
+		printStatus(c.stdout, receipt, st, job)
 	}
-	return statusExitCode(st.StatusCode), nil
+	return jobExitCode(st.StatusCode, job), nil
+}
+
+// jobView returns the job view of the delivery, or nil when the service
+// does not give it (a service without the /v1 API answers 404): what it
+// adds to the status is welcome, not needed.
+func jobView(ctx context.Context, client *Client, receipt string) *Job {
+	_, job, err := client.Job(ctx, receipt)
+	if err != nil {
+		return nil
+	}
+	return &job
 }
 
 // parseReceiptArg parses a command's flags and its one argument, a valid
@@ -55,14 +70,23 @@ func parseReceiptArg(fs *flagSet, args []string) (string, error) {
 	return pos[0], nil
 }
 
-// printStatus writes a delivery's status as a human-readable block.
-func printStatus(w io.Writer, receipt string, b tracking.StatusBody) {
+// printStatus writes a delivery's status as a human-readable block, with
+// what its job view (when not nil) adds: the job status, which alone tells
+// an interrupted delivery, and the warnings.
+func printStatus(w io.Writer, receipt string, b tracking.StatusBody, job *Job) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{label + ":"}, args...)...)
 	}
 	line("Receipt", "%s", receipt)
 	line("Status", "%s (%d)", b.Status, b.StatusCode)
+	if job != nil {
+		if job.Status == jobInterrupted {
+			line("Job status", "%s (at %s)", job.Status, formatTime(job.InterruptedAt))
+		} else {
+			line("Job status", "%s", job.Status)
+		}
+	}
 	line("Accepted", "%s", formatTime(&b.Delivery.AcceptedUtc))
 	line("Data", "%s", b.Delivery.Data)
 	line("Merchant", "%s", b.Delivery.MerchantID)
@@ -74,6 +98,12 @@ func printStatus(w io.Writer, receipt string, b tracking.StatusBody) {
 	p := b.Products
 	line("Products", "%d successful, %d pending, %d failed (%d in all)",
 		p.Successful, p.Pending, p.Failed, p.Successful+p.Pending+p.Failed)
+	if job != nil && job.WarningsCount > 0 {
+		line("Warnings", "%d partially imported", job.WarningsCount)
+	}
+	if job != nil && job.ItemsInReview > 0 {
+		line("In review", "%d waiting for references or a master variant", job.ItemsInReview)
+	}
 	switch {
 	case b.CompletedUtc != nil:
 		line("Completed", "%s", formatTime(b.CompletedUtc))

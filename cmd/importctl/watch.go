@@ -36,19 +36,36 @@ func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) 
 }
 
 // watchAndReport shows the delivery's progress on stderr until it ends,
-// then writes its final status to out and returns the exit code. Stopped
-// early (timeout, Ctrl-C), it reports the last status it saw.
+// then writes the result to out and returns the exit code. The result fits
+// on one screen: the final status and counts, the job status and the most
+// frequent error codes (from the job view, when the service gives it), and
+// the exit code. Stopped early (timeout, Ctrl-C), it reports the last
+// status it saw.
 func (c *cli) watchAndReport(ctx context.Context, client *Client, receipt string, timeout time.Duration, out io.Writer) (int, error) {
 	w := &watcher{client: client, interval: c.pollInterval, timeout: timeout, progress: &progress{w: c.stderr}}
 	last, err := w.run(ctx, receipt)
-	if last != nil {
-		printStatus(out, receipt, *last)
-	}
 	if err != nil {
+		if last != nil {
+			printStatus(out, receipt, *last, nil)
+		}
 		return exitUsage, err
 	}
-	return statusExitCode(last.StatusCode), nil
+	job := jobView(ctx, client, receipt)
+	if ctx.Err() != nil { // Ctrl-C while asking for the job view
+		printStatus(out, receipt, *last, nil)
+		return exitInterrupted, fmt.Errorf("%w (%v)", errInterrupted, context.Cause(ctx))
+	}
+	printStatus(out, receipt, *last, job)
+	if job != nil {
+		printTopErrors(out, receipt, job, topErrorCodes)
+	}
+	code := jobExitCode(last.StatusCode, job)
+	fmt.Fprintf(out, "Exit code %d: %s\n", code, exitMeaning(last.StatusCode, job))
+	return code, nil
 }
+
+// topErrorCodes is how many error codes the result of a watch lists.
+const topErrorCodes = 5
 
 // watcher polls a delivery's status until it ends, showing its progress.
 type watcher struct {
@@ -116,16 +133,62 @@ func stopped(ctx context.Context) error {
 
 // progress draws a delivery's progress on w: a bar of the records done
 // (Successful + Failed) of all records known (Successful + Pending +
-// Failed), with rate and ETA, described by the delivery's status. The bar
+// Failed), followed by the delivery's status, the rate and the ETA. The bar
 // appears once the delivery has a record and has not ended yet; until then,
 // status changes are printed as lines.
+//
+// The rate is measured here, over the polls of the last rateWindow, rather
+// than by the bar: records done before the watch began (a watch started
+// late, records that failed validation at once) would make the bar's own
+// rate absurd.
 type progress struct {
 	w          io.Writer
 	bar        *progressbar.ProgressBar
-	status     string // the bar's description
+	desc       string // the bar's description
 	lastLine   string // last line printed before the bar
 	barEnded   bool
 	sawWaiting bool
+	samples    []sample // of the last rateWindow, oldest first
+}
+
+// rateWindow is how far back the rate of a watch looks.
+const rateWindow = 20 * time.Second
+
+// sample is the records done at one poll.
+type sample struct {
+	at   time.Time
+	done int64
+}
+
+// observe records the records done at now and returns the rate (records
+// per second, 0 when unknown yet) over the samples of the last rateWindow.
+func (p *progress) observe(now time.Time, done int64) float64 {
+	p.samples = append(p.samples, sample{at: now, done: done})
+	i := 0
+	for i < len(p.samples)-2 && now.Sub(p.samples[i].at) > rateWindow {
+		i++
+	}
+	p.samples = p.samples[i:]
+	first, last := p.samples[0], p.samples[len(p.samples)-1]
+	elapsed := last.at.Sub(first.at).Seconds()
+	if elapsed <= 0 || last.done <= first.done {
+		return 0
+	}
+	return float64(last.done-first.done) / elapsed
+}
+
+// describe returns the bar's description: the status, then the rate and
+// the ETA once there is a rate, unless the delivery has ended.
+func describe(status string, done, total int64, rate float64, ended bool) string {
+	if ended || rate <= 0 {
+		return status
+	}
+	eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+	r := fmt.Sprintf("%.0f", rate)
+	if rate < 10 {
+		r = fmt.Sprintf("%.1f", rate)
+	}
+	return fmt.Sprintf("%s, %s records/s, ETA %s", status, r, eta)
 }
 
 // waiting says, once, that the delivery is not known yet.
@@ -156,14 +219,17 @@ func (p *progress) update(b tracking.StatusBody) {
 	if total == 0 {
 		if p.bar == nil {
 			p.line(fmt.Sprintf("%s: no record yet", b.Status))
-		} else if !p.barEnded {
+		} else if !p.barEnded && b.Status != p.desc {
+			p.desc = b.Status
 			p.bar.Describe(b.Status)
 		}
 		return
 	}
+	rate := p.observe(time.Now(), done)
+	desc := describe(b.Status, done, total, rate, finished(b.StatusCode))
 	if p.bar == nil {
-		p.bar = newBar(p.w, total, b.Status)
-		p.status = b.Status
+		p.bar = newBar(p.w, total, desc)
+		p.desc = desc
 	}
 	if p.barEnded {
 		return
@@ -179,9 +245,9 @@ func (p *progress) update(b tracking.StatusBody) {
 	if total != p.bar.GetMax64() {
 		p.bar.ChangeMax64(total)
 	}
-	if b.Status != p.status {
-		p.status = b.Status
-		p.bar.Describe(b.Status)
+	if desc != p.desc {
+		p.desc = desc
+		p.bar.Describe(desc)
 	}
 	_ = p.bar.Set64(done)
 	if finished(b.StatusCode) {
@@ -209,16 +275,16 @@ func (p *progress) close() {
 	_ = p.bar.Exit()
 }
 
-// newBar returns a bar of max records on w.
+// newBar returns a bar of max records on w: the percentage, the bar, the
+// records done / total, then the description (progress.describe).
 func newBar(w io.Writer, max int64, description string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(description),
+		progressbar.OptionShowDescriptionAtLineEnd(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("records"),
-		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
 	)
 }

@@ -45,8 +45,10 @@ func TestStatus(t *testing.T) {
 			for _, s := range tt.contains {
 				require.Contains(t, r.stdout, s)
 			}
-			require.Equal(t, []string{"GET /import/" + receipt + "/status"}, api.paths)
-			require.Equal(t, []string{"Bearer tok-1"}, api.auth)
+			require.Equal(t, []string{"GET /import/" + receipt + "/status", "GET /v1/imports/" + receipt}, api.paths,
+				"the job view is asked for too; without it (404) the status stands alone")
+			require.Equal(t, []string{"Bearer tok-1", "Bearer tok-1"}, api.auth)
+			require.NotContains(t, r.stdout, "Job status")
 		})
 	}
 }
@@ -203,4 +205,40 @@ func TestWatchGivesUpOnUnreachableAPI(t *testing.T) {
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "retrying")
 	require.Equal(t, 1, strings.Count(r.stderr, "retrying"), "said once per streak")
+}
+
+func TestProgressRate(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	type poll struct {
+		after time.Duration
+		done  int64
+	}
+	tests := []struct {
+		desc  string
+		polls []poll
+		total int64
+		ended bool
+		want  string
+	}{
+		{"one poll: no rate yet", []poll{{0, 100}}, 1000, false, "Processing"},
+		{"records done before the watch do not count", []poll{{0, 100}, {2 * time.Second, 300}}, 1000, false, "Processing, 100 records/s, ETA 7s"},
+		{"slow", []poll{{0, 0}, {2 * time.Second, 3}}, 13, false, "Processing, 1.5 records/s, ETA 7s"},
+		{"no progress", []poll{{0, 5}, {time.Second, 5}}, 13, false, "Processing"},
+		{"only the last 20s count", []poll{{0, 0}, {30 * time.Second, 10}, {31 * time.Second, 20}}, 1020, false, "Processing, 10 records/s, ETA 1m40s"},
+		{"ended", []poll{{0, 0}, {time.Second, 10}}, 10, true, "Processing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			var p progress
+			var rate float64
+			var last int64
+			for _, pl := range tt.polls {
+				rate = p.observe(t0.Add(pl.after), pl.done)
+				last = pl.done
+			}
+			require.Equal(t, tt.want, describe("Processing", last, tt.total, rate, tt.ended))
+		})
+	}
 }

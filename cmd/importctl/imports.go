@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// maxPage is the largest page the service gives (and the page size of
+// imports --all when --limit is not given).
+const maxPage = 1000
+
+// imports runs `importctl imports [--status S] [--reference REF] [--limit
+// N] [--cursor C] [--all] [--json]`: the deliveries the token sees, newest
+// first (GET /v1/imports).
+func (c *cli) imports(ctx context.Context, g globals, args []string) (int, error) {
+	fs := newFlagSet("imports", "importctl imports [--status S] [--reference REF] [--limit N] [--cursor C] [--all] [--json]", c.stderr)
+	g.register(fs.FlagSet)
+	status := fs.String("status", "", "only deliveries in this job `status`: "+strings.Join(jobStatuses, ", "))
+	reference := fs.String("reference", "", "only deliveries with this foreign key (`ref`, exact)")
+	limit := fs.Int("limit", 0, "deliveries per page, 1 to 1000 (default: the service's, 50; with --all 1000)")
+	cursor := fs.String("cursor", "", "start at this `cursor` (the nextCursor of an earlier page)")
+	all := fs.Bool("all", false, "follow nextCursor to the last page")
+	raw := fs.Bool("json", false, "print the JSON body (with --all: every item in one body)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return exitUsage, err
+	}
+	q := url.Values{}
+	if *status != "" {
+		if err := checkJobStatus("imports", *status); err != nil {
+			return exitUsage, err
+		}
+		q.Set("status", *status)
+	}
+	if *reference != "" {
+		q.Set("reference", *reference)
+	}
+	switch {
+	case *limit < 0 || *limit > maxPage:
+		return exitUsage, usagef("imports: --limit must be 1 to %d, got %d", maxPage, *limit)
+	case *limit > 0:
+		q.Set("limit", strconv.Itoa(*limit))
+	case *all:
+		q.Set("limit", strconv.Itoa(maxPage))
+	}
+	if *cursor != "" {
+		q.Set("cursor", *cursor)
+	}
+	client, err := NewClient(g.api, g.token)
+	if err != nil {
+		return exitUsage, err
+	}
+
+	var (
+		jobs  []Job
+		items []json.RawMessage // with --json --all
+		next  *string
+	)
+	for {
+		body, page, err := client.Imports(ctx, q)
+		if err != nil {
+			return exitUsage, err
+		}
+		if *raw && !*all {
+			return writeRaw(c.stdout, body)
+		}
+		if *raw {
+			var p Page[json.RawMessage]
+			if err := json.Unmarshal(body, &p); err != nil {
+				return exitUsage, fmt.Errorf("imports: decode the answer: %w", err)
+			}
+			items = append(items, p.Items...)
+		}
+		jobs = append(jobs, page.Items...)
+		next = page.NextCursor
+		if !*all || next == nil || *next == "" {
+			break
+		}
+		if *next == q.Get("cursor") {
+			return exitUsage, fmt.Errorf("imports: the service answered the same nextCursor %q twice", *next)
+		}
+		q.Set("cursor", *next)
+	}
+	if *raw {
+		if items == nil {
+			items = []json.RawMessage{}
+		}
+		body, err := json.Marshal(Page[json.RawMessage]{Items: items})
+		if err != nil {
+			return exitUsage, err
+		}
+		return writeRaw(c.stdout, body)
+	}
+	printImports(c.stdout, jobs)
+	if next != nil && *next != "" {
+		fmt.Fprintf(c.stderr, "more deliveries: --cursor %s, or --all\n", *next)
+	}
+	return exitOK, nil
+}
+
+// printImports writes the deliveries as a table.
+func printImports(w io.Writer, jobs []Job) {
+	if len(jobs) == 0 {
+		fmt.Fprintln(w, "no delivery")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECEIPT\tSTATUS\tTYPE\tRECEIVED\tSUCCEEDED\tFAILED\tCREATED")
+	for _, j := range jobs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", j.ReceiptID, j.Status, j.ResourceType,
+			j.ItemsReceived, j.ItemsSucceeded, j.ItemsFailed, formatTime(&j.CreatedAt))
+	}
+	tw.Flush()
+}
