@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -24,21 +23,6 @@ func (e *StateError) Error() string { return e.What + " " + e.Msg }
 
 // retryChunk is how many operations one retry transaction sends back.
 const retryChunk = 2000
-
-// OperationRef finds an operation by id.
-func (s *Store) OperationRef(ctx context.Context, id uuid.UUID) (OpRef, error) {
-	var r OpRef
-	err := s.pool.QueryRow(ctx, `SELECT receipt_id, merchant_id, delivery_at, seq FROM operations WHERE id = $1 LIMIT 1`, id).
-		Scan(&r.ReceiptID, &r.MerchantID, &r.DeliveryAt, &r.Seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNotFound
-	}
-	if err != nil {
-		return r, fmt.Errorf("tracking: operation %s: %w", id, err)
-	}
-	r.DeliveryAt = r.DeliveryAt.UTC()
-	return r, nil
-}
 
 // RetryOperation sends one rejected operation back to processing with a
 // fresh budget of attempts. Any other state is a *StateError.

@@ -186,7 +186,9 @@ func TestRetryDeliveryGetsFreshBudget(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	require.JSONEq(t, `{"retried":2}`, string(body))
 	// Still failing: five more attempts each, then rejected again; never a sixth.
-	require.Eventually(t, func() bool { return e.count("rtd-types", "rejected") == 2 && e.statusName("rtd-types") == "CompletedWithErrors" },
+	require.Eventually(t, func() bool {
+		return e.count("rtd-types", "rejected") == 2 && e.statusName("rtd-types") == "CompletedWithErrors"
+	},
 		time.Minute, 20*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	attempts := 0

@@ -1,0 +1,115 @@
+package bus
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// InlineLimit is the largest body published inside the delivery message;
+// larger ones go through the object store IMPORT_PAYLOADS.
+const InlineLimit = 512 << 10
+
+// Delivery is a delivery to publish (DESIGN §3, "Publishing a delivery").
+type Delivery struct {
+	Merchant        string
+	Receipt         string // Nats-Msg-Id; required
+	Data            string
+	Format          string
+	ContractVersion string
+	ForeignKey      string
+	SkipErrors      bool
+	Gzip            bool   // the body is gzipped
+	Description     string // of the object, for people listing the bucket
+}
+
+// Header returns the message headers of the delivery.
+func (d Delivery) Header() nats.Header {
+	h := nats.Header{}
+	h.Set(HeaderMsgID, d.Receipt)
+	set := func(k, v string) {
+		if v != "" {
+			h.Set(k, v)
+		}
+	}
+	set(HeaderData, d.Data)
+	set(HeaderFormat, d.Format)
+	set(HeaderContractVersion, d.ContractVersion)
+	set(HeaderForeignKey, d.ForeignKey)
+	if d.SkipErrors {
+		h.Set(HeaderSkipErrors, "true")
+	}
+	if d.Gzip {
+		h.Set(HeaderEncoding, "gzip")
+	}
+	return h
+}
+
+// Published says how a delivery was published.
+type Published struct {
+	Object    string // name in IMPORT_PAYLOADS; "" when inline
+	Size      int64  // body bytes as published
+	Sequence  uint64
+	Duplicate bool // the receipt had been published before: a no-op
+}
+
+// PublishDelivery publishes body as the delivery d: inline when it is at
+// most InlineLimit bytes, else streamed into IMPORT_PAYLOADS under a name
+// of its own (the receipt and 8 random hex digits: publishing the same
+// receipt again never replaces a body ingest may be reading).
+func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, body io.Reader) (Published, error) {
+	if !ValidMerchant(d.Merchant) || !ValidReceipt(d.Receipt) {
+		return Published{}, fmt.Errorf("bus: invalid merchant %q or receipt %q", d.Merchant, d.Receipt)
+	}
+	head := make([]byte, InlineLimit+1)
+	n, err := io.ReadFull(body, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Published{}, fmt.Errorf("bus: read body: %w", err)
+	}
+	msg := &nats.Msg{Subject: DeliverySubject(d.Merchant), Header: d.Header()}
+	var res Published
+	if n <= InlineLimit {
+		msg.Data, res.Size = head[:n], int64(n)
+	} else {
+		obs, err := js.ObjectStore(ctx, BucketPayloads)
+		if err != nil {
+			return Published{}, fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
+		}
+		b := make([]byte, 4)
+		if _, err := rand.Read(b); err != nil {
+			return Published{}, err
+		}
+		name := d.Receipt + "." + hex.EncodeToString(b)
+		info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Description: d.Description}, io.MultiReader(bytes.NewReader(head[:n]), body))
+		if err != nil {
+			return Published{}, fmt.Errorf("bus: store the body in %s: %w", BucketPayloads, err)
+		}
+		msg.Header.Set(HeaderObject, name)
+		res.Object, res.Size = name, int64(info.Size)
+	}
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamDeliveries))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			return Published{}, fmt.Errorf("bus: publish to %s: no stream answered: has importd provisioned this NATS server? %w", msg.Subject, err)
+		}
+		return Published{}, fmt.Errorf("bus: publish to %s: %w", msg.Subject, err)
+	}
+	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
+	return res, nil
+}
+
+// NewReceipt returns a fresh receipt id: 32 random hex digits.
+func NewReceipt() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,235 @@
+package tracking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+)
+
+// DefaultMaxSubmitBytes is the largest body POST /v1/imports takes, as sent
+// (gzipped bodies count compressed).
+const DefaultMaxSubmitBytes = 1 << 30
+
+// maxForeignKey is the longest Import-Foreign-Key taken over HTTP.
+const maxForeignKey = 1024
+
+// routesActions registers the /v1 routes that change something.
+func (s *Server) routesActions() {
+	s.handle("POST /v1/imports", s.submit)
+	s.handle("POST /v1/imports/{receiptId}/cancel", s.cancel)
+	s.handle("POST /v1/imports/{receiptId}/retry", s.retryDelivery)
+	s.handle("POST /v1/operations/{id}/retry", s.retryOperation)
+}
+
+// submit publishes the request's body as a delivery, with the headers a
+// delivery message has on NATS, and answers 202 with its receipt.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.JS == nil {
+		writeError(w, http.StatusServiceUnavailable, "this query service cannot publish deliveries (no NATS connection)")
+		return
+	}
+	merchant := scopeOf(r.Context())
+	if merchant == Operator {
+		merchant = r.URL.Query().Get("merchantId")
+		if merchant == "" {
+			writeError(w, http.StatusBadRequest, "an operator must name the merchant: ?merchantId=M")
+			return
+		}
+	} else if m := r.URL.Query().Get("merchantId"); m != "" && m != merchant {
+		writeError(w, http.StatusForbidden, "this token may only submit deliveries of merchant "+merchant)
+		return
+	}
+	if !bus.ValidMerchant(merchant) {
+		writeError(w, http.StatusBadRequest, "merchantId must match ^[A-Za-z0-9_-]{1,64}$")
+		return
+	}
+	d, err := submitDelivery(merchant, r.Header)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit := s.cfg.MaxSubmitBytes
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, over the limit of %d bytes", r.ContentLength, limit))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	ctx, cancel := context.WithTimeout(r.Context(), time.Hour)
+	defer cancel()
+	pub, err := bus.PublishDelivery(ctx, s.cfg.JS, d, body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", limit))
+			return
+		}
+		s.logger.Error("submit failed", zap.String("receipt", d.Receipt), zap.Error(err))
+		writeError(w, http.StatusBadGateway, "the delivery could not be published: "+err.Error())
+		return
+	}
+	s.logger.Info("delivery submitted over HTTP", zap.String("receipt", d.Receipt), zap.String("merchant", merchant),
+		zap.Int64("bytes", pub.Size), zap.String("object", pub.Object), zap.Bool("duplicate", pub.Duplicate))
+	w.Header().Set("Location", "/v1/imports/"+d.Receipt)
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"receiptId": d.Receipt, "status": "accepted", "duplicate": pub.Duplicate, "bytes": pub.Size,
+	})
+}
+
+// submitDelivery checks the headers of a submission. Ingest checks them
+// again when it reads the delivery; here a mistake is refused before the
+// body is even read.
+func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
+	d := bus.Delivery{
+		Merchant:        merchant,
+		Receipt:         h.Get(bus.HeaderMsgID),
+		Data:            h.Get(bus.HeaderData),
+		Format:          strings.ToLower(h.Get(bus.HeaderFormat)),
+		ContractVersion: h.Get(bus.HeaderContractVersion),
+		ForeignKey:      h.Get(bus.HeaderForeignKey),
+		Description:     "POST /v1/imports",
+	}
+	if d.Receipt == "" {
+		d.Receipt = bus.NewReceipt()
+	} else if !bus.ValidReceipt(d.Receipt) {
+		return d, errors.New("Nats-Msg-Id must match ^[A-Za-z0-9_-]{8,64}$")
+	}
+	if d.Data != "" {
+		t, ok := catalog.ParseResourceType(d.Data)
+		if !ok {
+			return d, fmt.Errorf("Import-Data %q is not one of ProductType, Category, TaxCategory, Product, ProductVariant, Price, InventoryEntry", clip(d.Data))
+		}
+		d.Data = string(t)
+	}
+	switch d.Format {
+	case "", "ndjson", "json", "csv":
+	default:
+		return d, fmt.Errorf("Import-Format %q is not one of ndjson, json, csv", clip(d.Format))
+	}
+	switch d.ContractVersion {
+	case "", "1", "1.0":
+	default:
+		return d, fmt.Errorf("Import-Contract-Version %q is not supported (supported: 1.0)", clip(d.ContractVersion))
+	}
+	switch v := strings.ToLower(h.Get(bus.HeaderSkipErrors)); v {
+	case "", "false":
+	case "true":
+		d.SkipErrors = true
+	default:
+		return d, fmt.Errorf("Import-Skip-Errors %q must be true or false", clip(v))
+	}
+	switch enc := strings.ToLower(h.Get(bus.HeaderEncoding)); enc {
+	case "", "identity":
+	case "gzip":
+		d.Gzip = true
+	default:
+		return d, fmt.Errorf("Content-Encoding %q is not supported (supported: gzip)", clip(enc))
+	}
+	if len(d.ForeignKey) > maxForeignKey {
+		return d, fmt.Errorf("Import-Foreign-Key is %d bytes long, over the limit of %d", len(d.ForeignKey), maxForeignKey)
+	}
+	return d, nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// cancel interrupts a delivery and cancels its pending operations.
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	got, err := s.store.Cancel(r.Context(), d)
+	if errors.Is(err, ErrCompleted) {
+		writeError(w, http.StatusConflict, "delivery "+d.ReceiptID+" is completed; there is nothing to cancel")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logger.Info("delivery canceled on request", zap.String("receipt", d.ReceiptID))
+	if s.cfg.JS != nil {
+		if err := s.store.Announce(r.Context(), s.cfg.JS, got, "interrupted"); err != nil {
+			s.logger.Warn("interrupted event not published", zap.String("receipt", d.ReceiptID), zap.Error(err))
+		}
+		if got.CompletedAt != nil {
+			if err := s.store.Announce(r.Context(), s.cfg.JS, got, "completed"); err != nil {
+				s.logger.Warn("completed event not published", zap.String("receipt", d.ReceiptID), zap.Error(err))
+			}
+		}
+	}
+	s.writeJob(w, r, got)
+}
+
+// retryDelivery sends a delivery's rejected operations back to processing.
+func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	n, err := s.store.Retry(r.Context(), d)
+	var se *StateError
+	if errors.As(err, &se) {
+		writeError(w, http.StatusConflict, se.Error())
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logger.Info("rejected operations retried on request", zap.String("receipt", d.ReceiptID), zap.Int("operations", n))
+	writeJSON(w, http.StatusOK, map[string]int{"retried": n})
+}
+
+// retryOperation sends one rejected operation back to processing.
+func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
+	o, ok := s.operation(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.store.DeliveryGet(r.Context(), o.ReceiptID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	err = s.store.RetryOperation(r.Context(), &d, o.Seq)
+	var se *StateError
+	if errors.As(err, &se) {
+		writeError(w, http.StatusConflict, se.Error())
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logger.Info("rejected operation retried on request", zap.String("receipt", d.ReceiptID), zap.Stringer("operation", o.ID))
+	got, err := s.store.OperationGet(r.Context(), o.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, got)
+}
+
+// writeJob answers with the delivery's job object, in detail.
+func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, d *Delivery) {
+	job, err := s.store.Job(r.Context(), d, true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, job)
+}
