@@ -276,7 +276,7 @@ func (a *app) dev(ctx context.Context) error {
 importd dev is starting
   NATS        %s
   PostgreSQL  %s
-  HTTP        http://%s  (GET /import/{receiptId}/status, /summary, /{productId}; /metrics)
+  HTTP        http://%s  (/import/{receiptId}/status|summary|{productId}, /v1/imports, /v1/summary, /metrics)
   Publish deliveries to import.deliveries.<merchantId>; stop with Ctrl-C.
 
 `, natsWhere, dbWhere, displayAddr(a.cfg.HTTPAddr))
