@@ -21,10 +21,6 @@ import (
 	"github.com/importd/importd/internal/bus"
 )
 
-// inlineLimit is the largest body sent inside the message; larger ones go
-// through the object store IMPORT_PAYLOADS.
-const inlineLimit = 512 << 10
-
 // maxHeaderValue is the longest Import-Foreign-Key ingest accepts.
 const maxHeaderValue = 256
 
@@ -238,21 +234,15 @@ func objectName(receipt string) (string, error) {
 // subject is where the delivery is published.
 func (d delivery) subject() string { return bus.DeliverySubject(d.merchant) }
 
+// bus returns the delivery as the bus publishes it.
+func (d delivery) bus() bus.Delivery {
+	return bus.Delivery{Merchant: d.merchant, Receipt: d.receipt, Data: d.data, Format: d.format,
+		ForeignKey: d.foreignKey, SkipErrors: d.skipErrors, Gzip: d.gzip}
+}
+
 // header returns the message headers of the delivery.
 func (d delivery) header() nats.Header {
-	h := nats.Header{}
-	h.Set(bus.HeaderMsgID, d.receipt)
-	h.Set(bus.HeaderData, d.data)
-	h.Set(bus.HeaderFormat, d.format)
-	if d.foreignKey != "" {
-		h.Set(bus.HeaderForeignKey, d.foreignKey)
-	}
-	if d.skipErrors {
-		h.Set(bus.HeaderSkipErrors, "true")
-	}
-	if d.gzip {
-		h.Set(bus.HeaderEncoding, "gzip")
-	}
+	h := d.bus().Header()
 	if d.object != "" {
 		h.Set(bus.HeaderObject, d.object)
 	}
@@ -318,21 +308,6 @@ func gzipReader(src io.Reader) io.ReadCloser {
 	return pr
 }
 
-// splitBody reads r up to limit bytes. When r ends within them it returns
-// the whole body as inline; otherwise inline is nil and large reads the
-// entire body (what was read so far, then the rest of r), streaming.
-func splitBody(r io.Reader, limit int) (inline []byte, large io.Reader, err error) {
-	buf := make([]byte, limit+1)
-	n, err := io.ReadFull(r, buf)
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return buf[:n], nil, nil
-	case err != nil:
-		return nil, nil, err
-	}
-	return nil, io.MultiReader(bytes.NewReader(buf), r), nil
-}
-
 // published is the outcome of a submit.
 type published struct {
 	delivery  delivery
@@ -342,8 +317,8 @@ type published struct {
 }
 
 // publishFile reads the body from src and publishes the delivery d: inline
-// when the body is at most inlineLimit bytes, else through the object store
-// IMPORT_PAYLOADS, under the receipt id, with an empty message body.
+// when the body is at most bus.InlineLimit bytes, else through the object
+// store IMPORT_PAYLOADS under a name of its own.
 func publishFile(ctx context.Context, js jetstream.JetStream, d delivery, o submitOptions, src io.Reader, stderr io.Writer) (published, error) {
 	body, err := encodeBody(o.file, src, o.gzip)
 	if err != nil {
@@ -354,63 +329,14 @@ func publishFile(ctx context.Context, js jetstream.JetStream, d delivery, o subm
 	if body.misnamed {
 		fmt.Fprintf(stderr, "importctl: warning: %s is named .gz but does not start like gzip; sending it as gzip\n", o.file)
 	}
-	inline, large, err := splitBody(body, inlineLimit)
+	bd := d.bus()
+	bd.Description = "importctl submit " + filepath.Base(o.file)
+	pub, err := bus.PublishDelivery(ctx, js, bd, body)
 	if err != nil {
-		return published{}, fmt.Errorf("read %s: %w", o.file, err)
+		return published{}, fmt.Errorf("submit %s: %w", o.file, err)
 	}
-	res := published{delivery: d, size: int64(len(inline))}
-	if large != nil {
-		// A name of its own for every upload: submitting the same receipt
-		// again must never replace a body ingest may be reading.
-		name, err := objectName(d.receipt)
-		if err != nil {
-			return published{}, err
-		}
-		info, err := putObject(ctx, js, name, o.file, large)
-		if err != nil {
-			return published{}, err
-		}
-		res.delivery.object = info.Name
-		res.size = int64(info.Size)
-		inline = nil
-	}
-	ack, err := publishMsg(ctx, js, res.delivery, inline)
-	if err != nil {
-		return published{}, err
-	}
-	res.sequence, res.duplicate = ack.Sequence, ack.Duplicate
-	return res, nil
-}
-
-// putObject stores the body read from r in IMPORT_PAYLOADS under name,
-// streaming it in chunks.
-func putObject(ctx context.Context, js jetstream.JetStream, name, file string, r io.Reader) (*jetstream.ObjectInfo, error) {
-	obs, err := js.ObjectStore(ctx, bus.BucketPayloads)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil, fmt.Errorf("object store %s does not exist: has importd provisioned this NATS server? %w", bus.BucketPayloads, err)
-		}
-		return nil, fmt.Errorf("object store %s: %w", bus.BucketPayloads, err)
-	}
-	info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Description: "importctl submit " + filepath.Base(file)}, r)
-	if err != nil {
-		return nil, fmt.Errorf("store %s in %s: %w", file, bus.BucketPayloads, err)
-	}
-	return info, nil
-}
-
-// publishMsg publishes the delivery message and waits for the stream's
-// acknowledgement.
-func publishMsg(ctx context.Context, js jetstream.JetStream, d delivery, data []byte) (*jetstream.PubAck, error) {
-	msg := &nats.Msg{Subject: d.subject(), Header: d.header(), Data: data}
-	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.StreamDeliveries))
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoStreamResponse) {
-			return nil, fmt.Errorf("publish to %s: no stream answered: has importd provisioned this NATS server? %w", d.subject(), err)
-		}
-		return nil, fmt.Errorf("publish to %s: %w", d.subject(), err)
-	}
-	return ack, nil
+	d.object = pub.Object
+	return published{delivery: d, size: pub.Size, sequence: pub.Sequence, duplicate: pub.Duplicate}, nil
 }
 
 // report tells the user on stderr what was published.

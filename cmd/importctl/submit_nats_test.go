@@ -148,7 +148,7 @@ func TestSubmitLargeFileThroughObjectStore(t *testing.T) {
 func TestSubmitInlineLimit(t *testing.T) {
 	t.Parallel()
 	e := newNATSEnv(t)
-	at := bytes.Repeat([]byte("x"), inlineLimit)
+	at := bytes.Repeat([]byte("x"), bus.InlineLimit)
 	r := runCLI(t, nil, e.env, "submit", writeFile(t, "at.ndjson", at), "--merchant", "m1")
 	requireNoErr(t, r)
 	msg := e.lastDelivery(t, "m1")
@@ -224,7 +224,7 @@ func TestSubmitStdin(t *testing.T) {
 	require.Equal(t, small, msg.Data)
 	require.Equal(t, "ndjson", msg.Header.Get(bus.HeaderFormat))
 
-	large := records(inlineLimit + 10000)
+	large := records(bus.InlineLimit + 10000)
 	r = runCLI(t, bytes.NewReader(large), e.env, "submit", "-", "--merchant", "m1")
 	requireNoErr(t, r)
 	receipt := strings.TrimSpace(r.stdout)

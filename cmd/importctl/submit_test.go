@@ -197,26 +197,6 @@ func TestParseSubmit(t *testing.T) {
 	}
 }
 
-func TestSplitBody(t *testing.T) {
-	t.Parallel()
-	for _, n := range []int{0, 1, 99, 100} {
-		body := bytes.Repeat([]byte("x"), n)
-		inline, large, err := splitBody(bytes.NewReader(body), 100)
-		require.NoError(t, err)
-		require.Nil(t, large, "%d bytes fit", n)
-		require.Equal(t, body, inline)
-	}
-	for _, n := range []int{101, 1000} {
-		body := bytes.Repeat([]byte("0123456789"), n/10+1)[:n]
-		inline, large, err := splitBody(bytes.NewReader(body), 100)
-		require.NoError(t, err)
-		require.Nil(t, inline, "%d bytes do not fit", n)
-		got, err := io.ReadAll(large)
-		require.NoError(t, err)
-		require.Equal(t, body, got, "the large reader yields the whole body")
-	}
-}
-
 func TestEncodeBody(t *testing.T) {
 	t.Parallel()
 	plain := []byte(`{"key":"a"}` + "\n")

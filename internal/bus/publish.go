@@ -79,6 +79,9 @@ func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, bo
 		msg.Data, res.Size = head[:n], int64(n)
 	} else {
 		obs, err := js.ObjectStore(ctx, BucketPayloads)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return Published{}, fmt.Errorf("bus: object store %s does not exist: has importd provisioned this NATS server? %w", BucketPayloads, err)
+		}
 		if err != nil {
 			return Published{}, fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
 		}
