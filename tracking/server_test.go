@@ -71,7 +71,12 @@ func (f *fixture) deliver(receipt, merchant string, keys []string, finish string
 
 func get(t *testing.T, srv http.Handler, path, token string) (int, []byte) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	return send(t, srv, http.MethodGet, path, token)
+}
+
+func send(t *testing.T, srv http.Handler, method, path, token string) (int, []byte) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -675,7 +675,40 @@ func TestV1Isolation(t *testing.T) {
 			require.NotContains(t, string(bodyB), `"ma"`, tt.path)
 		}
 	}
-	_, body := get(t, srv, "/v1/imports", tokenB)
+
+	// The actions: another merchant's receipt or operation is exactly as
+	// unknown as a missing one, and nothing of it changes.
+	rejected := tracking.OperationID("iso-of-a-1", 0).String()
+	f.exec(`UPDATE operations SET state = 'rejected', record = '{}' WHERE receipt_id = 'iso-of-a-1' AND seq = 0`)
+	actions := []struct{ path, unknown string }{
+		{"/v1/imports/iso-of-a-1/cancel", "/v1/imports/iso-of-z-1/cancel"},
+		{"/v1/imports/iso-of-a-1/retry", "/v1/imports/iso-of-z-1/retry"},
+		{"/v1/operations/" + rejected + "/retry", "/v1/operations/" + opUnknown + "/retry"},
+	}
+	for _, tt := range actions {
+		for _, token := range []string{"", "wrong-token-xxxxxxxx"} {
+			code, _ := send(t, srv, http.MethodPost, tt.path, token)
+			require.Equal(t, http.StatusUnauthorized, code, "%s with %q", tt.path, token)
+		}
+		codeB, bodyB := send(t, srv, http.MethodPost, tt.path, tokenB)
+		codeU, bodyU := send(t, srv, http.MethodPost, tt.unknown, tokenB)
+		require.Equal(t, http.StatusNotFound, codeB, tt.path)
+		require.Equal(t, codeU, codeB, tt.path)
+		unknown := strings.NewReplacer("iso-of-z-1", "iso-of-a-1", opUnknown, rejected).Replace(string(bodyU))
+		require.Equal(t, unknown, string(bodyB), tt.path)
+	}
+	d, err := f.store.DeliveryGet(context.Background(), "iso-of-a-1")
+	require.NoError(t, err)
+	require.Nil(t, d.InterruptedAt, "not canceled by another merchant")
+	code, body := get(t, srv, "/v1/operations/"+rejected, tokenA)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, tracking.StateRejected, decode[tracking.OperationView](t, body).State, "not retried by another merchant")
+	// Its own merchant may.
+	code, body = send(t, srv, http.MethodPost, "/v1/operations/"+rejected+"/retry", tokenA)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, tracking.StateProcessing, decode[tracking.OperationView](t, body).State)
+
+	_, body = get(t, srv, "/v1/imports", tokenB)
 	page := decode[tracking.Page[tracking.Job]](t, body)
 	require.Len(t, page.Items, 1)
 	require.Equal(t, "iso-of-b-1", page.Items[0].ReceiptID)
