@@ -208,6 +208,39 @@ func TestEndToEndAgainstDev(t *testing.T) {
 		require.Contains(t, r.stderr, "refused")
 		require.Empty(t, r.stdout)
 	})
+
+	t.Run("cancel of a parked delivery", func(t *testing.T) {
+		// Products in a category that never comes: they park, and the
+		// delivery would wait for ever; cancel ends it.
+		parked := filepath.Join(dir, "parked.ndjson")
+		var lines []string
+		for i := range 5 {
+			lines = append(lines, fmt.Sprintf(`{"key":"e2e-parked-%d","productType":{"key":"e2e-apparel"},"name":{"en":"P"},"slug":{"en":"e2e-parked-%d"},"categories":[{"key":"e2e-never"}],"masterVariant":{"sku":"E2E-PARKED-%d"}}`, i, i, i))
+		}
+		require.NoError(t, os.WriteFile(parked, []byte(strings.Join(lines, "\n")), 0o600))
+		const receipt = "e2e-parked-0001"
+		r := runE2E(t, env, "submit", parked, "--merchant", merchant, "--receipt", receipt)
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		require.Eventually(t, func() bool {
+			r := runE2E(t, env, "errors", receipt, "--json")
+			return r.code == exitOK && strings.Contains(r.stdout, `"operations":5`)
+		}, 30*time.Second, 200*time.Millisecond, "five operations parked on e2e-never")
+		r = runE2E(t, env, "errors", receipt)
+		require.Contains(t, r.stdout, "e2e-never")
+
+		r = runE2E(t, env, "cancel", receipt)
+		require.Equal(t, exitOK, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+		require.Contains(t, r.stdout, "interrupted")
+		r = runE2E(t, env, "status", receipt)
+		require.Equal(t, exitFailed, r.code, "an interrupted delivery: stdout: %s", r.stdout)
+		require.Contains(t, r.stdout, "interrupted")
+		r = runE2E(t, env, "errors", receipt, "--csv")
+		require.Equal(t, exitOK, r.code)
+		require.Equal(t, 6, strings.Count(r.stdout, "\n"), "a header and one CANCELED row per operation: %s", r.stdout)
+		require.Equal(t, 5, strings.Count(r.stdout, "CANCELED"))
+		r = runE2E(t, env, "product", receipt, "e2e-parked-3")
+		require.Contains(t, r.stdout, "2300", "the canceled event ends the history: %s", r.stdout)
+	})
 }
 
 // devServer is a running `importd dev`.
