@@ -175,8 +175,18 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 	if err := eventsInsert(ctx, tx, events); err != nil {
 		return nil, fmt.Errorf("tracking: insert events: %w", err)
 	}
+	// Lock order, everywhere: a delivery's counter slot, then its row
+	// (completion, threshold); deliveries in receipt order. Ingest takes
+	// them in the same order (IngestWrite).
+	sort.Slice(order, func(i, j int) bool {
+		if order[i].receipt != order[j].receipt {
+			return order[i].receipt < order[j].receipt
+		}
+		return order[i].at.Before(order[j].at)
+	})
 	var completed []*Delivery
-	for k, c := range deltas {
+	for _, k := range order {
+		c := deltas[k]
 		d := &Delivery{ReceiptID: k.receipt, MerchantID: merchants[k], AcceptedAt: k.at}
 		if err := countsAdd(ctx, tx, d, *c); err != nil {
 			return nil, fmt.Errorf("tracking: counts of %s: %w", k.receipt, err)
@@ -227,19 +237,24 @@ func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery
 // completeIfDone records the completion of a delivery whose operations are
 // all in an end state, once.
 func completeIfDone(ctx context.Context, db database.DBTX, d *Delivery, now time.Time) (bool, error) {
+	c, err := countsGet(ctx, db, d.ReceiptID, d.AcceptedAt)
+	if err != nil || c.Pending() > 0 {
+		return false, err
+	}
+	// Every operation this transaction can see has ended. The delivery row
+	// is read locked: ingest finishing at this moment (IngestFinish holds
+	// it) cannot see this transaction's operations end, so it is this
+	// transaction that must see ingest done, after ingest commits.
+	// Otherwise the one that commits second completes it.
 	var state string
 	var completedAt *time.Time
-	err := db.QueryRow(ctx, `SELECT ingest_state, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2`,
+	err = db.QueryRow(ctx, `SELECT ingest_state, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2 FOR UPDATE`,
 		d.ReceiptID, d.AcceptedAt).Scan(&state, &completedAt)
 	if err != nil {
 		return false, fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
 	}
 	if state != IngestDone || completedAt != nil {
 		return false, nil
-	}
-	c, err := countsGet(ctx, db, d.ReceiptID, d.AcceptedAt)
-	if err != nil || c.Pending() > 0 {
-		return false, err
 	}
 	tag, err := db.Exec(ctx, `UPDATE deliveries SET completed_at = $3 WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at IS NULL`,
 		d.ReceiptID, d.AcceptedAt, now)
