@@ -268,6 +268,47 @@ func completeIfDone(ctx context.Context, db database.DBTX, d *Delivery, now time
 	return true, eventsInsert(ctx, db, []Event{ev})
 }
 
+// CompleteMissed completes deliveries whose operations have all ended but
+// that no transaction completed: two workers ending a delivery's last
+// operations at once each see the other's as pending (neither commit is
+// visible to the other), and neither completes it. The resolver's sweep
+// calls it every few seconds; it returns the deliveries it completed.
+func (s *Store) CompleteMissed(ctx context.Context) ([]*Delivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.receipt_id, d.merchant_id, d.accepted_at FROM deliveries d
+		WHERE d.ingest_state = 'done' AND d.completed_at IS NULL
+		  AND (SELECT sum(c.queued + c.processing + c.unresolved + c.waiting) FROM delivery_counts c
+		       WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) = 0
+		LIMIT 100`)
+	if err != nil {
+		return nil, fmt.Errorf("tracking: deliveries to complete: %w", err)
+	}
+	var todo []*Delivery
+	var d Delivery
+	if _, err := pgx.ForEachRow(rows, []any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt}, func() error {
+		dd := d
+		todo = append(todo, &dd)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("tracking: deliveries to complete: %w", err)
+	}
+	var completed []*Delivery
+	for _, d := range todo {
+		var done bool
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			done, err = completeIfDone(ctx, tx, d, time.Now().UTC())
+			return err
+		})
+		if err != nil {
+			return completed, err
+		}
+		if done {
+			completed = append(completed, d)
+		}
+	}
+	return completed, nil
+}
+
 // MarkProcessing records, once, that the delivery's first operation was
 // picked up.
 func MarkProcessing(ctx context.Context, tx pgx.Tx, d *Delivery) error {
