@@ -91,7 +91,7 @@ func run(ctx context.Context, o options, flags map[string]string) (*Result, erro
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		natsURL = ns.ClientURL()
-		r.Memory.NATSMeasuredHow = "embedded in the importbench process: its VmHWM, which also holds the generator, the samplers and the limit runs"
+		r.Memory.NATSMeasuredHow = "embedded in the importbench process: its VmHWM at the end of the load (before the limit runs), which also holds the generator and the samplers"
 	} else {
 		r.Memory.NATSMeasuredHow = "external server: not measured"
 	}
@@ -178,6 +178,11 @@ func run(ctx context.Context, o options, flags map[string]string) (*Result, erro
 		r.Work.AvgBytes = round(float64(r.Work.Bytes)/float64(r.Work.Messages), 1)
 	}
 
+	r.Memory.BenchProcessVmHWM = procStatus(os.Getpid())["VmHWM"]
+	if o.NATS == "" {
+		r.Memory.NATS = r.Memory.BenchProcessVmHWM
+	}
+
 	// Memory of the roles, then stop them: the limit runs on a quiet machine.
 	r.Memory.Roles = map[string]int64{}
 	r.Memory.RoleMeasuredHow = "VmHWM of /proc/<pid>/status of each importd process, read at the end of the load"
@@ -213,10 +218,6 @@ func run(ctx context.Context, o options, flags map[string]string) (*Result, erro
 		return r, fmt.Errorf("JetStream limit: %w", err)
 	}
 
-	r.Memory.BenchProcessVmHWM = procStatus(os.Getpid())["VmHWM"]
-	if o.NATS == "" {
-		r.Memory.NATS = r.Memory.BenchProcessVmHWM
-	}
 	r.Versions = Versions{Go: goVersion(), NATSServer: b.nc.ConnectedServerVersion(), GitCommit: gitCommit()}
 	_ = pool.QueryRow(ctx, "SHOW server_version").Scan(&r.Versions.PostgreSQL)
 	return r, nil
@@ -354,6 +355,11 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	go func() { defer samplers.Done(); fair.run(sctx) }()
 
 	b.logf("publishing %d products as %d deliveries", o.Records, o.Deliveries)
+	cpu0 := map[*proc]float64{}
+	for _, p := range b.procs {
+		cpu0[p] = cpuSeconds(p.cmd.Process.Pid)
+	}
+	bench0 := cpuSeconds(os.Getpid())
 	b.t0 = time.Now()
 	var bodyBytes atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -438,6 +444,12 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	}
 	stopSampling()
 	samplers.Wait()
+	r.CPU.LoadSeconds = round(time.Since(b.t0).Seconds(), 3)
+	r.CPU.Roles = map[string]float64{}
+	for _, p := range b.procs {
+		r.CPU.Roles[p.name] = round(cpuSeconds(p.cmd.Process.Pid)-cpu0[p], 2)
+	}
+	r.CPU.Bench = round(cpuSeconds(os.Getpid())-bench0, 2)
 
 	r.Load.BodyBytes = bodyBytes.Load()
 	r.Load.AvgRecordBytes = round(float64(r.Load.BodyBytes)/float64(o.Records), 1)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 )
@@ -210,26 +209,23 @@ func (b *bench) jetStreamLimit(ctx context.Context, r *Result) error {
 		return err
 	}
 	start = time.Now()
-	var got int64
-	for got < m {
-		batch, err := cons.Fetch(int(min(256, m-got)), jetstream.FetchMaxWait(5*time.Second))
+	// Bounded by bytes: 256 messages of a few hundred KB would overflow the
+	// client's pending limit (64 MiB) and be dropped until the ack wait.
+	it, err := cons.Messages(jetstream.PullMaxBytes(16 << 20))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer ccancel()
+	for got := int64(0); got < m; got++ {
+		msg, err := it.Next(jetstream.NextContext(cctx))
 		if err != nil {
+			return fmt.Errorf("consumed %d of %d messages: %w", got, m, err)
+		}
+		if err := msg.Ack(); err != nil {
 			return err
 		}
-		n := 0
-		for msg := range batch.Messages() {
-			if err := msg.Ack(); err != nil {
-				return err
-			}
-			n++
-		}
-		if batch.Error() != nil && !errors.Is(batch.Error(), nats.ErrTimeout) {
-			return batch.Error()
-		}
-		if n == 0 {
-			return fmt.Errorf("consumed %d of %d messages, then nothing", got, m)
-		}
-		got += int64(n)
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptrace"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +110,9 @@ type pgMemSampler struct {
 
 	peakSumRSS, peakPrivate int64
 	pids                    map[int]bool
+	cpuStart, cpuLast       map[int]float64 // CPU seconds of each postgres process, at the start and lately
+	activity                map[string]int  // samples of active backends by wait event and query
+	activitySamples         int
 }
 
 func (m *pgMemSampler) sample(ctx context.Context) {
@@ -130,6 +135,7 @@ func (m *pgMemSampler) sample(ctx context.Context) {
 	}
 	var sumRSS, anon, shmem, file int64
 	for _, pid := range pids {
+		m.cpuLast[pid] = cpuSeconds(pid)
 		st := procStatus(pid)
 		if len(st) == 0 {
 			continue
@@ -145,15 +151,51 @@ func (m *pgMemSampler) sample(ctx context.Context) {
 }
 
 func (m *pgMemSampler) run(ctx context.Context) {
-	m.pids = map[int]bool{}
+	m.pids, m.cpuLast, m.activity = map[int]bool{}, map[int]float64{}, map[string]int{}
+	m.sample(ctx)
+	m.cpuStart = maps.Clone(m.cpuLast)
+	next := time.Now().Add(m.every)
 	for {
-		m.sample(ctx)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(m.every):
+		case <-time.After(250 * time.Millisecond):
+		}
+		m.activityOnce(ctx)
+		if time.Now().After(next) {
+			m.sample(ctx)
+			next = time.Now().Add(m.every)
 		}
 	}
+}
+
+// activityOnce counts what the benchmark database's active backends are
+// doing: the wait event (CPU when none) and the start of the statement.
+func (m *pgMemSampler) activityOnce(ctx context.Context) {
+	rows, err := m.b.pool.Query(ctx, `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU'),
+			left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+		FROM pg_stat_activity
+		WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var wait, q string
+		if rows.Scan(&wait, &q) == nil {
+			m.activity[wait+" | "+q]++
+		}
+	}
+	m.activitySamples++
+}
+
+// cpu is the CPU time the PostgreSQL processes used since the first sample.
+func (m *pgMemSampler) cpu() float64 {
+	var s float64
+	for pid, c := range m.cpuLast {
+		s += c - m.cpuStart[pid]
+	}
+	return s
 }
 
 func (m *pgMemSampler) report(r *Result) {
@@ -162,6 +204,23 @@ func (m *pgMemSampler) report(r *Result) {
 		hwm += procStatus(pid)["VmHWM"]
 	}
 	r.Memory.PostgresSumHWM = hwm
+	r.CPU.PostgreSQL = round(m.cpu(), 2)
+	type act struct {
+		k string
+		n int
+	}
+	var acts []act
+	for k, n := range m.activity {
+		acts = append(acts, act{k, n})
+	}
+	sort.Slice(acts, func(i, j int) bool { return acts[i].n > acts[j].n || acts[i].n == acts[j].n && acts[i].k < acts[j].k })
+	for i, a := range acts {
+		if i == 15 {
+			break
+		}
+		r.DBActivity.Top = append(r.DBActivity.Top, Activity{What: a.k, Samples: a.n, MeanBackends: round(float64(a.n)/float64(max(1, m.activitySamples)), 3)})
+	}
+	r.DBActivity.Samples = m.activitySamples
 	r.Memory.PostgresPeakSumRSS = m.peakSumRSS
 	r.Memory.PostgresPeakPrivate = m.peakPrivate
 	r.Memory.PostgresProcesses = len(m.pids)
@@ -230,22 +289,34 @@ func (f *fairness) finish(ctx context.Context, r *Result) error {
 	if err := f.b.waitComplete(ctx, f.receipts, false, 5*time.Minute); err != nil {
 		return fmt.Errorf("small deliveries: %w", err)
 	}
-	rows, err := f.b.pool.Query(ctx, `SELECT receipt_id, completed_at FROM deliveries WHERE receipt_id = ANY($1)`, f.receipts)
+	// Where the time goes: publication to stored, to resolved, to complete.
+	rows, err := f.b.pool.Query(ctx, `SELECT d.receipt_id, d.ingested_at, d.completed_at,
+			(SELECT max(ts) FROM tracking_events e WHERE e.receipt_id = d.receipt_id AND e.delivery_at = d.accepted_at AND e.code = 2104)
+		FROM deliveries d WHERE d.receipt_id = ANY($1)`, f.receipts)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	var ingested, resolved []float64
 	for rows.Next() {
 		var rec string
-		var done time.Time
-		if err := rows.Scan(&rec, &done); err != nil {
+		var in, done time.Time
+		var res *time.Time
+		if err := rows.Scan(&rec, &in, &done, &res); err != nil {
 			return err
 		}
-		r.Fairness.Samples = append(r.Fairness.Samples, round(done.Sub(f.started[rec]).Seconds(), 3))
+		start := f.started[rec]
+		r.Fairness.Samples = append(r.Fairness.Samples, round(done.Sub(start).Seconds(), 3))
+		ingested = append(ingested, round(in.Sub(start).Seconds(), 3))
+		if res != nil {
+			resolved = append(resolved, round(res.Sub(start).Seconds(), 3))
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	r.Fairness.IngestedP50, r.Fairness.IngestedP99 = quantile(ingested, 0.5), quantile(ingested, 0.99)
+	r.Fairness.ResolvedP50, r.Fairness.ResolvedP99 = quantile(resolved, 0.5), quantile(resolved, 0.99)
 	r.Fairness.Deliveries = len(r.Fairness.Samples)
 	r.Fairness.P50 = quantile(r.Fairness.Samples, 0.5)
 	r.Fairness.P99 = quantile(r.Fairness.Samples, 0.99)

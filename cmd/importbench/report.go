@@ -26,6 +26,8 @@ type Result struct {
 	Latency     Latency           `json:"latency"`
 	Fairness    Fairness          `json:"fairness"`
 	Memory      Memory            `json:"memory"`
+	CPU         CPU               `json:"cpuSeconds"`
+	DBActivity  DBActivity        `json:"dbActivity"`
 	Work        Work              `json:"workMessages"`
 	Limit       Limit             `json:"limit"`
 	Correctness Correctness       `json:"correctness"`
@@ -105,6 +107,12 @@ type Fairness struct {
 	P99        float64   `json:"p99Sec"`
 	Max        float64   `json:"maxSec"`
 	Samples    []float64 `json:"samplesSec"`
+	// Where the time goes: publication to every record stored
+	// (deliveries.ingested_at) and to the last record resolved (2104).
+	IngestedP50 float64 `json:"ingestedP50Sec"`
+	IngestedP99 float64 `json:"ingestedP99Sec"`
+	ResolvedP50 float64 `json:"resolvedP50Sec"`
+	ResolvedP99 float64 `json:"resolvedP99Sec"`
 }
 
 // Memory is the peak resident memory of every process, in bytes.
@@ -122,6 +130,30 @@ type Memory struct {
 	MaxRoleName          string           `json:"maxRoleName"`
 	RoleMeasuredHow      string           `json:"roleMeasuredHow"`
 	PostgresSampleEveryS float64          `json:"postgresSampleEverySec"`
+}
+
+// CPU is the CPU time (user + system, seconds) each process used during the
+// load, from the first publish to the end.
+type CPU struct {
+	LoadSeconds float64            `json:"loadWallSeconds"`
+	Roles       map[string]float64 `json:"roles"`
+	PostgreSQL  float64            `json:"postgresql"` // the processes of Memory.PostgresMeasuredHow
+	Bench       float64            `json:"bench"`      // importbench: NATS when embedded, generator, samplers
+}
+
+// DBActivity is what the active backends of the benchmark's database were
+// doing, sampled every 250 ms during the load: the most frequent wait event
+// and statement pairs, and how many backends were in each on average.
+type DBActivity struct {
+	Samples int        `json:"samples"`
+	Top     []Activity `json:"top"`
+}
+
+// Activity is one wait event and statement pair.
+type Activity struct {
+	What         string  `json:"what"`
+	Samples      int     `json:"samples"`
+	MeanBackends float64 `json:"meanBackends"`
 }
 
 // Work is the pipeline's traffic on IMPORT_WORK during the load.
@@ -293,6 +325,8 @@ func printTable(w io.Writer, r *Result) {
 	lat("/summary?status=Failed TTFB", r.Latency.SummaryFailedTTFB, "p99 <= 50 ms")
 	lat("/summary?status=Failed whole", r.Latency.SummaryFailedTotal, "body read to the end")
 	row("fairness (10 records)", fmt.Sprintf("p50 %.2f s, p99 %.2f s, max %.2f s", r.Fairness.P50, r.Fairness.P99, r.Fairness.Max), fmt.Sprintf("p99 <= 5 s (%d deliveries of merchant small)", r.Fairness.Deliveries))
+	row("  stored / resolved", fmt.Sprintf("p50 %.2f / %.2f s, p99 %.2f / %.2f s", r.Fairness.IngestedP50, r.Fairness.ResolvedP50, r.Fairness.IngestedP99, r.Fairness.ResolvedP99),
+		"publication to every record stored, to the last one resolved")
 	names := make([]string, 0, len(r.Memory.Roles))
 	for n := range r.Memory.Roles {
 		names = append(names, n)
@@ -301,8 +335,18 @@ func printTable(w io.Writer, r *Result) {
 	for _, n := range names {
 		row("peak RSS "+n, mib(r.Memory.Roles[n]), "<= 300 MiB (VmHWM)")
 	}
-	row("peak RSS PostgreSQL", fmt.Sprintf("%s private, %s sum of RSS", mib(r.Memory.PostgresPeakPrivate), mib(r.Memory.PostgresPeakSumRSS)), r.Memory.PostgresMeasuredHow)
-	row("peak RSS NATS", mib(r.Memory.NATS), r.Memory.NATSMeasuredHow)
+	row("peak RSS PostgreSQL", fmt.Sprintf("%s private, %s sum of RSS", mib(r.Memory.PostgresPeakPrivate), mib(r.Memory.PostgresPeakSumRSS)), "postmaster, background processes, the benchmark's backends")
+	natsNote := "importbench process (embedded NATS, generator, samplers)"
+	if r.Memory.NATS == 0 {
+		natsNote = r.Memory.NATSMeasuredHow
+	}
+	row("peak RSS NATS", mib(r.Memory.NATS), natsNote)
+	row("CPU during the load", fmt.Sprintf("%.0f s wall x %d cores", r.CPU.LoadSeconds, r.Machine.Cores), "user+system seconds of each process:")
+	row("  PostgreSQL", fmt.Sprintf("%.1f s", r.CPU.PostgreSQL), "postmaster, background processes, the benchmark's backends")
+	row("  importbench", fmt.Sprintf("%.1f s", r.CPU.Bench), "embedded NATS, generator, samplers")
+	for _, n := range names {
+		row("  "+n, fmt.Sprintf("%.1f s", r.CPU.Roles[n]), "")
+	}
 	row("work messages", fmt.Sprintf("%d, %.0f B average", r.Work.Messages, r.Work.AvgBytes), "IMPORT_WORK publishes seen during the load")
 	failed := 0
 	for _, c := range r.Correctness.Checks {
@@ -316,6 +360,15 @@ func printTable(w io.Writer, r *Result) {
 	}
 	row("correctness", fmt.Sprintf("%s (%d checks, %d failed)", verdict, len(r.Correctness.Checks), failed), "nothing lost, nothing doubled, every record in its state")
 	tw.Flush()
+	if len(r.DBActivity.Top) > 0 {
+		fmt.Fprintf(w, "\nPostgreSQL backends of the benchmark, by wait event and statement (mean active backends, %d samples):\n", r.DBActivity.Samples)
+		for i, a := range r.DBActivity.Top {
+			if i == 8 {
+				break
+			}
+			fmt.Fprintf(w, "  %5.2f  %s\n", a.MeanBackends, a.What)
+		}
+	}
 	for _, c := range r.Correctness.Checks {
 		if !c.OK {
 			fmt.Fprintf(w, "  FAILED %s: want %d, got %d\n", c.Name, c.Want, c.Got)
