@@ -55,11 +55,12 @@ func (b *bench) copyLimit(ctx context.Context, r *Result) error {
 		}
 	}
 
-	_, pool2, drop, err := freshDB(ctx, b.o.DB, "_limit")
+	url2, pool2, drop, err := freshDB(ctx, b.o.DB, "_limit")
 	if err != nil {
 		return err
 	}
 	if b.o.Keep {
+		defer b.logf("kept database %s", redact(url2))
 		defer pool2.Close()
 	} else {
 		defer drop()

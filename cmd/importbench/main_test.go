@@ -96,6 +96,12 @@ func TestBenchmark(t *testing.T) {
 	require.NotEmpty(t, r.Memory.PostgresMeasuredHow)
 	require.NotEmpty(t, r.Memory.NATSMeasuredHow)
 
+	require.Positive(t, r.CPU.LoadSeconds)
+	require.Positive(t, r.CPU.PostgreSQL)
+	require.Positive(t, r.CPU.Bench)
+	require.Len(t, r.CPU.Roles, 4)
+	require.Positive(t, r.DBActivity.Samples)
+
 	require.Positive(t, r.Work.Messages)
 	require.Positive(t, r.Work.AvgBytes)
 
