@@ -31,8 +31,14 @@ lint: ## gofmt, go vet and staticcheck.
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
 
+BENCH_RECORDS ?= 1000000
+
 .PHONY: bench
-bench: ## Benchmarks: decoders, validator, and ingest of a generated delivery.
+bench: ## End-to-end benchmark against the same-run COPY and JetStream limits (BENCH_RECORDS, default 1M; writes bench.json).
+	$(GO) run ./cmd/importbench -records $(BENCH_RECORDS) -json bench.json
+
+.PHONY: bench-micro
+bench-micro: ## Micro-benchmarks: decoders, validator, and ingest of a generated delivery.
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./ingest ./catalog
 
 .PHONY: up

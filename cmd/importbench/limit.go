@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+// copyTable is one table of the COPY limit: the rows the pipeline wrote.
+type copyTable struct {
+	table string
+	where string
+}
+
+// copyLimit copies the final rows the pipeline wrote (the main load's
+// operations and tracking events, the merchant's catalog products, variants
+// and prices) into the same tables of a second fresh database, with COPY
+// and nothing else, and times it. The rows are first dumped to files (not
+// timed), so that the timed part reads nothing from the pipeline's database.
+func (b *bench) copyLimit(ctx context.Context, r *Result) error {
+	lit := make([]string, len(b.receipts))
+	for i, rec := range b.receipts {
+		lit[i] = "'" + strings.ReplaceAll(rec, "'", "''") + "'"
+	}
+	byReceipt := "receipt_id IN (" + strings.Join(lit, ",") + ")"
+	byMerchant := "merchant_id = '" + merchantMain + "'"
+	prereq := []copyTable{{"catalog_product_types", byMerchant}}
+	chains := [][]copyTable{
+		{{"operations", byReceipt}},
+		{{"tracking_events", byReceipt}},
+		{{"catalog_products", byMerchant}, {"catalog_variants", byMerchant}, {"catalog_prices", byMerchant}},
+	}
+	dir, err := os.MkdirTemp("", "importbench-copy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := func(t copyTable) string { return filepath.Join(dir, t.table+".bin") }
+	all := append([]copyTable{}, prereq...)
+	for _, ch := range chains {
+		all = append(all, ch...)
+	}
+	r.Limit.Copy.Rows = map[string]int64{}
+	for _, t := range all {
+		if err := b.dump(ctx, t, file(t)); err != nil {
+			return err
+		}
+	}
+
+	url2, pool2, drop, err := freshDB(ctx, b.o.DB, "_limit")
+	if err != nil {
+		return err
+	}
+	if b.o.Keep {
+		defer b.logf("kept database %s", redact(url2))
+		defer pool2.Close()
+	} else {
+		defer drop()
+	}
+	for _, t := range prereq {
+		if _, err := load(ctx, pool2, t, file(t)); err != nil {
+			return err
+		}
+	}
+	rows := make([][]int64, len(chains))
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, ch := range chains {
+		g.Go(func() error {
+			for _, t := range ch {
+				n, err := load(gctx, pool2, t, file(t))
+				if err != nil {
+					return err
+				}
+				rows[i] = append(rows[i], n)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	for i, ch := range chains {
+		for j, t := range ch {
+			r.Limit.Copy.Rows[t.table] = rows[i][j]
+		}
+		for _, t := range ch {
+			if st, err := os.Stat(file(t)); err == nil {
+				r.Limit.Copy.Bytes += st.Size()
+			}
+		}
+	}
+	r.Limit.Copy.Seconds = round(secs, 3)
+	r.Limit.Copy.RecordsPerSec = round(float64(b.o.Records)/secs, 1)
+	if r.Limit.Copy.RecordsPerSec > 0 {
+		r.Limit.Copy.Fraction = round(r.EndToEnd.RecordsPerSec/r.Limit.Copy.RecordsPerSec, 4)
+	}
+	return nil
+}
+
+// dump writes the rows of t in COPY's binary format to path.
+func (b *bench) dump(ctx context.Context, t copyTable, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Conn().PgConn().CopyTo(ctx, f, "COPY (SELECT * FROM "+t.table+" WHERE "+t.where+") TO STDOUT (FORMAT binary)"); err != nil {
+		return fmt.Errorf("dump %s: %w", t.table, err)
+	}
+	return f.Close()
+}
+
+// load copies path into t.
+func load(ctx context.Context, pool *pgxpool.Pool, t copyTable, path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, f, "COPY "+t.table+" FROM STDIN (FORMAT binary)")
+	if err != nil {
+		return 0, fmt.Errorf("copy into %s: %w", t.table, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// jetStreamLimit publishes, asynchronously, as many messages of the same
+// average size as the pipeline's work messages into a work-queue stream of
+// the same server, then consumes them with a durable pull consumer that
+// acknowledges each one, and times both.
+func (b *bench) jetStreamLimit(ctx context.Context, r *Result) error {
+	m := r.Work.Messages
+	size := int(r.Work.AvgBytes + 0.5)
+	lim := &r.Limit.JetStream
+	lim.Messages, lim.MessageBytes = m, size
+	if m == 0 {
+		return errors.New("the pipeline published no work message")
+	}
+	const name = "IMPORTBENCH_LIMIT"
+	stream, err := b.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: name, Subjects: []string{"importbench.limit.*"}, Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.js.DeleteStream(context.WithoutCancel(ctx), name) }()
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = "abcdefghijklmnopqrstuvwxyz0123456789{}\":,"[i%41]
+	}
+	subject := "importbench.limit." + merchantMain
+
+	start := time.Now()
+	futures := make([]jetstream.PubAckFuture, 0, m)
+	for i := int64(0); i < m; i++ {
+		for {
+			f, err := b.js.PublishAsync(subject, payload)
+			if err == nil {
+				futures = append(futures, f)
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				return err
+			}
+			select {
+			case <-b.js.PublishAsyncComplete():
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	select {
+	case <-b.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
+	lim.PublishSeconds = round(time.Since(start).Seconds(), 3)
+
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "importbench", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1024, AckWait: 30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	// Bounded by bytes: 256 messages of a few hundred KB would overflow the
+	// client's pending limit (64 MiB) and be dropped until the ack wait.
+	it, err := cons.Messages(jetstream.PullMaxBytes(16 << 20))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer ccancel()
+	for got := int64(0); got < m; got++ {
+		msg, err := it.Next(jetstream.NextContext(cctx))
+		if err != nil {
+			return fmt.Errorf("consumed %d of %d messages: %w", got, m, err)
+		}
+		if err := msg.Ack(); err != nil {
+			return err
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := b.nc.FlushWithContext(fctx); err != nil {
+		return err
+	}
+	lim.ConsumeSeconds = round(time.Since(start).Seconds(), 3)
+	secs := lim.PublishSeconds + lim.ConsumeSeconds
+	lim.Seconds = round(secs, 3)
+	lim.MessagesPerSec = round(float64(m)/secs, 1)
+	lim.RecordsPerSec = round(float64(b.o.Records)/secs, 1)
+	if lim.RecordsPerSec > 0 {
+		lim.Fraction = round(r.EndToEnd.RecordsPerSec/lim.RecordsPerSec, 4)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/internal/database"
+)
+
+func testDB() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return database.DefaultURL
+}
+
+// TestBenchmark runs the whole benchmark on 2,000 records and checks that
+// the JSON holds every figure and that the correctness check passed.
+func TestBenchmark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole benchmark is skipped in -short mode")
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bench.json")
+	var stdout, stderr bytes.Buffer
+	code := benchMain([]string{"-db", testDB(), "-records", "2000", "-json", path, "-fair-interval", "300ms", "-sample-interval", "20ms"}, &stdout, &stderr)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout.String(), "correctness                   PASSED")
+
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var r Result
+	require.NoError(t, json.Unmarshal(b, &r))
+
+	require.True(t, r.Correctness.Passed)
+	require.Greater(t, len(r.Correctness.Checks), 20)
+	for _, c := range r.Correctness.Checks {
+		require.True(t, c.OK, "%+v", c)
+	}
+
+	require.Equal(t, "2000", r.Flags["records"])
+	require.Positive(t, r.Machine.Cores)
+	require.Positive(t, r.Machine.MemTotalBytes)
+	require.NotEmpty(t, r.Machine.CPUModel)
+	require.NotEmpty(t, r.Versions.Go)
+	require.NotEmpty(t, r.Versions.PostgreSQL)
+	require.NotEmpty(t, r.Versions.NATSServer)
+	require.NotEmpty(t, r.Versions.GitCommit)
+
+	require.Equal(t, 2000, r.Load.Records)
+	require.Equal(t, 2000, r.Load.Valid+r.Load.Invalid+r.Load.Late)
+	require.Positive(t, r.Load.Invalid)
+	require.Positive(t, r.Load.Late)
+	require.Greater(t, r.Load.Variants, r.Load.Valid)
+	require.GreaterOrEqual(t, r.Load.AvgRecordBytes, 1000.0)
+	require.LessOrEqual(t, r.Load.AvgRecordBytes, 2048.0)
+	require.Positive(t, r.Load.PublishSeconds)
+	require.Positive(t, r.Load.LateReleaseSec)
+
+	require.Positive(t, r.EndToEnd.Seconds)
+	require.Positive(t, r.EndToEnd.RecordsPerSec)
+	require.Len(t, r.Stages, 3)
+	for _, s := range r.Stages {
+		require.Positive(t, s.Count, s.Name)
+		require.Positive(t, s.PerSec, s.Name)
+		require.LessOrEqual(t, s.EndSec, r.EndToEnd.Seconds+0.001, s.Name)
+	}
+
+	for name, p := range map[string]Percentiles{"status": r.Latency.Status, "summary ttfb": r.Latency.SummaryFailedTTFB, "summary": r.Latency.SummaryFailedTotal} {
+		require.Positive(t, p.Samples, name)
+		require.Positive(t, p.P50, name)
+		require.GreaterOrEqual(t, p.P99, p.P50, name)
+		require.GreaterOrEqual(t, p.Max, p.P99, name)
+	}
+	require.Positive(t, r.Fairness.Deliveries)
+	require.Len(t, r.Fairness.Samples, r.Fairness.Deliveries)
+	require.Positive(t, r.Fairness.P50)
+	require.GreaterOrEqual(t, r.Fairness.Max, r.Fairness.P99)
+
+	require.Len(t, r.Memory.Roles, 4)
+	for name, m := range r.Memory.Roles {
+		require.Positive(t, m, name)
+	}
+	require.Positive(t, r.Memory.PostgresPeakPrivate)
+	require.Positive(t, r.Memory.PostgresPeakSumRSS)
+	require.Positive(t, r.Memory.PostgresSumHWM)
+	require.Positive(t, r.Memory.NATS)
+	require.NotEmpty(t, r.Memory.PostgresMeasuredHow)
+	require.NotEmpty(t, r.Memory.NATSMeasuredHow)
+
+	require.Positive(t, r.CPU.LoadSeconds)
+	require.Positive(t, r.CPU.PostgreSQL)
+	require.Positive(t, r.CPU.Bench)
+	require.Len(t, r.CPU.Roles, 4)
+	require.Positive(t, r.DBActivity.Samples)
+
+	require.Positive(t, r.Work.Messages)
+	require.Positive(t, r.Work.AvgBytes)
+
+	c := r.Limit.Copy
+	require.Equal(t, int64(2000), c.Rows["operations"])
+	require.Greater(t, c.Rows["tracking_events"], int64(4*2000-200))
+	require.Equal(t, int64(r.Load.Valid+r.Load.Late), c.Rows["catalog_products"])
+	require.Equal(t, int64(r.Load.Variants), c.Rows["catalog_variants"])
+	require.Positive(t, c.Seconds)
+	require.Positive(t, c.RecordsPerSec)
+	require.Positive(t, c.Fraction)
+	js := r.Limit.JetStream
+	require.Equal(t, r.Work.Messages, js.Messages)
+	require.Positive(t, js.MessageBytes)
+	require.Positive(t, js.Seconds)
+	require.Positive(t, js.RecordsPerSec)
+	require.Positive(t, js.Fraction)
+}
+
+// TestBenchmarkFailsOnLostOrDoubledRecords removes one operation and
+// doubles another before the check: the benchmark must say so and fail.
+func TestBenchmarkFailsOnLostOrDoubledRecords(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole benchmark is skipped in -short mode")
+	}
+	t.Parallel()
+	o, flags, err := parseFlags([]string{"-db", testDB(), "-records", "300", "-deliveries", "2", "-quiet"})
+	require.NoError(t, err)
+	o.tamper = func(ctx context.Context, pool *pgxpool.Pool) error {
+		if _, err := pool.Exec(ctx, `DELETE FROM operations WHERE resource_key = 'bp-7'`); err != nil {
+			return err
+		}
+		_, err := pool.Exec(ctx, `INSERT INTO operations (id, delivery_at, receipt_id, merchant_id, seq, line, resource_type, resource_key, state, stage,
+			retry_count, created_at, last_modified_at, expires_at, last_tracking_id, last_tracking_code, last_message)
+			SELECT gen_random_uuid(), delivery_at, receipt_id, merchant_id, seq + 100000, line, resource_type, resource_key, state, stage,
+			retry_count, created_at, last_modified_at, expires_at, last_tracking_id, last_tracking_code, last_message
+			FROM operations WHERE resource_key = 'bp-8'`)
+		return err
+	}
+	r, err := run(context.Background(), o, flags)
+	require.NoError(t, err)
+	require.False(t, r.Correctness.Passed)
+	failed := map[string]Check{}
+	for _, c := range r.Correctness.Checks {
+		if !c.OK {
+			failed[c.Name] = c
+		}
+	}
+	require.Contains(t, failed, "records without an operation")
+	require.Contains(t, failed, "records with more than one operation")
+	require.Equal(t, int64(1), failed["records without an operation"].Got)
+	require.Equal(t, int64(1), failed["records with more than one operation"].Got)
+}
