@@ -1257,7 +1257,7 @@ func variantsDemote(ctx context.Context, db database.DBTX, merchant string, prod
 	rows, err := db.Query(ctx, `UPDATE catalog_variants AS v
 		SET is_master = false, version = v.version + 1, last_modified_at = now()
 		FROM unnest($2::text[], $3::text[]) AS m(product_key, sku)
-		WHERE v.merchant_id = $1 AND v.product_key = m.product_key AND v.is_master AND v.sku <> m.sku
+		WHERE v.merchant_id = $1 AND v.product_key = ANY($2::text[]) AND v.product_key = m.product_key AND v.is_master AND v.sku <> m.sku
 		RETURNING v.product_key, v.sku`, merchant, products, skus)
 	if err != nil {
 		return nil, fmt.Errorf("demote master variants: %w", err)

@@ -60,8 +60,9 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 	rows, err := tx.Query(ctx, `DELETE FROM parked_refs p USING (
 			SELECT p2.type_id, p2.key, p2.receipt_id, p2.seq, p2.delivery_at FROM parked_refs p2
 			JOIN unnest($2::text[], $3::text[]) AS r(type_id, key) ON p2.type_id = r.type_id AND p2.key = r.key
-			WHERE p2.merchant_id = $1 LIMIT $4) s
-		WHERE p.merchant_id = $1 AND p.type_id = s.type_id AND p.key = s.key AND p.receipt_id = s.receipt_id
+			WHERE p2.merchant_id = $1 AND p2.type_id = ANY($2::text[]) AND p2.key = ANY($3::text[]) LIMIT $4) s
+		WHERE p.merchant_id = $1 AND p.type_id = ANY($2::text[]) AND p.key = ANY($3::text[])
+			AND p.type_id = s.type_id AND p.key = s.key AND p.receipt_id = s.receipt_id
 			AND p.seq = s.seq AND p.delivery_at = s.delivery_at
 		RETURNING p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key`, merchant, types, keys, limit)
 	if err != nil {

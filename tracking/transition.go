@@ -158,7 +158,9 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 		}
 		deltas[k] = c
 		// Receipt and delivery time as constants: the partition is pruned at
-		// plan time (see ProbeByKey for the rest).
+		// plan time. The positions as an index condition (seq = ANY): whichever
+		// side the planner puts first, it reads these operations only, never
+		// the whole delivery (see ProbeByKey for the rest).
 		_, err := tx.Exec(ctx, `UPDATE operations o SET state = u.state, stage = u.stage,
 				errors = coalesce(u.errors::jsonb, o.errors), warnings = coalesce(u.warnings::jsonb, o.warnings),
 				unresolved = u.unresolved::jsonb, record = u.record, retry_count = o.retry_count + u.retries,
@@ -166,7 +168,7 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 			FROM unnest($3::int[], $4::text[], $5::smallint[], $6::text[], $7::text[], $8::text[],
 				$9::bytea[], $10::int[], $11::text[], $12::int[], $13::text[])
 				AS u(seq, state, stage, errors, warnings, unresolved, record, retries, last_id, last_code, last_msg)
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.seq = u.seq`,
+			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.seq = ANY($3::int[]) AND o.seq = u.seq`,
 			k.receipt, k.at, seqs, states, stages, errs, warns, unres, records, retries, lastIDs, lastCodes, lastMsgs, now)
 		if err != nil {
 			return nil, fmt.Errorf("tracking: update operations of %s: %w", k.receipt, err)
