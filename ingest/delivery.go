@@ -497,7 +497,11 @@ func (j *job) throttle(ctx context.Context, n int) error {
 			}
 			return nil
 		}
-		waited = true
+		if !waited {
+			waited = true
+			<-j.w.slots // let another delivery be read meanwhile
+			defer func() { j.w.slots <- struct{}{} }()
+		}
 		j.keepAlive()
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -58,4 +59,33 @@ func TestErrorThresholdStopsReading(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, d.InterruptedAt, "10%% is not more than 10%%")
 	require.Equal(t, 0, h.eventCount("threshold-3", tracking.CodeDeliveryInterrupted))
+}
+
+// A delivery waiting for room in flight gives its place to the next one: a
+// small delivery is read while a huge one waits for the pipeline.
+func TestThrottledDeliveryLetsOthersIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Config{Concurrency: 1, BatchSize: 50, MaxInFlight: 100})
+	h.publish(delivery{receipt: "throttle-big", body: thresholdBody(1000, func(int) bool { return false })})
+	require.Eventually(t, func() bool {
+		d, err := h.store.DeliveryGet(context.Background(), "throttle-big")
+		return err == nil && d.RecordsRead >= 100
+	}, 30*time.Second, 10*time.Millisecond)
+	h.publish(delivery{receipt: "throttle-small", body: thresholdBody(5, func(int) bool { return false })})
+	st := h.waitDone("throttle-small")
+	require.Equal(t, "Queued", st.Status)
+	d, err := h.store.DeliveryGet(context.Background(), "throttle-big")
+	require.NoError(t, err)
+	require.Equal(t, tracking.IngestReceiving, d.IngestState, "nothing took the big delivery's operations out of flight")
+	require.LessOrEqual(t, d.RecordsRead, 100, "at most MaxInFlight in flight")
+
+	// The pipeline takes them: the big one reads on.
+	_, err = h.pool.Exec(context.Background(), `UPDATE operations SET state = 'imported' WHERE receipt_id = 'throttle-big'`)
+	require.NoError(t, err)
+	_, err = h.pool.Exec(context.Background(), `UPDATE delivery_counts SET imported = imported + queued, queued = 0 WHERE receipt_id = 'throttle-big'`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		d, err := h.store.DeliveryGet(context.Background(), "throttle-big")
+		return err == nil && d.RecordsRead > 100
+	}, 30*time.Second, 10*time.Millisecond)
 }

@@ -33,7 +33,7 @@ type Config struct {
 	// MaxInFlight bounds what one delivery may have in flight: ingest reads
 	// on only while fewer of its operations than this wait for the resolver
 	// or the importer (parked ones do not count), so a huge delivery never
-	// builds a queue that small ones wait behind. Defaults to 4000;
+	// builds a queue that small ones wait behind. Defaults to 2000;
 	// negative means unbounded (for tests that run ingest alone).
 	MaxInFlight int
 	// Bus configures the JetStream resources. See bus.Config.
@@ -47,7 +47,7 @@ type Config struct {
 // DefaultMaxInFlight is the default of Config.MaxInFlight: enough to keep
 // every worker's batches full, little enough that a small delivery behind
 // it waits seconds, not minutes.
-const DefaultMaxInFlight = 4000
+const DefaultMaxInFlight = 2000
 
 func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {
@@ -109,7 +109,18 @@ type Worker struct {
 	store  *tracking.Store
 	js     jetstream.JetStream
 	logger *zap.Logger
+
+	// slots holds one token per delivery being read, Concurrency at most. A
+	// delivery waiting for room in flight (throttle) gives its token back, so
+	// that the deliveries queued behind a huge one are read meanwhile; jobs
+	// bounds how many are open at all, waiting or not.
+	slots chan struct{}
+	jobs  chan struct{}
 }
+
+// maxJobsPerSlot bounds the deliveries one worker has open, reading or
+// waiting for room, per unit of Concurrency.
+const maxJobsPerSlot = 16
 
 // New returns an ingest worker.
 func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.Logger) (*Worker, error) {
@@ -126,7 +137,8 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("ingest")}, nil
+	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("ingest"),
+		slots: make(chan struct{}, cfg.Concurrency), jobs: make(chan struct{}, cfg.Concurrency*maxJobsPerSlot)}, nil
 }
 
 // Run consumes deliveries until ctx is canceled, then finishes the batches
@@ -146,20 +158,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	go bus.WatchLag(ctx, cons, bus.ConsumerIngest, 10*time.Second, w.logger)
 	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
 
-	slots := make(chan struct{}, w.cfg.Concurrency)
+	slots, jobs := w.slots, w.jobs
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	retry := backoff.NewExponentialBackOff()
 	retry.MaxElapsedTime = 0
 	for {
 		select {
+		case jobs <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			<-jobs
 			return nil
 		}
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			<-slots
+			<-jobs
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -175,12 +194,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-slots }()
+				defer func() { <-slots; <-jobs }()
 				w.handle(ctx, msg)
 			}()
 		}
 		if !got {
 			<-slots
+			<-jobs
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
 			w.logger.Debug("fetch ended", zap.Error(err))
