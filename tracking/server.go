@@ -191,6 +191,14 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	headJSON, _ := json.Marshal(head)
 	bw.Write(headJSON[:len(headJSON)-1])
 	bw.WriteString(`,"Products":[`)
+	// The head goes out at once: the client sees the delivery's state
+	// within milliseconds, whatever the filter has to read.
+	if err := bw.Flush(); err != nil {
+		return
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 	n := 0
 	err = s.store.Summary(r.Context(), d, filter, func(row SummaryRow) error {
 		if n > 0 {
