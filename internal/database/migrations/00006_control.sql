@@ -14,7 +14,12 @@ CREATE INDEX deliveries_incomplete_idx ON deliveries (accepted_at) WHERE ingest_
 DROP INDEX operations_key_idx;
 CREATE INDEX operations_key_idx ON operations (resource_key, receipt_id, delivery_at);
 
+-- The failed operations of a delivery, in order: /summary?status=Failed,
+-- errors.csv and the job's error groups read these alone, not the delivery.
+CREATE INDEX operations_failed_idx ON operations (receipt_id, delivery_at, seq) WHERE state IN ('validationFailed', 'rejected', 'canceled');
+
 -- +goose Down
+DROP INDEX operations_failed_idx;
 DROP INDEX operations_key_idx;
 CREATE INDEX operations_key_idx ON operations (receipt_id, delivery_at, resource_key);
 DROP INDEX deliveries_incomplete_idx;
