@@ -2,7 +2,7 @@ package tracking_test
 
 import (
 	"context"
-	"sync"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,54 +22,77 @@ func TestCompletionMissedByConcurrentWorkers(t *testing.T) {
 	pool := testenv.DB(t)
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
-	d := deliverAt(t, store, "concurrent-end", time.Now(), "k0", "k1")
-
-	var ready, commit sync.WaitGroup
-	ready.Add(2)
-	commit.Add(1)
-	errs := make(chan error, 2)
-	for seq := range 2 {
-		go func() {
-			errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{seq})
-				if err != nil {
-					return err
-				}
-				st := states[seq]
-				ev := tracking.NewEvent(st.Delivery(), st.ResourceKey, tracking.CodeImported, "Imported")
-				done, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: st, To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{ev}}})
-				if err != nil {
-					return err
-				}
-				if len(done) > 0 {
-					t.Errorf("op %d: completed in a transaction that cannot see the other one's operation end", seq)
-				}
-				ready.Done()
-				commit.Wait() // both have ended their operation before either commits
-				return nil
-			})
-		}()
+	completions := func(receipt string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM tracking_events WHERE receipt_id = $1 AND code = $2`, receipt, int(tracking.CodeDeliveryCompleted)).Scan(&n))
+		return n
 	}
-	ready.Wait()
-	commit.Done()
-	require.NoError(t, <-errs)
-	require.NoError(t, <-errs)
+	// Each transaction adds to one of the delivery's counter slots, chosen
+	// at random; when both pick the same one, the second waits for the
+	// first to commit, sees its operation end, and completes the delivery
+	// itself. The race needs two slots: try until the pick gives it.
+	for attempt := 1; ; attempt++ {
+		require.LessOrEqual(t, attempt, 20, "never two different counter slots in 20 attempts")
+		d := deliverAt(t, store, fmt.Sprintf("concurrent-end-%d", attempt), time.Now(), "k0", "k1")
+		ready := make(chan int, 2)
+		commit := make(chan struct{})
+		errs := make(chan error, 2)
+		for seq := range 2 {
+			go func() {
+				errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{seq})
+					if err != nil {
+						return err
+					}
+					st := states[seq]
+					ev := tracking.NewEvent(st.Delivery(), st.ResourceKey, tracking.CodeImported, "Imported")
+					done, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: st, To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{ev}}})
+					if err != nil {
+						return err
+					}
+					ready <- len(done)
+					<-commit // both have ended their operation before either commits
+					return nil
+				})
+			}()
+		}
+		raced := true
+		var done []int
+		for range 2 {
+			select {
+			case n := <-ready:
+				done = append(done, n)
+			case <-time.After(3 * time.Second):
+				raced = false // one waits on the other's slot
+			}
+			if !raced {
+				break
+			}
+		}
+		close(commit)
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		got, err := store.DeliveryGet(ctx, d.ReceiptID)
+		require.NoError(t, err)
+		if !raced {
+			require.NotNil(t, got.CompletedAt, "the transaction that waited saw the other's commit and completed the delivery")
+			require.Equal(t, 1, completions(d.ReceiptID))
+			continue
+		}
+		require.Equal(t, []int{0, 0}, done, "neither transaction can see the other's operation end")
+		require.Nil(t, got.CompletedAt, "the race: every operation ended, nobody completed the delivery")
 
-	got, err := store.DeliveryGet(ctx, d.ReceiptID)
-	require.NoError(t, err)
-	require.Nil(t, got.CompletedAt, "the race: every operation ended, nobody completed the delivery")
-
-	completed, err := store.CompleteMissed(ctx)
-	require.NoError(t, err)
-	require.Len(t, completed, 1)
-	require.Equal(t, d.ReceiptID, completed[0].ReceiptID)
-	got, err = store.DeliveryGet(ctx, d.ReceiptID)
-	require.NoError(t, err)
-	require.NotNil(t, got.CompletedAt)
-	completed, err = store.CompleteMissed(ctx)
-	require.NoError(t, err)
-	require.Empty(t, completed, "once")
-	var n int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM tracking_events WHERE receipt_id = $1 AND code = $2`, d.ReceiptID, int(tracking.CodeDeliveryCompleted)).Scan(&n))
-	require.Equal(t, 1, n)
+		completed, err := store.CompleteMissed(ctx)
+		require.NoError(t, err)
+		require.Len(t, completed, 1)
+		require.Equal(t, d.ReceiptID, completed[0].ReceiptID)
+		got, err = store.DeliveryGet(ctx, d.ReceiptID)
+		require.NoError(t, err)
+		require.NotNil(t, got.CompletedAt)
+		completed, err = store.CompleteMissed(ctx)
+		require.NoError(t, err)
+		require.Empty(t, completed, "once")
+		require.Equal(t, 1, completions(d.ReceiptID))
+		return
+	}
 }
