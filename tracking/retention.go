@@ -107,6 +107,10 @@ func sum(m map[string]int) int {
 func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (map[string]int, error) {
 	out := map[string]int{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One process at a time: two passes at once would both write the events.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `WITH waiting AS (
 				SELECT o.delivery_at, o.receipt_id, o.merchant_id, o.resource_key, o.state, coalesce(o.unresolved::text, '') AS refs
 				FROM operations o
