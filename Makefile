@@ -23,6 +23,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzJSONArray$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingest -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzServer$$' -fuzztime $(FUZZTIME)
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,11 +102,19 @@ func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 			fail(CodeInvalidHeader, "Import-Foreign-Key is %d bytes long, over the limit of %d", len(fk), maxHeaderValue)
 			fk = fk[:maxHeaderValue]
 		}
+		if !isText(fk) {
+			fail(CodeInvalidHeader, "Import-Foreign-Key %q is not UTF-8 text (invalid bytes or NUL)", clip(fk))
+		}
+		fk = storable(fk)
 		foreignKey = &fk
 	}
 	object := h.Get(bus.HeaderObject)
 	if len(object) > 1024 {
 		fail(CodeInvalidHeader, "Import-Object name is over 1024 bytes")
+		object = ""
+	}
+	if !isText(object) {
+		fail(CodeInvalidHeader, "Import-Object name %q is not UTF-8 text (invalid bytes or NUL)", clip(object))
 		object = ""
 	}
 	if object != "" && len(msg.Data()) > 0 {
@@ -134,11 +143,26 @@ func assignReceipt(source string, ts time.Time) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// clip shortens a header value to 64 bytes, storable (see storable).
 func clip(s string) string {
 	if len(s) > 64 {
-		return s[:64]
+		s = s[:64]
 	}
-	return s
+	return storable(s)
+}
+
+// isText reports whether a header value is valid UTF-8 without NUL bytes.
+func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// storable makes a header value something PostgreSQL stores as text: invalid
+// UTF-8 (a hostile header, or one clipped inside a character) replaced and
+// NUL bytes dropped. Otherwise storing the delivery fails on every attempt,
+// and the delivery is retried forever instead of failing with its reasons.
+func storable(s string) string {
+	if isText(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 // maxReadTime bounds the time to read one delivery body from the object store.

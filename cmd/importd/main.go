@@ -1,7 +1,7 @@
 // Command importd runs the import pipeline: one binary, one role per process
 // (or every role at once), configured by the environment of DESIGN §9.
 //
-//	importd ingest|resolve|import|query|all|dev|migrate
+//	importd ingest|resolve|import|query|all|dev|migrate|audit
 package main
 
 import (
@@ -28,6 +28,9 @@ Roles:
   dev       all, plus an embedded NATS server (unless NATS_URL is set) and,
             when no PostgreSQL answers, a private one; no authentication
   migrate   apply the database schema and exit
+  audit     importd audit [--grace 30s] RECEIPT|--all: check deliveries,
+            operations, events and the catalog against each other; exit 1
+            on any violation
 
 Environment: DATABASE_URL, NATS_URL, IMPORTD_NATS_LISTEN, IMPORTD_DATA_DIR,
 IMPORTD_HTTP_ADDR, IMPORTD_RETENTION, IMPORTD_TOKENS_FILE, IMPORTD_LOG_LEVEL,
@@ -35,7 +38,7 @@ IMPORTD_STREAM_REPLICAS (see README.md).
 `
 
 func main() {
-	if len(os.Args) != 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+	if len(os.Args) < 2 || (len(os.Args) != 2 && os.Args[1] != "audit") || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
@@ -49,7 +52,10 @@ func main() {
 	defer logger.Sync() //nolint:errcheck
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, role, cfg, logger); err != nil {
+	if err := run(ctx, role, os.Args[2:], cfg, logger); err != nil {
+		if code, ok := exitCode(err); ok {
+			os.Exit(code)
+		}
 		if errors.Is(err, errUsage) {
 			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)

@@ -37,7 +37,7 @@ type app struct {
 	store  *tracking.Store
 }
 
-func run(ctx context.Context, role string, cfg config, logger *zap.Logger) error {
+func run(ctx context.Context, role string, args []string, cfg config, logger *zap.Logger) error {
 	a := &app{cfg: cfg, logger: logger}
 	defer a.close()
 	switch role {
@@ -66,6 +66,8 @@ func run(ctx context.Context, role string, cfg config, logger *zap.Logger) error
 		return a.start(ctx, false, "import")
 	case "dev":
 		return a.dev(ctx)
+	case "audit":
+		return a.audit(ctx, args, os.Stdout)
 	}
 	return errUsage
 }
