@@ -150,9 +150,12 @@ func (h *harness) stopRoles() {
 }
 
 // fault records one injected fault.
-func (h *harness) fault(format string, args ...any) {
+func (h *harness) fault(format string, args ...any) { h.faultN(1, format, args...) }
+
+// faultN records n injected faults of one kind.
+func (h *harness) faultN(n int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	h.nfaults.Add(1)
+	h.nfaults.Add(int64(n))
 	h.mu.Lock()
 	h.faults = append(h.faults, msg)
 	h.mu.Unlock()

@@ -28,9 +28,12 @@ import (
 // threshold never cancels anything: every valid product must end imported,
 // every other record validationFailed, and nothing may be doubled.
 type workload struct {
-	merchant string
-	n        int
-	tag      string // receipt prefix
+	merchant    string
+	n           int
+	tag         string // receipt prefix
+	small       int    // records of an extra product delivery "small" (keys s-…), 0 for none
+	copies      int    // publications of the main delivery, at once (same receipt); 0 for 1
+	smallCopies int    // publications of the small delivery, at once
 }
 
 func newWorkload(tag string, n int) *workload {
@@ -77,12 +80,19 @@ func (w *workload) mainReceipt() string { return w.receipt("products") }
 
 // receipts lists every delivery of the workload.
 func (w *workload) receipts() []string {
-	return []string{w.receipt("early-types"), w.receipt("early-categories"), w.mainReceipt(), w.receipt("late-types"), w.receipt("late-categories")}
+	r := []string{w.receipt("early-types"), w.receipt("early-categories"), w.mainReceipt(), w.receipt("late-types"), w.receipt("late-categories")}
+	if w.small > 0 {
+		r = append(r, w.receipt("small"))
+	}
+	return r
 }
 
 // expected counts of the main delivery.
-func (w *workload) expected() (valid, invalid int) {
-	for i := 0; i < w.n; i++ {
+func (w *workload) expected() (valid, invalid int) { return expected(w.n) }
+
+// expected counts of a product delivery of n records.
+func expected(n int) (valid, invalid int) {
+	for i := 0; i < n; i++ {
 		switch kindOf(i) {
 		case kindInvalid, kindDuplicate:
 			invalid++
@@ -95,13 +105,14 @@ func (w *workload) expected() (valid, invalid int) {
 
 // products generates the main delivery's body on the fly.
 type products struct {
-	n, i int
-	buf  []byte // generated, not yet read
+	prefix string // of the keys: "p" for the main delivery
+	n, i   int
+	buf    []byte // generated, not yet read
 }
 
 func (p *products) Read(b []byte) (int, error) {
 	for len(p.buf) < len(b) && p.i < p.n {
-		p.buf = append(p.buf, productLine(p.i)...)
+		p.buf = append(p.buf, productLine(p.prefix, p.i)...)
 		p.i++
 	}
 	if len(p.buf) == 0 {
@@ -112,8 +123,8 @@ func (p *products) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-func productLine(i int) []byte {
-	key, pt, cat, slug := fmt.Sprintf("p-%d", i), "pt-early", "cat-early", fmt.Sprintf(`,"slug":{"en":"p-%d"}`, i)
+func productLine(prefix string, i int) []byte {
+	key, pt, cat, slug := fmt.Sprintf("%s-%d", prefix, i), "pt-early", "cat-early", fmt.Sprintf(`,"slug":{"en":"%s-%d"}`, prefix, i)
 	switch kindOf(i) {
 	case kindLateType:
 		pt = "pt-late"
@@ -122,7 +133,7 @@ func productLine(i int) []byte {
 	case kindInvalid:
 		slug = ""
 	case kindDuplicate:
-		key = fmt.Sprintf("p-%d", dupOf(i))
+		key = fmt.Sprintf("%s-%d", prefix, dupOf(i))
 	}
 	return fmt.Appendf(nil, `{"key":%q,"productType":{"key":%q},"name":{"en":"Product %d","de":"Produkt %d"}%s,"categories":[{"key":%q}],`+
 		`"masterVariant":{"sku":"%s-m","prices":[{"value":{"currencyCode":"EUR","centAmount":%d}}]}}`+"\n",
@@ -158,13 +169,55 @@ func (h *harness) publishEarly(ctx context.Context, w *workload) {
 	require.NoError(h.t, h.waitCompleted(wctx, w.receipt("early-types"), w.receipt("early-categories")))
 }
 
-// publishMain publishes the main delivery.
+// publishMain publishes the main delivery (and the small one), each as
+// many times at once as the workload says: JetStream must store each once.
 func (h *harness) publishMain(ctx context.Context, w *workload) {
 	h.t.Helper()
-	require.NoError(h.t, retry(ctx, func() error {
-		_, err := h.publish(ctx, w, "products", "Product", &products{n: w.n})
-		return err
-	}))
+	if w.copies <= 1 && w.small == 0 {
+		require.NoError(h.t, retry(ctx, func() error {
+			_, err := h.publish(ctx, w, "products", "Product", &products{prefix: "p", n: w.n})
+			return err
+		}))
+		return
+	}
+	type pub struct {
+		name string
+		dup  bool
+		err  error
+	}
+	results := make(chan pub)
+	n := 0
+	for range max(w.copies, 1) {
+		n++
+		go func() {
+			dup, err := h.publish(ctx, w, "products", "Product", &products{prefix: "p", n: w.n})
+			results <- pub{"products", dup, err}
+		}()
+	}
+	for range max(w.smallCopies, 1) {
+		if w.small == 0 {
+			break
+		}
+		n++
+		go func() {
+			dup, err := h.publish(ctx, w, "small", "Product", &products{prefix: "s", n: w.small})
+			results <- pub{"small", dup, err}
+		}()
+	}
+	stored := map[string]int{}
+	for range n {
+		r := <-results
+		require.NoError(h.t, r.err, "publishing %s", r.name)
+		if !r.dup {
+			stored[r.name]++
+		}
+	}
+	h.t.Logf("faults: main delivery published %d times at once, the small one %d times: stored %v", max(w.copies, 1), max(w.smallCopies, 1), stored)
+	want := map[string]int{"products": 1}
+	if w.small > 0 {
+		want["small"] = 1
+	}
+	require.Equal(h.t, want, stored, "each receipt stored once by JetStream")
 }
 
 // publishLate publishes the late type and categories.
@@ -242,6 +295,11 @@ func (h *harness) verify(w *workload, what string) {
 	}
 	main := get(w.mainReceipt())
 	require.Equal(h.t, count{ops: w.n, distinct: w.n, imported: valid, failed: invalid}, main, "main delivery: one operation per record, each in its right end state")
+	if w.small > 0 {
+		sv, si := expected(w.small)
+		require.Equal(h.t, count{ops: w.small, distinct: w.small, imported: sv, failed: si}, get(w.receipt("small")), "small delivery")
+		valid += sv
+	}
 	for name, n := range map[string]int{"early-types": 1, "early-categories": 1, "late-types": 1, "late-categories": 2} {
 		require.Equal(h.t, count{ops: n, distinct: n, imported: n}, get(w.receipt(name)), "delivery %s", name)
 	}
@@ -269,4 +327,3 @@ func (h *harness) verify(w *workload, what string) {
 	h.requireNoCrashes()
 	h.audit(what)
 }
-
