@@ -45,6 +45,7 @@ type harness struct {
 	servers []*proc // NATS and PostgreSQL, for their logs
 	faults  []string
 	nfaults atomic.Int64
+	audited bool
 }
 
 type harnessConfig struct {
@@ -90,6 +91,10 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	// A cluster needs a moment to elect its leaders.
 	require.NoError(t, retry(ctx, func() error { return bus.Provision(ctx, h.js, bus.Config{Replicas: cfg.Replicas}) }), "provisioning the streams")
 	t.Cleanup(func() {
+		if !h.audited {
+			record(result{test: t.Name(), faults: fmt.Sprintf("%d injected; stopped before the audit", h.nfaults.Load()),
+				injected: int(h.nfaults.Load()), took: time.Since(h.start), failed: true})
+		}
 		h.stopRoles()
 		if t.Failed() {
 			h.dumpLogs()
@@ -242,6 +247,7 @@ func deadline(n int) time.Duration {
 // records the test's result for the summary.
 func (h *harness) audit(what string) audit.Summary {
 	h.t.Helper()
+	h.audited = true
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	au, err := audit.New(h.pool, audit.Config{}, h.log)
@@ -269,8 +275,12 @@ func (h *harness) audit(what string) audit.Summary {
 	injected := int(h.nfaults.Load())
 	h.t.Logf("faults: %s: %d faults injected (%s); audited %d operations in %d deliveries, %d events: %d violations; `importd audit --all`: %s",
 		h.t.Name(), injected, what, sum.Operations, sum.Deliveries, sum.Events, sum.Violations, lastLines(string(out), 1))
-	record(result{test: h.t.Name(), faults: what, injected: injected, deliveries: sum.Deliveries, operations: sum.Operations,
-		events: sum.Events, violations: sum.Violations, took: time.Since(h.start), failed: h.t.Failed()})
+	r := result{test: h.t.Name(), faults: what, injected: injected, deliveries: sum.Deliveries, operations: sum.Operations,
+		events: sum.Events, violations: sum.Violations, took: time.Since(h.start)}
+	h.t.Cleanup(func() {
+		r.failed = h.t.Failed()
+		record(r)
+	})
 	return sum
 }
 

@@ -22,7 +22,7 @@ import (
 )
 
 var (
-	flagRecords = flag.Int("faults.records", 20_000, "records of the main product delivery of each fault test")
+	flagRecords = flag.Int("faults.records", 10_000, "records of the main product delivery of each fault test")
 	flagKills   = flag.Int("faults.kills", 2, "faults of each kind per test (kills per role, restarts of a server, …)")
 	flagSeed    = flag.Int64("faults.seed", 0, "seed of the fault schedules; 0 picks one from the clock (logged, to replay a run)")
 )

@@ -85,7 +85,7 @@ func startPostgres(t *testing.T) *pgCluster {
 	})
 	out, err = c.ctl("start")
 	require.NoError(t, err, "pg_ctl start: %s\n%s", out, c.logTail())
-	t.Logf("faults: own PostgreSQL %s on port %d, initialised and started in %s", filepath.Base(filepath.Dir(bin)), c.port, time.Since(start).Round(time.Millisecond))
+	t.Logf("faults: own PostgreSQL (%s) on port %d, initialised and started in %s", bin, c.port, time.Since(start).Round(time.Millisecond))
 	return c
 }
 
