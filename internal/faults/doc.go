@@ -12,4 +12,8 @@
 // Each test logs how many faults it injected and how many operations the
 // audit checked; TestMain prints one summary line per test and a total, and
 // appends them to the file named by FAULTS_SUMMARY when it is set.
+//
+// The tests run one after another, not in parallel: each drives several
+// processes and a PostgreSQL server hard, and one at a time keeps a run's
+// timing (and its fault schedule) meaningful on a small machine.
 package faults

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,8 +46,9 @@ func TestKillRoles(t *testing.T) {
 		}
 	}
 	slices.SortFunc(points, func(a, b *killPoint) int { return int((a.at - b.at) * 1e6) })
+	var inFlight sync.WaitGroup
 	restarting := map[string]bool{}
-	restarted := make(chan string, 16)
+	restarted := make(chan string, len(points))
 	h.drive(w, func(ctx context.Context, p progress) {
 		for {
 			select {
@@ -64,12 +66,13 @@ func TestKillRoles(t *testing.T) {
 			k.done = true
 			restarting[k.role] = true
 			pause := time.Duration(h.rng.IntN(1000)) * time.Millisecond
-			go func() {
+			inFlight.Go(func() {
 				h.killRestart(procs[k.role], pause)
 				restarted <- k.role
-			}()
+			})
 		}
 	})
+	inFlight.Wait()
 	missed := 0
 	for _, k := range points {
 		if !k.done {

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,6 +33,9 @@ type proc struct {
 	closed    bool     // the test is over: no more restarts
 }
 
+// errClosed means the test is over: the proc is not started again.
+var errClosed = errors.New("closed")
+
 type run struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
@@ -50,7 +54,7 @@ func (p *proc) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return fmt.Errorf("%s: closed", p.name)
+		return fmt.Errorf("%s: %w", p.name, errClosed)
 	}
 	if p.cur != nil {
 		select {
@@ -119,7 +123,7 @@ func (p *proc) start() error {
 		}
 		if restart {
 			time.Sleep(time.Second)
-			if err := p.start(); err != nil {
+			if err := p.start(); err != nil && !errors.Is(err, errClosed) {
 				p.t.Logf("faults: restarting %s: %v", p.name, err)
 			}
 		}
