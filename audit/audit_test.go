@@ -50,6 +50,15 @@ var fixtureDeliveries = []struct {
 	{"aud-types", catalog.ProductType, []string{`{"key":"pt-1","name":"T"}`}},
 	{"aud-taxes", catalog.TaxCategory, []string{`{"key":"tax-1","name":"Standard"}`, `{"key":"rej-1","name":"Always fails"}`}},
 	{"aud-empty", catalog.TaxCategory, nil},
+	// Without Import-Skip-Errors: 2 of 5 invalid, so the delivery is
+	// interrupted and the products parked on a type that never comes are canceled.
+	{"aud-interrupted", catalog.Product, []string{
+		`{"key":"i-bad-1","productType":{"key":"pt-never"},"slug":{"en":"i1"}}`,
+		`{"key":"i-bad-2","productType":{"key":"pt-never"},"slug":{"en":"i2"}}`,
+		`{"key":"i-3","productType":{"key":"pt-never"},"name":{"en":"x"},"slug":{"en":"i3"}}`,
+		`{"key":"i-4","productType":{"key":"pt-never"},"name":{"en":"x"},"slug":{"en":"i4"}}`,
+		`{"key":"i-5","productType":{"key":"pt-never"},"name":{"en":"x"},"slug":{"en":"i5"}}`,
+	}},
 }
 
 func product(key, sku string) string {
@@ -107,11 +116,14 @@ func newFixture(t *testing.T) *fixture {
 		msg := nats.NewMsg(bus.DeliverySubject(merchant))
 		msg.Header.Set(bus.HeaderMsgID, d.receipt)
 		msg.Header.Set(bus.HeaderData, string(d.t))
+		if d.receipt != "aud-interrupted" {
+			msg.Header.Set(bus.HeaderSkipErrors, "true") // the error threshold would cancel what the checks look at
+		}
 		msg.Data = []byte(strings.Join(d.records, "\n"))
 		_, err := js.PublishMsg(ctx, msg)
 		require.NoError(t, err)
 	}
-	for _, r := range []string{"aud-products", "aud-types", "aud-taxes", "aud-empty"} {
+	for _, r := range []string{"aud-products", "aud-types", "aud-taxes", "aud-empty", "aud-interrupted"} {
 		require.Eventually(t, func() bool {
 			d, err := store.DeliveryGet(ctx, r)
 			return err == nil && d.CompletedAt != nil
@@ -219,7 +231,10 @@ func TestAudit(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, vs)
 		require.EqualValues(t, len(fixtureDeliveries), sum.Deliveries)
-		require.EqualValues(t, 4+3+1+2, sum.Operations)
+		require.EqualValues(t, 4+3+1+2+5, sum.Operations)
+		var canceled int
+		require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM operations WHERE receipt_id = 'aud-interrupted' AND state = 'canceled'`).Scan(&canceled))
+		require.Equal(t, 3, canceled, "the interrupted delivery's parked products were canceled")
 		require.Positive(t, sum.Events)
 		// The fixture has what the checks look for.
 		var rejected, retries, unresolved int

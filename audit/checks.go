@@ -320,15 +320,18 @@ func deref[T any](p *T) any {
 // record; a delivery read to the end whose operations have all ended is
 // completed; a delivery not completed has no completion event.
 func checkCompletion(ctx context.Context, db database.DBTX, d delivery, sum *Summary, report func(Violation)) error {
-	var total, pending, failed, events, ok, withErrors, noContent int64
-	err := db.QueryRow(ctx, `SELECT o.*, e.* FROM
+	var total, pending, failed, events, completions, reopened, noContent int64
+	var last *int32 // the latest completion event's code
+	err := db.QueryRow(ctx, `SELECT o.*, e.*, (SELECT code FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2 AND code IN ($3, $4)
+			ORDER BY ts DESC, tracking_id DESC LIMIT 1) FROM
 		(SELECT count(*), count(*) FILTER (WHERE state NOT IN `+endStates+`),
 			count(*) FILTER (WHERE state IN ('validationFailed', 'rejected', 'canceled'))
 		 FROM operations WHERE receipt_id = $1 AND delivery_at = $2) o,
-		(SELECT count(*), count(*) FILTER (WHERE code = $3), count(*) FILTER (WHERE code = $4), count(*) FILTER (WHERE code = $5)
+		(SELECT count(*), count(*) FILTER (WHERE code IN ($3, $4)), count(*) FILTER (WHERE code = $6), count(*) FILTER (WHERE code = $5)
 		 FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2) e`,
-		d.receipt, d.at, int32(tracking.CodeDeliveryCompleted), int32(tracking.CodeDeliveryCompletedWithErrors), int32(tracking.CodeDeliveryNoContent)).
-		Scan(&total, &pending, &failed, &events, &ok, &withErrors, &noContent)
+		d.receipt, d.at, int32(tracking.CodeDeliveryCompleted), int32(tracking.CodeDeliveryCompletedWithErrors), int32(tracking.CodeDeliveryNoContent),
+		int32(tracking.CodeDeliveryReopened)).
+		Scan(&total, &pending, &failed, &events, &completions, &reopened, &noContent, &last)
 	if err != nil {
 		return err
 	}
@@ -336,7 +339,8 @@ func checkCompletion(ctx context.Context, db database.DBTX, d delivery, sum *Sum
 	bad := func(format string, args ...any) {
 		report(Violation{Check: CheckCompletion, Seq: -1, Message: fmt.Sprintf(format, args...)})
 	}
-	completions := ok + withErrors
+	// A retry reopens a completed delivery (DeliveryReopened, 1009), which
+	// then completes again: one completion event per round.
 	switch {
 	case d.completed:
 		if pending > 0 {
@@ -347,16 +351,16 @@ func checkCompletion(ctx context.Context, db database.DBTX, d delivery, sum *Sum
 			if noContent != 1 || completions != 0 {
 				bad("completed without records: %d NoContent (1003) and %d completion (1006/1007) events, want 1 and 0", noContent, completions)
 			}
-		case completions != 1:
-			bad("completed with %d completion events (1006 Completed: %d, 1007 CompletedWithErrors: %d), want exactly one", completions, ok, withErrors)
-		case ok == 1 && failed > 0:
-			bad("completion event is Completed (1006), but %d operations failed", failed)
-		case withErrors == 1 && failed == 0 && pending == 0:
-			bad("completion event is CompletedWithErrors (1007), but no operation failed")
+		case completions != 1+reopened:
+			bad("completed with %d completion events (1006/1007) and %d reopenings (1009), want exactly one more completion than reopenings", completions, reopened)
+		case *last == int32(tracking.CodeDeliveryCompleted) && failed > 0:
+			bad("latest completion event is Completed (1006), but %d operations failed", failed)
+		case *last == int32(tracking.CodeDeliveryCompletedWithErrors) && failed == 0:
+			bad("latest completion event is CompletedWithErrors (1007), but no operation failed")
 		}
 	default:
-		if completions > 0 {
-			bad("not completed (completed_at is null), but has %d completion events (1006/1007)", completions)
+		if completions != reopened {
+			bad("not completed (completed_at is null), but has %d completion events (1006/1007) for %d reopenings (1009)", completions, reopened)
 		}
 		if d.ingestState == tracking.IngestDone && pending == 0 {
 			bad("read to the end and every one of its %d operations is in an end state, but the delivery was never completed (completed_at null, no completion event)", total)

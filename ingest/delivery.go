@@ -184,6 +184,7 @@ type job struct {
 	pending   []jetstream.PubAckFuture // work messages of the last batch, not yet acknowledged
 	pendingTo int                      // the record the pending futures reach up to
 	analyzeAt int                      // records stored when statistics are next refreshed
+	draining  bool                     // shutting down: store what is read, without waiting for room
 	analyzing atomic.Bool
 }
 
@@ -340,6 +341,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	for {
 		if ctx.Err() != nil {
 			// Shutting down: store what is read, hand the rest back.
+			j.draining = true
 			if _, err := j.flush(context.WithoutCancel(ctx), batch, counter.read); err != nil {
 				return outcomeLeave, err
 			}
@@ -474,6 +476,37 @@ func (j *job) announceEnd(ctx context.Context) {
 	}
 }
 
+// throttle waits until the delivery has room for n more operations in
+// flight (queued for or being worked on by the resolver and the importer):
+// the bound that keeps one huge delivery from queueing ahead of every other.
+func (j *job) throttle(ctx context.Context, n int) error {
+	limit := j.w.cfg.MaxInFlight
+	if limit < 0 || j.draining {
+		return nil
+	}
+	waited := false
+	start := time.Now()
+	for {
+		c, err := j.w.store.Counts(ctx, &j.d)
+		if err != nil {
+			return err
+		}
+		if inFlight := c.Queued + c.Processing; inFlight == 0 || inFlight+int64(n) <= int64(limit) {
+			if waited {
+				throttledSeconds.Add(time.Since(start).Seconds())
+			}
+			return nil
+		}
+		waited = true
+		j.keepAlive()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // keepAlive tells JetStream the delivery is still being worked on.
 func (j *job) keepAlive() {
 	if time.Since(j.lastIP) < j.w.cfg.Bus.AckWait/4 {
@@ -502,6 +535,9 @@ func (j *job) flush(ctx context.Context, batch []RawRecord, bytesRead int64) ([]
 	// Work messages of the previous batch must be acknowledged before the
 	// checkpoint says so.
 	if err := j.awaitPublished(ctx); err != nil {
+		return batch, err
+	}
+	if err := j.throttle(ctx, len(batch)); err != nil {
 		return batch, err
 	}
 	err = j.w.store.IngestWrite(ctx, &j.d, tracking.IngestBatch{

@@ -44,6 +44,9 @@ func newHarness(t testing.TB, cfg Config) *harness {
 	nc, js := testenv.JetStream(t, ns)
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = -1 // ingest alone: nothing downstream takes operations out of flight
+	}
 	h := &harness{t: t, pool: pool, store: store, nc: nc, js: js, cfg: cfg}
 	h.start()
 	t.Cleanup(func() { h.stop() })

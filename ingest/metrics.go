@@ -14,6 +14,10 @@ var (
 		Name: "importd_ingest_deliveries_total",
 		Help: "Delivery messages handled by ingest, by outcome.",
 	}, []string{"outcome"})
+	throttledSeconds = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_ingest_throttled_seconds_total",
+		Help: "Time ingest waited because a delivery had MaxInFlight operations in flight.",
+	})
 	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "importd_ingest_batch_seconds",
 		Help:    "Time to validate, store and publish one batch of records.",

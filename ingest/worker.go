@@ -30,6 +30,12 @@ type Config struct {
 	MaxRecordBytes int
 	// MaxDeliveryBytes is the largest delivery body, uncompressed. Defaults to 8 GiB.
 	MaxDeliveryBytes int64
+	// MaxInFlight bounds what one delivery may have in flight: ingest reads
+	// on only while fewer of its operations than this wait for the resolver
+	// or the importer (parked ones do not count), so a huge delivery never
+	// builds a queue that small ones wait behind. Defaults to 4000;
+	// negative means unbounded (for tests that run ingest alone).
+	MaxInFlight int
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
 
@@ -37,6 +43,11 @@ type Config struct {
 	// its work messages are published; an error simulates a crash there.
 	afterCommit func(to int) error
 }
+
+// DefaultMaxInFlight is the default of Config.MaxInFlight: enough to keep
+// every worker's batches full, little enough that a small delivery behind
+// it waits seconds, not minutes.
+const DefaultMaxInFlight = 4000
 
 func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {
@@ -56,6 +67,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxDeliveryBytes == 0 {
 		c.MaxDeliveryBytes = 8 << 30
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.Bus.AckWait == 0 {
 		c.Bus.AckWait = 30 * time.Second

@@ -47,7 +47,15 @@ func (w *Worker) sweep(ctx context.Context) error {
 	if err := w.sweepCycles(ctx); err != nil {
 		return err
 	}
-	return w.sweepInterrupted(ctx)
+	if err := w.sweepInterrupted(ctx); err != nil {
+		return err
+	}
+	completed, err := w.store.CompleteMissed(ctx)
+	for _, d := range completed {
+		w.logger.Info("sweep completed a delivery whose last operations ended in concurrent transactions", zapReceipt(d.ReceiptID))
+	}
+	w.noteCompleted(completed)
+	return err
 }
 
 // sweepInterrupted cancels what is left of interrupted deliveries: those

@@ -124,7 +124,9 @@ func (s *Store) cancelChunk(ctx context.Context, d *Delivery, after int) (n, las
 		if err := ProbeByKey(ctx, tx); err != nil {
 			return err
 		}
-		cur, err := deliveryLockShared(ctx, tx, d)
+		// Read, not locked: interrupted is never undone, and the delivery row
+		// is locked last (completion), after the counter slots.
+		cur, err := deliveryRow(ctx, tx, d, "")
 		if err != nil {
 			return err
 		}
@@ -216,10 +218,6 @@ type lockedDelivery struct {
 
 func deliveryLock(ctx context.Context, tx pgx.Tx, d *Delivery) (lockedDelivery, error) {
 	return deliveryRow(ctx, tx, d, "FOR UPDATE")
-}
-
-func deliveryLockShared(ctx context.Context, tx pgx.Tx, d *Delivery) (lockedDelivery, error) {
-	return deliveryRow(ctx, tx, d, "FOR SHARE")
 }
 
 func deliveryRow(ctx context.Context, tx pgx.Tx, d *Delivery, lock string) (lockedDelivery, error) {

@@ -17,6 +17,7 @@ const (
 	CodeDeliveryCompleted           Code = 1006 // every operation imported or partially imported
 	CodeDeliveryCompletedWithErrors Code = 1007 // every operation in an end state, some failed
 	CodeDeliveryInterrupted         Code = 1008 // canceled on request or by the error threshold
+	CodeDeliveryReopened            Code = 1009 // a completed delivery's rejected operations were retried: it completes again
 )
 
 // Record events (ProductId is the record's key or sku).
@@ -53,6 +54,7 @@ var Codes = []struct {
 	{CodeDeliveryCompleted, "DeliveryCompleted"},
 	{CodeDeliveryCompletedWithErrors, "DeliveryCompletedWithErrors"},
 	{CodeDeliveryInterrupted, "DeliveryInterrupted"},
+	{CodeDeliveryReopened, "DeliveryReopened"},
 	{CodeRecordReceived, "RecordReceived"},
 	{CodeValidationFailed, "ValidationFailed"},
 	{CodeResolutionStarted, "ResolutionStarted"},

@@ -70,7 +70,9 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		if err := ProbeByKey(ctx, tx); err != nil {
 			return err
 		}
-		cur, err := deliveryLock(ctx, tx, d)
+		// Read, not locked: the delivery row is locked last, after the
+		// counter slots (see TransitionsApply).
+		cur, err := deliveryRow(ctx, tx, d, "")
 		if err != nil {
 			return err
 		}
@@ -124,19 +126,20 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		if len(ts) == 0 {
 			return &StateError{What: "delivery " + d.ReceiptID, Msg: "has no rejected operation that can be retried"}
 		}
-		if cur.CompletedAt != nil {
-			// Processing again: the delivery completes anew when these end.
-			if _, err := tx.Exec(ctx, `UPDATE deliveries SET completed_at = NULL WHERE receipt_id = $1 AND accepted_at = $2`,
-				d.ReceiptID, d.AcceptedAt); err != nil {
-				return err
-			}
-			ev := NewEvent(d, "", CodeDeliveryProcessing, fmt.Sprintf("Processing again: %d rejected operations retried", len(ts)))
+		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
+			return err
+		}
+		// Processing again: the delivery completes anew when these end.
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET completed_at = NULL WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at IS NOT NULL`,
+			d.ReceiptID, d.AcceptedAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() > 0 {
+			ev := NewEvent(d, "", CodeDeliveryReopened, fmt.Sprintf("Processing again: %d rejected operations retried", len(ts)))
 			if err := eventsInsert(ctx, tx, []Event{ev}); err != nil {
 				return err
 			}
-		}
-		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
-			return err
 		}
 		// The resolver's outbox publishes them to the importer, records included.
 		if _, err := tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)

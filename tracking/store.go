@@ -265,6 +265,11 @@ type IngestBatch struct {
 // delivery's checkpoint is not b.From: another worker got there first.
 func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A counter slot before the delivery row: the lock order of every
+		// writer (see TransitionsApply).
+		if err := countsAdd(ctx, tx, d, b.Counts); err != nil {
+			return err
+		}
 		interrupted, err := checkpointLock(ctx, tx, d, b.From)
 		if err != nil {
 			return err
@@ -276,9 +281,6 @@ func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) err
 			return err
 		}
 		if err := eventsInsert(ctx, tx, b.Events); err != nil {
-			return err
-		}
-		if err := countsAdd(ctx, tx, d, b.Counts); err != nil {
 			return err
 		}
 		if b.Counts.Failed() > 0 {

@@ -175,8 +175,18 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 	if err := eventsInsert(ctx, tx, events); err != nil {
 		return nil, fmt.Errorf("tracking: insert events: %w", err)
 	}
+	// Lock order, everywhere: a delivery's counter slot, then its row
+	// (completion, threshold); deliveries in receipt order. Ingest takes
+	// them in the same order (IngestWrite).
+	sort.Slice(order, func(i, j int) bool {
+		if order[i].receipt != order[j].receipt {
+			return order[i].receipt < order[j].receipt
+		}
+		return order[i].at.Before(order[j].at)
+	})
 	var completed []*Delivery
-	for k, c := range deltas {
+	for _, k := range order {
+		c := deltas[k]
 		d := &Delivery{ReceiptID: k.receipt, MerchantID: merchants[k], AcceptedAt: k.at}
 		if err := countsAdd(ctx, tx, d, *c); err != nil {
 			return nil, fmt.Errorf("tracking: counts of %s: %w", k.receipt, err)
@@ -227,19 +237,24 @@ func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery
 // completeIfDone records the completion of a delivery whose operations are
 // all in an end state, once.
 func completeIfDone(ctx context.Context, db database.DBTX, d *Delivery, now time.Time) (bool, error) {
+	c, err := countsGet(ctx, db, d.ReceiptID, d.AcceptedAt)
+	if err != nil || c.Pending() > 0 {
+		return false, err
+	}
+	// Every operation this transaction can see has ended. The delivery row
+	// is read locked: ingest finishing at this moment (IngestFinish holds
+	// it) cannot see this transaction's operations end, so it is this
+	// transaction that must see ingest done, after ingest commits.
+	// Otherwise the one that commits second completes it.
 	var state string
 	var completedAt *time.Time
-	err := db.QueryRow(ctx, `SELECT ingest_state, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2`,
+	err = db.QueryRow(ctx, `SELECT ingest_state, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2 FOR UPDATE`,
 		d.ReceiptID, d.AcceptedAt).Scan(&state, &completedAt)
 	if err != nil {
 		return false, fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
 	}
 	if state != IngestDone || completedAt != nil {
 		return false, nil
-	}
-	c, err := countsGet(ctx, db, d.ReceiptID, d.AcceptedAt)
-	if err != nil || c.Pending() > 0 {
-		return false, err
 	}
 	tag, err := db.Exec(ctx, `UPDATE deliveries SET completed_at = $3 WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at IS NULL`,
 		d.ReceiptID, d.AcceptedAt, now)
@@ -251,6 +266,47 @@ func completeIfDone(ctx context.Context, db database.DBTX, d *Delivery, now time
 		ev = NewEvent(d, "", CodeDeliveryCompletedWithErrors, fmt.Sprintf("%d of %d operations failed", c.Failed(), c.Total))
 	}
 	return true, eventsInsert(ctx, db, []Event{ev})
+}
+
+// CompleteMissed completes deliveries whose operations have all ended but
+// that no transaction completed: two workers ending a delivery's last
+// operations at once each see the other's as pending (neither commit is
+// visible to the other), and neither completes it. The resolver's sweep
+// calls it every few seconds; it returns the deliveries it completed.
+func (s *Store) CompleteMissed(ctx context.Context) ([]*Delivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.receipt_id, d.merchant_id, d.accepted_at FROM deliveries d
+		WHERE d.ingest_state = 'done' AND d.completed_at IS NULL
+		  AND (SELECT sum(c.queued + c.processing + c.unresolved + c.waiting) FROM delivery_counts c
+		       WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) = 0
+		LIMIT 100`)
+	if err != nil {
+		return nil, fmt.Errorf("tracking: deliveries to complete: %w", err)
+	}
+	var todo []*Delivery
+	var d Delivery
+	if _, err := pgx.ForEachRow(rows, []any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt}, func() error {
+		dd := d
+		todo = append(todo, &dd)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("tracking: deliveries to complete: %w", err)
+	}
+	var completed []*Delivery
+	for _, d := range todo {
+		var done bool
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			done, err = completeIfDone(ctx, tx, d, time.Now().UTC())
+			return err
+		})
+		if err != nil {
+			return completed, err
+		}
+		if done {
+			completed = append(completed, d)
+		}
+	}
+	return completed, nil
 }
 
 // MarkProcessing records, once, that the delivery's first operation was

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/database"
 )
 
@@ -26,6 +27,7 @@ type config struct {
 	LogLevel       zapcore.Level
 	Replicas       int
 	AckWait        time.Duration
+	MaxInFlight    int  // per delivery; -1 unbounded
 	dev            bool // set by the dev role
 }
 
@@ -52,6 +54,12 @@ func loadConfig() (config, error) {
 	}
 	if c.AckWait, err = time.ParseDuration(env("IMPORTD_ACK_WAIT", "30s")); err != nil || c.AckWait < time.Second || c.AckWait > time.Hour {
 		return c, fmt.Errorf("IMPORTD_ACK_WAIT: want a duration from 1s to 1h, got %q", os.Getenv("IMPORTD_ACK_WAIT"))
+	}
+	if c.MaxInFlight, err = strconv.Atoi(env("IMPORTD_MAX_IN_FLIGHT", strconv.Itoa(ingest.DefaultMaxInFlight))); err != nil || c.MaxInFlight < 0 {
+		return c, fmt.Errorf("IMPORTD_MAX_IN_FLIGHT: want a number of operations, 0 for unbounded, got %q", os.Getenv("IMPORTD_MAX_IN_FLIGHT"))
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = -1
 	}
 	return c, nil
 }

@@ -43,6 +43,35 @@ func (p *benchProducts) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// cpuSeconds is the user and system CPU time of a process so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(fields[11], 64)
+	st, _ := strconv.ParseFloat(fields[12], 64)
+	return (ut + st) / 100 // clock ticks: USER_HZ is 100 on Linux
+}
+
+// postgresCPU is the CPU time of every process named postgres.
+func postgresCPU() float64 {
+	dirs, _ := os.ReadDir("/proc")
+	total := 0.0
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "postgres" {
+			total += cpuSeconds(pid)
+		}
+	}
+	return total
+}
+
 func peakRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -127,6 +156,10 @@ func BenchmarkPipeline(b *testing.B) {
 		if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: receipt}, &benchProducts{n: n}); err != nil {
 			b.Fatal(err)
 		}
+		cpu0 := map[string]float64{"postgres": postgresCPU(), "nats+test": cpuSeconds(os.Getpid())}
+		for role, p := range roles {
+			cpu0[role] = cpuSeconds(p.cmd.Process.Pid)
+		}
 		b.StartTimer()
 		start := time.Now()
 		publish(receipt, "Product", "", true)
@@ -139,7 +172,10 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "records/s")
 		for role, p := range roles {
 			b.ReportMetric(float64(peakRSS(p.cmd.Process.Pid)>>20), role+"-peak-rss-MiB")
+			b.ReportMetric(cpuSeconds(p.cmd.Process.Pid)-cpu0[role], role+"-cpu-s")
 		}
+		b.ReportMetric(postgresCPU()-cpu0["postgres"], "postgres-cpu-s")
+		b.ReportMetric(cpuSeconds(os.Getpid())-cpu0["nats+test"], "nats+test-cpu-s")
 		for _, p := range roles {
 			_ = p.cmd.Process.Kill()
 		}

@@ -105,7 +105,8 @@ func TestIngestProcessKilled(t *testing.T) {
 	pool, err := database.Open(context.Background(), dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
-	env := []string{"DATABASE_URL=" + dbURL, "NATS_URL=" + ns.ClientURL(), "IMPORTD_ACK_WAIT=2s", "IMPORTD_LOG_LEVEL=info"}
+	// Ingest alone: nothing downstream takes operations out of flight.
+	env := []string{"DATABASE_URL=" + dbURL, "NATS_URL=" + ns.ClientURL(), "IMPORTD_ACK_WAIT=2s", "IMPORTD_LOG_LEVEL=info", "IMPORTD_MAX_IN_FLIGHT=0"}
 
 	obs, err := js.ObjectStore(context.Background(), bus.BucketPayloads)
 	require.NoError(t, err)

@@ -66,8 +66,10 @@ func (e *env) run(name string, fn func(ctx context.Context) error) {
 	})
 }
 
-func (e *env) startIngest() {
-	w, err := ingest.New(ingest.Config{}, e.store, e.js, e.log)
+func (e *env) startIngest() { e.startIngestWith(ingest.Config{}) }
+
+func (e *env) startIngestWith(cfg ingest.Config) {
+	w, err := ingest.New(cfg, e.store, e.js, e.log)
 	require.NoError(e.t, err)
 	e.run("ingest", w.Run)
 }

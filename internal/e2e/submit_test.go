@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
@@ -37,7 +38,7 @@ func submit(t *testing.T, srv http.Handler, query, token string, headers map[str
 func TestSubmitOverHTTP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.startIngest()
+	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: nothing takes operations out of flight
 	const merchantToken, operatorToken = "token-of-merchant-m1", "token-of-the-operator"
 	srv := tracking.NewServer(e.store, tracking.ServerConfig{
 		JS:             e.js,
