@@ -20,7 +20,7 @@ import (
 // re-executed: see natsChild) listening on a fixed loopback port with its
 // JetStream store in dir, so that it can be killed and started again on
 // the same port and store.
-func (h *harness) natsServer(t *testing.T, name string, port int, dir string, cluster string, routes []string) *proc {
+func natsServer(t *testing.T, name string, port int, dir string, cluster string, routes []string) *proc {
 	t.Helper()
 	env := []string{
 		envNATSChild + "=1",
@@ -43,13 +43,9 @@ func (h *harness) natsServer(t *testing.T, name string, port int, dir string, cl
 func TestNATSRestart(t *testing.T) {
 	port := freePort(t)
 	store := t.TempDir()
-	var ns *proc
-	{
-		// The server must run before the harness connects.
-		tmp := &harness{}
-		ns = tmp.natsServer(t, "nats", port, store, "", nil)
-		require.NoError(t, ns.start())
-	}
+	// The server must run before the harness connects.
+	ns := natsServer(t, "nats", port, store, "", nil)
+	require.NoError(t, ns.start())
 	h := newHarness(t, harnessConfig{DBURL: testenv.DBURL(t), NATSURL: fmt.Sprintf("nats://127.0.0.1:%d", port)})
 	h.servers = append(h.servers, ns)
 	w := newWorkload("natsrestart", *flagRecords)
@@ -107,12 +103,11 @@ func TestNATSCluster(t *testing.T) {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cports[i]))
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 	}
-	tmp := &harness{}
 	servers := map[string]*proc{}
 	var all []*proc
 	for i := range nodes {
 		name := fmt.Sprintf("n%d", i+1)
-		p := tmp.natsServer(t, name, ports[i], t.TempDir(), fmt.Sprintf("127.0.0.1:%d", cports[i]), routes)
+		p := natsServer(t, name, ports[i], t.TempDir(), fmt.Sprintf("127.0.0.1:%d", cports[i]), routes)
 		servers[name] = p
 		all = append(all, p)
 	}
