@@ -2,6 +2,9 @@
 GO       ?= go
 PKGS     ?= ./...
 FUZZTIME ?= 10s
+# Size of the full fault run (make faults): records per test, faults of each kind.
+FAULTS_RECORDS ?= 200000
+FAULTS_KILLS   ?= 4
 
 .DEFAULT_GOAL := help
 
@@ -26,6 +29,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzServer$$' -fuzztime $(FUZZTIME)
+
+.PHONY: faults
+faults: ## Fault suite, full size: kill -9, NATS/PostgreSQL restarts, duplicates, a 3-node cluster, 2 of each role (FAULTS_RECORDS, FAULTS_KILLS).
+	$(GO) test ./internal/faults -run . -count=1 -v -timeout 90m -faults.records $(FAULTS_RECORDS) -faults.kills $(FAULTS_KILLS)
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck.
