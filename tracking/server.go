@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,7 +105,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		s.authenticate(h).ServeHTTP(rec, r)
+		s.authenticate(cleanInput(h)).ServeHTTP(rec, r)
 		httpDuration.WithLabelValues(pattern, http.StatusText(rec.code)).Observe(time.Since(start).Seconds())
 	})
 }
@@ -257,6 +259,28 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// cleanInput refuses paths and query values PostgreSQL cannot hold as
+// text (a NUL byte, invalid UTF-8): no receipt, key or filter can contain
+// them, so the path is not found and a query value is a bad request.
+func cleanInput(next http.HandlerFunc) http.HandlerFunc {
+	bad := func(v string) bool { return !utf8.ValidString(v) || strings.ContainsRune(v, 0) }
+	return func(w http.ResponseWriter, r *http.Request) {
+		if bad(r.URL.Path) {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		for k, vs := range r.URL.Query() {
+			for _, v := range vs {
+				if bad(k) || bad(v) {
+					writeError(w, http.StatusBadRequest, "query parameter "+strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "")+" holds a NUL byte or invalid UTF-8")
+					return
+				}
+			}
+		}
+		next(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
