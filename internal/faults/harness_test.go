@@ -89,7 +89,13 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	h.js, err = jetstream.New(nc)
 	require.NoError(t, err)
 	// A cluster needs a moment to elect its leaders.
-	require.NoError(t, retry(ctx, func() error { return bus.Provision(ctx, h.js, bus.Config{Replicas: cfg.Replicas}) }), "provisioning the streams")
+	// Each attempt bounded: a request sent before the meta leader exists
+	// can hang until its context ends.
+	require.NoError(t, retry(ctx, func() error {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return bus.Provision(actx, h.js, bus.Config{Replicas: cfg.Replicas})
+	}), "provisioning the streams")
 	t.Cleanup(func() {
 		if !h.audited {
 			record(result{test: t.Name(), faults: fmt.Sprintf("%d injected; stopped before the audit", h.nfaults.Load()),
