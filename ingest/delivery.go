@@ -266,6 +266,15 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 	var src io.Reader = bytes.NewReader(j.msg.Data())
 	var closer io.Closer = io.NopCloser(nil)
 	if name := j.d.ObjectName; name != "" {
+		// Just stored, an object can be briefly invisible from a replica that
+		// has not caught up (a JetStream cluster): a missing object is only
+		// final once the delivery message is a while old.
+		missing := func(ierr *tracking.IngestionError) (io.Reader, *limitReader, io.Closer, *tracking.IngestionError, error) {
+			if meta, err := j.msg.Metadata(); err == nil && time.Since(meta.Timestamp) < j.w.cfg.ObjectGrace {
+				return nil, nil, nil, nil, fmt.Errorf("ingest: %s (retrying for %s after publication)", ierr.Description, j.w.cfg.ObjectGrace)
+			}
+			return nil, nil, nil, ierr, nil
+		}
 		store, err := j.w.js.ObjectStore(ctx, bus.BucketPayloads)
 		if err != nil {
 			if bus.IsObjectNotFound(err) {
@@ -276,7 +285,7 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 		info, err := store.GetInfo(ctx, name)
 		if err != nil {
 			if bus.IsObjectNotFound(err) {
-				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)}, nil
+				return missing(&tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)})
 			}
 			return nil, nil, nil, nil, err
 		}
@@ -291,7 +300,7 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 		if err != nil {
 			cancel()
 			if bus.IsObjectNotFound(err) {
-				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)}, nil
+				return missing(&tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)})
 			}
 			return nil, nil, nil, nil, err
 		}

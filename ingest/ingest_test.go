@@ -300,7 +300,7 @@ func TestIngestValidationAndDuplicates(t *testing.T) {
 
 func TestIngestStatuses(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, Config{MaxDeliveryBytes: 64 << 10})
+	h := newHarness(t, Config{MaxDeliveryBytes: 64 << 10, ObjectGrace: -1})
 	corrupt := gz(t, products(50, 0))
 	corrupt[len(corrupt)/2] ^= 0xff
 	big := products(1000, 0) // over the 64 KiB limit

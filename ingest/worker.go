@@ -36,6 +36,11 @@ type Config struct {
 	// builds a queue that small ones wait behind. Defaults to 2000;
 	// negative means unbounded (for tests that run ingest alone).
 	MaxInFlight int
+	// ObjectGrace is how long after its publication a delivery whose object
+	// is not found is retried before it fails with MISSING_OBJECT: in a
+	// cluster a replica may not have the object yet. Defaults to 30s;
+	// negative means no grace.
+	ObjectGrace time.Duration
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
 
@@ -67,6 +72,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxDeliveryBytes == 0 {
 		c.MaxDeliveryBytes = 8 << 30
+	}
+	if c.ObjectGrace == 0 {
+		c.ObjectGrace = 30 * time.Second
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
