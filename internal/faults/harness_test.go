@@ -297,3 +297,22 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// driveSpread drives the workload and calls inject n times, spread over the
+// import: the i-th call comes at a seeded random point of the i-th n-th of
+// it, each at most once.
+func (h *harness) driveSpread(w *workload, n int, inject func(ctx context.Context, i int, p progress)) {
+	points := make([]float64, n)
+	for i := range points {
+		points[i] = (float64(i) + 0.2 + 0.6*h.rng.Float64()) / float64(n) * 0.9
+	}
+	next := 0
+	valid, _ := w.expected()
+	h.drive(w, func(ctx context.Context, p progress) {
+		if next >= len(points) || float64(p.imported)/float64(valid) < points[next] {
+			return
+		}
+		next++
+		inject(ctx, next-1, p)
+	})
+}

@@ -50,18 +50,7 @@ func TestNATSRestart(t *testing.T) {
 	h.servers = append(h.servers, ns)
 	w := newWorkload("natsrestart", *flagRecords)
 	h.pipeline()
-	var points []float64
-	for i := range *flagKills {
-		// Spread over the import: one kill in each part of it.
-		points = append(points, (float64(i)+0.2+0.6*h.rng.Float64())/float64(*flagKills)*0.9)
-	}
-	next := 0
-	valid, _ := w.expected()
-	h.drive(w, func(ctx context.Context, p progress) {
-		if next >= len(points) || float64(p.imported)/float64(valid) < points[next] {
-			return
-		}
-		next++
+	h.driveSpread(w, *flagKills, func(ctx context.Context, _ int, p progress) {
 		ns.kill()
 		pause := time.Duration(500+h.rng.IntN(2500)) * time.Millisecond
 		h.fault("kill -9 of the NATS server at %d imported, restart in %s", p.imported, pause.Round(time.Millisecond))

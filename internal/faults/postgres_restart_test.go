@@ -20,18 +20,8 @@ func TestPostgresRestart(t *testing.T) {
 	h := newHarness(t, harnessConfig{DBURL: pg.url(), NATSURL: testenv.NATS(t).ClientURL()})
 	w := newWorkload("pgrestart", *flagRecords)
 	h.pipeline()
-	var points []float64
-	for i := range *flagKills {
-		points = append(points, (float64(i)+0.2+0.6*h.rng.Float64())/float64(*flagKills)*0.9)
-	}
-	next := 0
-	valid, _ := w.expected()
-	h.drive(w, func(ctx context.Context, p progress) {
-		if next >= len(points) || float64(p.imported)/float64(valid) < points[next] {
-			return
-		}
-		mode := []string{"fast", "immediate"}[next%2]
-		next++
+	h.driveSpread(w, *flagKills, func(ctx context.Context, i int, p progress) {
+		mode := []string{"fast", "immediate"}[i%2]
 		start := time.Now()
 		out, err := pg.ctl("restart", "-m", mode)
 		require.NoError(t, err, "pg_ctl restart -m %s: %s\n%s", mode, out, pg.logTail())
