@@ -96,3 +96,39 @@ func TestCompletionMissedByConcurrentWorkers(t *testing.T) {
 		return
 	}
 }
+
+// The workers end every operation while ingest is still reading the
+// delivery: ingest completes it, with the event its outcome deserves.
+func TestIngestFinishCompletesWhatWorkersEnded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "ended-early", MerchantID: "m1", AcceptedAt: time.Now(), Data: "ProductType",
+		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:ended-early"})
+	require.NoError(t, err)
+	ev := tracking.NewEvent(&d, "k0", tracking.CodeRecordReceived, "Record received")
+	var b tracking.IngestBatch
+	b.To, b.Events = 1, []tracking.Event{ev}
+	b.Ops = []tracking.Operation{{ID: tracking.OperationID("ended-early", 0), ResourceType: "ProductType", ResourceKey: "k0", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}
+	b.Counts.Total = 1
+	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
+	require.NoError(t, store.IngestWrite(ctx, &d, b))
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
+		if err != nil {
+			return err
+		}
+		imported := tracking.NewEvent(&d, "k0", tracking.CodeImported, "Imported")
+		done, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{imported}}})
+		require.Empty(t, done, "still being read: not completed yet")
+		return err
+	}))
+	require.NoError(t, store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 10))
+	require.NotNil(t, d.CompletedAt)
+	var code int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT code FROM tracking_events WHERE receipt_id = 'ended-early' AND code IN ($1, $2)`,
+		int(tracking.CodeDeliveryCompleted), int(tracking.CodeDeliveryCompletedWithErrors)).Scan(&code))
+	require.Equal(t, int(tracking.CodeDeliveryCompleted), code, "nothing failed")
+}

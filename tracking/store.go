@@ -333,8 +333,16 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 		case c.Total == 0:
 			ev = NewEvent(d, "", CodeDeliveryNoContent, "The delivery held no record")
 			completedAt = &now
-		case c.Pending() == 0:
+		case c.Pending() == 0 && c.Failed() == c.Total:
 			ev = NewEvent(d, "", CodeDeliveryCompletedWithErrors, fmt.Sprintf("All %d records failed validation", c.Total))
+			completedAt = &now
+		case c.Pending() == 0:
+			// The workers ended every operation before ingest finished: they
+			// could not complete the delivery while it was being read.
+			ev = NewEvent(d, "", CodeDeliveryCompleted, fmt.Sprintf("All %d operations imported", c.Total))
+			if c.Failed() > 0 {
+				ev = NewEvent(d, "", CodeDeliveryCompletedWithErrors, fmt.Sprintf("%d of %d operations failed", c.Failed(), c.Total))
+			}
 			completedAt = &now
 		default:
 			ev = NewEvent(d, "", CodeDeliveryQueued, fmt.Sprintf("All %d records stored, %d queued", c.Total, c.Pending()))
