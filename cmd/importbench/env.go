@@ -219,18 +219,24 @@ func procStatus(pid int) map[string]int64 {
 	return out
 }
 
-// ppid returns the parent of pid.
-func ppid(pid int) int {
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name (the state is f[0]), nil when the process is gone.
+func statFields(pid int) []string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return nil
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(s[i+1:])
+	return strings.Fields(s[i+1:])
+}
+
+// ppid returns the parent of pid.
+func ppid(pid int) int {
+	f := statFields(pid)
 	if len(f) < 2 {
 		return 0
 	}
@@ -240,16 +246,7 @@ func ppid(pid int) int {
 
 // cpuSeconds returns the CPU time (user + system) pid has used so far.
 func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := statFields(pid)
 	if len(f) < 13 {
 		return 0
 	}
