@@ -481,8 +481,6 @@ func TestV1Refusals(t *testing.T) {
 		{"errors", receipt}, {"errors", receipt, "--csv"}, {"cancel", receipt},
 		{"retry", receipt}, {"retry", receipt, "--operation", opID}, {"status", receipt},
 	}
-	down := newRoutesAPI(t, "", nil)
-	down.Close()
 	for _, args := range commands {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -493,7 +491,7 @@ func TestV1Refusals(t *testing.T) {
 			require.Empty(t, r.stdout)
 			require.Len(t, api.requestPaths(), 1, "a 401 is not retried")
 
-			r = runCLI(t, nil, map[string]string{"IMPORTD_API": down.URL}, args...)
+			r = runCLI(t, nil, map[string]string{"IMPORTD_API": unreachableAPI}, args...)
 			require.Equal(t, exitUsage, r.code, "stderr: %s", r.stderr)
 			require.Contains(t, r.stderr, "query service:")
 			require.Contains(t, r.stderr, "connection refused")

@@ -88,9 +88,7 @@ func TestStatusErrors(t *testing.T) {
 		})
 	}
 
-	api := newFakeAPI(t, notFound())
-	api.Close() // unreachable
-	r := runCLI(t, nil, nil, "--api", api.URL, "status", receipt)
+	r := runCLI(t, nil, nil, "--api", unreachableAPI, "status", receipt)
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "query service")
 }
@@ -197,11 +195,14 @@ func TestWatchInterrupted(t *testing.T) {
 	require.Contains(t, r.stdout, "Processing (5)")
 }
 
+// unreachableAPI refuses connections: port 1 (tcpmux) has no listener. A
+// closed test server's address would do only until a parallel test is handed
+// the same port.
+const unreachableAPI = "http://127.0.0.1:1"
+
 func TestWatchGivesUpOnUnreachableAPI(t *testing.T) {
 	t.Parallel()
-	api := newFakeAPI(t, notFound())
-	api.Close()
-	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", unreachableAPI)
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "retrying")
 	require.Equal(t, 1, strings.Count(r.stderr, "retrying"), "said once per streak")
