@@ -165,13 +165,6 @@ func storable(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
-// maxReadTime bounds the time to read one delivery body from the object store.
-const maxReadTime = 24 * time.Hour
-
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
-
 // job is one delivery being read.
 type job struct {
 	w      *Worker
@@ -275,36 +268,25 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 			}
 			return nil, nil, nil, ierr, nil
 		}
-		store, err := j.w.js.ObjectStore(ctx, bus.BucketPayloads)
+		// Every request and every chunk bounded: a stream leader lost in
+		// the middle fails the read (the delivery is retried and resumes)
+		// rather than hanging it.
+		obj, err := bus.OpenObject(ctx, j.w.js, bus.BucketPayloads, name, bus.ObjectChunkStall)
 		if err != nil {
-			if bus.IsObjectNotFound(err) {
+			if errors.Is(err, jetstream.ErrBucketNotFound) {
 				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject, Description: "object store " + bus.BucketPayloads + " does not exist"}, nil
 			}
-			return nil, nil, nil, nil, err
-		}
-		info, err := store.GetInfo(ctx, name)
-		if err != nil {
 			if bus.IsObjectNotFound(err) {
 				return missing(&tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)})
 			}
 			return nil, nil, nil, nil, err
 		}
-		if int64(info.Size) > j.w.cfg.MaxDeliveryBytes {
+		if int64(obj.Info.Size) > j.w.cfg.MaxDeliveryBytes {
+			obj.Close()
 			return nil, nil, nil, &tracking.IngestionError{Code: CodeDeliveryTooLarge,
-				Description: fmt.Sprintf("object %q is %d bytes, over the size limit of %d bytes", name, info.Size, j.w.cfg.MaxDeliveryBytes)}, nil
+				Description: fmt.Sprintf("object %q is %d bytes, over the size limit of %d bytes", name, obj.Info.Size, j.w.cfg.MaxDeliveryBytes)}, nil
 		}
-		// Without a deadline, Get applies JetStream's default timeout (5s) to
-		// the whole read; a large delivery takes longer.
-		getCtx, cancel := context.WithTimeout(ctx, maxReadTime)
-		obj, err := store.Get(getCtx, name)
-		if err != nil {
-			cancel()
-			if bus.IsObjectNotFound(err) {
-				return missing(&tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)})
-			}
-			return nil, nil, nil, nil, err
-		}
-		src, closer = obj, closerFunc(func() error { defer cancel(); return obj.Close() })
+		src, closer = obj, obj
 	}
 	r, lr, err := openBody(src, j.hd.gzip, j.w.cfg.MaxDeliveryBytes)
 	if err != nil {

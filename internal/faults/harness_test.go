@@ -190,6 +190,32 @@ func (h *harness) dumpLogs() {
 	for _, p := range all {
 		h.t.Logf("--- last lines of %s (%s):\n%s", p.name, p.logPath, p.tail(40))
 	}
+	h.dumpConsumers()
+}
+
+// dumpConsumers logs the state of every stream and consumer of the
+// contract, to tell a stuck consumer from a stuck worker.
+func (h *harness) dumpConsumers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, name := range []string{bus.StreamDeliveries, bus.StreamWork, bus.StreamCatalog} {
+		s, err := h.js.Stream(ctx, name)
+		if err != nil {
+			h.t.Logf("--- stream %s: %v", name, err)
+			continue
+		}
+		si, err := s.Info(ctx)
+		if err != nil {
+			h.t.Logf("--- stream %s: %v", name, err)
+			continue
+		}
+		h.t.Logf("--- stream %s: %d messages, seq %d..%d, cluster %+v", name, si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.Cluster)
+		for ci := range s.ListConsumers(ctx).Info() {
+			h.t.Logf("--- consumer %s/%s: delivered %d/%d, ack floor %d/%d, ack pending %d, redelivered %d, pending %d, waiting %d, cluster %+v",
+				name, ci.Name, ci.Delivered.Consumer, ci.Delivered.Stream, ci.AckFloor.Consumer, ci.AckFloor.Stream,
+				ci.NumAckPending, ci.NumRedelivered, ci.NumPending, ci.NumWaiting, ci.Cluster)
+		}
+	}
 }
 
 // crashes fails the test when a role process exited without being killed.
