@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 )
 
 // wantRecord is one expected record: Data when code is empty, else an Err of that
@@ -635,5 +636,40 @@ func TestDecodeHugeRecordIsNotBuffered(t *testing.T) {
 			t.Logf("allocated %.1f MiB for a %d MiB record", float64(allocated)/(1<<20), size>>20)
 			require.Less(t, allocated, tt.maxAlloc)
 		})
+	}
+}
+
+// A failing source (the object store unavailable) surfaces through every
+// decoder and gzip with its cause, so that ingest retries the delivery
+// instead of failing it.
+func TestSourceErrorKeepsCause(t *testing.T) {
+	t.Parallel()
+	unavailable := fmt.Errorf("chunk 2 of 9 not received: %w", bus.ErrObjectUnavailable)
+	bodies := map[Format]string{
+		FormatNDJSON: `{"key":"a"}` + "\n" + `{"key":"b"}` + "\n",
+		FormatJSON:   `[{"key":"a"},{"key":"b"},`,
+		FormatCSV:    "key\na\nb\n",
+	}
+	for format, body := range bodies {
+		for _, gz := range []bool{false, true} {
+			src := []byte(body)
+			if gz {
+				var buf bytes.Buffer
+				zw := gzip.NewWriter(&buf)
+				_, _ = zw.Write(src)
+				_ = zw.Flush() // not closed: the stream breaks off
+				src = buf.Bytes()
+			}
+			r, _, err := openBody(io.MultiReader(bytes.NewReader(src), iotest.ErrReader(unavailable)), gz, 1<<20)
+			require.NoError(t, err)
+			dec := NewDecoder(format, r, DecoderConfig{})
+			for {
+				_, err = dec.Next()
+				if err != nil {
+					break
+				}
+			}
+			require.ErrorIs(t, err, bus.ErrObjectUnavailable, "%s gzip=%v: %v", format, gz, err)
+		}
 	}
 }

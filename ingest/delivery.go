@@ -346,6 +346,10 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 			if _, ferr := j.flush(ctx, batch, counter.read); ferr != nil {
 				return j.retryOrStop(ctx, ferr)
 			}
+			if errors.Is(err, bus.ErrObjectUnavailable) {
+				// JetStream, not the delivery: read it again later.
+				return j.retryOrStop(ctx, err)
+			}
 			return j.fail(ctx, []tracking.IngestionError{containerFailure(err, rec.Line)})
 		}
 		if rec.Index < resume {

@@ -39,12 +39,17 @@ type ObjectReader struct {
 	err    error
 }
 
+// ErrObjectUnavailable is wrapped by the errors of an ObjectReader that
+// come from JetStream rather than from the object: reading it again later
+// may well succeed.
+var ErrObjectUnavailable = errors.New("object store unavailable")
+
 // ObjectChunkStall is how long an ObjectReader waits for the next chunk
 // before failing.
 const ObjectChunkStall = 20 * time.Second
 
 // objectSetup bounds the requests that find an object and start reading it.
-const objectSetup = 30 * time.Second
+const objectSetup = 10 * time.Second
 
 // OpenObject opens name in bucket for reading. An object that does not
 // exist is an error for which IsObjectNotFound is true.
@@ -79,12 +84,12 @@ func (r *ObjectReader) start() error {
 		MaxResetAttempts: 5,
 	})
 	if err != nil {
-		return fmt.Errorf("bus: read object %q: %w", r.Info.Name, err)
+		return fmt.Errorf("bus: read object %q: %w: %w", r.Info.Name, ErrObjectUnavailable, err)
 	}
 	// A few chunks buffered ahead, whatever their size.
 	r.it, err = cons.Messages(jetstream.PullMaxBytes(8<<20), jetstream.PullHeartbeat(5*time.Second))
 	if err != nil {
-		return fmt.Errorf("bus: read object %q: %w", r.Info.Name, err)
+		return fmt.Errorf("bus: read object %q: %w: %w", r.Info.Name, ErrObjectUnavailable, err)
 	}
 	return nil
 }
@@ -106,7 +111,7 @@ func (r *ObjectReader) Read(p []byte) (int, error) {
 		}
 		msg, err := r.it.Next(jetstream.NextMaxWait(r.stall))
 		if err != nil {
-			r.err = fmt.Errorf("bus: object %q: chunk %d of %d not received within %s: %w", r.Info.Name, r.chunks+1, r.Info.Chunks, r.stall, err)
+			r.err = fmt.Errorf("bus: object %q: chunk %d of %d not received within %s: %w: %w", r.Info.Name, r.chunks+1, r.Info.Chunks, r.stall, ErrObjectUnavailable, err)
 			return 0, r.err
 		}
 		r.chunks++
