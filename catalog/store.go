@@ -1109,8 +1109,19 @@ func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus [
 	if len(skus) == 0 {
 		return out, nil
 	}
-	rows, err := db.Query(ctx, `SELECT sku, product_key, is_master, coalesce(position, -1) FROM catalog_variants
-		WHERE merchant_id = $1 AND sku = ANY($2) ORDER BY sku COLLATE "C" FOR UPDATE`, merchant, skus)
+	// One primary-key probe per sku, in byte order (Go's string order), so
+	// that rows are locked in one order everywhere. Not "sku = ANY(…) ORDER
+	// BY sku": to return rows in order without a sort, PostgreSQL 15 may scan
+	// every variant of the merchant with the array as a filter (63 ms a
+	// call in a 50,000-record benchmark, growing with the catalog).
+	skus = slices.Clone(skus)
+	slices.Sort(skus)
+	skus = slices.Compact(skus)
+	rows, err := db.Query(ctx, `SELECT v.sku, v.product_key, v.is_master, coalesce(v.position, -1)
+		FROM unnest($2::text[]) WITH ORDINALITY AS s(sku, n)
+		CROSS JOIN LATERAL (SELECT sku, product_key, is_master, position FROM catalog_variants
+			WHERE merchant_id = $1 AND sku = s.sku LIMIT 1 FOR UPDATE) v
+		ORDER BY s.n`, merchant, skus)
 	if err != nil {
 		return nil, fmt.Errorf("lock variants: %w", err)
 	}

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -152,9 +153,15 @@ func pairingLock(ctx context.Context, tx pgx.Tx, merchant string, productKeys []
 	if err != nil {
 		return err
 	}
-	// FOR SHARE does not exclude another FOR SHARE: take the rows exclusively.
-	_, err = tx.Exec(ctx, `SELECT 1 FROM known_keys WHERE merchant_id = $1 AND type_id = $2 AND key = any($3)
-		ORDER BY key COLLATE "C" FOR UPDATE`, merchant, masterTypeID, productKeys)
+	// FOR SHARE does not exclude another FOR SHARE: take the rows
+	// exclusively, one probe per key in byte order (see variantsLock in
+	// catalog for why not "key = ANY(…) ORDER BY key").
+	keys := slices.Clone(productKeys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	_, err = tx.Exec(ctx, `SELECT k.key FROM unnest($3::text[]) WITH ORDINALITY AS s(key, n)
+		CROSS JOIN LATERAL (SELECT key FROM known_keys WHERE merchant_id = $1 AND type_id = $2 AND key = s.key LIMIT 1 FOR UPDATE) k
+		ORDER BY s.n`, merchant, masterTypeID, keys)
 	return err
 }
 

@@ -51,6 +51,26 @@ func ProbeByKey(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// execHashJoined runs one statement that joins a table's rows, read by
+// key, with parameter arrays (unnest) of the same length, allowing a hash
+// join and planning it for the actual arrays, then puts the planner
+// settings back as they were. Under ProbeByKey alone the planner joins them
+// in a nested loop that reads the whole unnest again for every row, and a
+// cached generic plan, believing the arrays hold 10 elements, does so even
+// with hash joins allowed: 81 ms for 213 operations instead of 2 ms
+// (pg_stat_statements over a 50,000-record benchmark). The four statements
+// go in one round trip.
+func execHashJoined(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('importd.enable_hashjoin', current_setting('enable_hashjoin'), true),
+		set_config('importd.plan_cache_mode', current_setting('plan_cache_mode'), true)`)
+	b.Queue(`SELECT set_config('enable_hashjoin', 'on', true), set_config('plan_cache_mode', 'force_custom_plan', true)`)
+	b.Queue(sql, args...)
+	b.Queue(`SELECT set_config('enable_hashjoin', current_setting('importd.enable_hashjoin'), true),
+		set_config('plan_cache_mode', current_setting('importd.plan_cache_mode'), true)`)
+	return tx.SendBatch(ctx, b).Close()
+}
+
 // OpsLock locks the operations of one delivery with the given positions
 // (FOR UPDATE, in position order) and returns their current state by
 // position. Positions without an operation are absent.
@@ -158,10 +178,10 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 		}
 		deltas[k] = c
 		// Receipt and delivery time as constants: the partition is pruned at
-		// plan time. The positions as an index condition (seq = ANY): whichever
-		// side the planner puts first, it reads these operations only, never
-		// the whole delivery (see ProbeByKey for the rest).
-		_, err := tx.Exec(ctx, `UPDATE operations o SET state = u.state, stage = u.stage,
+		// plan time. The positions as an index condition (seq = ANY): the
+		// operations are read by key, never the whole delivery (see
+		// ProbeByKey), and hashed against the new values (execHashJoined).
+		err := execHashJoined(ctx, tx, `UPDATE operations o SET state = u.state, stage = u.stage,
 				errors = coalesce(u.errors::jsonb, o.errors), warnings = coalesce(u.warnings::jsonb, o.warnings),
 				unresolved = u.unresolved::jsonb, record = u.record, retry_count = o.retry_count + u.retries,
 				last_modified_at = $14, last_tracking_id = u.last_id::uuid, last_tracking_code = u.last_code, last_message = u.last_msg
