@@ -263,8 +263,8 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 		rt, _ := catalog.ResourceTypeOf(e.ref.TypeID)
 		types[i], evs[i], typeIDs[i], keys[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity()
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_type, event, type_id, key)
-		SELECT $1, u.rt, u.ev, u.type_id, u.key FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(rt, ev, type_id, key)`,
+	// One row for the transaction's events (migration 00007).
+	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_types, events, type_ids, keys) VALUES ($1, $2, $3, $4, $5)`,
 		merchant, types, evs, typeIDs, keys)
 	if err != nil {
 		return fmt.Errorf("importer: event outbox: %w", err)

@@ -15,63 +15,75 @@ import (
 	"github.com/importd/importd/internal/bus"
 )
 
-const outboxBatch = 1000
+// outboxRows is how many outbox rows (one per importer transaction, each a
+// batch's events) one pass publishes.
+const outboxRows = 8
 
-// publishOutbox publishes up to outboxBatch resource events and deletes
-// them once JetStream has them. Several importers may run it at once (SKIP
-// LOCKED); a crash before the delete publishes them again, which the
-// stream's duplicate window and the resolver's idempotence absorb.
-func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
-	n := 0
-	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, merchant_id, resource_type, event, type_id, key FROM event_outbox
-			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxBatch)
-		if err != nil {
-			return err
-		}
+// publishOutbox publishes the resource events of up to outboxRows outbox
+// rows and deletes the rows once JetStream has every event. Several
+// importers may run it at once (SKIP LOCKED); a crash before the delete
+// publishes them again, which the stream's duplicate window (the message
+// ids are the row and the position in it) and the resolver's idempotence
+// absorb.
+func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error) {
+	err = pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
 		var ids []int64
 		var futures []jetstream.PubAckFuture
 		var id int64
-		var merchant, rt, event, typeID, key string
-		_, err = pgx.ForEachRow(rows, []any{&id, &merchant, &rt, &event, &typeID, &key}, func() error {
-			ev := bus.ResourceEvent{TypeID: typeID, Key: key}
-			if t, _ := catalog.ResourceTypeOf(typeID); t.IdentifiedBySKU() {
-				ev = bus.ResourceEvent{TypeID: typeID, SKU: key}
+		var merchant string
+		var rts, evs, typeIDs, keys []string
+		res, err := tx.Query(ctx, `SELECT id, merchant_id, resource_types, events, type_ids, keys FROM event_outbox
+			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxRows)
+		if err != nil {
+			return err
+		}
+		_, err = pgx.ForEachRow(res, []any{&id, &merchant, &rts, &evs, &typeIDs, &keys}, func() error {
+			if len(evs) != len(rts) || len(typeIDs) != len(rts) || len(keys) != len(rts) {
+				return fmt.Errorf("importer: event outbox row %d: arrays of different lengths", id)
 			}
-			data, _ := json.Marshal(ev)
-			msg := nats.NewMsg(bus.CatalogSubject(merchant, rt, event))
-			msg.Data = data
-			msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("importd-event-%d", id))
-			f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
-			if err != nil {
-				return err
+			for i := range rts {
+				ev := bus.ResourceEvent{TypeID: typeIDs[i], Key: keys[i]}
+				if t, _ := catalog.ResourceTypeOf(typeIDs[i]); t.IdentifiedBySKU() {
+					ev = bus.ResourceEvent{TypeID: typeIDs[i], SKU: keys[i]}
+				}
+				data, _ := json.Marshal(ev)
+				msg := nats.NewMsg(bus.CatalogSubject(merchant, rts[i], evs[i]))
+				msg.Data = data
+				msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("importd-event-%d-%d", id, i))
+				f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
+				if err != nil {
+					return err
+				}
+				futures = append(futures, f)
 			}
-			futures = append(futures, f)
 			ids = append(ids, id)
 			return nil
 		})
 		if err != nil || len(ids) == 0 {
 			return err
 		}
+		timeout := time.NewTimer(30 * time.Second)
+		defer timeout.Stop()
 		for _, f := range futures {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
 				return fmt.Errorf("importer: resource event not stored: %w", err)
-			case <-time.After(30 * time.Second):
+			case <-timeout.C:
 				return fmt.Errorf("importer: resource events not acknowledged within 30s")
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		n = len(ids)
+		rows, events = len(ids), len(futures)
 		_, err = tx.Exec(ctx, `DELETE FROM event_outbox WHERE id = any($1)`, ids)
 		return err
 	})
-	if err == nil {
-		eventsPublishedTotal.Add(float64(n))
+	if err != nil {
+		return 0, 0, err
 	}
-	return n, err
+	eventsPublishedTotal.Add(float64(events))
+	return rows, events, nil
 }
 
 func (w *Worker) kickOutbox() {
@@ -92,14 +104,14 @@ func (w *Worker) outboxLoop(ctx context.Context) {
 		case <-w.kick:
 		}
 		for ctx.Err() == nil {
-			n, err := w.publishOutbox(ctx)
+			rows, _, err := w.publishOutbox(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					w.logger.Warn("publishing resource events failed", zap.Error(err))
 				}
 				break
 			}
-			if n < outboxBatch {
+			if rows < outboxRows {
 				break
 			}
 		}

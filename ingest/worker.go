@@ -51,8 +51,11 @@ type Config struct {
 
 // DefaultMaxInFlight is the default of Config.MaxInFlight: enough to keep
 // every worker's batches full, little enough that a small delivery behind
-// it waits seconds, not minutes.
-const DefaultMaxInFlight = 2000
+// it waits seconds, not minutes. Measured with four 12,500-record
+// deliveries at once (importbench -records 50000, 2 cores): 1,000 and 2,000
+// both gave 1,150 records/s; a 10-record delivery of another merchant
+// completed in 2.9 s at p99 with 1,000, 4.0 s with 1,500, 6.5 s with 2,000.
+const DefaultMaxInFlight = 1000
 
 func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {

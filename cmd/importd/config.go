@@ -22,6 +22,7 @@ type config struct {
 	NATSListen     string
 	DataDir        string
 	HTTPAddr       string
+	DebugAddr      string // /metrics and /debug/pprof/ of any role; empty: off
 	Retention      time.Duration
 	TokensFile     string
 	LogLevel       zapcore.Level
@@ -38,6 +39,7 @@ func loadConfig() (config, error) {
 		NATSListen:  env("IMPORTD_NATS_LISTEN", "127.0.0.1:4222"),
 		DataDir:     env("IMPORTD_DATA_DIR", "./var"),
 		HTTPAddr:    env("IMPORTD_HTTP_ADDR", ":8080"),
+		DebugAddr:   os.Getenv("IMPORTD_DEBUG_ADDR"),
 		TokensFile:  os.Getenv("IMPORTD_TOKENS_FILE"),
 	}
 	c.DatabaseURLSet = os.Getenv("DATABASE_URL") != ""

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -161,6 +163,13 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 			g.Go(func() error { return a.serveHTTP(ctx, tokens) })
 		}
 	}
+	if a.cfg.DebugAddr != "" {
+		l, err := net.Listen("tcp", a.cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("debug endpoint: listen on %s (IMPORTD_DEBUG_ADDR): %w", a.cfg.DebugAddr, err)
+		}
+		g.Go(func() error { return serveDebug(ctx, l, a.logger) })
+	}
 	g.Go(func() error { a.maintain(ctx); return nil })
 	a.logger.Info("importd running", zap.Strings("roles", roles))
 	if err := g.Wait(); err != nil {
@@ -294,4 +303,27 @@ func displayAddr(addr string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// serveDebug serves the process's metrics and Go profiles (net/http/pprof)
+// on l until ctx ends: every role's, whichever roles the process runs.
+// Operators bind it to a private address.
+func serveDebug(ctx context.Context, l net.Listener, logger *zap.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("debug endpoint listening (metrics, pprof)", zap.String("addr", l.Addr().String()))
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
+	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/tracking"
 )
 
@@ -192,7 +193,9 @@ func TestKilledBeforeEventsPublished(t *testing.T) {
 func TestStatusWalk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.startIngest()
+	// The whole delivery queued before any worker runs: nothing bounds
+	// what it has in flight.
+	e.startIngestWith(ingest.Config{MaxInFlight: -1})
 	const n = 2000
 	recs := make([]string, n)
 	for i := range recs {
