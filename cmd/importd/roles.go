@@ -117,6 +117,8 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 		if err := database.Migrate(ctx, a.pool); err != nil {
 			return err
 		}
+	} else if err := database.CheckSchema(ctx, a.pool); err != nil {
+		return err
 	}
 	if err := a.openNATS(ctx); err != nil {
 		return err

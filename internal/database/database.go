@@ -90,6 +90,33 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// ErrSchemaBehind means the database's schema is older than this build's
+// migrations: `importd migrate` has not run since the upgrade.
+var ErrSchemaBehind = errors.New("database: schema behind this build")
+
+// CheckSchema returns an error wrapping ErrSchemaBehind when migrations of
+// this build are not applied to the database.
+func CheckSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		return fmt.Errorf("database: migrations: %w", err)
+	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("database: schema version: %w", err)
+	}
+	if current < target {
+		return fmt.Errorf("%w: the database is at schema version %d, this importd needs %d; run `importd migrate` first", ErrSchemaBehind, current, target)
+	}
+	return nil
+}
+
 // Version reports the schema version applied to the database (0 when none).
 func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	sub, err := fs.Sub(migrations, "migrations")
