@@ -58,12 +58,24 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 	for i, r := range refs {
 		types[i], keys[i] = r.TypeID, r.Identity()
 	}
+	// One probe of the primary key per reference (LATERAL, in key order so
+	// that the primary key is the index that serves it), under a generic
+	// plan: the arrays as constants cost 12–28 ms of planning a call
+	// (pg_stat_statements with track_planning, 20,000-record benchmark),
+	// against 2 ms to run, and the custom plan read every parked reference of
+	// the merchant once per key when one key has many.
+	restore, err := tracking.SetPlanner(ctx, tx, "plan_cache_mode", "force_generic_plan")
+	if err != nil {
+		return nil, 0, err
+	}
 	rows, err := tx.Query(ctx, `DELETE FROM parked_refs p USING (
-			SELECT p2.type_id, p2.key, p2.receipt_id, p2.seq, p2.delivery_at FROM parked_refs p2
-			JOIN unnest($2::text[], $3::text[]) AS r(type_id, key) ON p2.type_id = r.type_id AND p2.key = r.key
-			WHERE p2.merchant_id = $1 AND p2.type_id = ANY($2::text[]) AND p2.key = ANY($3::text[]) LIMIT $4) s
-		WHERE p.merchant_id = $1 AND p.type_id = ANY($2::text[]) AND p.key = ANY($3::text[])
-			AND p.type_id = s.type_id AND p.key = s.key AND p.receipt_id = s.receipt_id
+			SELECT x.type_id, x.key, x.receipt_id, x.seq, x.delivery_at
+			FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
+			CROSS JOIN LATERAL (SELECT p2.type_id, p2.key, p2.receipt_id, p2.seq, p2.delivery_at FROM parked_refs p2
+				WHERE p2.merchant_id = $1 AND p2.type_id = r.type_id AND p2.key = r.key
+				ORDER BY p2.type_id, p2.key, p2.receipt_id, p2.seq, p2.delivery_at LIMIT $4) x
+			LIMIT $4) s
+		WHERE p.merchant_id = $1 AND p.type_id = s.type_id AND p.key = s.key AND p.receipt_id = s.receipt_id
 			AND p.seq = s.seq AND p.delivery_at = s.delivery_at
 		RETURNING p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key`, merchant, types, keys, limit)
 	if err != nil {
@@ -82,6 +94,9 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("resolver: unpark: %w", err)
+	}
+	if err := restore(); err != nil {
+		return nil, 0, err
 	}
 	return out, n, nil
 }

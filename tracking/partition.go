@@ -141,6 +141,20 @@ func (s *Store) AnalyzeOperations(ctx context.Context, d *Delivery) error {
 	if err != nil {
 		return fmt.Errorf("tracking: partition of %s: %w", d.ReceiptID, err)
 	}
+	// Several deliveries share a partition, each asking as it grows: the
+	// partition is analysed when it has at least doubled since its last
+	// analysis (in a 50,000-record benchmark of four deliveries: 4 passes,
+	// 0.6 s in all, instead of 16 taking 5.7 s).
+	var analysed float64
+	var live int64
+	err = s.pool.QueryRow(ctx, `SELECT c.reltuples, coalesce(st.n_live_tup, 0) FROM pg_class c
+		LEFT JOIN pg_stat_user_tables st ON st.relid = c.oid WHERE c.oid = $1::regclass`, name).Scan(&analysed, &live)
+	if err != nil {
+		return fmt.Errorf("tracking: statistics of %s: %w", name, err)
+	}
+	if analysed > 0 && float64(live) < 2*analysed {
+		return nil
+	}
 	if _, err := s.pool.Exec(ctx, "ANALYZE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("tracking: analyze %s: %w", name, err)
 	}
