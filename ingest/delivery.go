@@ -333,6 +333,16 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 		j.log.Info("resuming delivery", zap.Int("records_stored", resume))
 	}
 
+	// Under an in-flight bound, batches of at most half of it: the next
+	// batch is written while the previous one is still being worked on.
+	batchSize := func() int {
+		if l := j.w.inFlightLimit(); l > 0 && l/2 < cfg.BatchSize {
+			return max(1, l/2)
+		}
+		return cfg.BatchSize
+	}
+	j.w.reading.Add(1)
+	defer j.w.reading.Add(-1)
 	batch := make([]RawRecord, 0, cfg.BatchSize)
 	for {
 		if ctx.Err() != nil {
@@ -379,7 +389,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 			republish = nil
 		}
 		batch = append(batch, rec)
-		if len(batch) >= cfg.BatchSize {
+		if len(batch) >= batchSize() {
 			if batch, err = j.flush(ctx, batch, counter.read); err != nil {
 				return j.retryOrStop(ctx, err)
 			}
@@ -480,13 +490,13 @@ func (j *job) announceEnd(ctx context.Context) {
 // flight (queued for or being worked on by the resolver and the importer):
 // the bound that keeps one huge delivery from queueing ahead of every other.
 func (j *job) throttle(ctx context.Context, n int) error {
-	limit := j.w.cfg.MaxInFlight
-	if limit < 0 || j.draining {
+	if j.w.cfg.MaxInFlight < 0 || j.draining {
 		return nil
 	}
 	waited := false
 	start := time.Now()
 	for {
+		limit := j.w.inFlightLimit()
 		c, err := j.w.store.Counts(ctx, &j.d)
 		if err != nil {
 			return err
