@@ -67,27 +67,35 @@ func redact(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 }
 
-// Migrate applies every pending migration. Several processes may call it at
-// once: a PostgreSQL advisory lock serialises them.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+// withProvider runs fn with a goose provider of the embedded migrations
+// over pool.
+func withProvider(pool *pgxpool.Pool, fn func(*goose.Provider) error, opts ...goose.ProviderOption) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("database: migrations: %w", err)
+	}
+	return fn(p)
+}
+
+// Migrate applies every pending migration. Several processes may call it at
+// once: a PostgreSQL advisory lock serialises them.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
-	if err != nil {
-		return fmt.Errorf("database: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("database: migrate: %w", err)
-	}
-	return nil
+	return withProvider(pool, func(p *goose.Provider) error {
+		if _, err := p.Up(ctx); err != nil {
+			return fmt.Errorf("database: migrate: %w", err)
+		}
+		return nil
+	}, goose.WithSessionLocker(locker))
 }
 
 // ErrSchemaBehind means the database's schema is older than this build's
@@ -97,42 +105,29 @@ var ErrSchemaBehind = errors.New("database: schema behind this build")
 // CheckSchema returns an error wrapping ErrSchemaBehind when migrations of
 // this build are not applied to the database.
 func CheckSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
-	if err != nil {
-		return fmt.Errorf("database: migrations: %w", err)
-	}
-	current, target, err := p.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("database: schema version: %w", err)
-	}
-	if current < target {
-		return fmt.Errorf("%w: the database is at schema version %d, this importd needs %d; run `importd migrate` first", ErrSchemaBehind, current, target)
-	}
-	return nil
+	return withProvider(pool, func(p *goose.Provider) error {
+		current, target, err := p.GetVersions(ctx)
+		if err != nil {
+			return fmt.Errorf("database: schema version: %w", err)
+		}
+		if current < target {
+			return fmt.Errorf("%w: the database is at schema version %d, this importd needs %d; run `importd migrate` first", ErrSchemaBehind, current, target)
+		}
+		return nil
+	})
 }
 
 // Version reports the schema version applied to the database (0 when none).
 func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return 0, err
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
-	if err != nil {
-		return 0, err
-	}
-	v, err := p.GetDBVersion(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	var v int64
+	err := withProvider(pool, func(p *goose.Provider) error {
+		var err error
+		v, err = p.GetDBVersion(ctx)
+		if errors.Is(err, sql.ErrNoRows) {
+			v, err = 0, nil
+		}
+		return err
+	})
 	return v, err
 }
 
