@@ -182,7 +182,9 @@ func pairingLock(ctx context.Context, tx pgx.Tx, merchant string, productKeys []
 
 // categoryCycle returns the cycle that parking category self on parent
 // would close ("a", "b", "a"), or nil. It follows the parents of parked
-// categories of the merchant.
+// categories of the merchant. Only a cycle back to self counts: a category
+// that hangs off a cycle of others (kd → ka → kb → ka) waits, and the
+// cycle's members fail on their own.
 func categoryCycle(ctx context.Context, tx pgx.Tx, merchant, self, parent string) ([]string, error) {
 	var path []string
 	err := tx.QueryRow(ctx, `WITH RECURSIVE chain(key, path, cyc) AS (
@@ -191,7 +193,7 @@ func categoryCycle(ctx context.Context, tx pgx.Tx, merchant, self, parent string
 			SELECT p.key, c.path || p.key, p.key = ANY(c.path)
 			FROM chain c JOIN parked_refs p ON p.merchant_id = $1 AND p.op_type = 'Category' AND p.op_key = c.key AND p.type_id = 'category'
 			WHERE NOT c.cyc AND cardinality(c.path) < 128)
-		SELECT path FROM chain WHERE cyc LIMIT 1`, merchant, parent, self).Scan(&path)
+		SELECT path FROM chain WHERE cyc AND key = $3::text LIMIT 1`, merchant, parent, self).Scan(&path)
 	if err == pgx.ErrNoRows {
 		return nil, nil
 	}
