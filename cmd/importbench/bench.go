@@ -121,13 +121,13 @@ func run(ctx context.Context, o options, flags map[string]string) (*Result, erro
 	}
 	env := []string{"DATABASE_URL=" + dbURL, "NATS_URL=" + natsURL, "IMPORTD_TOKENS_FILE=" + tokens, "IMPORTD_LOG_LEVEL=warn"}
 	defer b.stopAll()
-	if b.query, err = startImportd(bin, "query", 0, env, tmp); err != nil {
+	if b.query, err = startImportd(bin, "query", 0, env, tmp, o.PProf != ""); err != nil {
 		return nil, err
 	}
 	b.procs = append(b.procs, b.query)
 	for _, role := range []string{"ingest", "resolve", "import"} {
 		for i := 0; i < o.Instances; i++ {
-			p, err := startImportd(bin, role, i, env, tmp)
+			p, err := startImportd(bin, role, i, env, tmp, o.PProf != "")
 			if err != nil {
 				return nil, err
 			}
@@ -360,6 +360,11 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 		cpu0[p] = cpuSeconds(p.cmd.Process.Pid)
 	}
 	bench0 := cpuSeconds(os.Getpid())
+	stopProfiles, err := b.startProfiles(sctx)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	b.t0 = time.Now()
 	var bodyBytes atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -444,6 +449,7 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	}
 	stopSampling()
 	samplers.Wait()
+	stopProfiles()
 	r.CPU.LoadSeconds = round(time.Since(b.t0).Seconds(), 3)
 	r.CPU.Roles = map[string]float64{}
 	for _, p := range b.procs {

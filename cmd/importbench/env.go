@@ -110,26 +110,36 @@ func buildImportd(ctx context.Context, dir string) (string, error) {
 
 // proc is one importd process.
 type proc struct {
-	role string
-	name string // role and instance: "ingest-0"
-	addr string // IMPORTD_HTTP_ADDR
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	role  string
+	name  string // role and instance: "ingest-0"
+	addr  string // IMPORTD_HTTP_ADDR
+	debug string // IMPORTD_DEBUG_ADDR, when profiling
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error
 
 	mu   sync.Mutex
 	tail []string // the last lines of its log
 	peak int64    // VmHWM read just before it was stopped
 }
 
-func startImportd(bin, role string, instance int, env []string, logDir string) (*proc, error) {
+// startImportd starts one importd process; with debug it serves pprof on
+// a free port (proc.debug).
+func startImportd(bin, role string, instance int, env []string, logDir string, debug bool) (*proc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	p := &proc{role: role, name: role + "-" + strconv.Itoa(instance), addr: addr, done: make(chan struct{})}
+	env = append(env, "IMPORTD_HTTP_ADDR="+addr)
+	if debug {
+		if p.debug, err = freePort(); err != nil {
+			return nil, err
+		}
+		env = append(env, "IMPORTD_DEBUG_ADDR="+p.debug)
+	}
 	p.cmd = exec.Command(bin, role)
-	p.cmd.Env = append(os.Environ(), append(env, "IMPORTD_HTTP_ADDR="+addr)...)
+	p.cmd.Env = append(os.Environ(), env...)
 	logFile, err := os.Create(filepath.Join(logDir, p.name+".log"))
 	if err != nil {
 		return nil, err
