@@ -29,6 +29,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzServer$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/bus -run '^$$' -fuzz '^FuzzDecodeWork$$' -fuzztime $(FUZZTIME)
 
 .PHONY: faults
 faults: ## Fault suite, full size: kill -9, NATS/PostgreSQL restarts, duplicates, a 3-node cluster, 2 of each role (FAULTS_RECORDS, FAULTS_KILLS).

@@ -7,7 +7,6 @@ package importer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -177,8 +176,8 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 // another attempt.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	start := time.Now()
-	var wb bus.WorkBatch
-	if err := json.Unmarshal(msg.Data(), &wb); err != nil || wb.ReceiptID == "" {
+	wb, err := bus.DecodeWork(msg.Data())
+	if err != nil || wb.ReceiptID == "" {
 		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
 		w.settle(msg, msg.Term())
 		return

@@ -715,15 +715,11 @@ func (j *job) publish(ops []bus.WorkOp) error {
 		}
 		chunk := ops[:n]
 		ops = ops[n:]
-		data, err := json.Marshal(bus.WorkBatch{
+		msg := nats.NewMsg(bus.ResolveSubject(j.d.MerchantID))
+		msg.Data = bus.EncodeWork(nil, &bus.WorkBatch{
 			ReceiptID: j.d.ReceiptID, MerchantID: j.d.MerchantID, DeliveryAt: j.d.AcceptedAt,
 			ResourceType: string(j.hd.resource), Ops: chunk,
 		})
-		if err != nil {
-			return err
-		}
-		msg := nats.NewMsg(bus.ResolveSubject(j.d.MerchantID))
-		msg.Data = data
 		msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("%s.%d.resolve", j.d.ReceiptID, chunk[0].Seq))
 		// Wait for room rather than fail when JetStream is slower than us.
 		f, err := j.w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))

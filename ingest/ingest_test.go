@@ -159,8 +159,8 @@ func (h *harness) workOps(t testing.TB) map[string]map[int]int {
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			var wb bus.WorkBatch
-			require.NoError(t, json.Unmarshal(msg.Data(), &wb))
+			wb, err := bus.DecodeWork(msg.Data())
+			require.NoError(t, err)
 			if out[wb.ReceiptID] == nil {
 				out[wb.ReceiptID] = map[int]int{}
 			}

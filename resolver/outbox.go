@@ -123,12 +123,8 @@ func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, receipt string, at
 
 // publishApply publishes a work batch to the importer asynchronously.
 func (w *Worker) publishApply(wb *bus.WorkBatch, msgID string) (jetstream.PubAckFuture, error) {
-	data, err := json.Marshal(wb)
-	if err != nil {
-		return nil, err
-	}
 	msg := nats.NewMsg(bus.ApplySubject(wb.MerchantID))
-	msg.Data = data
+	msg.Data = bus.EncodeWork(nil, wb)
 	msg.Header.Set(bus.HeaderMsgID, msgID)
 	f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 	if err != nil {

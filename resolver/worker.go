@@ -197,8 +197,8 @@ func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
 }
 
 func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
-	var wb bus.WorkBatch
-	if err := json.Unmarshal(msg.Data(), &wb); err != nil || wb.ReceiptID == "" {
+	wb, err := bus.DecodeWork(msg.Data())
+	if err != nil || wb.ReceiptID == "" {
 		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
 		w.settle(msg, msg.Term())
 		return

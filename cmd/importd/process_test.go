@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -170,8 +169,8 @@ func TestIngestProcessKilled(t *testing.T) {
 		got := 0
 		for m := range batch.Messages() {
 			got++
-			var wb bus.WorkBatch
-			require.NoError(t, json.Unmarshal(m.Data(), &wb))
+			wb, err := bus.DecodeWork(m.Data())
+			require.NoError(t, err)
 			for _, op := range wb.Ops {
 				seen[op.Seq] = true
 			}

@@ -108,8 +108,8 @@ func (e *env) startWriter() {
 }
 
 func (e *env) write(ctx context.Context, msg jetstream.Msg) error {
-	var wb bus.WorkBatch
-	if err := json.Unmarshal(msg.Data(), &wb); err != nil {
+	wb, err := bus.DecodeWork(msg.Data())
+	if err != nil {
 		return err
 	}
 	t, _ := catalog.ParseResourceType(wb.ResourceType)
@@ -118,7 +118,7 @@ func (e *env) write(ctx context.Context, msg jetstream.Msg) error {
 		seqs[i] = op.Seq
 	}
 	var created []catalog.Reference
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt.UTC(), seqs)
 		if err != nil {
 			return err
