@@ -717,8 +717,14 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 		if it.refused {
 			continue
 		}
-		res := ApplyResult{Warnings: it.warns}
 		self := it.ref()
+		res := ApplyResult{Warnings: it.warns, Resources: make([]Reference, 1, 1+len(rowsOf[it]))}
+		res.Resources[0] = rowReference(self)
+		for _, r := range rowsOf[it] {
+			if r.cv.sku != it.key || it.t != ProductVariant {
+				res.Resources = append(res.Resources, Reference{TypeID: ProductVariant.TypeID(), SKU: r.cv.sku})
+			}
+		}
 		inserted, touched := changed[self]
 		for _, r := range rowsOf[it] {
 			if r.cv.sku == it.key && it.t == ProductVariant {

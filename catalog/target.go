@@ -50,6 +50,11 @@ type ApplyResult struct {
 	// master updates the variant it replaces.
 	Created []Reference
 	Updated []Reference
+	// Resources, when set, are every resource the record stands for,
+	// written or not: itself and, for a Product, its variants. The importer
+	// marks them in the registry; a target that leaves it nil makes the
+	// importer read them from the record.
+	Resources []Reference
 }
 
 // Outcome is the result of applying one record.
