@@ -48,6 +48,9 @@ type Validated struct {
 	// References are the record's well-formed references, typeId filled in,
 	// in field order, without duplicates.
 	References []Reference
+	// Master is, for a Product, that it has a masterVariant (not null); for
+	// a ProductVariant, that it is one (isMasterVariant: true).
+	Master bool
 }
 
 // Validate checks one record of type t against the record contract
@@ -70,7 +73,29 @@ func Validate(t ResourceType, data []byte) (Validated, []Error) {
 		return Validated{}, []Error{DataErr(CodeMalformedRecord, "", "expected a JSON object, got "+k.String())}
 	}
 	v.object(s, 0)
-	return Validated{Identity: v.identity, References: v.refs}, v.errs
+	out := Validated{Identity: v.identity, References: v.refs}
+	switch t {
+	case Product:
+		m := v.topMember("masterVariant")
+		out.Master = m >= 0 && v.nodes[m].kind != jsonNull
+	case ProductVariant:
+		m := v.topMember("isMasterVariant")
+		out.Master = m >= 0 && v.nodes[m].kind == jsonBool && v.data[v.nodes[m].start] == 't'
+	}
+	return out, v.errs
+}
+
+// topMember is the value node of the record's member name, or -1.
+func (v *validator) topMember(name string) int32 {
+	j := int32(1)
+	for range v.nodes[0].count {
+		if string(v.nameOf(j)) == name {
+			return j + 1
+		}
+		j++
+		j += v.nodes[j].size
+	}
+	return -1
 }
 
 // valueKind is the kind of value a schema describes.

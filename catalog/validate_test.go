@@ -500,3 +500,31 @@ func ExampleValidate() {
 	// INVALID_CURRENCY masterVariant.prices.0.value.currencyCode: "EURO" is not an ISO 4217 currency code
 	// NEGATIVE_AMOUNT masterVariant.prices.0.value.centAmount: -1 is below zero
 }
+
+func TestValidateMaster(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		rt     ResourceType
+		data   []byte
+		master bool
+	}{
+		{"a product with a master variant", Product, record(t, Product), true},
+		{"a product without", Product, record(t, Product, "masterVariant", del), false},
+		{"a product whose master variant is null", Product, record(t, Product, "masterVariant", nil), false},
+		{"a product with a member of that name below the top", Product, record(t, Product, "masterVariant", del, "variants.0.masterVariant", map[string]any{}), false},
+		{"a master variant", ProductVariant, record(t, ProductVariant, "isMasterVariant", true), true},
+		{"a variant that is not the master", ProductVariant, record(t, ProductVariant, "isMasterVariant", false), false},
+		{"a variant that does not say", ProductVariant, record(t, ProductVariant, "isMasterVariant", del), false},
+		{"a variant named by an escape", ProductVariant, []byte(`{"sku":"ab","product":{"key":"p1"},"\u0069sMasterVariant":true}`), true},
+		{"other types never", Category, record(t, Category, "isMasterVariant", true, "masterVariant", map[string]any{}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, errs := Validate(tt.rt, tt.data)
+			require.Empty(t, errs)
+			require.Equal(t, tt.master, got.Master)
+		})
+	}
+}

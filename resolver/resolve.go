@@ -91,20 +91,19 @@ func (w *Worker) resolveItems(ctx context.Context, tx pgx.Tx, t catalog.Resource
 		all = append(all, it.refs...)
 		switch t {
 		case catalog.Product:
-			var p struct {
-				MasterVariant json.RawMessage `json:"masterVariant"`
-			}
-			_ = json.Unmarshal(it.record, &p)
-			if len(p.MasterVariant) == 0 || string(p.MasterVariant) == "null" {
+			if !v.Master {
 				it.needsMaster = true
 				masterProducts = append(masterProducts, it.op.Key)
 				all = append(all, catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key})
 			}
 		case catalog.ProductVariant:
-			var pv catalog.ProductVariantRecord
-			if json.Unmarshal(it.record, &pv) == nil && pv.IsMasterVariant {
-				it.masterOf = pv.Product.Key
-				masterProducts = append(masterProducts, pv.Product.Key)
+			if v.Master {
+				for _, r := range it.refs {
+					if r.TypeID == catalog.Product.TypeID() {
+						it.masterOf = r.Key
+						masterProducts = append(masterProducts, r.Key)
+					}
+				}
 			}
 		case catalog.Category:
 			for _, r := range it.refs {
