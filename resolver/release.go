@@ -107,7 +107,24 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalo
 			if err := tracking.ProbeByKey(ctx, tx); err != nil {
 				return err
 			}
-			if _, err := catalog.RegistryMarkExisting(ctx, tx, merchant, refs, source); err != nil {
+			// Mark only what the registry does not know to exist. Most events
+			// announce what the importer has marked already, and marking
+			// again locks each row (an upsert locks the row it conflicts with
+			// even when it changes nothing): a WAL record for every product
+			// and variant. Skipping a key that exists is safe: whoever marked
+			// it waited for the parkers holding its row, so what they parked
+			// is visible to parkedRefsTake below.
+			existing, err := catalog.RegistryExisting(ctx, tx, merchant, refs)
+			if err != nil {
+				return err
+			}
+			unknown := make([]catalog.Reference, 0, len(refs)-len(existing))
+			for _, r := range refs {
+				if !existing[r] {
+					unknown = append(unknown, r)
+				}
+			}
+			if _, err := catalog.RegistryMarkExisting(ctx, tx, merchant, unknown, source); err != nil {
 				return err
 			}
 			taken, cnt, err := parkedRefsTake(ctx, tx, merchant, refs, releaseLimit)
