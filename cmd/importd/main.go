@@ -50,6 +50,7 @@ func main() {
 	}
 	logger := newLogger(cfg.LogLevel, role == "dev")
 	defer logger.Sync() //nolint:errcheck
+	tuneGC(role, logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, role, os.Args[2:], cfg, logger); err != nil {
