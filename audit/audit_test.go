@@ -341,6 +341,11 @@ func TestAudit(t *testing.T) {
 		require.Empty(t, got)
 	})
 
+	t.Run("catalog row referring to what is not in the catalog", func(t *testing.T) {
+		got := f.audit(t, Config{}, "aud-products", `UPDATE catalog_products SET product_type_key = 'gone' WHERE merchant_id = 'm1' AND key = 'p-2'`)
+		only(t, got, CheckCatalog, 1, `"p-2"`, `refers to product type "gone", which is not in the catalog (catalog_product_types)`)
+	})
+
 	t.Run("stuck parked operation", func(t *testing.T) {
 		// The parent exists (its release was missed) for an hour.
 		exists := `UPDATE known_keys SET exists = true, created_at = now() - interval '1 hour', source = 'event'

@@ -384,8 +384,10 @@ var catalogTables = []struct {
 }
 
 // checkCatalog: the resource of every imported or partially imported
-// operation is in the catalog table of its type. (The primary keys make it
-// there at most once.)
+// operation is in the catalog table of its type (the primary keys make it
+// there at most once), and so is what its catalog row refers to: a
+// product's type, a variant's product, a price's variant. The catalog has
+// no foreign keys (migration 00008): the store checks these before writing.
 func checkCatalog(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
 	var parts []string
 	for _, c := range catalogTables {
@@ -416,6 +418,33 @@ func checkCatalog(ctx context.Context, db database.DBTX, d delivery, _ *Summary,
 		}
 		report(Violation{Check: CheckCatalog, Seq: seq, Key: key,
 			Message: fmt.Sprintf("%s %s %q is not in the catalog (%s)", state, typ, key, table)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rows, err = db.Query(ctx, `SELECT o.seq, o.resource_key, o.resource_type, o.state, 'product type', c.product_type_key, 'catalog_product_types'
+			FROM operations o JOIN catalog_products c ON c.merchant_id = o.merchant_id AND c.key = o.resource_key
+			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = 'Product'
+				AND NOT EXISTS (SELECT 1 FROM catalog_product_types t WHERE t.merchant_id = c.merchant_id AND t.key = c.product_type_key)
+		UNION ALL
+		SELECT o.seq, o.resource_key, o.resource_type, o.state, 'product', c.product_key, 'catalog_products'
+			FROM operations o JOIN catalog_variants c ON c.merchant_id = o.merchant_id AND c.sku = o.resource_key
+			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = 'ProductVariant'
+				AND NOT EXISTS (SELECT 1 FROM catalog_products p WHERE p.merchant_id = c.merchant_id AND p.key = c.product_key)
+		UNION ALL
+		SELECT o.seq, o.resource_key, o.resource_type, o.state, 'variant', c.sku, 'catalog_variants'
+			FROM operations o JOIN catalog_prices c ON c.merchant_id = o.merchant_id AND c.key = o.resource_key
+			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = 'Price'
+				AND NOT EXISTS (SELECT 1 FROM catalog_variants v WHERE v.merchant_id = c.merchant_id AND v.sku = c.sku)
+		ORDER BY 1`, d.receipt, d.at)
+	if err != nil {
+		return err
+	}
+	var what, ref, table string
+	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &typ, &state, &what, &ref, &table}, func() error {
+		report(Violation{Check: CheckCatalog, Seq: seq, Key: key,
+			Message: fmt.Sprintf("%s %s %q refers to %s %q, which is not in the catalog (%s)", state, typ, key, what, ref, table)})
 		return nil
 	})
 	return err

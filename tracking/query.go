@@ -107,7 +107,7 @@ var summaryFilters = map[string]string{
 	"processing":        "((state = 'processing' AND stage > 0) OR state IN ('unresolved', 'waitForMasterVariant'))",
 	"imported":          "state = 'imported'",
 	"partiallyimported": "state = 'partiallyImported'",
-	"failed":            "state IN ('validationFailed', 'rejected', 'canceled')",
+	"failed":            "failed", // state IN ('validationFailed', 'rejected', 'canceled'); its index (migration 00008)
 }
 
 // ErrBadFilter means a ?status= value names no record status.

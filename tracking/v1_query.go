@@ -240,7 +240,7 @@ func (s *Store) errorGroups(ctx context.Context, d *Delivery) ([]ErrorGroup, err
 				x.e->>'field' AS field, coalesce(x.e->>'description', '') AS description
 			FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.errors) WITH ORDINALITY AS x(e, k)
 			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.errors IS NOT NULL AND jsonb_typeof(o.errors) = 'array'
-				AND o.state IN ('validationFailed', 'rejected', 'canceled')
+				AND o.failed
 		), g AS (
 			SELECT code, mode() WITHIN GROUP (ORDER BY type) AS type, count(*) AS n
 			FROM e GROUP BY code ORDER BY count(*) DESC, code LIMIT $3

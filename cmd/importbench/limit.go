@@ -119,10 +119,27 @@ func (b *bench) dump(ctx context.Context, t copyTable, path string) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Conn().PgConn().CopyTo(ctx, f, "COPY (SELECT * FROM "+t.table+" WHERE "+t.where+") TO STDOUT (FORMAT binary)"); err != nil {
+	cols, err := storedColumns(ctx, b.pool, t.table)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Conn().PgConn().CopyTo(ctx, f, "COPY (SELECT "+cols+" FROM "+t.table+" WHERE "+t.where+") TO STDOUT (FORMAT binary)"); err != nil {
 		return fmt.Errorf("dump %s: %w", t.table, err)
 	}
 	return f.Close()
+}
+
+// storedColumns lists the columns of table that COPY writes, in order:
+// all but the generated ones, which PostgreSQL computes (and counts in the
+// time of the load).
+func storedColumns(ctx context.Context, pool *pgxpool.Pool, table string) (string, error) {
+	var cols string
+	err := pool.QueryRow(ctx, `SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
+		FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'`, table).Scan(&cols)
+	if err != nil {
+		return "", fmt.Errorf("columns of %s: %w", table, err)
+	}
+	return cols, nil
 }
 
 // load copies path into t.
@@ -137,7 +154,11 @@ func load(ctx context.Context, pool *pgxpool.Pool, t copyTable, path string) (in
 		return 0, err
 	}
 	defer conn.Release()
-	tag, err := conn.Conn().PgConn().CopyFrom(ctx, f, "COPY "+t.table+" FROM STDIN (FORMAT binary)")
+	cols, err := storedColumns(ctx, pool, t.table)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, f, "COPY "+t.table+" ("+cols+") FROM STDIN (FORMAT binary)")
 	if err != nil {
 		return 0, fmt.Errorf("copy into %s: %w", t.table, err)
 	}

@@ -1,0 +1,70 @@
+package database_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/testenv"
+)
+
+// Migration 00008 goes down and up again over a partition holding
+// operations: the generated column is computed for the rows already there,
+// and the foreign keys come back.
+func TestMigration8DownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE operations_ptest PARTITION OF operations FOR VALUES FROM ('2020-01-01') TO ('2020-01-02')`)
+	require.NoError(t, err)
+	insert := func(seq int, state string) {
+		_, err := pool.Exec(ctx, `INSERT INTO operations (id, delivery_at, receipt_id, merchant_id, seq, line, resource_type, resource_key,
+				state, stage, created_at, last_modified_at, expires_at, last_tracking_id, last_tracking_code, last_message)
+			VALUES (gen_random_uuid(), '2020-01-01T01:00:00Z', 'r-migration', 'm1', $1::int, $1::int, 'Product', 'k' || $1::int,
+				$2, 1, now(), now(), now(), gen_random_uuid(), 2000, '')`, seq, state)
+		require.NoError(t, err)
+	}
+	failed := func() []int {
+		rows, err := pool.Query(ctx, `SELECT seq FROM operations WHERE receipt_id = 'r-migration' AND failed ORDER BY seq`)
+		require.NoError(t, err)
+		var seqs []int
+		for rows.Next() {
+			var s int
+			require.NoError(t, rows.Scan(&s))
+			seqs = append(seqs, s)
+		}
+		require.NoError(t, rows.Err())
+		return seqs
+	}
+	constraints := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text LIKE 'catalog_%'`).Scan(&n))
+		return n
+	}
+	insert(1, "rejected")
+	insert(2, "imported")
+	insert(3, "validationFailed")
+	require.Equal(t, []int{1, 3}, failed())
+	// An import (processing -> imported) leaves failed as it was.
+	_, err = pool.Exec(ctx, `UPDATE operations SET state = 'canceled' WHERE receipt_id = 'r-migration' AND seq = 2`)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2, 3}, failed())
+	require.Zero(t, constraints())
+
+	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, 7)
+		return err
+	}))
+	require.Equal(t, 3, constraints())
+	var def string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_get_indexdef('operations_failed_idx'::regclass)`).Scan(&def))
+	require.Contains(t, def, "state = ANY")
+
+	insert(4, "rejected")
+	require.NoError(t, database.Migrate(ctx, pool))
+	require.Equal(t, []int{1, 2, 3, 4}, failed())
+	require.Zero(t, constraints())
+}
