@@ -16,7 +16,7 @@ import (
 // collecting more often as the heap approaches it.
 const (
 	defaultGCPercent = 400
-	roleMemoryLimit  = 256 << 20 // one role a process
+	roleMemoryLimit  = 200 << 20 // one role a process
 	allMemoryLimit   = 768 << 20 // every role in one process (all, dev)
 )
 
