@@ -187,8 +187,10 @@ func pairingLock(ctx context.Context, tx pgx.Tx, merchant string, productKeys []
 // cycle's members fail on their own.
 func categoryCycle(ctx context.Context, tx pgx.Tx, merchant, self, parent string) ([]string, error) {
 	var path []string
+	// The first term's keys collate as parked_refs.key does (migration
+	// 00009): a recursive query's terms must agree.
 	err := tx.QueryRow(ctx, `WITH RECURSIVE chain(key, path, cyc) AS (
-			SELECT $2::text, ARRAY[$3::text, $2::text], $2::text = $3::text
+			SELECT $2::text COLLATE "C", ARRAY[$3::text, $2::text] COLLATE "C", $2::text = $3::text
 			UNION ALL
 			SELECT p.key, c.path || p.key, p.key = ANY(c.path)
 			FROM chain c JOIN parked_refs p ON p.merchant_id = $1 AND p.op_type = 'Category' AND p.op_key = c.key AND p.type_id = 'category'

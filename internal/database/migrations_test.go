@@ -11,10 +11,11 @@ import (
 	"github.com/importd/importd/internal/testenv"
 )
 
-// Migration 00008 goes down and up again over a partition holding
+// Migrations 00008 and 00009 go down and up again over a partition holding
 // operations: the generated column is computed for the rows already there,
-// and the foreign keys come back.
-func TestMigration8DownUp(t *testing.T) {
+// the foreign keys come back, and identities collate as bytes only on the
+// way up.
+func TestMigrations8And9DownUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testenv.DB(t)
@@ -39,6 +40,15 @@ func TestMigration8DownUp(t *testing.T) {
 		require.NoError(t, rows.Err())
 		return seqs
 	}
+	collation := func() string {
+		var c *string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT collation_name FROM information_schema.columns
+			WHERE table_name = 'operations_ptest' AND column_name = 'resource_key'`).Scan(&c))
+		if c == nil {
+			return "default"
+		}
+		return *c
+	}
 	constraints := func() int {
 		var n int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text LIKE 'catalog_%'`).Scan(&n))
@@ -53,12 +63,14 @@ func TestMigration8DownUp(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []int{1, 2, 3}, failed())
 	require.Zero(t, constraints())
+	require.Equal(t, "C", collation())
 
 	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
 		_, err := p.DownTo(ctx, 7)
 		return err
 	}))
 	require.Equal(t, 3, constraints())
+	require.Equal(t, "default", collation())
 	var def string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT pg_get_indexdef('operations_failed_idx'::regclass)`).Scan(&def))
 	require.Contains(t, def, "state = ANY")
@@ -67,4 +79,5 @@ func TestMigration8DownUp(t *testing.T) {
 	require.NoError(t, database.Migrate(ctx, pool))
 	require.Equal(t, []int{1, 2, 3, 4}, failed())
 	require.Zero(t, constraints())
+	require.Equal(t, "C", collation())
 }
