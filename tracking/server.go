@@ -113,24 +113,39 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // delivery loads the delivery named in the path, answering 404 itself when
 // there is none (an invalid receipt id is just as unknown).
 func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*Delivery, bool) {
+	d, _, ok := s.lookup(w, r, func(ctx context.Context, receipt string) (Delivery, Counts, error) {
+		d, err := s.store.DeliveryGet(ctx, receipt)
+		return d, Counts{}, err
+	})
+	return d, ok
+}
+
+// deliveryCounts is delivery with the delivery's counts, read together.
+func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*Delivery, Counts, bool) {
+	return s.lookup(w, r, s.store.DeliveryCounts)
+}
+
+// lookup reads the delivery of the request's receipt with get, and answers
+// 404 when it is unknown or another merchant's.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(context.Context, string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
 	receipt := r.PathValue("receiptId")
 	if !bus.ValidReceipt(receipt) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
-		return nil, false
+		return nil, Counts{}, false
 	}
-	d, err := s.store.DeliveryGet(r.Context(), receipt)
+	d, c, err := get(r.Context(), receipt)
 	if scope := scopeOf(r.Context()); err == nil && scope != Operator && scope != d.MerchantID {
 		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
 	}
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
-		return nil, false
+		return nil, Counts{}, false
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return nil, false
+		return nil, Counts{}, false
 	}
-	return &d, true
+	return &d, c, true
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -142,15 +157,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.delivery(w, r)
+	d, c, ok := s.deliveryCounts(w, r)
 	if !ok {
 		return
 	}
-	body, err := s.store.Status(r.Context(), d)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	body := statusBody(d, c, time.Now())
 	code := http.StatusOK
 	if body.StatusCode == StatusIngestionFailure.Code {
 		code = http.StatusInternalServerError
@@ -159,18 +170,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.delivery(w, r)
+	d, c, ok := s.deliveryCounts(w, r)
 	if !ok {
 		return
 	}
 	filter := r.URL.Query().Get("status")
 	if _, known := summaryFilters[lower(filter)]; filter != "" && !known {
 		writeError(w, http.StatusBadRequest, ErrBadFilter.Error())
-		return
-	}
-	c, err := s.store.Counts(r.Context(), d)
-	if err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	if d.IngestState == IngestReceiving && c.Total == 0 {
@@ -202,7 +208,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	n := 0
-	err = s.store.Summary(r.Context(), d, filter, func(row SummaryRow) error {
+	err := s.store.Summary(r.Context(), d, filter, func(row SummaryRow) error {
 		if n > 0 {
 			bw.WriteByte(',')
 		}
