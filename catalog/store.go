@@ -689,7 +689,7 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 			return err
 		}
 	}
-	demoted, err := sg.demote(ctx, tx)
+	demoted, err := sg.demote(ctx, tx, changed)
 	if err != nil {
 		return err
 	}
@@ -781,13 +781,21 @@ func rowReference(r rowID) Reference {
 
 // demote takes the master role from the variants that lose it to a variant
 // the segment makes the master, and returns them by the record responsible.
-func (sg *segment) demote(ctx context.Context, tx pgx.Tx) (map[*applyItem][]string, error) {
+func (sg *segment) demote(ctx context.Context, tx pgx.Tx, changed map[rowID]bool) (map[*applyItem][]string, error) {
 	if len(sg.masterSet) == 0 {
 		return nil, nil
 	}
 	products := make([]string, 0, len(sg.masterSet))
 	for p := range sg.masterSet {
-		products = append(products, p)
+		// A product this segment created has no variant of an earlier
+		// master: nothing to demote (a variant is only ever written with
+		// or after its product).
+		if inserted, written := changed[rowID{Product, p}]; !(written && inserted) {
+			products = append(products, p)
+		}
+	}
+	if len(products) == 0 {
+		return nil, nil
 	}
 	slices.Sort(products)
 	skus := make([]string, len(products))

@@ -155,7 +155,10 @@ func (s *Store) AnalyzeOperations(ctx context.Context, d *Delivery) error {
 	if analysed > 0 && float64(live) < 2*analysed {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, "ANALYZE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	// The columns workers and queries select by; the records, errors and
+	// messages, the bulk of a row, are left out (1.3 s of 5 passes in a
+	// 100,000-record benchmark with every column).
+	if _, err := s.pool.Exec(ctx, "ANALYZE "+pgx.Identifier{name}.Sanitize()+" (receipt_id, delivery_at, seq, resource_key, state, stage, failed)"); err != nil {
 		return fmt.Errorf("tracking: analyze %s: %w", name, err)
 	}
 	return nil
