@@ -32,7 +32,7 @@ func RegistryExisting(ctx context.Context, db database.DBTX, merchant string, re
 	// statistics say.
 	rows, err := db.Query(ctx, `SELECT k.type_id, k.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
 		CROSS JOIN LATERAL (SELECT type_id, key FROM known_keys
-			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key AND exists LIMIT 1) k`, merchant, types, keys)
+			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key AND exists LIMIT 1) k`, database.Prepared, merchant, types, keys)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: registry lookup: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/database"
 	"github.com/importd/importd/tracking"
 )
 
@@ -63,7 +64,8 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 	// plan: the arrays as constants cost 12–28 ms of planning a call
 	// (pg_stat_statements with track_planning, 20,000-record benchmark),
 	// against 2 ms to run, and the custom plan read every parked reference of
-	// the merchant once per key when one key has many.
+	// the merchant once per key when one key has many. Prepared, the
+	// connection keeps that plan.
 	restore, err := tracking.SetPlanner(ctx, tx, "plan_cache_mode", "force_generic_plan")
 	if err != nil {
 		return nil, 0, err
@@ -77,7 +79,7 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 			LIMIT $4) s
 		WHERE p.merchant_id = $1 AND p.type_id = s.type_id AND p.key = s.key AND p.receipt_id = s.receipt_id
 			AND p.seq = s.seq AND p.delivery_at = s.delivery_at
-		RETURNING p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key`, merchant, types, keys, limit)
+		RETURNING p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key`, database.Prepared, merchant, types, keys, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("resolver: unpark: %w", err)
 	}

@@ -199,7 +199,7 @@ func (s *Store) DeliveryGet(ctx context.Context, receipt string) (Delivery, erro
 }
 
 func deliveryGet(ctx context.Context, db database.DBTX, receipt string) (Delivery, error) {
-	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 LIMIT 1", receipt))
+	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 LIMIT 1", database.Prepared, receipt))
 }
 
 // DeliveryCounts is DeliveryGet and Counts in one statement, what the status
@@ -212,7 +212,7 @@ func (s *Store) DeliveryCounts(ctx context.Context, receipt string) (Delivery, C
 			coalesce(sum(n.unresolved),0), coalesce(sum(n.waiting),0), coalesce(sum(n.imported),0), coalesce(sum(n.partially),0),
 			coalesce(sum(n.validation_failed),0), coalesce(sum(n.rejected),0), coalesce(sum(n.canceled),0)
 			FROM delivery_counts n WHERE n.receipt_id = d.receipt_id AND n.delivery_at = d.accepted_at) c
-		WHERE d.receipt_id = $1 LIMIT 1`, receipt),
+		WHERE d.receipt_id = $1 LIMIT 1`, database.Prepared, receipt),
 		&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
 		&c.ValidationFailed, &c.Rejected, &c.Canceled)
 	if err == nil && !d.ExpiresAt.After(s.now()) {
@@ -485,7 +485,7 @@ func countsAdd(ctx context.Context, db database.DBTX, d *Delivery, c Counts) err
 			waiting = c.waiting + excluded.waiting, imported = c.imported + excluded.imported,
 			partially = c.partially + excluded.partially, validation_failed = c.validation_failed + excluded.validation_failed,
 			rejected = c.rejected + excluded.rejected, canceled = c.canceled + excluded.canceled`,
-		d.ReceiptID, d.AcceptedAt, int16(rand.IntN(countSlots)), c.Total, c.Queued, c.Processing, c.Unresolved,
+		database.Prepared, d.ReceiptID, d.AcceptedAt, int16(rand.IntN(countSlots)), c.Total, c.Queued, c.Processing, c.Unresolved,
 		c.Waiting, c.Imported, c.Partially, c.ValidationFailed, c.Rejected, c.Canceled)
 	return err
 }
@@ -495,7 +495,7 @@ func countsGet(ctx context.Context, db database.DBTX, receipt string, at time.Ti
 	err := db.QueryRow(ctx, `SELECT coalesce(sum(total),0), coalesce(sum(queued),0), coalesce(sum(processing),0),
 			coalesce(sum(unresolved),0), coalesce(sum(waiting),0), coalesce(sum(imported),0), coalesce(sum(partially),0),
 			coalesce(sum(validation_failed),0), coalesce(sum(rejected),0), coalesce(sum(canceled),0)
-		FROM delivery_counts WHERE receipt_id = $1 AND delivery_at = $2`, receipt, at).
+		FROM delivery_counts WHERE receipt_id = $1 AND delivery_at = $2`, database.Prepared, receipt, at).
 		Scan(&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
 			&c.ValidationFailed, &c.Rejected, &c.Canceled)
 	return c, err
@@ -523,7 +523,7 @@ func (s *Store) KeysSeen(ctx context.Context, d *Delivery, keys []string, before
 		CROSS JOIN LATERAL (SELECT min(line) AS line FROM operations
 			WHERE receipt_id = $1 AND delivery_at = $2 AND resource_key = k.key) o
 		WHERE o.line IS NOT NULL`,
-		d.ReceiptID, d.AcceptedAt, keys)
+		database.Prepared, d.ReceiptID, d.AcceptedAt, keys)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: keys seen in %s: %w", d.ReceiptID, err)
 	}

@@ -99,7 +99,7 @@ func OpsLock(ctx context.Context, tx pgx.Tx, receipt string, deliveryAt time.Tim
 		FROM unnest($3::int[]) WITH ORDINALITY AS s(seq, n)
 		CROSS JOIN LATERAL (SELECT * FROM operations WHERE receipt_id = $1 AND delivery_at = $2 AND seq = s.seq LIMIT 1 FOR UPDATE) o
 		ORDER BY s.n`,
-		receipt, deliveryAt, sorted)
+		database.Prepared, receipt, deliveryAt, sorted)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: lock operations of %s: %w", receipt, err)
 	}
