@@ -127,7 +127,14 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalo
 			if _, err := catalog.RegistryMarkExisting(ctx, tx, merchant, unknown, source); err != nil {
 				return err
 			}
-			taken, cnt, err := parkedRefsTake(ctx, tx, merchant, refs, releaseLimit)
+			// Most events are of products and variants nothing waits for:
+			// one probe per type instead of one per key. The probe comes
+			// after marking, which waited for any parker of these keys.
+			waited, err := parkedOfTypes(ctx, tx, merchant, refs)
+			if err != nil || len(waited) == 0 {
+				return err
+			}
+			taken, cnt, err := parkedRefsTake(ctx, tx, merchant, waited, releaseLimit)
 			if err != nil || cnt == 0 {
 				return err
 			}

@@ -52,6 +52,33 @@ func parkedRefsInsert(ctx context.Context, tx pgx.Tx, merchant string, refs []pa
 	return nil
 }
 
+// parkedOfTypes returns those of refs whose type has operations parked on
+// references of it for the merchant.
+func parkedOfTypes(ctx context.Context, tx pgx.Tx, merchant string, refs []catalog.Reference) ([]catalog.Reference, error) {
+	var types []string
+	for _, r := range refs {
+		if !slices.Contains(types, r.TypeID) {
+			types = append(types, r.TypeID)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT t FROM unnest($2::text[]) AS t
+		WHERE EXISTS (SELECT 1 FROM parked_refs WHERE merchant_id = $1 AND type_id = t)`, database.Prepared, merchant, types)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: parked types: %w", err)
+	}
+	parked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("resolver: parked types: %w", err)
+	}
+	out := refs[:0:0]
+	for _, r := range refs {
+		if slices.Contains(parked, r.TypeID) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // parkedRefsTake deletes up to limit parked references to refs and returns
 // the operations they belonged to with the references taken.
 func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []catalog.Reference, limit int) (map[tracking.OpRef][]catalog.Reference, int, error) {
