@@ -37,6 +37,7 @@ type bench struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	procs  []*proc
+	nats   *natsChild // the NATS server process; nil with -nats
 	query  *proc
 	token  string
 	client *http.Client
@@ -85,13 +86,20 @@ func run(ctx context.Context, o options, flags map[string]string) (*Result, erro
 	// NATS.
 	natsURL := o.NATS
 	if natsURL == "" {
-		ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: filepath.Join(tmp, "nats")})
+		var prof string
+		if o.PProf != "" {
+			if err := os.MkdirAll(o.PProf, 0o755); err != nil {
+				return nil, err
+			}
+			prof = filepath.Join(o.PProf, "nats.pprof")
+		}
+		ns, err := startNATSChild(filepath.Join(tmp, "nats"), prof)
 		if err != nil {
 			return nil, err
 		}
-		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		natsURL = ns.ClientURL()
-		r.Memory.NATSMeasuredHow = "embedded in the importbench process: its VmHWM at the end of the load (before the limit runs), which also holds the generator and the samplers"
+		defer ns.stop()
+		b.nats, natsURL = ns, ns.url
+		r.Memory.NATSMeasuredHow = "embedded in a process of its own (importbench started again): its VmHWM at the end of the load, before the limit runs"
 	} else {
 		r.Memory.NATSMeasuredHow = "external server: not measured"
 	}
@@ -179,8 +187,8 @@ func run(ctx context.Context, o options, flags map[string]string) (*Result, erro
 	}
 
 	r.Memory.BenchProcessVmHWM = procStatus(os.Getpid())["VmHWM"]
-	if o.NATS == "" {
-		r.Memory.NATS = r.Memory.BenchProcessVmHWM
+	if b.nats != nil {
+		r.Memory.NATS = procStatus(b.nats.pid())["VmHWM"]
 	}
 
 	// Memory of the roles, then stop them: the limit runs on a quiet machine.
@@ -360,6 +368,10 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 		cpu0[p] = cpuSeconds(p.cmd.Process.Pid)
 	}
 	bench0 := cpuSeconds(os.Getpid())
+	var nats0 float64
+	if b.nats != nil {
+		nats0 = cpuSeconds(b.nats.pid())
+	}
 	stopProfiles, err := b.startProfiles(sctx)
 	if err != nil {
 		return err
@@ -456,6 +468,9 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 		r.CPU.Roles[p.name] = round(cpuSeconds(p.cmd.Process.Pid)-cpu0[p], 2)
 	}
 	r.CPU.Bench = round(cpuSeconds(os.Getpid())-bench0, 2)
+	if b.nats != nil {
+		r.CPU.NATS = round(cpuSeconds(b.nats.pid())-nats0, 2)
+	}
 
 	r.Load.BodyBytes = bodyBytes.Load()
 	r.Load.AvgRecordBytes = round(float64(r.Load.BodyBytes)/float64(o.Records), 1)

@@ -108,7 +108,12 @@ func parseFlags(args []string) (options, map[string]string, error) {
 	return o, flags, nil
 }
 
-func main() { os.Exit(benchMain(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if store := os.Getenv(natsChildEnv); store != "" {
+		os.Exit(natsChildMain(store))
+	}
+	os.Exit(benchMain(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // benchMain runs the command with args and returns its exit code: 0 when
 // the run was measured and every record ended as it should, 1 otherwise

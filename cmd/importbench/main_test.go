@@ -14,6 +14,15 @@ import (
 	"github.com/importd/importd/internal/database"
 )
 
+// TestMain lets the test binary be the benchmark's NATS server process too,
+// as the importbench binary is (startNATSChild runs this executable again).
+func TestMain(m *testing.M) {
+	if store := os.Getenv(natsChildEnv); store != "" {
+		os.Exit(natsChildMain(store))
+	}
+	os.Exit(m.Run())
+}
+
 func testDB() string {
 	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
 		return u
@@ -99,6 +108,7 @@ func TestBenchmark(t *testing.T) {
 	require.Positive(t, r.CPU.LoadSeconds)
 	require.Positive(t, r.CPU.PostgreSQL)
 	require.Positive(t, r.CPU.Bench)
+	require.Positive(t, r.CPU.NATS, "the NATS server runs in a process of its own")
 	require.Len(t, r.CPU.Roles, 4)
 	require.Positive(t, r.DBActivity.Samples)
 

@@ -138,7 +138,8 @@ type CPU struct {
 	LoadSeconds float64            `json:"loadWallSeconds"`
 	Roles       map[string]float64 `json:"roles"`
 	PostgreSQL  float64            `json:"postgresql"` // the processes of Memory.PostgresMeasuredHow
-	Bench       float64            `json:"bench"`      // importbench: NATS when embedded, generator, samplers
+	Bench       float64            `json:"bench"`      // importbench: the generator and the samplers
+	NATS        float64            `json:"nats"`       // the NATS server process; 0 with -nats
 }
 
 // DBActivity is what the active backends of the benchmark's database were
@@ -336,14 +337,16 @@ func printTable(w io.Writer, r *Result) {
 		row("peak RSS "+n, mib(r.Memory.Roles[n]), "<= 300 MiB (VmHWM)")
 	}
 	row("peak RSS PostgreSQL", fmt.Sprintf("%s private, %s sum of RSS", mib(r.Memory.PostgresPeakPrivate), mib(r.Memory.PostgresPeakSumRSS)), "postmaster, background processes, the benchmark's backends")
-	natsNote := "importbench process (embedded NATS, generator, samplers)"
+	natsNote := "the NATS server process (VmHWM)"
 	if r.Memory.NATS == 0 {
 		natsNote = r.Memory.NATSMeasuredHow
 	}
+	row("peak RSS importbench", mib(r.Memory.BenchProcessVmHWM), "generator, publisher, samplers (VmHWM)")
 	row("peak RSS NATS", mib(r.Memory.NATS), natsNote)
 	row("CPU during the load", fmt.Sprintf("%.0f s wall x %d cores", r.CPU.LoadSeconds, r.Machine.Cores), "user+system seconds of each process:")
 	row("  PostgreSQL", fmt.Sprintf("%.1f s", r.CPU.PostgreSQL), "postmaster, background processes, the benchmark's backends")
-	row("  importbench", fmt.Sprintf("%.1f s", r.CPU.Bench), "embedded NATS, generator, samplers")
+	row("  NATS", fmt.Sprintf("%.1f s", r.CPU.NATS), "the NATS server process")
+	row("  importbench", fmt.Sprintf("%.1f s", r.CPU.Bench), "generator, publisher, samplers")
 	for _, n := range names {
 		row("  "+n, fmt.Sprintf("%.1f s", r.CPU.Roles[n]), "")
 	}
