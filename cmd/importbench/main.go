@@ -78,7 +78,7 @@ func parseFlags(args []string) (options, map[string]string, error) {
 	fs.DurationVar(&o.Sample, "sample-interval", 50*time.Millisecond, "pause between two query-service samples")
 	fs.DurationVar(&o.Timeout, "timeout", 60*time.Minute, "give up after this long")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
-	fs.StringVar(&o.PProf, "pprof", "", "write CPU profiles of every role and of this process (embedded NATS) during the main load into this directory")
+	fs.StringVar(&o.PProf, "pprof", "", "write CPU profiles of every role, of the NATS process and of importbench itself during the main load into this directory")
 	if err := fs.Parse(args); err != nil {
 		return o, nil, err
 	}

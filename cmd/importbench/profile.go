@@ -13,11 +13,12 @@ import (
 )
 
 // startProfiles, with -pprof, records CPU profiles for the main load: this
-// process's own (the embedded NATS server, the generator, the samplers)
-// and every role's, fetched from its debug endpoint in consecutive windows
-// of profileWindow until stop is called. The files go to the -pprof
-// directory as <name>-<n>.pprof (bench.pprof for this process); go tool
-// pprof merges several files given together.
+// process's own (the generator, the publisher, the samplers) and every
+// role's, fetched from its debug endpoint in consecutive windows of
+// profileWindow until stop is called. The files go to the -pprof directory
+// as <name>-<n>.pprof (bench.pprof for this process; the NATS process
+// writes nats.pprof, from its start to its end); go tool pprof merges
+// several files given together.
 func (b *bench) startProfiles(ctx context.Context) (stop func(), err error) {
 	dir := b.o.PProf
 	if dir == "" {
