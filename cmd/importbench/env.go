@@ -199,12 +199,18 @@ func (p *proc) stop() {
 	if p.peak == 0 {
 		p.peak = procStatus(p.cmd.Process.Pid)["VmHWM"]
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	terminate(p.cmd.Process, p.done)
+}
+
+// terminate stops a process with SIGTERM, SIGKILL after 30s, and waits
+// until done is closed.
+func terminate(p *os.Process, done <-chan struct{}) {
+	_ = p.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-done:
 	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		_ = p.Kill()
+		<-done
 	}
 }
 

@@ -62,7 +62,7 @@ type natsChild struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser // held open: the child stops when it closes
 	url   string
-	done  chan error
+	done  chan struct{} // closed when it has exited
 }
 
 // startNATSChild starts the child with its store in dir (and, when pprof is
@@ -89,7 +89,7 @@ func startNATSChild(dir, pprofPath string) (*natsChild, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the NATS server process: %w", err)
 	}
-	c := &natsChild{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
+	c := &natsChild{cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -99,7 +99,8 @@ func startNATSChild(dir, pprofPath string) (*natsChild, error) {
 		close(lines)
 		for sc.Scan() {
 		}
-		c.done <- cmd.Wait()
+		_ = cmd.Wait()
+		close(c.done)
 	}()
 	select {
 	case line, ok := <-lines:
@@ -118,12 +119,4 @@ func startNATSChild(dir, pprofPath string) (*natsChild, error) {
 func (c *natsChild) pid() int { return c.cmd.Process.Pid }
 
 // stop stops the child with SIGTERM (SIGKILL after 30s) and waits for it.
-func (c *natsChild) stop() {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-}
+func (c *natsChild) stop() { terminate(c.cmd.Process, c.done) }
