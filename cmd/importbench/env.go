@@ -66,7 +66,7 @@ func freshDB(ctx context.Context, adminURL, suffix string) (string, *pgxpool.Poo
 	}
 	u.Path = "/" + name
 	dbURL := u.String()
-	pool, err := database.Open(ctx, dbURL)
+	pool, err := database.Open(ctx, dbURL, "importbench")
 	if err != nil {
 		drop()
 		return "", nil, nil, err

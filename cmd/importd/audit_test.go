@@ -23,7 +23,7 @@ func TestAuditExitStatus(t *testing.T) {
 	bin := buildImportd(t)
 	dbURL := testenv.DBURL(t)
 	ctx := context.Background()
-	pool, err := database.Open(ctx, dbURL)
+	pool, err := database.Open(ctx, dbURL, "importd test")
 	require.NoError(t, err)
 	defer pool.Close()
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})

@@ -101,7 +101,7 @@ func BenchmarkPipeline(b *testing.B) {
 		ns := testenv.NATS(b)
 		_, js := testenv.JetStream(b, ns)
 		ctx := context.Background()
-		pool, err := database.Open(ctx, dbURL)
+		pool, err := database.Open(ctx, dbURL, "importd test")
 		if err != nil {
 			b.Fatal(err)
 		}

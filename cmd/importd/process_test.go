@@ -101,7 +101,7 @@ func TestIngestProcessKilled(t *testing.T) {
 	dbURL := testenv.DBURL(t)
 	ns := testenv.NATS(t)
 	_, js := testenv.JetStream(t, ns)
-	pool, err := database.Open(context.Background(), dbURL)
+	pool, err := database.Open(context.Background(), dbURL, "importd test")
 	require.NoError(t, err)
 	defer pool.Close()
 	// Ingest alone: nothing downstream takes operations out of flight.

@@ -37,10 +37,11 @@ type app struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	store  *tracking.Store
+	role   string
 }
 
 func run(ctx context.Context, role string, args []string, cfg config, logger *zap.Logger) error {
-	a := &app{cfg: cfg, logger: logger}
+	a := &app{cfg: cfg, logger: logger, role: role}
 	defer a.close()
 	switch role {
 	case "migrate":
@@ -84,7 +85,7 @@ func (a *app) close() {
 }
 
 func (a *app) openDB(ctx context.Context) error {
-	pool, err := database.Open(ctx, a.cfg.DatabaseURL)
+	pool, err := database.Open(ctx, a.cfg.DatabaseURL, "importd "+a.role)
 	if err != nil {
 		return err
 	}
@@ -267,7 +268,7 @@ func (a *app) dev(ctx context.Context) error {
 	dbWhere := redactURL(a.cfg.DatabaseURL)
 	if !a.cfg.DatabaseURLSet {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		pool, err := database.Open(pctx, a.cfg.DatabaseURL)
+		pool, err := database.Open(pctx, a.cfg.DatabaseURL, "importd "+a.role)
 		cancel()
 		if err == nil {
 			pool.Close()

@@ -47,11 +47,16 @@ type DBTX interface {
 // track_planning: 4.9 s of planning against 48 s of execution).
 const Prepared = pgx.QueryExecModeCacheStatement
 
-// Open connects a pool and checks that the server answers.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// Open connects a pool and checks that the server answers. Its sessions
+// carry name as application_name (pg_stat_activity, the server's logs)
+// unless url sets one.
+func Open(ctx context.Context, url, name string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: parse DATABASE_URL: %w", err)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok && name != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = name
 	}
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8

@@ -79,7 +79,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	}, cfg.Env...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pool, err := database.Open(ctx, cfg.DBURL)
+	pool, err := database.Open(ctx, cfg.DBURL, "importd faults")
 	require.NoError(t, err)
 	h.pool = pool
 	require.NoError(t, database.Migrate(ctx, pool))

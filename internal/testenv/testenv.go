@@ -62,7 +62,7 @@ func DBURL(t testing.TB) string {
 	require.NoError(t, err)
 	u.Path = "/" + name
 	dbURL := u.String()
-	pool, err := database.Open(ctx, dbURL)
+	pool, err := database.Open(ctx, dbURL, "importd test")
 	require.NoError(t, err)
 	defer pool.Close()
 	require.NoError(t, database.Migrate(ctx, pool))
@@ -74,7 +74,7 @@ func DB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pool, err := database.Open(ctx, DBURL(t))
+	pool, err := database.Open(ctx, DBURL(t), "importd test")
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool
