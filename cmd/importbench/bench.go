@@ -372,6 +372,10 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	if b.nats != nil {
 		nats0 = cpuSeconds(b.nats.pid())
 	}
+	status0, summary0, err := b.serverHistograms(ctx)
+	if err != nil {
+		return err
+	}
 	stopProfiles, err := b.startProfiles(sctx)
 	if err != nil {
 		return err
@@ -479,6 +483,12 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 		SummaryFailedTTFB:  percentiles(lat.ttfbD, lat.summaryErr),
 		SummaryFailedTotal: percentiles(lat.totalD, lat.summaryErr),
 	}
+	status1, summary1, err := b.serverHistograms(ctx)
+	if err != nil {
+		return err
+	}
+	r.Latency.StatusServer = status1.since(status0).report()
+	r.Latency.SummaryFailedServer = summary1.since(summary0).report()
 	mem.report(r)
 
 	// The small deliveries published during the load must complete too.

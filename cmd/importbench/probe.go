@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/importd/importd/internal/bus"
 )
 
@@ -335,4 +338,101 @@ func redact(u string) string {
 		}
 	}
 	return u
+}
+
+// serverHist is the query service's own histogram of one route's 200
+// answers (importd_http_request_duration_seconds): cumulative counts by
+// upper bound in seconds.
+type serverHist struct {
+	count  uint64
+	bounds []float64
+	cum    []uint64
+}
+
+// serverHistograms reads the query service's request-duration histograms
+// of /status and /summary from its /metrics.
+func (b *bench) serverHistograms(ctx context.Context) (status, summary serverHist, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.query.addr+"/metrics", nil)
+	if err != nil {
+		return status, summary, err
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return status, summary, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return status, summary, fmt.Errorf("query service /metrics: %w", err)
+	}
+	// The family is absent until the first request of a route.
+	for _, m := range fams["importd_http_request_duration_seconds"].GetMetric() {
+		var route, code string
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				route = l.GetValue()
+			case "code":
+				code = l.GetValue()
+			}
+		}
+		if code != http.StatusText(http.StatusOK) {
+			continue
+		}
+		var h serverHist
+		h.count = m.GetHistogram().GetSampleCount()
+		for _, bk := range m.GetHistogram().GetBucket() {
+			h.bounds = append(h.bounds, bk.GetUpperBound())
+			h.cum = append(h.cum, bk.GetCumulativeCount())
+		}
+		switch route {
+		case "GET /import/{receiptId}/status":
+			status = h
+		case "GET /import/{receiptId}/summary":
+			summary = h
+		}
+	}
+	return status, summary, nil
+}
+
+// since is h minus an earlier reading of the same histogram.
+func (h serverHist) since(before serverHist) serverHist {
+	d := serverHist{count: h.count - before.count, bounds: h.bounds, cum: make([]uint64, len(h.cum))}
+	for i := range h.cum {
+		d.cum[i] = h.cum[i]
+		if i < len(before.cum) {
+			d.cum[i] -= before.cum[i]
+		}
+	}
+	return d
+}
+
+// ServerSide is what the query service measured itself, from the arrival
+// of a request to the end of its answer: no client, no loopback.
+type ServerSide struct {
+	Requests uint64 `json:"requests"`
+	// Within is the share of the requests answered within each bound
+	// (milliseconds as keys).
+	Within map[string]float64 `json:"withinMs"`
+	// P99AtMostMs is the smallest bucket bound within which 99% were
+	// answered; 0 when it is beyond the last bucket.
+	P99AtMostMs float64 `json:"p99AtMostMs"`
+}
+
+func (h serverHist) report() ServerSide {
+	s := ServerSide{Requests: h.count, Within: map[string]float64{}}
+	if h.count == 0 {
+		return s
+	}
+	for i, ub := range h.bounds {
+		share := float64(h.cum[i]) / float64(h.count)
+		if ub <= 0.1 {
+			s.Within[fmt.Sprintf("%g", ub*1000)] = round(share, 4)
+		}
+		if s.P99AtMostMs == 0 && share >= 0.99 {
+			s.P99AtMostMs = ub * 1000
+		}
+	}
+	return s
 }

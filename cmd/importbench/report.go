@@ -96,6 +96,11 @@ type Latency struct {
 	Status             Percentiles `json:"status"`
 	SummaryFailedTTFB  Percentiles `json:"summaryFailedTTFB"`
 	SummaryFailedTotal Percentiles `json:"summaryFailedTotal"`
+	// The same requests as the query service timed them (its histogram
+	// importd_http_request_duration_seconds); for /summary to the end of
+	// the body.
+	StatusServer        ServerSide `json:"statusServer"`
+	SummaryFailedServer ServerSide `json:"summaryFailedServer"`
 }
 
 // Fairness is the completion time of the small deliveries published during
@@ -325,6 +330,16 @@ func printTable(w io.Writer, r *Result) {
 	lat("/status", r.Latency.Status, "p99 <= 20 ms")
 	lat("/summary?status=Failed TTFB", r.Latency.SummaryFailedTTFB, "p99 <= 50 ms")
 	lat("/summary?status=Failed whole", r.Latency.SummaryFailedTotal, "body read to the end")
+	server := func(name string, s ServerSide) {
+		p99 := "p99 beyond 100 ms"
+		if s.P99AtMostMs > 0 {
+			p99 = fmt.Sprintf("p99 <= %g ms", s.P99AtMostMs)
+		}
+		row(name, fmt.Sprintf("%s, %.1f%% <= 20 ms, %.1f%% <= 50 ms", p99, 100*s.Within["20"], 100*s.Within["50"]),
+			fmt.Sprintf("as the query service timed them (%d requests)", s.Requests))
+	}
+	server("  /status, server side", r.Latency.StatusServer)
+	server("  /summary, server side", r.Latency.SummaryFailedServer)
 	row("fairness (10 records)", fmt.Sprintf("p50 %.2f s, p99 %.2f s, max %.2f s", r.Fairness.P50, r.Fairness.P99, r.Fairness.Max), fmt.Sprintf("p99 <= 5 s (%d deliveries of merchant small)", r.Fairness.Deliveries))
 	row("  stored / resolved", fmt.Sprintf("p50 %.2f / %.2f s, p99 %.2f / %.2f s", r.Fairness.IngestedP50, r.Fairness.ResolvedP50, r.Fairness.IngestedP99, r.Fairness.ResolvedP99),
 		"publication to every record stored, to the last one resolved")
