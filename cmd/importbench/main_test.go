@@ -89,6 +89,21 @@ func TestBenchmark(t *testing.T) {
 		require.GreaterOrEqual(t, p.P99, p.P50, name)
 		require.GreaterOrEqual(t, p.Max, p.P99, name)
 	}
+	for name, c := range map[string]struct {
+		client Percentiles
+		server ServerSide
+	}{"status": {r.Latency.Status, r.Latency.StatusServer}, "summary": {r.Latency.SummaryFailedTTFB, r.Latency.SummaryFailedServer}} {
+		// The query service timed the same requests the sampler did.
+		require.InDelta(t, c.client.Samples, c.server.Requests, 2, name)
+		require.GreaterOrEqual(t, c.server.Within["50"], c.server.Within["20"], name)
+		require.Positive(t, c.server.Within["50"], name)
+		require.LessOrEqual(t, c.server.Within["50"], 1.0, name)
+		n := 0
+		for _, k := range c.client.ErrorsBy {
+			n += k
+		}
+		require.Equal(t, c.client.Errors, n, name)
+	}
 	require.Positive(t, r.Fairness.Deliveries)
 	require.Len(t, r.Fairness.Samples, r.Fairness.Deliveries)
 	require.Positive(t, r.Fairness.P50)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,20 @@ import (
 type latencySampler struct {
 	b                      *bench
 	statusD, ttfbD, totalD []time.Duration
-	statusErr, summaryErr  int
+	// The answers other than 200 by status code, "error" for requests
+	// that got none.
+	statusErr, summaryErr map[string]int
+}
+
+func countErr(m *map[string]int, resp *http.Response) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	if resp == nil {
+		(*m)["error"]++
+		return
+	}
+	(*m)[strconv.Itoa(resp.StatusCode)]++
 }
 
 func (l *latencySampler) get(ctx context.Context, u string) (*http.Response, time.Duration, time.Time, error) {
@@ -60,14 +74,14 @@ func (l *latencySampler) status(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			l.statusErr++
+			countErr(&l.statusErr, nil)
 		} else {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				l.statusD = append(l.statusD, time.Since(start))
 			} else {
-				l.statusErr++
+				countErr(&l.statusErr, resp)
 			}
 		}
 		if !l.pause(ctx) {
@@ -86,7 +100,7 @@ func (l *latencySampler) summary(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			l.summaryErr++
+			countErr(&l.summaryErr, nil)
 		} else {
 			_, cerr := io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -94,7 +108,10 @@ func (l *latencySampler) summary(ctx context.Context) {
 				l.ttfbD = append(l.ttfbD, ttfb)
 				l.totalD = append(l.totalD, time.Since(start))
 			} else if ctx.Err() == nil {
-				l.summaryErr++
+				if cerr != nil {
+					resp = nil
+				}
+				countErr(&l.summaryErr, resp)
 			}
 		}
 		if !l.pause(ctx) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -84,11 +85,14 @@ type Stage struct {
 
 // Percentiles of a sample of durations, in milliseconds.
 type Percentiles struct {
-	Samples int     `json:"samples"`
-	Errors  int     `json:"errors"` // answers other than 200, and failed requests
-	P50     float64 `json:"p50Ms"`
-	P99     float64 `json:"p99Ms"`
-	Max     float64 `json:"maxMs"`
+	Samples int `json:"samples"`
+	Errors  int `json:"errors"` // answers other than 200, and failed requests
+	// ErrorsBy counts Errors by status code ("404"), "error" for a
+	// request that got no answer or whose body broke off.
+	ErrorsBy map[string]int `json:"errorsBy,omitempty"`
+	P50      float64        `json:"p50Ms"`
+	P99      float64        `json:"p99Ms"`
+	Max      float64        `json:"maxMs"`
 }
 
 // Latency of the query service during the load.
@@ -223,8 +227,11 @@ func (c *Correctness) finish() {
 	}
 }
 
-func percentiles(d []time.Duration, errs int) Percentiles {
-	p := Percentiles{Samples: len(d), Errors: errs}
+func percentiles(d []time.Duration, errs map[string]int) Percentiles {
+	p := Percentiles{Samples: len(d), ErrorsBy: errs}
+	for _, n := range errs {
+		p.Errors += n
+	}
 	if len(d) == 0 {
 		return p
 	}
@@ -325,7 +332,15 @@ func printTable(w io.Writer, r *Result) {
 		fmt.Sprintf("%d msgs of %d B: async publish %.2f s + pull/ack %.2f s", r.Limit.JetStream.Messages, r.Limit.JetStream.MessageBytes, r.Limit.JetStream.PublishSeconds, r.Limit.JetStream.ConsumeSeconds))
 	row("  pipeline / JetStream", fmt.Sprintf("%.1f%%", 100*r.Limit.JetStream.Fraction), "")
 	lat := func(name string, p Percentiles, target string) {
-		row(name, fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.P50, p.P99, p.Max), fmt.Sprintf("%s (%d samples, %d non-200)", target, p.Samples, p.Errors))
+		note := fmt.Sprintf("%s (%d samples", target, p.Samples)
+		if p.Errors > 0 {
+			codes := slices.Sorted(maps.Keys(p.ErrorsBy))
+			for i, c := range codes {
+				codes[i] = fmt.Sprintf("%d × %s", p.ErrorsBy[c], c)
+			}
+			note += ", not 200: " + strings.Join(codes, ", ")
+		}
+		row(name, fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.P50, p.P99, p.Max), note+")")
 	}
 	lat("/status", r.Latency.Status, "p99 <= 20 ms")
 	lat("/summary?status=Failed TTFB", r.Latency.SummaryFailedTTFB, "p99 <= 50 ms")
