@@ -2,10 +2,12 @@ package bus
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,9 +23,21 @@ func sampleWork() *WorkBatch {
 	}
 }
 
+// largeWork is a batch like those of a delivery: records that compress.
+func largeWork() *WorkBatch {
+	wb := sampleWork()
+	wb.Ops = nil
+	for i := 0; i < 250; i++ {
+		key := fmt.Sprintf("p-%06d", i)
+		rec := fmt.Sprintf(`{"key":%q,"productType":{"key":"apparel"},"name":{"en":"Shirt %d","de":"Hemd %d"},"masterVariant":{"sku":"%s-m","prices":[{"value":{"currencyCode":"EUR","centAmount":%d}}]}}`, key, i, i, key, 1000+i)
+		wb.Ops = append(wb.Ops, WorkOp{ID: fmt.Sprintf("01a208d6-a1b5-7860-9038-%012d", i), Seq: i, Key: key, Record: json.RawMessage(rec)})
+	}
+	return wb
+}
+
 func TestWorkRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, wb := range []*WorkBatch{sampleWork(), {ReceiptID: "r", DeliveryAt: time.Unix(0, 0).UTC()}} {
+	for _, wb := range []*WorkBatch{sampleWork(), {ReceiptID: "r", DeliveryAt: time.Unix(0, 0).UTC()}, largeWork()} {
 		data := EncodeWork(nil, wb)
 		require.LessOrEqual(t, len(data), WorkSize(wb))
 		got, err := DecodeWork(data)
@@ -41,6 +55,24 @@ func TestWorkRoundTrip(t *testing.T) {
 			require.Equal(t, string(op.Record), string(got.Ops[i].Record))
 		}
 	}
+}
+
+// A batch of records is sent compressed; a message that would not shrink
+// is sent as it is.
+func TestWorkCompresses(t *testing.T) {
+	t.Parallel()
+	wb := largeWork()
+	data := EncodeWork(nil, wb)
+	raw := encodeWorkRaw(nil, wb)
+	require.Equal(t, byte(workVersionS2), data[1])
+	require.Less(t, len(data), len(raw)/3, "compressed %d of %d bytes", len(data), len(raw))
+	// Appending to a buffer keeps what it held.
+	prefixed := EncodeWork([]byte("xy"), wb)
+	require.Equal(t, "xy", string(prefixed[:2]))
+	require.Equal(t, data, prefixed[2:])
+
+	small := &WorkBatch{ReceiptID: "r"}
+	require.Equal(t, encodeWorkRaw(nil, small), EncodeWork(nil, small))
 }
 
 // Messages of the earlier JSON form, still in a stream during an upgrade,
@@ -62,7 +94,12 @@ func TestWorkDecodesJSON(t *testing.T) {
 
 func TestWorkRefusesCorruptMessages(t *testing.T) {
 	t.Parallel()
-	good := EncodeWork(nil, sampleWork())
+	good := encodeWorkRaw(nil, sampleWork())
+	compressed := EncodeWork(nil, largeWork())
+	for n := 0; n < len(compressed); n++ {
+		_, err := DecodeWork(compressed[:n])
+		require.ErrorIs(t, err, ErrBadWork, "compressed, truncated to %d bytes", n)
+	}
 	// Every truncation is refused (none is a shorter valid message: the
 	// count says how many operations follow, each field its length).
 	for n := 0; n < len(good); n++ {
@@ -70,11 +107,15 @@ func TestWorkRefusesCorruptMessages(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadWork, "truncated to %d bytes", n)
 	}
 	for name, data := range map[string][]byte{
-		"other version":   {0x00, 0x02},
-		"trailing bytes":  append(append([]byte(nil), good...), 'x'),
-		"huge count":      append([]byte{0x00, 0x01, 0, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0x0f),
-		"huge length":     {0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
-		"overlong varint": append([]byte{0x00, 0x01}, []byte(strings.Repeat("\xff", 11))...),
+		"other version":          {0x00, 0x03},
+		"empty s2 body":          {0x00, 0x02},
+		"garbage s2 body":        {0x00, 0x02, 0x05, 0xff, 0xff, 0xff},
+		"s2 over 64 MiB":         {0x00, 0x02, 0x80, 0x80, 0x80, 0x40, 0x00},
+		"s2 then trailing bytes": append([]byte{0x00, 0x02}, s2.Encode(nil, append(encodeWorkRaw(nil, sampleWork())[2:], 'x'))...),
+		"trailing bytes":         append(append([]byte(nil), good...), 'x'),
+		"huge count":             append([]byte{0x00, 0x01, 0, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"huge length":            {0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		"overlong varint":        append([]byte{0x00, 0x01}, []byte(strings.Repeat("\xff", 11))...),
 	} {
 		_, err := DecodeWork(data)
 		require.ErrorIs(t, err, ErrBadWork, name)
@@ -90,6 +131,7 @@ func FuzzDecodeWork(f *testing.F) {
 	f.Add(EncodeWork(nil, sampleWork()))
 	f.Add([]byte(`{"receiptId":"r","ops":[{"seq":1,"record":{}}]}`))
 	f.Add([]byte{0x00, 0x01})
+	f.Add(EncodeWork(nil, largeWork()))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		wb, err := DecodeWork(data)
 		if err != nil || data[0] != workMagic[0] {
@@ -125,6 +167,7 @@ func BenchmarkWork(b *testing.B) {
 		decode func([]byte) error
 	}{
 		{"binary", func() []byte { return EncodeWork(nil, wb) }, func(d []byte) error { _, err := DecodeWork(d); return err }},
+		{"uncompressed", func() []byte { return encodeWorkRaw(nil, wb) }, func(d []byte) error { _, err := DecodeWork(d); return err }},
 		{"json", func() []byte { d, _ := json.Marshal(wb); return d }, func(d []byte) error { var w WorkBatch; return json.Unmarshal(d, &w) }},
 	} {
 		data := c.encode()
