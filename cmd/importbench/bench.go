@@ -356,6 +356,16 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	lat := &latencySampler{b: b}
 	mem := &pgMemSampler{b: b, every: time.Second}
 	fair := &fairness{b: b}
+	var prio *cpuPriority
+	if o.CPUPriority > 0 {
+		var err error
+		if prio, err = startCPUPriority(b, o.CPUPriority); err != nil {
+			return err
+		}
+		defer prio.stop()
+		samplers.Add(1)
+		go func() { defer samplers.Done(); prio.run(sctx) }()
+	}
 	samplers.Add(4)
 	go func() { defer samplers.Done(); lat.status(sctx) }()
 	go func() { defer samplers.Done(); lat.summary(sctx) }()
@@ -466,6 +476,9 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	stopSampling()
 	samplers.Wait()
 	stopProfiles()
+	if prio != nil {
+		prio.stop()
+	}
 	r.CPU.LoadSeconds = round(time.Since(b.t0).Seconds(), 3)
 	r.CPU.Roles = map[string]float64{}
 	for _, p := range b.procs {
@@ -489,6 +502,9 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	}
 	r.Latency.StatusServer = status1.since(status0).report()
 	r.Latency.SummaryFailedServer = summary1.since(summary0).report()
+	if prio != nil {
+		r.Latency.CPUPriority = &CPUPriority{Cgroup: prio.dir, Shares: prio.shares, Processes: prio.moved}
+	}
 	mem.report(r)
 
 	// The small deliveries published during the load must complete too.

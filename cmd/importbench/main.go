@@ -48,6 +48,7 @@ type options struct {
 	Timeout      time.Duration
 	Quiet        bool
 	PProf        string
+	CPUPriority  int
 
 	stderr io.Writer
 	// tamper, in tests, changes the pipeline's rows before the check, to
@@ -79,6 +80,7 @@ func parseFlags(args []string) (options, map[string]string, error) {
 	fs.DurationVar(&o.Timeout, "timeout", 60*time.Minute, "give up after this long")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
 	fs.StringVar(&o.PProf, "pprof", "", "write CPU profiles of every role, of the NATS process and of importbench itself during the main load into this directory")
+	fs.IntVar(&o.CPUPriority, "query-cpu-priority", 0, "N > 0: during the load, keep the query service, its PostgreSQL backends and importbench (the samplers) in a CPU cgroup of N times the default shares (Linux, cgroup v1, root): the latency when a deployment reserves CPU for the query service")
 	if err := fs.Parse(args); err != nil {
 		return o, nil, err
 	}
@@ -94,6 +96,8 @@ func parseFlags(args []string) (options, map[string]string, error) {
 		return o, nil, fmt.Errorf("-invalid and -late must be shares between 0 and 1")
 	case o.Instances < 1:
 		return o, nil, fmt.Errorf("-instances must be at least 1")
+	case o.CPUPriority < 0 || o.CPUPriority > 256:
+		return o, nil, fmt.Errorf("-query-cpu-priority must be between 0 (off) and 256")
 	case o.FairRecords < 1 || o.FairInterval <= 0:
 		return o, nil, fmt.Errorf("-fair-records and -fair-interval must be positive")
 	}

@@ -180,3 +180,39 @@ func TestBenchmarkFailsOnLostOrDoubledRecords(t *testing.T) {
 	require.Equal(t, int64(1), failed["records without an operation"].Got)
 	require.Equal(t, int64(1), failed["records with more than one operation"].Got)
 }
+
+// With -query-cpu-priority the query service, its PostgreSQL backends and
+// importbench run in a cgroup of their own during the load, and are moved
+// back afterwards. It needs root and the cgroup v1 cpu controller.
+func TestBenchmarkCPUPriority(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole benchmark is skipped in -short mode")
+	}
+	for _, bad := range []string{"-1", "257"} {
+		_, _, err := parseFlags([]string{"-query-cpu-priority", bad})
+		require.Error(t, err, bad)
+	}
+	probe := filepath.Join(cgroupCPURoot, "importbench-probe-"+randomHex(4))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		t.Skipf("no writable cgroup v1 cpu controller: %v", err)
+	}
+	require.NoError(t, os.Remove(probe))
+	before, err := cpuCgroupOf(os.Getpid())
+	require.NoError(t, err)
+
+	o, flags, err := parseFlags([]string{"-db", testDB(), "-records", "1000", "-quiet", "-query-cpu-priority", "4"})
+	require.NoError(t, err)
+	r, err := run(context.Background(), o, flags)
+	require.NoError(t, err)
+	require.True(t, r.Correctness.Passed)
+	c := r.Latency.CPUPriority
+	require.NotNil(t, c)
+	require.Equal(t, 4096, c.Shares)
+	// importbench, the query service and at least one of its backends.
+	require.GreaterOrEqual(t, c.Processes, 3)
+	_, err = os.Stat(c.Cgroup)
+	require.ErrorIs(t, err, os.ErrNotExist, "the cgroup is removed")
+	after, err := cpuCgroupOf(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, before, after, "importbench is back in its cgroup")
+}

@@ -105,6 +105,16 @@ type Latency struct {
 	// the body.
 	StatusServer        ServerSide `json:"statusServer"`
 	SummaryFailedServer ServerSide `json:"summaryFailedServer"`
+	// With -query-cpu-priority: the cgroup the query service, its
+	// PostgreSQL backends and importbench ran in.
+	CPUPriority *CPUPriority `json:"cpuPriority,omitempty"`
+}
+
+// CPUPriority is the cgroup of -query-cpu-priority.
+type CPUPriority struct {
+	Cgroup    string `json:"cgroup"`
+	Shares    int    `json:"cpuShares"` // the default is 1024
+	Processes int    `json:"processes"` // moved into it over the load
 }
 
 // Fairness is the completion time of the small deliveries published during
@@ -355,6 +365,10 @@ func printTable(w io.Writer, r *Result) {
 	}
 	server("  /status, server side", r.Latency.StatusServer)
 	server("  /summary, server side", r.Latency.SummaryFailedServer)
+	if c := r.Latency.CPUPriority; c != nil {
+		row("  query CPU priority", fmt.Sprintf("cpu.shares %d (default 1024), %d processes", c.Shares, c.Processes),
+			"the query service, its PostgreSQL backends and importbench in "+c.Cgroup)
+	}
 	row("fairness (10 records)", fmt.Sprintf("p50 %.2f s, p99 %.2f s, max %.2f s", r.Fairness.P50, r.Fairness.P99, r.Fairness.Max), fmt.Sprintf("p99 <= 5 s (%d deliveries of merchant small)", r.Fairness.Deliveries))
 	row("  stored / resolved", fmt.Sprintf("p50 %.2f / %.2f s, p99 %.2f / %.2f s", r.Fairness.IngestedP50, r.Fairness.ResolvedP50, r.Fairness.IngestedP99, r.Fairness.ResolvedP99),
 		"publication to every record stored, to the last one resolved")
