@@ -61,19 +61,9 @@ func (p *cpuPriority) run(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
-		rows, err := p.b.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'importd query'`)
-		if err == nil {
-			var pids []int
-			for rows.Next() {
-				var pid int
-				if rows.Scan(&pid) == nil {
-					pids = append(pids, pid)
-				}
-			}
-			rows.Close()
-			for _, pid := range pids {
-				_ = p.move(pid) // a backend may have ended meanwhile
-			}
+		pids, _ := backendPIDs(ctx, p.b.pool, `WHERE datname = current_database() AND application_name = 'importd query'`)
+		for _, pid := range pids {
+			_ = p.move(pid) // a backend may have ended meanwhile
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -135,19 +137,21 @@ type pgMemSampler struct {
 	activitySamples         int
 }
 
+// backendPIDs returns the pids of the PostgreSQL processes pg_stat_activity
+// lists where the condition holds.
+func backendPIDs(ctx context.Context, pool *pgxpool.Pool, where string) ([]int, error) {
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity `+where)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}
+
 func (m *pgMemSampler) sample(ctx context.Context) {
-	rows, err := m.b.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR backend_type <> 'client backend'`)
+	pids, err := backendPIDs(ctx, m.b.pool, `WHERE datname = current_database() OR backend_type <> 'client backend'`)
 	if err != nil {
 		return
 	}
-	var pids []int
-	for rows.Next() {
-		var pid int
-		if rows.Scan(&pid) == nil {
-			pids = append(pids, pid)
-		}
-	}
-	rows.Close()
 	if len(pids) > 0 {
 		if pp := ppid(pids[0]); pp > 1 {
 			pids = append(pids, pp) // the postmaster
