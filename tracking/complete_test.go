@@ -132,3 +132,70 @@ func TestIngestFinishCompletesWhatWorkersEnded(t *testing.T) {
 		int(tracking.CodeDeliveryCompleted), int(tracking.CodeDeliveryCompletedWithErrors)).Scan(&code))
 	require.Equal(t, int(tracking.CodeDeliveryCompleted), code, "nothing failed")
 }
+
+// A worker ends the last stored operation while ingest writes the last
+// batch and finishes: the worker read the counts before that batch was
+// committed, and waits for the delivery row that ingest holds. When it gets
+// the row, ingest is done, but the operations of the last batch are still
+// queued: it must not complete the delivery on the counts it read before.
+func TestCompletionWaitsForTheLastBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "last-batch", MerchantID: "m1", AcceptedAt: time.Now(), Data: "ProductType",
+		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:last-batch"})
+	require.NoError(t, err)
+	ev := tracking.NewEvent(&d, "k0", tracking.CodeRecordReceived, "Record received")
+	var b tracking.IngestBatch
+	b.To, b.Events = 1, []tracking.Event{ev}
+	b.Ops = []tracking.Operation{{ID: tracking.OperationID("last-batch", 0), ResourceType: "ProductType", ResourceKey: "k0", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}
+	b.Counts.Total = 1
+	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
+	require.NoError(t, store.IngestWrite(ctx, &d, b))
+
+	// Ingest holds the delivery row, as IngestWrite and IngestFinish do.
+	ingest, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer ingest.Rollback(ctx)
+	_, err = ingest.Exec(ctx, `SELECT 1 FROM deliveries WHERE receipt_id = $1 FOR UPDATE`, d.ReceiptID)
+	require.NoError(t, err)
+
+	done := make(chan []*tracking.Delivery, 1)
+	errs := make(chan error, 1)
+	go func() {
+		errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
+			if err != nil {
+				return err
+			}
+			imported := tracking.NewEvent(&d, "k0", tracking.CodeImported, "Imported")
+			completed, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{imported}}})
+			done <- completed
+			return err
+		})
+	}()
+	// The worker has read the counts (nothing pending but its own) and
+	// waits for the delivery row.
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM deliveries%FOR UPDATE%'`).Scan(&n))
+		return n == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	// Ingest writes the last record (one more queued operation) and
+	// finishes, in the transaction that holds the row.
+	_, err = ingest.Exec(ctx, `INSERT INTO delivery_counts AS c (receipt_id, delivery_at, slot, total, queued) VALUES ($1, $2, 0, 1, 1)
+		ON CONFLICT (receipt_id, slot, delivery_at) DO UPDATE SET total = c.total + 1, queued = c.queued + 1`, d.ReceiptID, d.AcceptedAt)
+	require.NoError(t, err)
+	_, err = ingest.Exec(ctx, `UPDATE deliveries SET records_read = 2, ingest_state = $2, ingested_at = now() WHERE receipt_id = $1`, d.ReceiptID, tracking.IngestDone)
+	require.NoError(t, err)
+	require.NoError(t, ingest.Commit(ctx))
+
+	require.NoError(t, <-errs)
+	require.Empty(t, <-done, "one operation is still queued")
+	got, err := store.DeliveryGet(ctx, d.ReceiptID)
+	require.NoError(t, err)
+	require.Nil(t, got.CompletedAt, "one operation is still queued")
+}

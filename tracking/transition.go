@@ -294,6 +294,13 @@ func completeIfDone(ctx context.Context, db database.DBTX, d *Delivery, now time
 	if state != IngestDone || completedAt != nil {
 		return false, nil
 	}
+	// Read the counts again, now that the row is locked: ingest may have
+	// written its last batch and finished between the first read and the
+	// lock, and those operations are pending (found by the duplicates fault
+	// test: a delivery completed with its last batch still queued).
+	if c, err = countsGet(ctx, db, d.ReceiptID, d.AcceptedAt); err != nil || c.Pending() > 0 {
+		return false, err
+	}
 	tag, err := db.Exec(ctx, `UPDATE deliveries SET completed_at = $3 WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at IS NULL`,
 		d.ReceiptID, d.AcceptedAt, now)
 	if err != nil || tag.RowsAffected() == 0 {
