@@ -185,9 +185,13 @@ func TestCompletionWaitsForTheLastBatch(t *testing.T) {
 		return n == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	// Ingest writes the last record (one more queued operation) and
-	// finishes, in the transaction that holds the row.
-	_, err = ingest.Exec(ctx, `INSERT INTO delivery_counts AS c (receipt_id, delivery_at, slot, total, queued) VALUES ($1, $2, 0, 1, 1)
-		ON CONFLICT (receipt_id, slot, delivery_at) DO UPDATE SET total = c.total + 1, queued = c.queued + 1`, d.ReceiptID, d.AcceptedAt)
+	// finishes, in the transaction that holds the row. Its counts go to a
+	// slot no worker picks (workers pick 0..7): the worker holds the slot it
+	// wrote, and this transaction takes the row before the slot, the other
+	// way round from IngestWrite, so on the worker's slot the two would
+	// deadlock (one run in eight did, with slot 0).
+	_, err = ingest.Exec(ctx, `INSERT INTO delivery_counts (receipt_id, delivery_at, slot, total, queued) VALUES ($1, $2, -1, 1, 1)`,
+		d.ReceiptID, d.AcceptedAt)
 	require.NoError(t, err)
 	_, err = ingest.Exec(ctx, `UPDATE deliveries SET records_read = 2, ingest_state = $2, ingested_at = now() WHERE receipt_id = $1`, d.ReceiptID, tracking.IngestDone)
 	require.NoError(t, err)
