@@ -178,12 +178,7 @@ func TestCompletionWaitsForTheLastBatch(t *testing.T) {
 	}()
 	// The worker has read the counts (nothing pending but its own) and
 	// waits for the delivery row.
-	require.Eventually(t, func() bool {
-		var n int
-		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM deliveries%FOR UPDATE%'`).Scan(&n))
-		return n == 1
-	}, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return lockWaits(t, pool, `%FROM deliveries%FOR UPDATE%`) == 1 }, 10*time.Second, 10*time.Millisecond)
 	// Ingest writes the last record (one more queued operation) and
 	// finishes, in the transaction that holds the row. Its counts go to a
 	// slot no worker picks (workers pick 0..7): the worker holds the slot it
@@ -202,4 +197,66 @@ func TestCompletionWaitsForTheLastBatch(t *testing.T) {
 	got, err := store.DeliveryGet(ctx, d.ReceiptID)
 	require.NoError(t, err)
 	require.Nil(t, got.CompletedAt, "one operation is still queued")
+}
+
+// A worker fails a delivery's last operation, over the error threshold,
+// while ingest finishes (holding the delivery row): it read the delivery
+// as still being received, and must not interrupt it once ingest is done
+// and nothing is left to stop. The delivery completes with errors. Before
+// the threshold check looked again with the row locked, the worker
+// interrupted it after ingest had finished.
+func TestThresholdWhileIngestFinishes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "threshold-finish", MerchantID: "m1", AcceptedAt: time.Now(), Data: "Product",
+		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:threshold-finish"})
+	require.NoError(t, err)
+	ev := tracking.NewEvent(&d, "k0", tracking.CodeRecordReceived, "Record received")
+	var b tracking.IngestBatch
+	b.To, b.Events = 1, []tracking.Event{ev}
+	b.Ops = []tracking.Operation{{ID: tracking.OperationID(d.ReceiptID, 0), ResourceType: "Product", ResourceKey: "k0", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}
+	b.Counts.Total = 1
+	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
+	require.NoError(t, store.IngestWrite(ctx, &d, b))
+
+	// Ingest finishing holds the delivery row, as IngestFinish does.
+	ingest, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer ingest.Rollback(ctx)
+	_, err = ingest.Exec(ctx, `SELECT 1 FROM deliveries WHERE receipt_id = $1 FOR UPDATE`, d.ReceiptID)
+	require.NoError(t, err)
+
+	errs := make(chan error, 1)
+	go func() {
+		errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
+			if err != nil {
+				return err
+			}
+			rejected := tracking.NewEvent(&d, "k0", tracking.CodeRejected, "Rejected")
+			_, err = tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateRejected, Stage: tracking.StageResolved, Events: []tracking.Event{rejected}}})
+			return err
+		})
+	}()
+	// The worker has read the delivery as being received, found it over
+	// the threshold and waits for the row.
+	require.Eventually(t, func() bool { return lockWaits(t, pool, `%deliveries%`) == 1 }, 10*time.Second, 10*time.Millisecond)
+	_, err = ingest.Exec(ctx, `UPDATE deliveries SET ingest_state = $2, ingested_at = now() WHERE receipt_id = $1`, d.ReceiptID, tracking.IngestDone)
+	require.NoError(t, err)
+	require.NoError(t, ingest.Commit(ctx))
+	require.NoError(t, <-errs)
+
+	got, err := store.DeliveryGet(ctx, d.ReceiptID)
+	require.NoError(t, err)
+	require.Nil(t, got.InterruptedAt, "nothing was left to stop")
+	require.NotNil(t, got.CompletedAt)
+	rows, err := pool.Query(ctx, `SELECT code FROM tracking_events WHERE receipt_id = $1 AND code IN ($2, $3, $4) ORDER BY ts`, d.ReceiptID,
+		int(tracking.CodeDeliveryInterrupted), int(tracking.CodeDeliveryCompleted), int(tracking.CodeDeliveryCompletedWithErrors))
+	require.NoError(t, err)
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
+	require.Equal(t, []int{int(tracking.CodeDeliveryCompletedWithErrors)}, codes, "completed with errors, not interrupted")
 }

@@ -70,8 +70,8 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		if err := ProbeByKey(ctx, tx); err != nil {
 			return err
 		}
-		// Read, not locked: the delivery row is locked last, after the
-		// counter slots (see TransitionsApply).
+		// Read, not locked, to refuse early: the delivery row is locked
+		// below, after the counter slots (see TransitionsApply).
 		cur, err := deliveryRow(ctx, tx, d, "")
 		if err != nil {
 			return err
@@ -129,13 +129,27 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
 			return err
 		}
-		// Processing again: the delivery completes anew when these end.
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET completed_at = NULL WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at IS NOT NULL`,
-			d.ReceiptID, d.AcceptedAt)
+		// Now the delivery row, locked (after the counter slot, the order of
+		// every writer). A worker completing the delivery meanwhile either
+		// committed first, and the delivery is reopened here, or waits for
+		// this transaction and then counts these operations as pending
+		// (completeIfDone reads the counts again under the lock). Unlocked,
+		// a worker that cannot see these operations yet would complete the
+		// delivery while they are processing; and a cancel committed since
+		// the read above would miss them.
+		cur, err = deliveryLock(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() > 0 {
+		if cur.InterruptedAt != nil {
+			return &StateError{What: "delivery " + d.ReceiptID, Msg: "is interrupted; its operations cannot be retried"}
+		}
+		if cur.CompletedAt != nil {
+			// Processing again: the delivery completes anew when these end.
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET completed_at = NULL WHERE receipt_id = $1 AND accepted_at = $2`,
+				d.ReceiptID, d.AcceptedAt); err != nil {
+				return err
+			}
 			ev := NewEvent(d, "", CodeDeliveryReopened, fmt.Sprintf("Processing again: %d rejected operations retried", len(ts)))
 			if err := eventsInsert(ctx, tx, []Event{ev}); err != nil {
 				return err

@@ -268,6 +268,22 @@ func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery
 	if state != IngestReceiving && c.Pending() == 0 {
 		return nil // nothing is left to stop: the delivery completes as it is
 	}
+	// Look again with the row locked (after the counter slot, the order of
+	// every writer): ingest may be finishing now, holding the row, and once
+	// it is done and nothing is pending there is nothing to stop either.
+	err = db.QueryRow(ctx, `SELECT ingest_state, interrupted_at, completed_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2 FOR UPDATE`,
+		d.ReceiptID, d.AcceptedAt).Scan(&state, &interrupted, &completed)
+	if err != nil {
+		return fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
+	}
+	if interrupted != nil || completed != nil {
+		return nil
+	}
+	if state != IngestReceiving {
+		if c, err = countsGet(ctx, db, d.ReceiptID, d.AcceptedAt); err != nil || c.Pending() == 0 {
+			return err
+		}
+	}
 	_, err = interrupt(ctx, db, d, ReasonThreshold, now)
 	return err
 }
