@@ -344,6 +344,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	j.w.reading.Add(1)
 	defer j.w.reading.Add(-1)
 	batch := make([]RawRecord, 0, cfg.BatchSize)
+	caughtUp := resume == 0
 	for {
 		if ctx.Err() != nil {
 			// Shutting down: store what is read, hand the rest back.
@@ -382,11 +383,19 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 			}
 			continue
 		}
-		if len(republish) > 0 {
-			if err := j.republish(ctx, republish); err != nil {
-				return j.retryOrStop(ctx, err)
+		if !caughtUp {
+			if len(republish) > 0 {
+				if err := j.republish(ctx, republish); err != nil {
+					return j.retryOrStop(ctx, err)
+				}
+				republish = nil
 			}
-			republish = nil
+			// Every record stored before has its work messages acknowledged
+			// now (republished and awaited, or picked up by the resolver):
+			// the next checkpoint says so, and a later attempt republishes
+			// only what this one stores.
+			j.pendingTo = resume
+			caughtUp = true
 		}
 		batch = append(batch, rec)
 		if len(batch) >= batchSize() {
@@ -720,7 +729,7 @@ func (j *job) publish(ops []bus.WorkOp) error {
 			ReceiptID: j.d.ReceiptID, MerchantID: j.d.MerchantID, DeliveryAt: j.d.AcceptedAt,
 			ResourceType: string(j.hd.resource), Ops: chunk,
 		})
-		msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("%s.%d.resolve", j.d.ReceiptID, chunk[0].Seq))
+		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(j.d.ReceiptID, "resolve", chunk))
 		// Wait for room rather than fail when JetStream is slower than us.
 		f, err := j.w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 		if err != nil {

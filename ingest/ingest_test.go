@@ -501,3 +501,45 @@ func TestIngestShutdownResumes(t *testing.T) {
 	require.Equal(t, 5000, h.eventCount("shutdown-1", tracking.CodeRecordReceived))
 	require.Len(t, h.workOps(t)["shutdown-1"], 5000)
 }
+
+// TestIngestCrashesTwiceResumes crashes a delivery twice in a row between
+// the commit of a batch and the publication of its work messages, with
+// invalid records in the first of the two batches: the third attempt
+// republishes the records of both, cut into work messages differently from
+// the first publication, and none may be lost. Before work messages were
+// named by every operation they carry, a message named by its first
+// operation alone was dropped as the duplicate of a shorter one stored
+// earlier, and the five operations it added stayed queued for ever.
+func TestIngestCrashesTwiceResumes(t *testing.T) {
+	t.Parallel()
+	var crashed sync.Map
+	h := newHarness(t, Config{BatchSize: 100, WorkBatchSize: 30, afterCommit: func(to int) error {
+		if to == 200 || to == 300 {
+			if _, again := crashed.LoadOrStore(to, true); !again {
+				return errors.New("simulated crash after commit")
+			}
+		}
+		return nil
+	}})
+	var body bytes.Buffer
+	invalid := map[int]bool{150: true, 151: true, 152: true, 153: true, 154: true}
+	for i, line := range bytes.SplitAfter(products(300, 0), []byte("\n"))[:300] {
+		if invalid[i] {
+			fmt.Fprintf(&body, `{"key":"p-%d"}`+"\n", i) // no name: validationFailed
+			continue
+		}
+		body.Write(line)
+	}
+	h.publish(delivery{receipt: "crash-twice", body: body.Bytes()})
+	st := h.waitDone("crash-twice")
+	require.Equal(t, int64(295), st.Products.Pending)
+	_, again := crashed.Load(300)
+	require.True(t, again, "the second attempt crashed too")
+	work := h.workOps(t)["crash-twice"]
+	for i := range 300 {
+		if !invalid[i] {
+			require.Positive(t, work[i], "operation %d queued for the resolver", i)
+		}
+	}
+	require.Len(t, work, 295)
+}

@@ -211,7 +211,7 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 	resolvedTotal.WithLabelValues("resolved").Add(float64(len(out)))
 	if len(out) > 0 {
 		f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
-			ResourceType: wb.ResourceType, Ops: out}, fmt.Sprintf("%s.%d.apply", wb.ReceiptID, out[0].Seq))
+			ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, "apply", out))
 		if err == nil {
 			err = awaitAll(ctx, []jetstream.PubAckFuture{f})
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -36,6 +37,28 @@ type WorkOp struct {
 	Seq    int             `json:"seq"`
 	Key    string          `json:"key"`
 	Record json.RawMessage `json:"record"`
+}
+
+// WorkMsgID is the Nats-Msg-Id of a work message of a delivery to the
+// given stage ("resolve", "apply"): it names the operations the message
+// carries, all of them, so that the same message published again is
+// dropped by JetStream as a duplicate while a message cut differently is
+// not. Named by its first operation alone, a message carrying more than one
+// stored earlier (a republish after two crashes cuts the records of two
+// batches anew) was dropped, and the operations it added were never
+// resolved.
+func WorkMsgID(receipt, stage string, ops []WorkOp) string {
+	h := fnv.New64a()
+	var b [8]byte
+	for _, op := range ops {
+		binary.LittleEndian.PutUint64(b[:], uint64(op.Seq))
+		h.Write(b[:])
+	}
+	first := -1
+	if len(ops) > 0 {
+		first = ops[0].Seq
+	}
+	return fmt.Sprintf("%s.%d.%s.%d.%016x", receipt, first, stage, len(ops), h.Sum64())
 }
 
 // workMagic starts a binary work message: a byte no JSON text starts with,

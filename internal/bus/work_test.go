@@ -187,3 +187,24 @@ func BenchmarkWork(b *testing.B) {
 		})
 	}
 }
+
+func TestWorkMsgIDNamesEveryOperation(t *testing.T) {
+	ops := func(seqs ...int) []WorkOp {
+		out := make([]WorkOp, len(seqs))
+		for i, s := range seqs {
+			out[i] = WorkOp{Seq: s, Key: fmt.Sprintf("k%d", s)}
+		}
+		return out
+	}
+	id := WorkMsgID("r1", "resolve", ops(195, 196, 197, 198, 199))
+	require.Equal(t, id, WorkMsgID("r1", "resolve", ops(195, 196, 197, 198, 199)), "the same message published again")
+	for _, other := range []string{
+		WorkMsgID("r1", "resolve", ops(195, 196, 197, 198, 199, 200)), // cut differently: the same first operation, one more
+		WorkMsgID("r1", "resolve", ops(195, 196, 197, 198, 200)),
+		WorkMsgID("r1", "apply", ops(195, 196, 197, 198, 199)),
+		WorkMsgID("r2", "resolve", ops(195, 196, 197, 198, 199)),
+	} {
+		require.NotEqual(t, id, other)
+	}
+	require.True(t, strings.HasPrefix(id, "r1.195.resolve."), id)
+}
