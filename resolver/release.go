@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
@@ -100,6 +101,17 @@ func (w *Worker) release(ctx context.Context, tx pgx.Tx, taken map[tracking.OpRe
 // operation parked on them, releaseLimit references per transaction.
 func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalog.Reference, source string) (int, error) {
 	refs = normalized(refs)
+	// A product that waits for a master variant waits no longer once the
+	// product exists (created, with its master, by another delivery or
+	// announced by another system): it is imported as an update of it.
+	// Its parking locked the product's registry row, so whoever marked the
+	// product waited for it and the parked row is visible below.
+	waits := slices.Clip(refs)
+	for _, r := range refs {
+		if r.TypeID == catalog.Product.TypeID() {
+			waits = append(waits, catalog.Reference{TypeID: masterTypeID, Key: r.Key})
+		}
+	}
 	total := 0
 	for {
 		n := 0
@@ -130,7 +142,7 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalo
 			// Most events are of products and variants nothing waits for:
 			// one probe per type instead of one per key. The probe comes
 			// after marking, which waited for any parker of these keys.
-			waited, err := parkedOfTypes(ctx, tx, merchant, refs)
+			waited, err := parkedOfTypes(ctx, tx, merchant, waits)
 			if err != nil || len(waited) == 0 {
 				return err
 			}

@@ -21,10 +21,13 @@ func (w *Worker) sweep(ctx context.Context) error {
 	// (LATERAL … LIMIT 1): a join let the planner hash the whole registry,
 	// every resource of every merchant, every two seconds (240 ms a sweep
 	// after a 50,000-record benchmark, growing with the catalog).
-	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT p.merchant_id, p.type_id, p.key FROM parked_refs p
-		CROSS JOIN LATERAL (SELECT 1 FROM known_keys k
-			WHERE k.merchant_id = p.merchant_id AND k.type_id = p.type_id AND k.key = p.key AND k.exists LIMIT 1) k
-		LIMIT 1000`)
+	// A product waiting for its master variant (master-variant:P) waits on
+	// the product P existing too: releaseRefs of product P releases it.
+	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT p.merchant_id, k.type_id, p.key FROM parked_refs p
+		CROSS JOIN LATERAL (SELECT k.type_id FROM known_keys k
+			WHERE k.merchant_id = p.merchant_id AND k.type_id = CASE WHEN p.type_id = $1 THEN 'product' ELSE p.type_id END
+				AND k.key = p.key AND k.exists LIMIT 1) k
+		LIMIT 1000`, masterTypeID)
 	if err != nil {
 		return err
 	}

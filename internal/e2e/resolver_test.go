@@ -273,3 +273,50 @@ func TestDuplicatesAreIdempotent(t *testing.T) {
 	st := e.status("dup-products")
 	require.Equal(t, tracking.ProductCounts{Successful: 2}, st.Products)
 }
+
+// A product waiting for its master variant waits no longer once the product
+// is created, with its master, by another delivery: it is imported as an
+// update. Before, nothing released it: the creation's event released only
+// what waited on the product, and the sweep looked only at real keys, so it
+// waited for a ProductVariant record or its expiry.
+func TestProductWaitingForMasterReleasedByItsCreation(t *testing.T) {
+	t.Parallel()
+	noMaster := func(key string) string {
+		return fmt.Sprintf(`{"key":%q,"productType":{"key":"pt"},"name":{"en":"x"},"slug":{"en":%q}}`, key, key)
+	}
+	for _, tt := range []struct {
+		name   string
+		sweep  bool // the event is lost: the product comes to exist without one
+		create func(e *env, key string)
+	}{
+		{"by the event", false, func(e *env, key string) {
+			e.deliver("m1", "with-"+key, catalog.Product, product(key, "pt"))
+			e.waitState("with-"+key, key, "imported", 30*time.Second)
+		}},
+		{"by the sweep", true, func(e *env, key string) {
+			_, err := e.pool.Exec(context.Background(), `INSERT INTO known_keys (merchant_id, type_id, key, exists) VALUES ('m1', 'product', $1, true)
+				ON CONFLICT (merchant_id, type_id, key) DO UPDATE SET exists = true`, key)
+			require.NoError(t, err)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.startIngest()
+			cfg := noSweep
+			if tt.sweep {
+				cfg = resolver.Config{SweepInterval: 200 * time.Millisecond}
+			}
+			e.startResolver(cfg)
+			e.startWriter()
+			e.deliver("m1", "mv-types", catalog.ProductType, productType("pt"))
+			e.waitState("mv-types", "pt", "imported", 30*time.Second)
+
+			e.deliver("m1", "without-chair", catalog.Product, noMaster("chair"))
+			e.waitState("without-chair", "chair", "waitForMasterVariant", 30*time.Second)
+			tt.create(e, "chair")
+			e.waitState("without-chair", "chair", "imported", 30*time.Second)
+			require.Equal(t, "CompletedSuccessfully", e.statusName("without-chair"))
+		})
+	}
+}
