@@ -519,13 +519,32 @@ func (j *job) throttle(ctx context.Context, n int) error {
 		if !waited {
 			waited = true
 			<-j.w.slots // let another delivery be read meanwhile
-			defer func() { j.w.slots <- struct{}{} }()
+			defer j.takeSlot()
 		}
 		j.keepAlive()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// takeSlot takes back the reading slot throttle gave up, telling JetStream
+// meanwhile that the delivery is still being worked on: the deliveries
+// read in its place may hold every slot for minutes, and silent for
+// AckWait, this one would be redelivered to another worker while this one
+// still holds it. Always, even shutting down: the slot is given back when
+// the delivery's handler returns.
+func (j *job) takeSlot() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case j.w.slots <- struct{}{}:
+			return
+		case <-tick.C:
+			j.keepAlive()
 		}
 	}
 }
@@ -745,17 +764,25 @@ func (j *job) publish(ops []bus.WorkOp) error {
 func (j *job) awaitPublished(ctx context.Context) error {
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
+	tick := time.NewTicker(time.Second) // the wait may be as long as AckWait
+	defer tick.Stop()
 	for _, f := range j.pending {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			j.pending = nil
-			return fmt.Errorf("ingest: work message not stored: %w", err)
-		case <-timeout.C:
-			j.pending = nil
-			return errors.New("ingest: work messages not acknowledged within 30s")
-		case <-ctx.Done():
-			return ctx.Err()
+	wait:
+		for {
+			select {
+			case <-f.Ok():
+				break wait
+			case err := <-f.Err():
+				j.pending = nil
+				return fmt.Errorf("ingest: work message not stored: %w", err)
+			case <-timeout.C:
+				j.pending = nil
+				return errors.New("ingest: work messages not acknowledged within 30s")
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+				j.keepAlive()
+			}
 		}
 	}
 	j.pending = j.pending[:0]

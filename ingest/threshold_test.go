@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,4 +89,52 @@ func TestThrottledDeliveryLetsOthersIn(t *testing.T) {
 		d, err := h.store.DeliveryGet(context.Background(), "throttle-big")
 		return err == nil && d.RecordsRead > 100
 	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// A throttled delivery that has room again waits for a reading slot while
+// another delivery holds it, longer than AckWait: it must stay alive, or
+// JetStream hands it to another worker while this one still reads it.
+// Before, it waited for the slot without an in-progress ack and was
+// delivered again.
+func TestThrottledDeliveryStaysAlive(t *testing.T) {
+	t.Parallel()
+	var slow atomic.Bool
+	cfg := Config{Concurrency: 1, BatchSize: 50, MaxInFlight: 100, afterCommit: func(int) error {
+		if slow.Load() {
+			time.Sleep(400 * time.Millisecond) // the other delivery keeps the slot a while
+		}
+		return nil
+	}}
+	cfg.Bus.AckWait = 2 * time.Second
+	h := newHarness(t, cfg)
+	h.publish(delivery{receipt: "alive-big", body: thresholdBody(300, func(int) bool { return false })})
+	require.Eventually(t, func() bool {
+		d, err := h.store.DeliveryGet(context.Background(), "alive-big")
+		return err == nil && d.RecordsRead >= 100
+	}, 30*time.Second, 10*time.Millisecond)
+
+	// Read in its place: 400 invalid records (nothing in flight, so never
+	// throttled), 8 batches of 400 ms, errors skipped.
+	slow.Store(true)
+	h.publish(delivery{receipt: "alive-slow", headers: map[string]string{"Import-Skip-Errors": "true"}, body: thresholdBody(400, func(int) bool { return true })})
+	require.Eventually(t, func() bool {
+		d, err := h.store.DeliveryGet(context.Background(), "alive-slow")
+		return err == nil && d.RecordsRead > 0
+	}, 30*time.Second, 10*time.Millisecond)
+	// The pipeline takes the big one's operations: it has room again, and
+	// waits for the slot.
+	_, err := h.pool.Exec(context.Background(), `UPDATE delivery_counts SET imported = imported + queued, queued = 0 WHERE receipt_id = 'alive-big'`)
+	require.NoError(t, err)
+
+	h.waitDone("alive-slow")
+	slow.Store(false)
+	require.Eventually(t, func() bool {
+		d, err := h.store.DeliveryGet(context.Background(), "alive-big")
+		return err == nil && d.RecordsRead > 100
+	}, 30*time.Second, 10*time.Millisecond)
+	c, err := h.js.Consumer(context.Background(), bus.StreamDeliveries, bus.ConsumerIngest)
+	require.NoError(t, err)
+	ci, err := c.Info(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 2, ci.Delivered.Consumer, "each delivery handed to a worker once")
 }
