@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
@@ -63,8 +64,22 @@ func (w *Worker) sweep(ctx context.Context) error {
 		w.logger.Info("sweep completed a delivery whose last operations ended in concurrent transactions", zapReceipt(d.ReceiptID))
 	}
 	w.noteCompleted(completed)
+	if err != nil {
+		return err
+	}
+	// Completions whose event was never published: the worker that
+	// completed them announces them after its commit, and may have died
+	// in between.
+	n, err := w.store.AnnounceMissed(ctx, w.js, announceGrace)
+	if n > 0 {
+		w.logger.Info("sweep announced completions no worker had announced", zap.Int("deliveries", n))
+	}
 	return err
 }
+
+// announceGrace is how long after a completion the sweep leaves its
+// announcement to the worker that completed it.
+const announceGrace = 30 * time.Second
 
 // sweepInterrupted cancels what is left of interrupted deliveries: those
 // the error threshold interrupted inside a worker's transaction, and those

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -13,7 +16,9 @@ import (
 
 // Announce publishes a delivery event (accepted, queued, completed, failed,
 // …) on import.events.<merchant>.<receipt>.<event> with the delivery's
-// /status body. The message id makes a repeat a no-op.
+// /status body. The message id makes a repeat a no-op; a completion's names
+// its time, so that a delivery reopened by a retry and completed again is
+// announced again. A completion announced is recorded (AnnounceMissed).
 func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Delivery, event string) error {
 	body, err := s.Status(ctx, d)
 	if err != nil {
@@ -25,14 +30,53 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 	}
 	msg := nats.NewMsg(bus.EventSubject(d.MerchantID, d.ReceiptID, event))
 	msg.Data = data
-	msg.Header.Set(bus.HeaderMsgID, d.ReceiptID+"."+event)
+	id := d.ReceiptID + "." + event
+	var completedAt time.Time
+	if event == "completed" && d.CompletedAt != nil {
+		completedAt = d.CompletedAt.Truncate(time.Microsecond) // as stored
+		id += "." + strconv.FormatInt(completedAt.UnixMicro(), 10)
+	}
+	msg.Header.Set(bus.HeaderMsgID, id)
 	if d.ForeignKey != nil {
 		msg.Header.Set(bus.HeaderForeignKey, *d.ForeignKey)
 	}
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)
 	}
+	if !completedAt.IsZero() {
+		if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET completion_announced_at = $3
+			WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at = $3`, d.ReceiptID, d.AcceptedAt, completedAt); err != nil {
+			return fmt.Errorf("tracking: record the announced completion of %s: %w", d.ReceiptID, err)
+		}
+	}
 	return nil
+}
+
+// AnnounceMissed announces the completions of deliveries that completed
+// more than grace ago and whose completed event was never published (a
+// crash between the commit and the publication, a JetStream outage), up to
+// 100 at a time, and returns how many it announced. The resolver's sweep
+// calls it.
+func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grace time.Duration) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT receipt_id FROM deliveries
+		WHERE completed_at IS NOT NULL AND completion_announced_at IS DISTINCT FROM completed_at
+			AND completed_at < now() - $1::bigint * interval '1 microsecond' AND expires_at > now()
+		ORDER BY completed_at LIMIT 100`, grace.Microseconds())
+	if err != nil {
+		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
+	}
+	receipts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
+	}
+	n := 0
+	for _, r := range receipts {
+		if err := s.AnnounceCompleted(ctx, js, r); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // AnnounceCompleted loads a delivery and announces its completion, if it
