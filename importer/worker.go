@@ -182,8 +182,12 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.settle(msg, msg.Term())
 		return
 	}
-	_ = msg.InProgress()
+	// The target may take as long as ApplyTimeout, the default AckWait:
+	// redelivered meanwhile, the message would be tried again at once by
+	// another importer, without the backoff between attempts.
+	stop := bus.KeepAlive(msg, w.cfg.Bus)
 	res, err := w.applyBatch(ctx, &wb)
+	stop()
 	batchSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		attempt := 1

@@ -203,25 +203,34 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 		w.settle(msg, msg.Term())
 		return
 	}
-	out, err := w.resolveBatch(ctx, &wb)
+	stop := bus.KeepAlive(msg, w.cfg.Bus) // row locks may be waited for
+	err = w.resolveAndPublish(ctx, &wb)
+	stop()
 	if err != nil {
+		// Redelivered, operations already resolved are published again.
 		w.retry(msg, err, zapReceipt(wb.ReceiptID))
 		return
 	}
-	resolvedTotal.WithLabelValues("resolved").Add(float64(len(out)))
-	if len(out) > 0 {
-		f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
-			ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, "apply", out))
-		if err == nil {
-			err = awaitAll(ctx, []jetstream.PubAckFuture{f})
-		}
-		if err != nil {
-			// Redelivered, the operations are found resolved and published again.
-			w.retry(msg, err, zapReceipt(wb.ReceiptID))
-			return
-		}
-	}
 	w.settle(msg, msg.Ack())
+}
+
+// resolveAndPublish resolves a work message's operations and publishes
+// those resolved to the importer.
+func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch) error {
+	out, err := w.resolveBatch(ctx, wb)
+	if err != nil {
+		return err
+	}
+	resolvedTotal.WithLabelValues("resolved").Add(float64(len(out)))
+	if len(out) == 0 {
+		return nil
+	}
+	f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
+		ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, "apply", out))
+	if err != nil {
+		return err
+	}
+	return awaitAll(ctx, []jetstream.PubAckFuture{f})
 }
 
 // handleEvents releases the operations parked on the resources the events
