@@ -189,21 +189,20 @@ func pairingLock(ctx context.Context, tx pgx.Tx, merchant string, productKeys []
 	if len(productKeys) == 0 {
 		return nil
 	}
-	refs := make([]catalog.Reference, len(productKeys))
-	for i, k := range productKeys {
-		refs[i] = catalog.Reference{TypeID: masterTypeID, Key: k}
-	}
-	_, err := catalog.RegistryLockMissing(ctx, tx, merchant, refs)
-	if err != nil {
-		return err
-	}
-	// FOR SHARE does not exclude another FOR SHARE: take the rows
-	// exclusively, one probe per key in byte order (see variantsLock in
-	// catalog for why not "key = ANY(…) ORDER BY key").
 	keys := slices.Clone(productKeys)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	_, err = tx.Exec(ctx, `SELECT k.key FROM unnest($3::text[]) WITH ORDINALITY AS s(key, n)
+	// The absent rows first (an insert holds the row it inserts; a second
+	// inserter waits for it here, before it holds any other), then every
+	// row exclusively, one probe per key in byte order (see variantsLock in
+	// catalog for why not "key = ANY(…) ORDER BY key"). Not FOR SHARE first:
+	// two sharers of a row then each wait for the other's FOR UPDATE.
+	if _, err := tx.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key)
+		SELECT $1, $2, k FROM unnest($3::text[]) AS k
+		ON CONFLICT DO NOTHING`, merchant, masterTypeID, keys); err != nil {
+		return fmt.Errorf("resolver: pairing rows: %w", err)
+	}
+	_, err := tx.Exec(ctx, `SELECT k.key FROM unnest($3::text[]) WITH ORDINALITY AS s(key, n)
 		CROSS JOIN LATERAL (SELECT key FROM known_keys WHERE merchant_id = $1 AND type_id = $2 AND key = s.key LIMIT 1 FOR UPDATE) k
 		ORDER BY s.n`, merchant, masterTypeID, keys)
 	return err
