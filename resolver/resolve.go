@@ -24,6 +24,7 @@ type item struct {
 	refs    []catalog.Reference // normalized, without duplicates
 	missing []catalog.Reference
 	record  []byte // the record, with a paired master variant merged in
+	merged  bool   // record is not the message's: a master variant was merged in
 	// Products without a master variant; master variants of a product.
 	needsMaster bool
 	masterOf    string
@@ -62,7 +63,13 @@ func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.Wor
 			case st.State == tracking.StateProcessing && st.Stage == tracking.StageQueued:
 				items = append(items, &item{op: op, from: st, record: op.Record})
 			case st.State == tracking.StateProcessing && st.Stage == tracking.StageResolved:
-				out = append(out, op) // resolved before; its publication may be lost
+				// Resolved before; its publication may be lost. The record
+				// the operation keeps, when it keeps one, is the one to
+				// import (a product with its paired master variant).
+				if len(st.Record) > 0 {
+					op.Record = st.Record
+				}
+				out = append(out, op)
 			}
 		}
 		if len(items) == 0 {
@@ -192,6 +199,11 @@ func (w *Worker) resolveItems(ctx context.Context, tx pgx.Tx, t catalog.Resource
 		case len(it.missing) == 0:
 			ev := tracking.NewEvent(d, it.op.Key, tracking.CodeResolved, "All references exist; queued for import")
 			tr := tracking.Transition{From: from, To: tracking.StateProcessing, Stage: tracking.StageResolved, Events: []tracking.Event{started, ev}}
+			if it.merged {
+				// Kept: the message redelivered sends this record again,
+				// not the message's (resolveBatch).
+				tr.Record = it.record
+			}
 			if it.masterOf != "" {
 				released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
 				if err != nil {
@@ -260,7 +272,7 @@ func (w *Worker) pairWithParkedMaster(ctx context.Context, tx pgx.Tx, merchant s
 		if err != nil {
 			return false, err
 		}
-		it.record = merged
+		it.record, it.merged = merged, true
 		return true, nil
 	}
 	return false, nil
