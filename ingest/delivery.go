@@ -537,7 +537,7 @@ func (j *job) throttle(ctx context.Context, n int) error {
 // still holds it. Always, even shutting down: the slot is given back when
 // the delivery's handler returns.
 func (j *job) takeSlot() {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(j.aliveTick())
 	defer tick.Stop()
 	for {
 		select {
@@ -547,6 +547,13 @@ func (j *job) takeSlot() {
 			j.keepAlive()
 		}
 	}
+}
+
+// aliveTick is how often a wait calls keepAlive, which sends at most one
+// in-progress ack per AckWait/4: acks then come at most 3/8 of AckWait
+// apart.
+func (j *job) aliveTick() time.Duration {
+	return min(time.Second, j.w.cfg.Bus.AckWait/8)
 }
 
 // keepAlive tells JetStream the delivery is still being worked on.
@@ -764,7 +771,7 @@ func (j *job) publish(ops []bus.WorkOp) error {
 func (j *job) awaitPublished(ctx context.Context) error {
 	timeout := time.NewTimer(30 * time.Second)
 	defer timeout.Stop()
-	tick := time.NewTicker(time.Second) // the wait may be as long as AckWait
+	tick := time.NewTicker(j.aliveTick()) // the wait may be as long as AckWait
 	defer tick.Stop()
 	for _, f := range j.pending {
 	wait:

@@ -101,11 +101,11 @@ func TestThrottledDeliveryStaysAlive(t *testing.T) {
 	var slow atomic.Bool
 	cfg := Config{Concurrency: 1, BatchSize: 50, MaxInFlight: 100, afterCommit: func(int) error {
 		if slow.Load() {
-			time.Sleep(400 * time.Millisecond) // the other delivery keeps the slot a while
+			time.Sleep(800 * time.Millisecond) // the other delivery keeps the slot a while
 		}
 		return nil
 	}}
-	cfg.Bus.AckWait = 2 * time.Second
+	cfg.Bus.AckWait = 4 * time.Second // in-progress acks at most 1.5 s apart
 	h := newHarness(t, cfg)
 	h.publish(delivery{receipt: "alive-big", body: thresholdBody(300, func(int) bool { return false })})
 	require.Eventually(t, func() bool {
@@ -113,8 +113,8 @@ func TestThrottledDeliveryStaysAlive(t *testing.T) {
 		return err == nil && d.RecordsRead >= 100
 	}, 30*time.Second, 10*time.Millisecond)
 
-	// Read in its place: 400 invalid records (nothing in flight, so never
-	// throttled), 8 batches of 400 ms, errors skipped.
+	// Read in its place, 6.4 s: 400 invalid records (nothing in flight, so
+	// never throttled), 8 batches of 800 ms, errors skipped.
 	slow.Store(true)
 	h.publish(delivery{receipt: "alive-slow", headers: map[string]string{"Import-Skip-Errors": "true"}, body: thresholdBody(400, func(int) bool { return true })})
 	require.Eventually(t, func() bool {

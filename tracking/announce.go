@@ -3,6 +3,7 @@ package tracking
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -55,11 +56,13 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 // AnnounceMissed announces the completions of deliveries that completed
 // more than grace ago and whose completed event was never published (a
 // crash between the commit and the publication, a JetStream outage), up to
-// 100 at a time, and returns how many it announced. The resolver's sweep
-// calls it.
+// 100 at a time, and returns how many it announced, with the errors of
+// those it could not. The resolver's sweep calls it.
 func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grace time.Duration) (int, error) {
+	// 'infinity': completed before the column existed (migration 00010).
 	rows, err := s.pool.Query(ctx, `SELECT receipt_id FROM deliveries
 		WHERE completed_at IS NOT NULL AND completion_announced_at IS DISTINCT FROM completed_at
+			AND completion_announced_at IS DISTINCT FROM 'infinity'
 			AND completed_at < now() - $1::bigint * interval '1 microsecond' AND expires_at > now()
 		ORDER BY completed_at LIMIT 100`, grace.Microseconds())
 	if err != nil {
@@ -70,13 +73,15 @@ func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grac
 		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, r := range receipts {
 		if err := s.AnnounceCompleted(ctx, js, r); err != nil {
-			return n, err
+			errs = append(errs, err) // the others are still announced
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(errs...)
 }
 
 // AnnounceCompleted loads a delivery and announces its completion, if it

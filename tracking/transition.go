@@ -279,10 +279,13 @@ func interruptIfOverThreshold(ctx context.Context, db database.DBTX, d *Delivery
 	if interrupted != nil || completed != nil {
 		return nil
 	}
-	if state != IngestReceiving {
-		if c, err = countsGet(ctx, db, d.ReceiptID, d.AcceptedAt); err != nil || c.Pending() == 0 {
-			return err
-		}
+	// The counts too: batches committed since the first read may have
+	// brought the failed share back under the threshold.
+	if c, err = countsGet(ctx, db, d.ReceiptID, d.AcceptedAt); err != nil || !overThreshold(c) {
+		return err
+	}
+	if state != IngestReceiving && c.Pending() == 0 {
+		return nil
 	}
 	_, err = interrupt(ctx, db, d, ReasonThreshold, now)
 	return err

@@ -19,7 +19,7 @@ func TestKeepAlive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, js := testenv.JetStream(t, testenv.NATS(t))
-	cfg := bus.Config{AckWait: time.Second}
+	cfg := bus.Config{AckWait: 2 * time.Second} // in-progress acks every 500 ms
 	require.NoError(t, bus.Provision(ctx, js, cfg))
 	cons, err := bus.ApplyConsumer(ctx, js, cfg)
 	require.NoError(t, err)
@@ -37,7 +37,7 @@ func TestKeepAlive(t *testing.T) {
 	msg := fetch(5 * time.Second)
 	require.NotNil(t, msg)
 	stop := bus.KeepAlive(msg, cfg)
-	require.Nil(t, fetch(3*time.Second), "kept alive for three AckWaits: not delivered again")
+	require.Nil(t, fetch(5*time.Second), "kept alive for two and a half AckWaits: not delivered again")
 	stop()
 	again := fetch(5 * time.Second)
 	require.NotNil(t, again, "silent for AckWait: delivered again")
