@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -40,6 +41,11 @@ type ServerConfig struct {
 	// MaxSubmitBytes is the largest body POST /v1/imports takes. Defaults
 	// to DefaultMaxSubmitBytes.
 	MaxSubmitBytes int64
+	// IOIdle is how long a client may leave a response unread or a request
+	// body unsent before the connection is cut: a summary or an error
+	// export streams from a database connection, which a client that stops
+	// reading would hold for ever. Defaults to 30s.
+	IOIdle time.Duration
 }
 
 // Server is the query service: the three tracking endpoints of DESIGN §7,
@@ -65,6 +71,9 @@ func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
 	if cfg.MaxSubmitBytes == 0 {
 		cfg.MaxSubmitBytes = DefaultMaxSubmitBytes
 	}
+	if cfg.IOIdle == 0 {
+		cfg.IOIdle = 30 * time.Second
+	}
 	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux()}
 	s.handle("GET /import/{receiptId}/status", s.status)
 	s.handle("GET /import/{receiptId}/summary", s.summary)
@@ -80,10 +89,79 @@ func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
 }
 
 // ServeHTTP serves the query API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves a request with the connection's deadlines kept IOIdle
+// ahead of the last write to the client and the last read of the body (see
+// idleWriter).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	iw := &idleWriter{ResponseWriter: w, rc: http.NewResponseController(w), idle: s.cfg.IOIdle}
+	// None until the handler writes (it may work for a while first, a
+	// cancel of a million operations), and none left by the connection's
+	// previous request.
+	_ = iw.rc.SetWriteDeadline(time.Time{})
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, w: iw}
+	}
+	s.mux.ServeHTTP(iw, r)
+	iw.moveWrite(time.Now()) // the rest of the response is flushed after the handler returns
+}
 
 // Handle registers another handler on the service's mux.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// idleWriter moves the connection's write deadline idle ahead as the
+// response is written, at most once a second: a write that waits that long
+// for a client that stopped reading fails, and the handler lets go of what
+// it streams from (a summary or an error export holds a database
+// connection, which such a client would otherwise hold for ever).
+type idleWriter struct {
+	http.ResponseWriter
+	rc          *http.ResponseController
+	idle        time.Duration
+	wrote, read time.Time // when each deadline was last moved
+}
+
+func (w *idleWriter) moveWrite(now time.Time) {
+	w.wrote = now
+	_ = w.rc.SetWriteDeadline(now.Add(w.idle))
+}
+
+func (w *idleWriter) Write(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(w.wrote) >= time.Second {
+		w.moveWrite(now)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *idleWriter) Flush() {
+	if now := time.Now(); now.Sub(w.wrote) >= time.Second {
+		w.moveWrite(now)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// idleBody moves the read deadline idle ahead as the body is read, and
+// clears it at the body's end: net/http then reads the connection in the
+// background (to see the client go), which must not time out.
+type idleBody struct {
+	io.ReadCloser
+	w *idleWriter
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(b.w.read) >= time.Second {
+		b.w.read = now
+		_ = b.w.rc.SetReadDeadline(now.Add(b.w.idle))
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		_ = b.w.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
 
 type statusRecorder struct {
 	http.ResponseWriter
@@ -100,6 +178,8 @@ func (r *statusRecorder) Flush() {
 		f.Flush()
 	}
 }
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
