@@ -201,14 +201,17 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.store.DeliveryGet(r.Context(), o.ReceiptID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if err == nil {
+		err = s.store.RetryOperation(r.Context(), &d, o.Seq)
 	}
-	err = s.store.RetryOperation(r.Context(), &d, o.Seq)
 	var se *StateError
 	if errors.As(err, &se) {
 		writeError(w, http.StatusConflict, se.Error())
+		return
+	}
+	if errors.Is(err, ErrNotFound) {
+		// Expired (or dropped) since it was looked up: as unknown as any.
+		writeError(w, http.StatusNotFound, "no operation with id "+r.PathValue("id"))
 		return
 	}
 	if err != nil {
