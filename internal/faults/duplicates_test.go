@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,7 +65,11 @@ func TestDuplicates(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if capturing && len(firstWork) < 30 {
+		// Once each: a message published again with its id (a resolver
+		// redoing a batch) passes here again though JetStream dropped it.
+		if capturing && len(firstWork) < 30 && !slices.ContainsFunc(firstWork, func(f *nats.Msg) bool {
+			return f.Header.Get(nats.MsgIdHdr) == m.Header.Get(nats.MsgIdHdr)
+		}) {
 			firstWork = append(firstWork, m)
 		}
 	})
