@@ -211,16 +211,7 @@ func TestThresholdWhileIngestFinishes(t *testing.T) {
 	pool := testenv.DB(t)
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
-	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "threshold-finish", MerchantID: "m1", AcceptedAt: time.Now(), Data: "Product",
-		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:threshold-finish"})
-	require.NoError(t, err)
-	ev := tracking.NewEvent(&d, "k0", tracking.CodeRecordReceived, "Record received")
-	var b tracking.IngestBatch
-	b.To, b.Events = 1, []tracking.Event{ev}
-	b.Ops = []tracking.Operation{{ID: tracking.OperationID(d.ReceiptID, 0), ResourceType: "Product", ResourceKey: "k0", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}
-	b.Counts.Total = 1
-	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
-	require.NoError(t, store.IngestWrite(ctx, &d, b))
+	d := receiving(t, store, tracking.Delivery{ReceiptID: "threshold-finish", AcceptedAt: time.Now()}, "k0")
 
 	// Ingest finishing holds the delivery row, as IngestFinish does.
 	ingest, err := pool.Begin(ctx)

@@ -28,22 +28,32 @@ func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 // deliverAt stores a finished delivery of keys accepted at the clock's time.
 func deliverAt(t *testing.T, store *tracking.Store, receipt string, at time.Time, keys ...string) tracking.Delivery {
 	t.Helper()
+	d := receiving(t, store, tracking.Delivery{ReceiptID: receipt, AcceptedAt: at}, keys...)
 	ctx := context.Background()
-	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: at, Data: "Product",
-		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
+	require.NoError(t, store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 10))
+	return d
+}
+
+// receiving begins delivery d (its receipt, time and skip-errors taken; a
+// Product delivery of merchant m1) and stores one batch of keys, queued,
+// as ingest would; ingest has not finished.
+func receiving(t *testing.T, store *tracking.Store, d tracking.Delivery, keys ...string) tracking.Delivery {
+	t.Helper()
+	ctx := context.Background()
+	d.MerchantID, d.Data, d.Format, d.ContractVersion, d.Source = "m1", "Product", "ndjson", "1.0", "TEST:"+d.ReceiptID
+	d, _, err := store.DeliveryBegin(ctx, d)
 	require.NoError(t, err)
 	var b tracking.IngestBatch
 	for i, k := range keys {
 		ev := tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
-		b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(receipt, i), Seq: i, Line: i + 1, ResourceType: "Product",
-			ResourceKey: k, State: tracking.StateProcessing, CreatedAt: at, Last: ev})
+		b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(d.ReceiptID, i), Seq: i, Line: i + 1, ResourceType: "Product",
+			ResourceKey: k, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Last: ev})
 		b.Events = append(b.Events, ev)
 		b.Counts.Total++
 		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
 	}
 	b.To = len(keys)
 	require.NoError(t, store.IngestWrite(ctx, &d, b))
-	require.NoError(t, store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 10))
 	return d
 }
 

@@ -31,20 +31,7 @@ func newRetryRace(t *testing.T, receipt string) *retryRace {
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
 	// Errors skipped: one rejected operation of two would interrupt it.
-	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: time.Now(), Data: "Product",
-		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt, SkipErrors: true})
-	require.NoError(t, err)
-	var b tracking.IngestBatch
-	for i, k := range []string{"x0", "y1"} {
-		ev := tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
-		b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(receipt, i), Seq: i, Line: i + 1, ResourceType: "Product",
-			ResourceKey: k, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Last: ev})
-		b.Events = append(b.Events, ev)
-		b.Counts.Total++
-		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
-	}
-	b.To = 2
-	require.NoError(t, store.IngestWrite(ctx, &d, b))
+	d := receiving(t, store, tracking.Delivery{ReceiptID: receipt, AcceptedAt: time.Now(), SkipErrors: true}, "x0", "y1")
 	require.NoError(t, store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 10))
 	r := &retryRace{t: t, pool: pool, store: store, d: d, retry: make(chan error, 1)}
 	r.end(0, tracking.StateRejected, tracking.CodeRejected, []byte(`{"key":"x0"}`))
