@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -137,12 +138,21 @@ func splitHostPort(addr string) (string, int, error) {
 // freePort returns a TCP port free on loopback at the moment.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below the kernel's ephemeral range (32768–60999 on Linux): a port
+	// the kernel handed out and took back (":0") is soon the local port of
+	// some outgoing connection, and the child process that was to listen
+	// on it found it taken (seen once: "bind: address already in use").
+	for range 100 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000..31999")
+	return 0
 }
 
 // result is what one fault test reports for the summary.
