@@ -187,6 +187,7 @@ func (w *Worker) apply(ctx context.Context, tx pgx.Tx, merchant string, recs []c
 // written is a record in the catalog after Apply, with the resources to
 // announce.
 type written struct {
+	product catalog.Reference   // the product, for a Product record
 	own     []catalog.Reference // every resource the record stands for
 	created []catalog.Reference
 	updated []catalog.Reference
@@ -197,7 +198,11 @@ func writtenOf(t catalog.ResourceType, rec catalog.ApplyRecord, r catalog.ApplyR
 	if own == nil {
 		own = ownRefs(t, rec.Key, rec.Data)
 	}
-	return written{own: own, created: r.Created, updated: r.Updated}
+	x := written{own: own, created: r.Created, updated: r.Updated}
+	if t == catalog.Product {
+		x.product = catalog.Reference{TypeID: t.TypeID(), Key: rec.Key}
+	}
+	return x
 }
 
 // ownRefs are the resources a record stands for: itself, and for a product
@@ -223,54 +228,53 @@ func ownRefs(t catalog.ResourceType, key string, data []byte) []catalog.Referenc
 
 // recordWritten marks written resources in the registry and queues their
 // events: created or updated as the target says, and created for any the
-// registry did not know (a write whose first recording was lost).
+// registry did not know (a write whose first recording was lost). A Product
+// record is one Product event whose skus name the variants it created or
+// changed; they have no events of their own.
 func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, ws []written) error {
 	if len(ws) == 0 {
 		return nil
 	}
+	var evs events
 	var own []catalog.Reference
-	seen := map[catalog.Reference]bool{}
-	var events []resourceEvent
+	owner := map[catalog.Reference]catalog.Reference{} // a variant of a Product record: its product
 	for _, x := range ws {
 		own = append(own, x.own...)
-		for _, r := range x.created {
-			if r = r.Normalize(); !seen[r] {
-				seen[r] = true
-				events = append(events, resourceEvent{r, "created"})
+		own = append(own, x.created...)
+		own = append(own, x.updated...)
+		if x.product != (catalog.Reference{}) {
+			for _, r := range x.own {
+				if r = r.Normalize(); r.TypeID == catalog.ProductVariant.TypeID() {
+					owner[r] = x.product
+				}
 			}
+		}
+		for _, r := range x.created {
+			evs.add(r, "created", x.product)
 		}
 		for _, r := range x.updated {
-			if r = r.Normalize(); !seen[r] {
-				seen[r] = true
-				events = append(events, resourceEvent{r, "updated"})
-			}
+			evs.add(r, "updated", x.product)
 		}
-	}
-	for _, e := range events {
-		own = append(own, e.ref)
 	}
 	fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
 	if err != nil {
 		return err
 	}
 	for _, r := range fresh {
-		if !seen[r] {
-			seen[r] = true
-			events = append(events, resourceEvent{r, "created"})
-		}
+		evs.add(r, "created", owner[r])
 	}
-	if len(events) == 0 {
+	if len(evs.list) == 0 {
 		return nil
 	}
-	n := len(events)
-	types, evs, typeIDs, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, e := range events {
+	n := len(evs.list)
+	types, kinds, typeIDs, keys, skus := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, e := range evs.list {
 		rt, _ := catalog.ResourceTypeOf(e.ref.TypeID)
-		types[i], evs[i], typeIDs[i], keys[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity()
+		types[i], kinds[i], typeIDs[i], keys[i], skus[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity(), strings.Join(e.skus, " ")
 	}
-	// One row for the transaction's events (migration 00007).
-	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_types, events, type_ids, keys) VALUES ($1, $2, $3, $4, $5)`,
-		merchant, types, evs, typeIDs, keys)
+	// One row for the transaction's events (migrations 00007, 00011).
+	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_types, events, type_ids, keys, skus) VALUES ($1, $2, $3, $4, $5, $6)`,
+		merchant, types, kinds, typeIDs, keys, skus)
 	if err != nil {
 		return fmt.Errorf("importer: event outbox: %w", err)
 	}
@@ -280,7 +284,48 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 // resourceEvent is an event to publish on CATALOG_EVENTS.
 type resourceEvent struct {
 	ref   catalog.Reference
-	event string // created | updated
+	event string   // created | updated
+	skus  []string // a Product event: the variants created or changed with it
+}
+
+// events are a transaction's resource events, one per resource.
+type events struct {
+	list  []resourceEvent
+	at    map[catalog.Reference]int // the event of a resource
+	named map[catalog.Reference]bool
+}
+
+// add queues the event of r, written by a Product record when product is
+// set: a variant of it is named in the product's event, which is created
+// (updated when the product itself did not change) if need be. A resource
+// both created and updated is announced as created.
+func (e *events) add(r catalog.Reference, event string, product catalog.Reference) {
+	if e.at == nil {
+		e.at, e.named = map[catalog.Reference]int{}, map[catalog.Reference]bool{}
+	}
+	r = r.Normalize()
+	if product != (catalog.Reference{}) && r.TypeID == catalog.ProductVariant.TypeID() {
+		if !e.named[r] {
+			e.named[r] = true
+			i := e.of(product.Normalize(), "updated")
+			e.list[i].skus = append(e.list[i].skus, r.SKU)
+		}
+		return
+	}
+	e.of(r, event)
+}
+
+// of returns the index of r's event, queuing one if there is none yet.
+func (e *events) of(r catalog.Reference, event string) int {
+	i, ok := e.at[r]
+	if !ok {
+		i = len(e.list)
+		e.at[r] = i
+		e.list = append(e.list, resourceEvent{ref: r, event: event})
+	} else if event == "created" {
+		e.list[i].event = "created"
+	}
+	return i
 }
 
 func describe(errs []catalog.Error) string {

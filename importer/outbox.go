@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,20 +32,23 @@ func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error
 		var futures []jetstream.PubAckFuture
 		var id int64
 		var merchant string
-		var rts, evs, typeIDs, keys []string
-		res, err := tx.Query(ctx, `SELECT id, merchant_id, resource_types, events, type_ids, keys FROM event_outbox
+		var rts, evs, typeIDs, keys, skus []string
+		res, err := tx.Query(ctx, `SELECT id, merchant_id, resource_types, events, type_ids, keys, coalesce(skus, '{}') FROM event_outbox
 			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxRows)
 		if err != nil {
 			return err
 		}
-		_, err = pgx.ForEachRow(res, []any{&id, &merchant, &rts, &evs, &typeIDs, &keys}, func() error {
-			if len(evs) != len(rts) || len(typeIDs) != len(rts) || len(keys) != len(rts) {
+		_, err = pgx.ForEachRow(res, []any{&id, &merchant, &rts, &evs, &typeIDs, &keys, &skus}, func() error {
+			if len(evs) != len(rts) || len(typeIDs) != len(rts) || len(keys) != len(rts) || (len(skus) != 0 && len(skus) != len(rts)) {
 				return fmt.Errorf("importer: event outbox row %d: arrays of different lengths", id)
 			}
 			for i := range rts {
 				ev := bus.ResourceEvent{TypeID: typeIDs[i], Key: keys[i]}
 				if t, _ := catalog.ResourceTypeOf(typeIDs[i]); t.IdentifiedBySKU() {
 					ev = bus.ResourceEvent{TypeID: typeIDs[i], SKU: keys[i]}
+				}
+				if len(skus) != 0 && skus[i] != "" {
+					ev.SKUs = strings.Fields(skus[i])
 				}
 				data, _ := json.Marshal(ev)
 				msg := nats.NewMsg(bus.CatalogSubject(merchant, rts[i], evs[i]))

@@ -238,12 +238,12 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch) error
 func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) {
 	byMerchant := map[string][]catalog.Reference{}
 	for _, msg := range msgs {
-		ref, merchant, err := parseEvent(msg)
+		refs, merchant, err := parseEvent(msg.Subject(), msg.Data())
 		if err != nil {
 			w.logger.Warn("resource event ignored", zap.String("subject", msg.Subject()), zap.Error(err))
 			continue
 		}
-		byMerchant[merchant] = append(byMerchant[merchant], ref)
+		byMerchant[merchant] = append(byMerchant[merchant], refs...)
 	}
 	for merchant, refs := range byMerchant {
 		if _, err := w.releaseRefs(ctx, merchant, refs, "event"); err != nil {
@@ -259,29 +259,30 @@ func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) {
 }
 
 // parseEvent reads a resource event: the subject names the merchant and
-// the resource type, the body the key or sku.
-func parseEvent(msg jetstream.Msg) (catalog.Reference, string, error) {
-	parts := strings.Split(msg.Subject(), ".")
+// the resource type, the body the key or sku, and for a product the skus of
+// the variants created or changed with it.
+func parseEvent(subject string, data []byte) ([]catalog.Reference, string, error) {
+	parts := strings.Split(subject, ".")
 	if len(parts) != 5 || (parts[4] != "created" && parts[4] != "updated") {
-		return catalog.Reference{}, "", fmt.Errorf("subject is not catalog.events.<merchant>.<ResourceType>.<created|updated>")
+		return nil, "", fmt.Errorf("subject is not catalog.events.<merchant>.<ResourceType>.<created|updated>")
 	}
 	merchant := parts[2]
 	if !bus.ValidMerchant(merchant) {
-		return catalog.Reference{}, "", fmt.Errorf("invalid merchant id %q", merchant)
+		return nil, "", fmt.Errorf("invalid merchant id %q", merchant)
 	}
 	t, ok := catalog.ParseResourceType(parts[3])
 	if !ok {
-		return catalog.Reference{}, "", fmt.Errorf("unknown resource type %q", parts[3])
+		return nil, "", fmt.Errorf("unknown resource type %q", parts[3])
 	}
 	var ev bus.ResourceEvent
-	if len(msg.Data()) > 64<<10 {
-		return catalog.Reference{}, "", fmt.Errorf("event body over 64 KiB")
+	if len(data) > 64<<10 {
+		return nil, "", fmt.Errorf("event body over 64 KiB")
 	}
-	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
-		return catalog.Reference{}, "", fmt.Errorf("body: %w", err)
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return nil, "", fmt.Errorf("body: %w", err)
 	}
 	if ev.TypeID != "" && ev.TypeID != t.TypeID() {
-		return catalog.Reference{}, "", fmt.Errorf("typeId %q does not match the subject's %s", ev.TypeID, t)
+		return nil, "", fmt.Errorf("typeId %q does not match the subject's %s", ev.TypeID, t)
 	}
 	ref := catalog.Reference{TypeID: t.TypeID(), Key: ev.Key, SKU: ev.SKU}
 	if t.IdentifiedBySKU() && ev.SKU == "" {
@@ -289,9 +290,23 @@ func parseEvent(msg jetstream.Msg) (catalog.Reference, string, error) {
 	}
 	ref = ref.Normalize()
 	if !validKey(ref.Identity()) {
-		return catalog.Reference{}, "", fmt.Errorf("key %q is not a valid key", ref.Identity())
+		return nil, "", fmt.Errorf("key %q is not a valid key", ref.Identity())
 	}
-	return ref, merchant, nil
+	if len(ev.SKUs) > 0 && t != catalog.Product {
+		return nil, "", fmt.Errorf("skus in the event of a %s: only a Product event names its variants", t)
+	}
+	if len(ev.SKUs) > bus.MaxEventSKUs {
+		return nil, "", fmt.Errorf("%d skus, more than %d", len(ev.SKUs), bus.MaxEventSKUs)
+	}
+	refs := make([]catalog.Reference, 0, 1+len(ev.SKUs))
+	refs = append(refs, ref)
+	for _, sku := range ev.SKUs {
+		if !validKey(sku) {
+			return nil, "", fmt.Errorf("sku %q is not a valid sku", sku)
+		}
+		refs = append(refs, catalog.Reference{TypeID: catalog.ProductVariant.TypeID(), SKU: sku})
+	}
+	return refs, merchant, nil
 }
 
 func validKey(k string) bool {

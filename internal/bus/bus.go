@@ -280,9 +280,16 @@ func CatalogEventsConsumer(ctx context.Context, js jetstream.JetStream, cfg Conf
 	return c, nil
 }
 
-// ResourceEvent is the body of a message on CATALOG_EVENTS.
+// ResourceEvent is the body of a message on CATALOG_EVENTS. The event of a
+// Product names in SKUs the variants created or changed with it: the
+// importer publishes no event of their own for the variants of a Product
+// record (ProductVariant records have theirs).
 type ResourceEvent struct {
-	TypeID string `json:"typeId"`
-	Key    string `json:"key,omitempty"`
-	SKU    string `json:"sku,omitempty"`
+	TypeID string   `json:"typeId"`
+	Key    string   `json:"key,omitempty"`
+	SKU    string   `json:"sku,omitempty"`
+	SKUs   []string `json:"skus,omitempty"`
 }
+
+// MaxEventSKUs is how many skus a Product event may name.
+const MaxEventSKUs = 1000

@@ -81,3 +81,35 @@ func TestMigrations8And9DownUp(t *testing.T) {
 	require.Zero(t, constraints())
 	require.Equal(t, "C", collation())
 }
+
+// Migration 00011 down: the skus a waiting outbox row names in its Product
+// events become ProductVariant events of their own, after the row's events.
+func TestMigration11Down(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	_, err := pool.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_types, events, type_ids, keys, skus) VALUES
+		('m1', '{Product,Category,Product}', '{created,updated,updated}', '{product,category,product}', '{p1,c1,p2}', '{"s1 s2","",s3}'),
+		('m1', '{Category}', '{created}', '{category}', '{c2}', NULL)`)
+	require.NoError(t, err)
+	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, 10)
+		return err
+	}))
+	var rows [][]string
+	r, err := pool.Query(ctx, `SELECT array_to_string(resource_types, ','), array_to_string(events, ','), array_to_string(type_ids, ','), array_to_string(keys, ',')
+		FROM event_outbox ORDER BY id`)
+	require.NoError(t, err)
+	for r.Next() {
+		var a, b, c, d string
+		require.NoError(t, r.Scan(&a, &b, &c, &d))
+		rows = append(rows, []string{a, b, c, d})
+	}
+	require.NoError(t, r.Err())
+	require.Equal(t, [][]string{
+		{"Product,Category,Product,ProductVariant,ProductVariant,ProductVariant", "created,updated,updated,created,created,updated",
+			"product,category,product,product-variant,product-variant,product-variant", "p1,c1,p2,s1,s2,s3"},
+		{"Category", "created", "category", "c2"},
+	}, rows)
+	require.NoError(t, database.Migrate(ctx, pool))
+}

@@ -2,17 +2,21 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
 
@@ -234,4 +238,57 @@ func TestStatusWalk(t *testing.T) {
 	st := e.status("status-walk")
 	require.Equal(t, tracking.ProductCounts{Successful: n - 1, Failed: 1}, st.Products)
 	require.NotNil(t, st.CompletedUtc)
+}
+
+// TestResourceEventsOfProducts: the importer announces a Product record as
+// one Product event naming the skus of the variants it created or changed,
+// a ProductVariant record as an event of its own; and the skus in a Product
+// event release what was parked on them (no sweep runs here).
+func TestResourceEventsOfProducts(t *testing.T) {
+	t.Parallel()
+	e := pipeline(t, importer.Config{})
+	sub, err := e.nc.SubscribeSync("catalog.events.m-ev.>")
+	require.NoError(t, err)
+	next := func() (string, bus.ResourceEvent) {
+		t.Helper()
+		msg, err := sub.NextMsg(30 * time.Second)
+		require.NoError(t, err)
+		var ev bus.ResourceEvent
+		require.NoError(t, json.Unmarshal(msg.Data, &ev), string(msg.Data))
+		sort.Strings(ev.SKUs)
+		return strings.TrimPrefix(msg.Subject, "catalog.events.m-ev."), ev
+	}
+	shirt := func(size string) string {
+		return `{"key":"ev-shirt","productType":{"key":"ev-type"},"name":{"en":"Shirt"},"slug":{"en":"ev-shirt"},` +
+			`"masterVariant":{"sku":"ev-1"},"variants":[{"sku":"ev-2","attributes":[{"name":"size","value":"` + size + `"}]},{"sku":"ev-3"}]}`
+	}
+	e.deliver("m-ev", "ev-price", catalog.Price, `{"key":"ev-price-3","sku":"ev-3","value":{"currencyCode":"EUR","centAmount":990}}`)
+	e.waitState("ev-price", "ev-price-3", "unresolved", time.Minute)
+	e.deliver("m-ev", "ev-types", catalog.ProductType, `{"key":"ev-type","name":"T","attributes":[{"name":"size","type":"text"}]}`)
+	subject, ev := next()
+	require.Equal(t, "ProductType.created", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "product-type", Key: "ev-type"}, ev)
+
+	e.deliver("m-ev", "ev-products", catalog.Product, shirt("M"))
+	subject, ev = next()
+	require.Equal(t, "Product.created", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "product", Key: "ev-shirt", SKUs: []string{"ev-1", "ev-2", "ev-3"}}, ev)
+	e.waitState("ev-price", "ev-price-3", "imported", time.Minute)
+	subject, ev = next()
+	require.Equal(t, "Price.created", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "price", Key: "ev-price-3"}, ev)
+
+	e.deliver("m-ev", "ev-variants", catalog.ProductVariant, `{"sku":"ev-4","product":{"key":"ev-shirt"}}`)
+	subject, ev = next()
+	require.Equal(t, "ProductVariant.created", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "product-variant", SKU: "ev-4"}, ev)
+
+	// Only one variant changes: the product's event names it alone.
+	e.deliver("m-ev", "ev-products-2", catalog.Product, shirt("L"))
+	subject, ev = next()
+	require.Equal(t, "Product.updated", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "product", Key: "ev-shirt", SKUs: []string{"ev-2"}}, ev)
+	e.waitState("ev-products-2", "ev-shirt", "imported", time.Minute)
+	_, err = sub.NextMsg(500 * time.Millisecond)
+	require.ErrorIs(t, err, nats.ErrTimeout, "no other event")
 }
