@@ -54,6 +54,7 @@ func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error
 				msg := nats.NewMsg(bus.CatalogSubject(merchant, rts[i], evs[i]))
 				msg.Data = data
 				msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("importd-event-%d-%d", id, i))
+				msg.Header.Set(bus.HeaderRegistered, "true") // recordWritten marked them
 				f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 				if err != nil {
 					return err

@@ -98,16 +98,19 @@ func (w *Worker) release(ctx context.Context, tx pgx.Tx, taken map[tracking.OpRe
 }
 
 // releaseRefs records that refs exist for the merchant and releases every
-// operation parked on them, releaseLimit references per transaction.
-func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalog.Reference, source string) (int, error) {
+// operation parked on them, and on registered (which the registry has
+// already: the importer marked them when it wrote them), releaseLimit
+// references per transaction.
+func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs, registered []catalog.Reference, source string) (int, error) {
 	refs = normalized(refs)
+	all := slices.Concat(refs, normalized(registered))
 	// A product that waits for a master variant waits no longer once the
 	// product exists (created, with its master, by another delivery or
 	// announced by another system): it is imported as an update of it.
 	// Its parking locked the product's registry row, so whoever marked the
 	// product waited for it and the parked row is visible below.
-	waits := slices.Clip(refs)
-	for _, r := range refs {
+	waits := slices.Clip(all)
+	for _, r := range all {
 		if r.TypeID == catalog.Product.TypeID() {
 			waits = append(waits, catalog.Reference{TypeID: masterTypeID, Key: r.Key})
 		}
@@ -119,13 +122,13 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs []catalo
 			if err := tracking.ProbeByKey(ctx, tx); err != nil {
 				return err
 			}
-			// Mark only what the registry does not know to exist. Most events
-			// announce what the importer has marked already, and marking
+			// Mark only what the registry does not know to exist: marking
 			// again locks each row (an upsert locks the row it conflicts with
-			// even when it changes nothing): a WAL record for every product
-			// and variant. Skipping a key that exists is safe: whoever marked
-			// it waited for the parkers holding its row, so what they parked
-			// is visible to parkedRefsTake below.
+			// even when it changes nothing), a WAL record for every product
+			// and variant, and the importer's events (registered) are not
+			// even looked up. Skipping a key that exists is safe: whoever
+			// marked it waited for the parkers holding its row, so what they
+			// parked is visible to parkedRefsTake below.
 			existing, err := catalog.RegistryExisting(ctx, tx, merchant, refs)
 			if err != nil {
 				return err

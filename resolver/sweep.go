@@ -41,7 +41,7 @@ func (w *Worker) sweep(ctx context.Context) error {
 		return err
 	}
 	for m, refs := range byMerchant {
-		n, err := w.releaseRefs(ctx, m, refs, "sweep")
+		n, err := w.releaseRefs(ctx, m, refs, nil, "sweep")
 		if err != nil {
 			return err
 		}

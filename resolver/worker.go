@@ -236,17 +236,27 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch) error
 // handleEvents releases the operations parked on the resources the events
 // announce.
 func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) {
-	byMerchant := map[string][]catalog.Reference{}
+	type announced struct{ refs, registered []catalog.Reference }
+	byMerchant := map[string]*announced{}
 	for _, msg := range msgs {
 		refs, merchant, err := parseEvent(msg.Subject(), msg.Data())
 		if err != nil {
 			w.logger.Warn("resource event ignored", zap.String("subject", msg.Subject()), zap.Error(err))
 			continue
 		}
-		byMerchant[merchant] = append(byMerchant[merchant], refs...)
+		a := byMerchant[merchant]
+		if a == nil {
+			a = &announced{}
+			byMerchant[merchant] = a
+		}
+		if msg.Headers().Get(bus.HeaderRegistered) == "true" {
+			a.registered = append(a.registered, refs...)
+		} else {
+			a.refs = append(a.refs, refs...)
+		}
 	}
-	for merchant, refs := range byMerchant {
-		if _, err := w.releaseRefs(ctx, merchant, refs, "event"); err != nil {
+	for merchant, a := range byMerchant {
+		if _, err := w.releaseRefs(ctx, merchant, a.refs, a.registered, "event"); err != nil {
 			for _, msg := range msgs {
 				w.retry(msg, err, zap.String("merchant", merchant))
 			}

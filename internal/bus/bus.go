@@ -41,6 +41,12 @@ const (
 	HeaderEncoding        = "Content-Encoding"
 )
 
+// HeaderRegistered on a resource event says that its publisher recorded
+// the resources in the registry in the transaction that wrote them (the
+// importer does): the resolver then only looks for what is parked on them.
+const HeaderRegistered = "Importd-Registered"
+
+
 var (
 	merchantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	receiptPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)

@@ -242,8 +242,9 @@ func TestStatusWalk(t *testing.T) {
 
 // TestResourceEventsOfProducts: the importer announces a Product record as
 // one Product event naming the skus of the variants it created or changed,
-// a ProductVariant record as an event of its own; and the skus in a Product
-// event release what was parked on them (no sweep runs here).
+// a ProductVariant record as an event of its own, each saying the registry
+// has them; and the skus in a Product event release what was parked on them
+// (no sweep runs here).
 func TestResourceEventsOfProducts(t *testing.T) {
 	t.Parallel()
 	e := pipeline(t, importer.Config{})
@@ -255,6 +256,7 @@ func TestResourceEventsOfProducts(t *testing.T) {
 		require.NoError(t, err)
 		var ev bus.ResourceEvent
 		require.NoError(t, json.Unmarshal(msg.Data, &ev), string(msg.Data))
+		require.Equal(t, "true", msg.Header.Get(bus.HeaderRegistered), "the resolver needs not look the resources up")
 		sort.Strings(ev.SKUs)
 		return strings.TrimPrefix(msg.Subject, "catalog.events.m-ev."), ev
 	}
