@@ -46,7 +46,6 @@ const (
 // importer does): the resolver then only looks for what is parked on them.
 const HeaderRegistered = "Importd-Registered"
 
-
 var (
 	merchantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	receiptPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
