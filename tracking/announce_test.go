@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -27,16 +26,9 @@ func TestAnnounceMissedCompletions(t *testing.T) {
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
 	d := deliverAt(t, store, "unannounced", time.Now(), "k0")
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
-		if err != nil {
-			return err
-		}
-		ev := tracking.NewEvent(&d, "k0", tracking.CodeImported, "Imported")
-		done, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{ev}}})
-		require.Len(t, done, 1, "completed, and nobody announces it")
-		return err
-	}))
+	done, err := endOperation(ctx, pool, &d, 0, tracking.StateImported, tracking.CodeImported, nil)
+	require.NoError(t, err)
+	require.Len(t, done, 1, "completed, and nobody announces it")
 	stored := func() uint64 {
 		s, err := js.Stream(ctx, bus.StreamEvents)
 		require.NoError(t, err)

@@ -105,26 +105,10 @@ func TestIngestFinishCompletesWhatWorkersEnded(t *testing.T) {
 	pool := testenv.DB(t)
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
-	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "ended-early", MerchantID: "m1", AcceptedAt: time.Now(), Data: "ProductType",
-		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:ended-early"})
+	d := receiving(t, store, tracking.Delivery{ReceiptID: "ended-early", AcceptedAt: time.Now()}, "k0")
+	done, err := endOperation(ctx, pool, &d, 0, tracking.StateImported, tracking.CodeImported, nil)
 	require.NoError(t, err)
-	ev := tracking.NewEvent(&d, "k0", tracking.CodeRecordReceived, "Record received")
-	var b tracking.IngestBatch
-	b.To, b.Events = 1, []tracking.Event{ev}
-	b.Ops = []tracking.Operation{{ID: tracking.OperationID("ended-early", 0), ResourceType: "ProductType", ResourceKey: "k0", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}
-	b.Counts.Total = 1
-	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
-	require.NoError(t, store.IngestWrite(ctx, &d, b))
-	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
-		if err != nil {
-			return err
-		}
-		imported := tracking.NewEvent(&d, "k0", tracking.CodeImported, "Imported")
-		done, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{imported}}})
-		require.Empty(t, done, "still being read: not completed yet")
-		return err
-	}))
+	require.Empty(t, done, "still being read: not completed yet")
 	require.NoError(t, store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 10))
 	require.NotNil(t, d.CompletedAt)
 	var code int
@@ -144,37 +128,17 @@ func TestCompletionWaitsForTheLastBatch(t *testing.T) {
 	pool := testenv.DB(t)
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
-	d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "last-batch", MerchantID: "m1", AcceptedAt: time.Now(), Data: "ProductType",
-		Format: "ndjson", ContractVersion: "1.0", Source: "TEST:last-batch"})
-	require.NoError(t, err)
-	ev := tracking.NewEvent(&d, "k0", tracking.CodeRecordReceived, "Record received")
-	var b tracking.IngestBatch
-	b.To, b.Events = 1, []tracking.Event{ev}
-	b.Ops = []tracking.Operation{{ID: tracking.OperationID("last-batch", 0), ResourceType: "ProductType", ResourceKey: "k0", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}
-	b.Counts.Total = 1
-	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
-	require.NoError(t, store.IngestWrite(ctx, &d, b))
+	d := receiving(t, store, tracking.Delivery{ReceiptID: "last-batch", AcceptedAt: time.Now()}, "k0")
 
 	// Ingest holds the delivery row, as IngestWrite and IngestFinish do.
-	ingest, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer ingest.Rollback(ctx)
-	_, err = ingest.Exec(ctx, `SELECT 1 FROM deliveries WHERE receipt_id = $1 FOR UPDATE`, d.ReceiptID)
-	require.NoError(t, err)
+	ingest := holdDelivery(t, pool, d)
 
 	done := make(chan []*tracking.Delivery, 1)
 	errs := make(chan error, 1)
 	go func() {
-		errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
-			if err != nil {
-				return err
-			}
-			imported := tracking.NewEvent(&d, "k0", tracking.CodeImported, "Imported")
-			completed, err := tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateImported, Stage: tracking.StageResolved, Events: []tracking.Event{imported}}})
-			done <- completed
-			return err
-		})
+		completed, err := endOperation(ctx, pool, &d, 0, tracking.StateImported, tracking.CodeImported, nil)
+		done <- completed
+		errs <- err
 	}()
 	// The worker has read the counts (nothing pending but its own) and
 	// waits for the delivery row.
@@ -214,23 +178,12 @@ func TestThresholdWhileIngestFinishes(t *testing.T) {
 	d := receiving(t, store, tracking.Delivery{ReceiptID: "threshold-finish", AcceptedAt: time.Now()}, "k0")
 
 	// Ingest finishing holds the delivery row, as IngestFinish does.
-	ingest, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	defer ingest.Rollback(ctx)
-	_, err = ingest.Exec(ctx, `SELECT 1 FROM deliveries WHERE receipt_id = $1 FOR UPDATE`, d.ReceiptID)
-	require.NoError(t, err)
+	ingest := holdDelivery(t, pool, d)
 
 	errs := make(chan error, 1)
 	go func() {
-		errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{0})
-			if err != nil {
-				return err
-			}
-			rejected := tracking.NewEvent(&d, "k0", tracking.CodeRejected, "Rejected")
-			_, err = tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: states[0], To: tracking.StateRejected, Stage: tracking.StageResolved, Events: []tracking.Event{rejected}}})
-			return err
-		})
+		_, err := endOperation(ctx, pool, &d, 0, tracking.StateRejected, tracking.CodeRejected, nil)
+		errs <- err
 	}()
 	// The worker has read the delivery as being received, found it over
 	// the threshold and waits for the row.

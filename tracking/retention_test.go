@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -55,6 +57,37 @@ func receiving(t *testing.T, store *tracking.Store, d tracking.Delivery, keys ..
 	b.To = len(keys)
 	require.NoError(t, store.IngestWrite(ctx, &d, b))
 	return d
+}
+
+// endOperation moves operation seq of d to an end state in a transaction of
+// its own, as a worker does, and returns the deliveries that completed.
+func endOperation(ctx context.Context, pool *pgxpool.Pool, d *tracking.Delivery, seq int, to tracking.State, code tracking.Code, record []byte) ([]*tracking.Delivery, error) {
+	var completed []*tracking.Delivery
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		states, err := tracking.OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, []int{seq})
+		if err != nil {
+			return err
+		}
+		st := states[seq]
+		ev := tracking.NewEvent(st.Delivery(), st.ResourceKey, code, string(to))
+		completed, err = tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: st, To: to, Stage: tracking.StageResolved,
+			Events: []tracking.Event{ev}, Record: record}})
+		return err
+	})
+	return completed, err
+}
+
+// holdDelivery begins a transaction that locks d's row, as ingest's
+// IngestWrite and IngestFinish do; the test commits it or it rolls back.
+func holdDelivery(t *testing.T, pool *pgxpool.Pool, d tracking.Delivery) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { tx.Rollback(ctx) }) //nolint:errcheck
+	_, err = tx.Exec(ctx, `SELECT 1 FROM deliveries WHERE receipt_id = $1 FOR UPDATE`, d.ReceiptID)
+	require.NoError(t, err)
+	return tx
 }
 
 func TestRetentionDropsPartitions(t *testing.T) {

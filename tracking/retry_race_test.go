@@ -48,17 +48,8 @@ func newRetryRace(t *testing.T, receipt string) *retryRace {
 
 // end moves an operation to an end state in a transaction of its own.
 func (r *retryRace) end(seq int, to tracking.State, code tracking.Code, record []byte) {
-	ctx := context.Background()
-	require.NoError(r.t, pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		states, err := tracking.OpsLock(ctx, tx, r.d.ReceiptID, r.d.AcceptedAt, []int{seq})
-		if err != nil {
-			return err
-		}
-		st := states[seq]
-		ev := tracking.NewEvent(st.Delivery(), st.ResourceKey, code, string(to))
-		_, err = tracking.TransitionsApply(ctx, tx, []tracking.Transition{{From: st, To: to, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Record: record}})
-		return err
-	}))
+	_, err := endOperation(context.Background(), r.pool, &r.d, seq, to, code, record)
+	require.NoError(r.t, err)
 }
 
 // waitLocked waits until done is closed (nil: never) or n statements wait
