@@ -38,6 +38,7 @@ const (
 	CodeCanceled             Code = 2300 // canceled on request or by the error threshold
 	CodeExpired              Code = 2301 // still unresolved when the retention ran out
 	CodeRetryRequested       Code = 2302 // a rejected operation was sent back to processing
+	CodeRedriven             Code = 2303 // no progress for a while: its work was published again
 )
 
 // Codes lists every code with its name, for documentation and tests.
@@ -71,4 +72,5 @@ var Codes = []struct {
 	{CodeCanceled, "Canceled"},
 	{CodeExpired, "Expired"},
 	{CodeRetryRequested, "RetryRequested"},
+	{CodeRedriven, "Redriven"},
 }

@@ -1,0 +1,141 @@
+package tracking
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Redrive is what one delivery has to publish again: operations in flight
+// that made no progress for a while, claimed by RedriveClaim.
+type Redrive struct {
+	Delivery Delivery
+	Seqs     []int         // the claimed positions, in order
+	Stages   map[Stage]int // how many of them wait for each stage
+}
+
+// RedriveCursor is where the next RedriveClaim goes on from: the deliveries
+// are visited in the order they were accepted, a limited number per pass.
+type RedriveCursor struct {
+	at      time.Time
+	receipt string
+}
+
+// redriveDeliveries bounds the deliveries one RedriveClaim looks into.
+const redriveDeliveries = 100
+
+// RedriveClaim claims up to limit operations in flight (processing, queued
+// for the resolver or resolved) whose last change is older than after, in
+// deliveries neither completed nor interrupted: each gets a Redriven event
+// and a new last_modified_at, one transaction per delivery. The claimed
+// operations are then not stale for another `after`, so neither the next
+// pass nor another instance claims them again meanwhile (and rows another
+// instance holds are skipped). The caller publishes their work again; if it
+// fails, they are claimed again after `after`.
+//
+// The scan goes through the deliveries not completed (an index of few
+// rows) and, in those with operations queued or processing, through the
+// delivery's operations in position order by primary key. An index of
+// operations by state or last_modified_at would cost every transition of
+// every operation its HOT update (see migration 00008).
+func (s *Store) RedriveClaim(ctx context.Context, after time.Duration, limit int, cur *RedriveCursor) ([]Redrive, error) {
+	now := time.Now().UTC()
+	cutoff := now.Add(-after)
+	// A delivery accepted within `after` has no operation older than that.
+	rows, err := s.pool.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries d
+		WHERE d.completed_at IS NULL AND d.interrupted_at IS NULL AND d.accepted_at < $1
+			AND (d.accepted_at, d.receipt_id) > ($2, $3)
+			AND (SELECT coalesce(sum(c.queued + c.processing), 0) FROM delivery_counts c
+				WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) > 0
+		ORDER BY d.accepted_at, d.receipt_id LIMIT $4`, cutoff, cur.at, cur.receipt, redriveDeliveries)
+	if err != nil {
+		return nil, fmt.Errorf("tracking: deliveries to re-drive: %w", err)
+	}
+	var ds []Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("tracking: deliveries to re-drive: %w", err)
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("tracking: deliveries to re-drive: %w", err)
+	}
+	if len(ds) < redriveDeliveries {
+		*cur = RedriveCursor{} // round: start again from the oldest
+	} else {
+		last := ds[len(ds)-1]
+		*cur = RedriveCursor{at: last.AcceptedAt, receipt: last.ReceiptID}
+	}
+	var out []Redrive
+	for i := range ds {
+		if limit <= 0 {
+			break
+		}
+		r, err := s.redriveClaimDelivery(ctx, &ds[i], cutoff, after, limit)
+		if err != nil {
+			return out, err
+		}
+		if len(r.Seqs) > 0 {
+			out = append(out, r)
+			limit -= len(r.Seqs)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff time.Time, after time.Duration, limit int) (Redrive, error) {
+	r := Redrive{Delivery: *d, Stages: map[Stage]int{}}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		r.Seqs, r.Stages = nil, map[Stage]int{}
+		if err := ProbeByKey(ctx, tx); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT seq FROM operations
+			WHERE receipt_id = $1 AND delivery_at = $2 AND state = 'processing' AND stage IN ($3, $4) AND last_modified_at < $5
+			ORDER BY seq LIMIT $6 FOR UPDATE SKIP LOCKED`,
+			d.ReceiptID, d.AcceptedAt, int16(StageQueued), int16(StageResolved), cutoff, limit)
+		if err != nil {
+			return err
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		positions := make([]int, len(seqs))
+		for i, seq := range seqs {
+			positions[i] = int(seq)
+		}
+		states, err := OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, positions)
+		if err != nil {
+			return err
+		}
+		ts := make([]Transition, 0, len(states))
+		for _, seq := range positions {
+			st, ok := states[seq]
+			if !ok {
+				continue
+			}
+			to := "resolver"
+			if st.Stage == StageResolved {
+				to = "importer"
+			}
+			ev := NewEvent(d, st.ResourceKey, CodeRedriven, fmt.Sprintf("No progress for %s: its work is published again to the %s", after, to))
+			// The same state and stage, the record kept: only the event and
+			// last_modified_at change.
+			ts = append(ts, Transition{From: st, To: st.State, Stage: st.Stage, Events: []Event{ev}, Record: st.Record})
+			r.Seqs = append(r.Seqs, seq)
+			r.Stages[st.Stage]++
+		}
+		_, err = TransitionsApply(ctx, tx, ts)
+		return err
+	})
+	if err != nil {
+		return Redrive{}, fmt.Errorf("tracking: claim operations of %s to re-drive: %w", d.ReceiptID, err)
+	}
+	return r, nil
+}
