@@ -178,6 +178,7 @@ type job struct {
 	pendingTo int                      // the record the pending futures reach up to
 	analyzeAt int                      // records stored when statistics are next refreshed
 	draining  bool                     // shutting down: store what is read, without waiting for room
+	redrive   string                   // re-driving stalled work (redrive.go): names its messages apart
 	analyzing atomic.Bool
 }
 
@@ -317,10 +318,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	defer closer.Close()
 
 	cfg := j.w.cfg
-	dec := NewDecoder(j.hd.format, body, DecoderConfig{
-		MaxRecordBytes: cfg.MaxRecordBytes,
-		ColumnKind:     func(column string) catalog.Kind { return catalog.ColumnKind(j.hd.resource, column) },
-	})
+	dec := j.decoder(body)
 	resume := j.d.RecordsRead
 	var republish []RawRecord // records stored by an earlier attempt whose work messages may be missing
 	var queued map[int]bool
@@ -423,6 +421,14 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	j.log.Info("delivery ingested", zap.Int("records", j.d.RecordsRead), zap.Int64("bytes", counter.read))
 	j.announceEnd(ctx)
 	return outcomeAck, nil
+}
+
+// decoder returns the decoder of the delivery's records.
+func (j *job) decoder(body io.Reader) Decoder {
+	return NewDecoder(j.hd.format, body, DecoderConfig{
+		MaxRecordBytes: j.w.cfg.MaxRecordBytes,
+		ColumnKind:     func(column string) catalog.Kind { return catalog.ColumnKind(j.hd.resource, column) },
+	})
 }
 
 // retryOrStop ends reading when the delivery was interrupted (canceled, or
@@ -755,7 +761,13 @@ func (j *job) publish(ops []bus.WorkOp) error {
 			ReceiptID: j.d.ReceiptID, MerchantID: j.d.MerchantID, DeliveryAt: j.d.AcceptedAt,
 			ResourceType: string(j.hd.resource), Ops: chunk,
 		})
-		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(j.d.ReceiptID, "resolve", chunk))
+		stage := "resolve"
+		if j.redrive != "" {
+			// A re-drive is a new message, not a duplicate of the lost one.
+			stage = "resolve.redrive." + j.redrive
+			msg.Header.Set(bus.HeaderRedrive, j.redrive)
+		}
+		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(j.d.ReceiptID, stage, chunk))
 		// Wait for room rather than fail when JetStream is slower than us.
 		f, err := j.w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 		if err != nil {

@@ -42,6 +42,12 @@ type Config struct {
 	// cluster a replica may not have the object yet. Defaults to 30s;
 	// negative means no grace.
 	ObjectGrace time.Duration
+	// RedriveAfter is how long an operation in flight (queued for the
+	// resolver, or resolved and on its way to the importer) may make no
+	// progress before its work is published again: work messages
+	// JetStream had acknowledged can be lost (an OS crash on a single
+	// node). Defaults to 10m.
+	RedriveAfter time.Duration
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
 
@@ -100,6 +106,9 @@ func (c *Config) setDefaults() {
 	if c.Bus.AckWait == 0 {
 		c.Bus.AckWait = 30 * time.Second
 	}
+	if c.RedriveAfter == 0 {
+		c.RedriveAfter = 10 * time.Minute
+	}
 }
 
 func (c *Config) validate() error {
@@ -118,6 +127,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("ingest: MaxDeliveryBytes %d must be positive", c.MaxDeliveryBytes)
 	case c.Bus.AckWait < time.Second:
 		return fmt.Errorf("ingest: Bus.AckWait %s must be at least 1s", c.Bus.AckWait)
+	case c.RedriveAfter < time.Second:
+		return fmt.Errorf("ingest: RedriveAfter %s must be at least 1s", c.RedriveAfter)
 	}
 	return nil
 }
@@ -183,6 +194,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	go w.maintainPartitions(ctx)
+	go w.redriveLoop(ctx)
 	go bus.WatchLag(ctx, cons, bus.ConsumerIngest, 10*time.Second, w.logger)
 	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
 

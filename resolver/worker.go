@@ -204,7 +204,7 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	stop := bus.KeepAlive(msg, w.cfg.Bus) // row locks may be waited for
-	err = w.resolveAndPublish(ctx, &wb)
+	err = w.resolveAndPublish(ctx, &wb, msg.Headers().Get(bus.HeaderRedrive))
 	stop()
 	if err != nil {
 		// Redelivered, operations already resolved are published again.
@@ -215,8 +215,9 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 }
 
 // resolveAndPublish resolves a work message's operations and publishes
-// those resolved to the importer.
-func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch) error {
+// those resolved to the importer. redrive is the name of the re-drive the
+// message belongs to, if any (bus.HeaderRedrive).
+func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch, redrive string) error {
 	out, err := w.resolveBatch(ctx, wb)
 	if err != nil {
 		return err
@@ -225,8 +226,13 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch) error
 	if len(out) == 0 {
 		return nil
 	}
+	stage := "apply"
+	if redrive != "" {
+		// The importer's message may be the one lost: a new one, not its duplicate.
+		stage = "apply.redrive." + redrive
+	}
 	f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
-		ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, "apply", out))
+		ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, stage, out))
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type config struct {
 	LogLevel       zapcore.Level
 	Replicas       int
 	AckWait        time.Duration
+	RedriveAfter   time.Duration
 	MaxInFlight    int  // per delivery; -1 unbounded
 	dev            bool // set by the dev role
 }
@@ -62,6 +63,9 @@ func loadConfig() (config, error) {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = -1
+	}
+	if c.RedriveAfter, err = time.ParseDuration(env("IMPORTD_REDRIVE_AFTER", "10m")); err != nil || c.RedriveAfter < time.Second {
+		return c, fmt.Errorf("IMPORTD_REDRIVE_AFTER: want a duration of at least 1s, got %q", os.Getenv("IMPORTD_REDRIVE_AFTER"))
 	}
 	return c, nil
 }

@@ -142,7 +142,7 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 	for _, role := range roles {
 		switch role {
 		case "ingest":
-			w, err := ingest.New(ingest.Config{Bus: a.busConfig(), MaxInFlight: a.cfg.MaxInFlight}, store, a.js, a.logger)
+			w, err := ingest.New(ingest.Config{Bus: a.busConfig(), MaxInFlight: a.cfg.MaxInFlight, RedriveAfter: a.cfg.RedriveAfter}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}

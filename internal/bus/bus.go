@@ -46,6 +46,12 @@ const (
 // importer does): the resolver then only looks for what is parked on them.
 const HeaderRegistered = "Importd-Registered"
 
+// HeaderRedrive on a work message says that it publishes again work that
+// made no progress (presumably lost), and names the re-drive: the stage
+// that answers it names its own messages after it, so that JetStream does
+// not drop them as duplicates of the lost ones.
+const HeaderRedrive = "Importd-Redrive"
+
 var (
 	merchantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	receiptPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
