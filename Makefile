@@ -32,7 +32,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 	$(GO) test ./internal/bus -run '^$$' -fuzz '^FuzzDecodeWork$$' -fuzztime $(FUZZTIME)
 
 .PHONY: faults
-faults: ## Fault suite, full size: kill -9, NATS/PostgreSQL restarts, duplicates, a 3-node cluster, 2 of each role (FAULTS_RECORDS, FAULTS_KILLS).
+faults: ## Fault suite, full size: kill -9, NATS/PostgreSQL restarts, lost work messages, duplicates, a 3-node cluster, 2 of each role (FAULTS_RECORDS, FAULTS_KILLS).
 	$(GO) test ./internal/faults -run . -count=1 -v -timeout 90m -faults.records $(FAULTS_RECORDS) -faults.kills $(FAULTS_KILLS)
 
 .PHONY: lint

@@ -1,7 +1,8 @@
 // Package faults holds the fault-injection suite of importd (issue 7): tests
 // that run every role as a real importd process against real NATS and
-// PostgreSQL servers, kill and restart processes and servers, duplicate
-// deliveries and events, and end each run with the audit.
+// PostgreSQL servers, kill and restart processes and servers, lose work
+// messages, duplicate deliveries and events, and end each run with the
+// audit.
 //
 // The package has no code of its own; everything is in its tests:
 //
