@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
+	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/tracking"
 )
 
@@ -26,9 +27,14 @@ var redrivenTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 // redriveBatch bounds the operations one re-drive pass claims.
 const redriveBatch = 10000
 
-// ErrRedriveSource reports a delivery whose message cannot be found again
-// to read its records.
-var ErrRedriveSource = errors.New("ingest: delivery message not found for a re-drive")
+// ErrBodyLost reports a delivery whose body cannot be read again: its
+// message is gone from the stream (lost with the work, or past the
+// stream's max age) or its object from the bucket.
+var ErrBodyLost = errors.New("ingest: the delivery's body is lost")
+
+// CodeRecordLost is the error of an operation rejected because its work
+// was lost and its record with it (ErrBodyLost).
+const CodeRecordLost = "RECORD_LOST"
 
 // redriveLoop publishes again, every RedriveAfter/4 (at most every minute),
 // the work of operations that made no progress for RedriveAfter.
@@ -70,6 +76,17 @@ func (w *Worker) redrivePass(ctx context.Context, cur *tracking.RedriveCursor) e
 		c := &claims[i]
 		log := w.logger.With(zap.String("receipt", c.Delivery.ReceiptID), zap.String("merchant", c.Delivery.MerchantID))
 		n, err := w.redrive(ctx, c)
+		if errors.Is(err, ErrBodyLost) {
+			// Never to be found again: ended, not claimed again for ever.
+			e := catalog.Error{Type: catalog.SystemError, Code: CodeRecordLost,
+				Description: fmt.Sprintf("the work of this record was lost and its delivery's body is gone too (%v); publish the record again", err)}
+			if _, rerr := w.store.RedriveReject(ctx, &c.Delivery, c.Seqs, e); rerr != nil {
+				errs = append(errs, rerr)
+				continue
+			}
+			log.Error("operations made no progress and their records are lost: rejected", zap.Int("operations", len(c.Seqs)), zap.Error(err))
+			continue
+		}
 		if err != nil {
 			// Claimed all the same: tried again after RedriveAfter.
 			errs = append(errs, fmt.Errorf("re-drive of %s: %w", c.Delivery.ReceiptID, err))
@@ -95,7 +112,7 @@ func (w *Worker) redrive(ctx context.Context, c *tracking.Redrive) (int, error) 
 	meta, _ := msg.Metadata()
 	hd := parseHeader(msg, meta)
 	if hd.receipt != c.Delivery.ReceiptID || len(hd.errs) > 0 {
-		return 0, fmt.Errorf("%w: %s is not the message of delivery %s", ErrRedriveSource, c.Delivery.Source, c.Delivery.ReceiptID)
+		return 0, fmt.Errorf("%w: %s is not the message of delivery %s", ErrBodyLost, c.Delivery.Source, c.Delivery.ReceiptID)
 	}
 	j := &job{w: w, msg: msg, d: c.Delivery, hd: hd, lastIP: time.Now(),
 		log:     w.logger.With(zap.String("receipt", c.Delivery.ReceiptID)),
@@ -105,7 +122,7 @@ func (w *Worker) redrive(ctx context.Context, c *tracking.Redrive) (int, error) 
 		return 0, err
 	}
 	if ierr != nil {
-		return 0, fmt.Errorf("ingest: the body cannot be read again: %s", ierr.Description)
+		return 0, fmt.Errorf("%w: %s", ErrBodyLost, ierr.Description)
 	}
 	defer closer.Close()
 	want := make(map[int]bool, len(c.Seqs))
@@ -157,7 +174,7 @@ func (w *Worker) storedDelivery(ctx context.Context, source string) (*storedMsg,
 	stream, seqText, ok := strings.Cut(source, ":")
 	seq, err := strconv.ParseUint(seqText, 10, 64)
 	if !ok || err != nil {
-		return nil, fmt.Errorf("%w: source %q", ErrRedriveSource, source)
+		return nil, fmt.Errorf("%w: source %q", ErrBodyLost, source)
 	}
 	s, err := w.js.Stream(ctx, stream)
 	if err != nil {
@@ -165,7 +182,7 @@ func (w *Worker) storedDelivery(ctx context.Context, source string) (*storedMsg,
 	}
 	raw, err := s.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrRedriveSource, source)
+		return nil, fmt.Errorf("%w: %s", ErrBodyLost, source)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: message %s: %w", source, err)

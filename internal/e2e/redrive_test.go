@@ -142,3 +142,46 @@ func redrivenMetric(t *testing.T, stage string) float64 {
 	}
 	return 0
 }
+
+// Work lost together with the delivery's body (its message gone from
+// IMPORT_DELIVERIES) can never be re-driven: the operations end rejected
+// with RECORD_LOST, once, and the delivery completes, rather than being
+// claimed again every RedriveAfter for ever.
+func TestRedriveBodyLost(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	ctx := context.Background()
+	e := newEnv(t)
+	e.startIngestWith(ingest.Config{RedriveAfter: time.Second, MaxInFlight: -1})
+	types := make([]string, n)
+	for i := range n {
+		types[i] = productType(fmt.Sprintf("lost-pt-%d", i))
+	}
+	const receipt = "redrive-body-lost"
+	e.deliver("m1", receipt, catalog.ProductType, types...)
+	var d tracking.Delivery
+	waitFor(t, 30*time.Second, func() bool {
+		var err error
+		d, err = e.store.DeliveryGet(ctx, receipt)
+		return err == nil && d.IngestState == tracking.IngestDone
+	})
+	work, err := e.js.Stream(ctx, bus.StreamWork)
+	require.NoError(t, err)
+	require.NoError(t, work.Purge(ctx))
+	deliveries, err := e.js.Stream(ctx, bus.StreamDeliveries)
+	require.NoError(t, err)
+	var seq uint64
+	_, err = fmt.Sscanf(d.Source, bus.StreamDeliveries+":%d", &seq)
+	require.NoError(t, err)
+	require.NoError(t, deliveries.DeleteMsg(ctx, seq))
+	e.startResolver(resolver.Config{})
+	e.startImporter(importer.Config{})
+	waitFor(t, 30*time.Second, func() bool { return e.delivery(receipt).CompletedAt != nil })
+	require.Equal(t, n, e.count(receipt, string(tracking.StateRejected)))
+	var lost, rejections int
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM operations WHERE receipt_id = $1 AND errors->0->>'code' = $2),
+		(SELECT count(*) FROM tracking_events WHERE receipt_id = $1 AND code = $3)`,
+		receipt, ingest.CodeRecordLost, int32(tracking.CodeRejected)).Scan(&lost, &rejections))
+	require.Equal(t, []int{n, n}, []int{lost, rejections})
+}
