@@ -45,5 +45,5 @@ func TestLostWork(t *testing.T) {
 	var redriven int
 	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT count(*) FROM tracking_events WHERE code = 2303`).Scan(&redriven))
 	t.Logf("faults: %d work messages lost, %d Redriven events", lost, redriven)
-	h.verify(w, fmt.Sprintf("%d kill -9 of all + %s purged, re-driven", h.nfaults.Load(), bus.StreamWork))
+	h.verify(w, fmt.Sprintf("%d kill -9 of all + %s purged", h.nfaults.Load(), bus.StreamWork))
 }
