@@ -88,7 +88,7 @@ func newFixture(t *testing.T) *fixture {
 	rw, err := resolver.New(resolver.Config{SweepInterval: 200 * time.Millisecond}, store, js, log)
 	require.NoError(t, err)
 	target := &catalog.Faulty{Target: catalog.NewStore(pool), FailKey: func(key string) bool { return key == "rej-1" }}
-	mw, err := importer.New(importer.Config{Target: target, RetryInitial: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, store, js, log)
+	mw, err := importer.New(importer.Config{Target: target, RetryWindow: 150 * time.Millisecond, RetryInitial: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}, store, js, log)
 	require.NoError(t, err)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 3)

@@ -28,6 +28,7 @@ type config struct {
 	LogLevel       zapcore.Level
 	Replicas       int
 	AckWait        time.Duration
+	RetryWindow    time.Duration
 	MaxInFlight    int  // per delivery; -1 unbounded
 	dev            bool // set by the dev role
 }
@@ -59,6 +60,9 @@ func loadConfig() (config, error) {
 	}
 	if c.MaxInFlight, err = strconv.Atoi(env("IMPORTD_MAX_IN_FLIGHT", strconv.Itoa(ingest.DefaultMaxInFlight))); err != nil || c.MaxInFlight < 0 {
 		return c, fmt.Errorf("IMPORTD_MAX_IN_FLIGHT: want a number of operations, 0 for unbounded, got %q", os.Getenv("IMPORTD_MAX_IN_FLIGHT"))
+	}
+	if c.RetryWindow, err = time.ParseDuration(env("IMPORTD_RETRY_WINDOW", "10m")); err != nil || c.RetryWindow < time.Second || c.RetryWindow > 6*time.Hour {
+		return c, fmt.Errorf("IMPORTD_RETRY_WINDOW: want a duration from 1s to 6h, got %q", os.Getenv("IMPORTD_RETRY_WINDOW"))
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = -1

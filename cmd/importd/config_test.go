@@ -37,7 +37,7 @@ func TestParseRetention(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
-		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT"} {
+		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_RETRY_WINDOW"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -48,9 +48,15 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, "./var", c.DataDir)
 	require.Equal(t, ":8080", c.HTTPAddr)
 	require.Equal(t, 48*time.Hour, c.Retention)
+	require.Equal(t, 10*time.Minute, c.RetryWindow)
 	require.False(t, c.DatabaseURLSet || c.NATSURLSet)
 
 	t.Setenv("IMPORTD_LOG_LEVEL", "loud")
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "IMPORTD_LOG_LEVEL")
+	t.Setenv("IMPORTD_LOG_LEVEL", "")
+
+	t.Setenv("IMPORTD_RETRY_WINDOW", "500ms")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_RETRY_WINDOW")
 }
