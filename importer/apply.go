@@ -81,7 +81,8 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 			if !ok || st.State != tracking.StateProcessing || st.Stage != tracking.StageResolved || st.RetryCount >= MaxAttempts {
 				continue
 			}
-			recs = append(recs, catalog.ApplyRecord{OpID: op.ID, Type: t, Key: op.Key, Data: op.Record})
+			recs = append(recs, catalog.ApplyRecord{OpID: op.ID, Type: t, Key: op.Key, Data: op.Record,
+				Order: catalog.Order{At: wb.DeliveryAt, Seq: op.Seq, Receipt: wb.ReceiptID}})
 			froms = append(froms, st)
 		}
 		if len(recs) == 0 {
@@ -112,6 +113,12 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 				}
 				ts = append(ts, tracking.Transition{From: st, To: to, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Warnings: r.Warnings})
 				written = append(written, writtenOf(t, recs[i], r))
+			case catalog.Superseded:
+				// Successful: what the catalog holds came later from upstream.
+				ev := tracking.NewEvent(d, key, tracking.CodeImportSuperseded, "Not applied, superseded: "+describe(r.Warnings))
+				ev.Debug = errorsJSON(r.Warnings)
+				ts = append(ts, tracking.Transition{From: st, To: tracking.StateImported, Stage: tracking.StageResolved,
+					Events: []tracking.Event{ev}, Warnings: r.Warnings})
 			case catalog.Refused:
 				ev := tracking.NewEvent(d, key, tracking.CodeTargetRefused, "Refused by the catalog: "+describe(r.Errors))
 				ev.Debug = errorsJSON(r.Errors)
