@@ -1269,7 +1269,8 @@ var storeUpsertSQL = map[ResourceType]string{
 // upsertSQL is the statement of storeUpsertSQL for table, whose identity
 // column is id and whose extra column (if any) has the given type and is
 // written as expr of r.extra. The statement's other parts see the table as
-// it was before the statement: o is the row as the statement found it.
+// it was before the statement: o is the row as the statement found it, one
+// primary-key probe a record (a join would scan the merchant's rows).
 func upsertSQL(table, id, extra, extraType, expr string) string {
 	var extraCol, extraVal, extraSet string
 	if extra != "" {
@@ -1296,7 +1297,8 @@ func upsertSQL(table, id, extra, extraType, expr string) string {
 	)
 	SELECT r.key, up.version, coalesce(up.inserted, false), o.version, o.written_at, coalesce(o.written_seq, 0), coalesce(o.written_receipt, '')
 	FROM r LEFT JOIN up ON up.key = r.key
-	LEFT JOIN ` + table + ` o ON o.merchant_id = $1 AND o.` + id + ` = r.key`
+	LEFT JOIN LATERAL (SELECT version, written_at, written_seq, written_receipt FROM ` + table + `
+		WHERE merchant_id = $1 AND ` + id + ` = r.key LIMIT 1) o ON true`
 }
 
 // rowsUpsert writes the records of type t and notes in changed the rows it
