@@ -165,10 +165,9 @@ const maxApplyCalls = 32
 // error is errTxBroken.
 func (w *Worker) applyIsolating(ctx context.Context, tx pgx.Tx, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
 	results := make([]catalog.ApplyResult, len(recs))
-	calls := 0
+	budget := maxApplyCalls - 1 // calls left beyond the first; a split pays for both halves' first
 	var run func(part []catalog.ApplyRecord, out []catalog.ApplyResult) error
 	run = func(part []catalog.ApplyRecord, out []catalog.ApplyResult) error {
-		calls++
 		got, err, timedOut := w.apply(ctx, tx, merchant, part)
 		if err == nil && len(got) != len(part) {
 			err = fmt.Errorf("importer: the target returned %d results for %d records", len(got), len(part))
@@ -180,7 +179,8 @@ func (w *Worker) applyIsolating(ctx context.Context, tx pgx.Tx, merchant string,
 		if errors.Is(err, errTxBroken) {
 			return err
 		}
-		if len(part) > 1 && !timedOut && calls+2 <= maxApplyCalls {
+		if len(part) > 1 && !timedOut && budget >= 2 {
+			budget -= 2
 			isolatedTotal.Inc()
 			mid := len(part) / 2
 			if err := run(part[:mid], out[:mid]); err != nil {
