@@ -51,9 +51,10 @@ import (
 // Every row also keeps the Order of the record that wrote it last
 // (migration 00014), and a record that comes before it is not applied: it is
 // Superseded, with a SUPERSEDED warning naming the later record's delivery.
-// A variant of a Product record that the catalog holds from a later record
-// is left as it is, with a SUPERSEDED warning for that variant, and the rest
-// of the record is written. Since the order must follow the data, a record
+// A Product record is ordered row by row (dropSuperseded): a variant the
+// catalog holds from a later record is left as it is, with a SUPERSEDED
+// warning for that variant, and a superseded product still adds the variants
+// no later record wrote. Since the order must follow the data, a record
 // identical to its row but after the one that wrote it rewrites the row's
 // order (not its version): the only write an identical re-import makes.
 type Store struct {
@@ -258,7 +259,7 @@ func (it *applyItem) supersede(newer Order, field string) {
 	}
 	if field == "" {
 		it.superseded = true
-		it.warns = []Error{DataErr(CodeSuperseded, "", fmt.Sprintf("not applied: the catalog holds %s %q as written by %s, which comes after this record", it.t, it.key, by))}
+		it.warns = []Error{DataErr(CodeSuperseded, "", fmt.Sprintf("the catalog holds %s %q as written by %s, which comes after this record: this record's data for it was not applied", it.t, it.key, by))}
 		return
 	}
 	it.warns = append(it.warns, DataErr(CodeSuperseded, field, fmt.Sprintf("the variant was not written: the catalog holds it as written by %s, which comes after this record", by)))
@@ -752,10 +753,6 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 		if it.refused {
 			continue
 		}
-		if it.superseded {
-			results[it.idx] = ApplyResult{Outcome: Superseded, Warnings: it.warns}
-			continue
-		}
 		self := it.ref()
 		res := ApplyResult{Warnings: it.warns, Resources: make([]Reference, 1, 1+len(rowsOf[it]))}
 		res.Resources[0] = rowReference(self)
@@ -786,6 +783,9 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 			}
 		}
 		switch {
+		case it.superseded && !touched:
+			results[it.idx] = ApplyResult{Outcome: Superseded, Warnings: it.warns}
+			continue
 		case inserted:
 			res.Outcome = Created
 			res.Created = append([]Reference{rowReference(self)}, res.Created...)
@@ -810,27 +810,35 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 
 func (it *applyItem) ref() rowID { return rowID{it.t, it.key} }
 
-// dropSuperseded takes out of the segment the variant rows that are not to
-// be written: those of a superseded Product record, and those the catalog
+// dropSuperseded takes out of the segment the variant rows the catalog
 // holds as written by a record after the one writing them now (locked by
-// variantsLock, so the order read is the order written). A ProductVariant
-// record whose row is one is superseded; a Product record keeps the rest of
-// its rows and gets a SUPERSEDED warning for the variant. A record that
-// writes no master does not demote one either.
+// variantsLock, so the order read is the order written), so that each row
+// ends as the last record to write it left it, whatever order the records
+// come in. A ProductVariant record whose row is one is superseded; a Product
+// record gets a SUPERSEDED warning for the variant. A superseded Product
+// record still writes its variants that no later record wrote (a product
+// never loses a variant, so the later record left them as they were), but
+// does not change which one is the master: that was the later record's to
+// say.
 func (sg *segment) dropSuperseded() {
 	rows := sg.rows[:0]
 	for _, r := range sg.rows {
-		if !r.item.superseded {
-			if newer := sg.variants[r.cv.sku].order; !r.isNew && r.item.order.Before(newer) {
+		if newer := sg.variants[r.cv.sku].order; !r.isNew && r.item.order.Before(newer) {
+			switch {
+			case r.item.t == ProductVariant:
+				r.item.supersede(newer, "")
+			case !r.item.superseded:
 				r.item.supersede(newer, r.cv.field)
-			} else {
-				rows = append(rows, r)
-				continue
 			}
+			if r.master == 1 && sg.masterSet[r.product] == r.item {
+				delete(sg.masterSet, r.product)
+			}
+			continue
 		}
-		if r.master == 1 && sg.masterSet[r.product] == r.item {
-			delete(sg.masterSet, r.product)
+		if r.item.superseded {
+			r.master = -1
 		}
+		rows = append(rows, r)
 	}
 	clear(sg.rows[len(rows):])
 	sg.rows = rows

@@ -1155,4 +1155,25 @@ func TestStoreWriteOrder(t *testing.T) {
 	require.Equal(t, "wo-s1", masterOf(t, pool, "wo-shirt"))
 	require.Contains(t, fmt.Sprint(getJSON(t, s, ProductVariant, "wo-s1")), "L")
 	require.Contains(t, fmt.Sprint(getJSON(t, s, ProductVariant, "wo-s2")), "XL")
+
+	// A superseded Product record still adds the variant no later record
+	// wrote, as it would have in order, without making it the master.
+	pants := func(name string, master map[string]any, variants ...map[string]any) []byte {
+		p := map[string]any{"key": "wo-pants", "productType": map[string]any{"key": "wo-type"}, "name": map[string]any{"en": name},
+			"slug": map[string]any{"en": "wo-pants"}, "masterVariant": master}
+		if len(variants) > 0 {
+			p["variants"] = variants
+		}
+		return mustJSON(t, p)
+	}
+	applyOK(t, s, at(d2, applyRec(t, Product, pants("new", variantJSON("wo-p1", "size=M")))))
+	res = applyOK(t, s, at(d1, applyRec(t, Product, pants("old", variantJSON("wo-p2", "size=S"), variantJSON("wo-p1", "size=S")))))
+	require.Equal(t, []Outcome{Updated}, outcomes(res))
+	require.Equal(t, []string{CodeSuperseded + " "}, codesOf(res[0].Warnings))
+	require.Equal(t, []Reference{{TypeID: "product-variant", SKU: "wo-p2"}}, res[0].Created)
+	require.Equal(t, "wo-p1", masterOf(t, pool, "wo-pants"))
+	require.Equal(t, "new", getJSON(t, s, Product, "wo-pants")["name"].(map[string]any)["en"])
+	require.Contains(t, fmt.Sprint(getJSON(t, s, ProductVariant, "wo-p1")), "M")
+	res = applyOK(t, s, at(d1, applyRec(t, Product, pants("old", variantJSON("wo-p2", "size=S"), variantJSON("wo-p1", "size=S")))))
+	require.Equal(t, []Outcome{Superseded}, outcomes(res), "nothing left to write")
 }
