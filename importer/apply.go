@@ -191,7 +191,7 @@ func (w *Worker) applyIsolating(ctx context.Context, tx pgx.Tx, merchant string,
 		if !errors.Is(err, catalog.ErrTransient) && !timedOut {
 			// Unexpected (a bug, a missing table): it still counts as an
 			// attempt, so that a record that breaks the target cannot loop.
-			w.logger.Error("target failed unexpectedly", zap.String("op", part[0].OpID), zap.Int("records", len(part)), zap.Error(err))
+			w.logger.Error("target failed unexpectedly", zap.String("merchant", merchant), zap.String("op", part[0].OpID), zap.Int("records", len(part)), zap.Error(err))
 		}
 		f := catalog.ApplyResult{Outcome: catalog.Failed, Errors: []catalog.Error{{Type: catalog.SystemError, Code: CodeTargetFailure, Description: err.Error()}}}
 		if timedOut {

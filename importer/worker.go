@@ -1,6 +1,6 @@
 // Package importer writes resolved operations into the target catalog:
 // batches in one transaction, the records of a failing batch isolated,
-// transient failures retried with exponential backoff over a window at most
+// transient failures retried with backoff over a window of minutes, at most
 // five attempts in all, resource events announced through
 // an outbox so that parked operations are released, and deliveries
 // completed when their last operation ends.
