@@ -133,8 +133,8 @@ func checkCounts(ctx context.Context, db database.DBTX, d delivery, sum *Summary
 }
 
 // terminal groups the codes of the events that put an operation into an
-// end state, as the workers write them: the importer writes Imported or
-// ImportedUnchanged (imported), PartiallyImported, TargetRefused
+// end state, as the workers write them: the importer writes Imported,
+// ImportedUnchanged or ImportSuperseded (imported), PartiallyImported, TargetRefused
 // (validationFailed) and Rejected after the fifth failed attempt; ingest
 // writes ValidationFailed for a record that breaks the contract or repeats
 // an identity, the resolver for a category cycle; cancellation writes
@@ -143,7 +143,7 @@ var terminal = []struct {
 	state tracking.State
 	codes []int32
 }{
-	{tracking.StateImported, []int32{int32(tracking.CodeImported), int32(tracking.CodeImportedUnchanged)}},
+	{tracking.StateImported, []int32{int32(tracking.CodeImported), int32(tracking.CodeImportedUnchanged), int32(tracking.CodeImportSuperseded)}},
 	{tracking.StatePartiallyImported, []int32{int32(tracking.CodePartiallyImported)}},
 	{tracking.StateValidationFailed, []int32{int32(tracking.CodeValidationFailed), int32(tracking.CodeTargetRefused)}},
 	{tracking.StateRejected, []int32{int32(tracking.CodeRejected)}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/importd/importd/internal/database"
@@ -46,6 +47,16 @@ import (
 //
 // Every row has a version, 1 when created and counting the writes that
 // changed it; a product's version also counts the changes of its variants.
+//
+// Every row also keeps the Order of the record that wrote it last
+// (migration 00014), and a record that comes before it is not applied: it is
+// Superseded, with a SUPERSEDED warning naming the later record's delivery.
+// A Product record is ordered row by row (dropSuperseded): a variant the
+// catalog holds from a later record is left as it is, with a SUPERSEDED
+// warning for that variant, and a superseded product still adds the variants
+// no later record wrote. Since the order must follow the data, a record
+// identical to its row but after the one that wrote it rewrites the row's
+// order (not its version): the only write an identical re-import makes.
 type Store struct {
 	pool *pgxpool.Pool
 }
@@ -194,6 +205,9 @@ type applyItem struct {
 	refused bool
 	errs    []Error
 	warns   []Error
+
+	order      Order // where the record comes among the writes of its resource
+	superseded bool  // a record after it wrote its resource: nothing of it is written
 }
 
 // canonVariant is a variant in canonical form, its attributes apart so that
@@ -233,6 +247,22 @@ func newProductTypeDef(r *ProductTypeRecord) *productTypeDef {
 func (it *applyItem) refuse(e Error) {
 	it.refused = true
 	it.errs = append(it.errs, e)
+}
+
+// supersede notes that the record that wrote a row of it comes after it
+// (newer): the whole record when field is "", else the variant at field,
+// which is then not written while the rest of the record is.
+func (it *applyItem) supersede(newer Order, field string) {
+	by := fmt.Sprintf("delivery %s (accepted %s, position %d)", newer.Receipt, newer.At.Format(time.RFC3339Nano), newer.Seq)
+	if newer.Receipt == it.order.Receipt {
+		by = fmt.Sprintf("a later record of this delivery (position %d)", newer.Seq)
+	}
+	if field == "" {
+		it.superseded = true
+		it.warns = []Error{DataErr(CodeSuperseded, "", fmt.Sprintf("the catalog holds %s %q as written by %s, which comes after this record: this record's data for it was not applied", it.t, it.key, by))}
+		return
+	}
+	it.warns = append(it.warns, DataErr(CodeSuperseded, field, fmt.Sprintf("the variant was not written: the catalog holds it as written by %s, which comes after this record", by)))
 }
 
 func applyRecords(ctx context.Context, tx pgx.Tx, merchant string, recs []ApplyRecord) ([]ApplyResult, error) {
@@ -311,7 +341,10 @@ func prepareItems(recs []ApplyRecord) []*applyItem {
 	w := canonWriter{p: &v.parser}
 	items := make([]*applyItem, len(recs))
 	for i, rec := range recs {
-		it := &applyItem{idx: i, t: rec.Type, key: rec.Key}
+		it := &applyItem{idx: i, t: rec.Type, key: rec.Key, order: rec.Order}
+		if !it.order.IsZero() {
+			it.order.At = it.order.At.UTC().Truncate(time.Microsecond) // as stored
+		}
 		items[i] = it
 		s := schemaOf(rec.Type)
 		if s == nil {
@@ -446,6 +479,8 @@ type loadedVariant struct {
 	product  string
 	isMaster bool
 	position int32 // noPosition for none
+	version  int64
+	order    Order // of the record that wrote it last
 }
 
 // variantRow is a row of catalog_variants a record writes.
@@ -689,6 +724,7 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 			return err
 		}
 	}
+	sg.dropSuperseded()
 	demoted, err := sg.demote(ctx, tx, changed)
 	if err != nil {
 		return err
@@ -747,6 +783,9 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 			}
 		}
 		switch {
+		case it.superseded && !touched:
+			results[it.idx] = ApplyResult{Outcome: Superseded, Warnings: it.warns}
+			continue
 		case inserted:
 			res.Outcome = Created
 			res.Created = append([]Reference{rowReference(self)}, res.Created...)
@@ -770,6 +809,45 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 }
 
 func (it *applyItem) ref() rowID { return rowID{it.t, it.key} }
+
+// dropSuperseded takes out of the segment the variant rows the catalog
+// holds as written by a record after the one writing them now (locked by
+// variantsLock, so the order read is the order written), so that each row
+// ends as the last record to write it left it, whatever order the records
+// come in. A ProductVariant record whose row is one is superseded; a Product
+// record gets a SUPERSEDED warning for the variant. A superseded Product
+// record still writes its variants that no later record wrote (a product
+// never loses a variant, so the later record left them as they were), but
+// does not change which one is the master: that was the later record's to
+// say.
+func (sg *segment) dropSuperseded() {
+	rows := sg.rows[:0]
+	for _, r := range sg.rows {
+		if newer := sg.variants[r.cv.sku].order; !r.isNew && r.item.order.Before(newer) {
+			switch {
+			case r.item.t == ProductVariant:
+				r.item.supersede(newer, "")
+			case !r.item.superseded:
+				r.item.supersede(newer, r.cv.field)
+			}
+			if r.master == 1 && sg.masterSet[r.product] == r.item {
+				delete(sg.masterSet, r.product)
+			}
+			continue
+		}
+		if r.item.superseded {
+			r.master = -1
+		}
+		rows = append(rows, r)
+	}
+	clear(sg.rows[len(rows):])
+	sg.rows = rows
+	for p, it := range sg.masterSet {
+		if it.superseded {
+			delete(sg.masterSet, p)
+		}
+	}
+}
 
 // rowReference is the reference of the resource of row r.
 func rowReference(r rowID) Reference {
@@ -823,9 +901,9 @@ func (sg *segment) writeVariants(ctx context.Context, tx pgx.Tx, changed map[row
 	slices.SortFunc(rows, func(a, b variantRow) int { return strings.Compare(a.cv.sku, b.cv.sku) })
 	n := len(rows)
 	skus, products, data := make([]string, n), make([]string, n), make([]string, n)
-	masters, positions := make([]bool, n), make([]int32, n)
+	masters, positions, orders := make([]bool, n), make([]int32, n), make([]Order, n)
 	for i, r := range rows {
-		skus[i], products[i], data[i], positions[i] = r.cv.sku, r.product, string(r.data), r.position
+		skus[i], products[i], data[i], positions[i], orders[i] = r.cv.sku, r.product, string(r.data), r.position, r.item.order
 		switch r.master {
 		case 1:
 			masters[i] = true
@@ -835,7 +913,7 @@ func (sg *segment) writeVariants(ctx context.Context, tx pgx.Tx, changed map[row
 			masters[i] = !replaced && sg.variants[r.cv.sku].isMaster
 		}
 	}
-	return variantsUpsert(ctx, tx, sg.merchant, skus, products, masters, positions, data, changed)
+	return variantsUpsert(ctx, tx, sg.merchant, skus, products, masters, positions, data, orders, sg.variants, changed)
 }
 
 // The canonical form of a record.
@@ -1131,9 +1209,10 @@ func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus [
 	skus = slices.Clone(skus)
 	slices.Sort(skus)
 	skus = slices.Compact(skus)
-	rows, err := db.Query(ctx, `SELECT v.sku, v.product_key, v.is_master, coalesce(v.position, -1)
+	rows, err := db.Query(ctx, `SELECT v.sku, v.product_key, v.is_master, coalesce(v.position, -1), v.version,
+			v.written_at, coalesce(v.written_seq, 0), coalesce(v.written_receipt, '')
 		FROM unnest($2::text[]) WITH ORDINALITY AS s(sku, n)
-		CROSS JOIN LATERAL (SELECT sku, product_key, is_master, position FROM catalog_variants
+		CROSS JOIN LATERAL (SELECT sku, product_key, is_master, position, version, written_at, written_seq, written_receipt FROM catalog_variants
 			WHERE merchant_id = $1 AND sku = s.sku LIMIT 1 FOR UPDATE) v
 		ORDER BY s.n`, merchant, skus)
 	if err != nil {
@@ -1141,7 +1220,14 @@ func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus [
 	}
 	var sku string
 	var v loadedVariant
-	_, err = pgx.ForEachRow(rows, []any{&sku, &v.product, &v.isMaster, &v.position}, func() error {
+	var at pgtype.Timestamptz
+	var seq int32
+	var receipt string
+	_, err = pgx.ForEachRow(rows, []any{&sku, &v.product, &v.isMaster, &v.position, &v.version, &at, &seq, &receipt}, func() error {
+		v.order = Order{}
+		if at.Valid {
+			v.order = Order{At: at.Time.UTC(), Seq: int(seq), Receipt: receipt}
+		}
 		out[sku] = v
 		return nil
 	})
@@ -1172,68 +1258,88 @@ func variantsExisting(ctx context.Context, db database.DBTX, merchant string, sk
 	return out, nil
 }
 
-// storeUpsertSQL writes rows of each table but catalog_variants: $2 identities,
-// $3 data, $4 the extra column. A row whose data is unchanged is not written
-// (no new version) and not returned.
+// storeUpsertSQL writes rows of each table but catalog_variants: $2
+// identities, $3 data, $4 the extra column, $5…$7 the records' orders. A row
+// is written when its data changes (a new version) or when only the order
+// of the record that wrote it does (the version stays), and never by a
+// record before the one that last wrote it (Order). Every record's row is
+// returned, with its version after the statement (null: not written) and,
+// as the statement found it, its version and order.
 var storeUpsertSQL = map[ResourceType]string{
-	ProductType: `INSERT INTO catalog_product_types AS t (merchant_id, key, data)
-		SELECT $1, r.key, r.data::jsonb FROM unnest($2::text[], $3::text[]) AS r(key, data)
-		ON CONFLICT (merchant_id, key) DO UPDATE
-		SET data = excluded.data, version = t.version + 1, last_modified_at = now()
-		WHERE t.data IS DISTINCT FROM excluded.data
-		RETURNING t.key, t.version = 1`,
-	Category: `INSERT INTO catalog_categories AS t (merchant_id, key, data, parent_key)
-		SELECT $1, r.key, r.data::jsonb, nullif(r.parent, '') FROM unnest($2::text[], $3::text[], $4::text[]) AS r(key, data, parent)
-		ON CONFLICT (merchant_id, key) DO UPDATE
-		SET data = excluded.data, parent_key = excluded.parent_key, version = t.version + 1, last_modified_at = now()
-		WHERE t.data IS DISTINCT FROM excluded.data
-		RETURNING t.key, t.version = 1`,
-	TaxCategory: `INSERT INTO catalog_tax_categories AS t (merchant_id, key, data)
-		SELECT $1, r.key, r.data::jsonb FROM unnest($2::text[], $3::text[]) AS r(key, data)
-		ON CONFLICT (merchant_id, key) DO UPDATE
-		SET data = excluded.data, version = t.version + 1, last_modified_at = now()
-		WHERE t.data IS DISTINCT FROM excluded.data
-		RETURNING t.key, t.version = 1`,
-	Product: `INSERT INTO catalog_products AS t (merchant_id, key, data, product_type_key)
-		SELECT $1, r.key, r.data::jsonb, r.type FROM unnest($2::text[], $3::text[], $4::text[]) AS r(key, data, type)
-		ON CONFLICT (merchant_id, key) DO UPDATE
-		SET data = excluded.data, product_type_key = excluded.product_type_key, version = t.version + 1, last_modified_at = now()
-		WHERE t.data IS DISTINCT FROM excluded.data
-		RETURNING t.key, t.version = 1`,
-	Price: `INSERT INTO catalog_prices AS t (merchant_id, key, data, sku)
-		SELECT $1, r.key, r.data::jsonb, r.sku FROM unnest($2::text[], $3::text[], $4::text[]) AS r(key, data, sku)
-		ON CONFLICT (merchant_id, key) DO UPDATE
-		SET data = excluded.data, sku = excluded.sku, version = t.version + 1, last_modified_at = now()
-		WHERE t.data IS DISTINCT FROM excluded.data
-		RETURNING t.key, t.version = 1`,
-	InventoryEntry: `INSERT INTO catalog_inventory AS t (merchant_id, sku, data, quantity_on_stock)
-		SELECT $1, r.sku, r.data::jsonb, r.quantity FROM unnest($2::text[], $3::text[], $4::int8[]) AS r(sku, data, quantity)
-		ON CONFLICT (merchant_id, sku) DO UPDATE
-		SET data = excluded.data, quantity_on_stock = excluded.quantity_on_stock, version = t.version + 1, last_modified_at = now()
-		WHERE t.data IS DISTINCT FROM excluded.data
-		RETURNING t.sku, t.version = 1`,
+	ProductType:    upsertSQL("catalog_product_types", "key", "", "", ""),
+	Category:       upsertSQL("catalog_categories", "key", "parent_key", "text", "nullif(r.extra, '')"),
+	TaxCategory:    upsertSQL("catalog_tax_categories", "key", "", "", ""),
+	Product:        upsertSQL("catalog_products", "key", "product_type_key", "text", "r.extra"),
+	Price:          upsertSQL("catalog_prices", "key", "sku", "text", "r.extra"),
+	InventoryEntry: upsertSQL("catalog_inventory", "sku", "quantity_on_stock", "int8", "r.extra"),
+}
+
+// upsertSQL is the statement of storeUpsertSQL for table, whose identity
+// column is id and whose extra column (if any) has the given type and is
+// written as expr of r.extra. The statement's other parts see the table as
+// it was before the statement: o is the row as the statement found it, one
+// primary-key probe a record (a join would scan the merchant's rows).
+func upsertSQL(table, id, extra, extraType, expr string) string {
+	var extraCol, extraVal, extraSet string
+	if extra != "" {
+		extraCol, extraVal, extraSet = ", "+extra, ", "+expr, ", "+extra+" = excluded."+extra
+	} else {
+		extraType = "text" // $4 is unused
+	}
+	return `WITH r AS (
+		SELECT * FROM unnest($2::text[], $3::text[], $4::` + extraType + `[], $5::timestamptz[], $6::int4[], $7::text[])
+			AS r(key, data, extra, at, seq, receipt)
+	), up AS (
+		INSERT INTO ` + table + ` AS t (merchant_id, ` + id + `, data, written_at, written_seq, written_receipt` + extraCol + `)
+		SELECT $1, r.key, r.data::jsonb, r.at, CASE WHEN r.at IS NOT NULL THEN r.seq END, CASE WHEN r.at IS NOT NULL THEN r.receipt END` + extraVal + ` FROM r
+		ON CONFLICT (merchant_id, ` + id + `) DO UPDATE
+		SET data = excluded.data` + extraSet + `,
+			version = t.version + (t.data IS DISTINCT FROM excluded.data)::int,
+			last_modified_at = CASE WHEN t.data IS DISTINCT FROM excluded.data THEN now() ELSE t.last_modified_at END,
+			written_at = excluded.written_at, written_seq = excluded.written_seq, written_receipt = excluded.written_receipt
+		WHERE (t.data IS DISTINCT FROM excluded.data
+				OR (t.written_at, t.written_seq, t.written_receipt) IS DISTINCT FROM (excluded.written_at, excluded.written_seq, excluded.written_receipt))
+			AND (t.written_at IS NULL OR excluded.written_at IS NULL
+				OR (t.written_at, t.written_seq) <= (excluded.written_at, excluded.written_seq))
+		RETURNING t.` + id + ` AS key, t.version, t.xmax = 0 AS inserted
+	)
+	SELECT r.key, up.version, coalesce(up.inserted, false), o.version, o.written_at, coalesce(o.written_seq, 0), coalesce(o.written_receipt, '')
+	FROM r LEFT JOIN up ON up.key = r.key
+	LEFT JOIN LATERAL (SELECT version, written_at, written_seq, written_receipt FROM ` + table + `
+		WHERE merchant_id = $1 AND ` + id + ` = r.key LIMIT 1) o ON true`
 }
 
 // rowsUpsert writes the records of type t and notes in changed the rows it
-// created (true) or changed (false).
+// created (true) or changed (false). A record that comes before the one
+// that last wrote its row is not written: it is marked superseded.
 func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t ResourceType, items []*applyItem, changed map[rowID]bool) error {
 	if len(items) == 0 {
 		return nil
 	}
-	keys, data := make([]string, len(items)), make([]string, len(items))
-	args := []any{merchant, keys, data}
+	n := len(items)
+	keys, data := make([]string, n), make([]string, n)
+	ats, seqs, receipts := make([]pgtype.Timestamptz, n), make([]int32, n), make([]string, n)
+	args := []any{merchant, keys, data, nil, ats, seqs, receipts}
 	var extra []string
 	var quantities []int64
 	switch t {
 	case Category, Product, Price:
-		extra = make([]string, len(items))
-		args = append(args, extra)
+		extra = make([]string, n)
+		args[3] = extra
 	case InventoryEntry:
-		quantities = make([]int64, len(items))
-		args = append(args, quantities)
+		quantities = make([]int64, n)
+		args[3] = quantities
+	default:
+		args[3] = make([]string, n)
 	}
+	byKey := make(map[string]*applyItem, n)
 	for i, it := range items {
 		keys[i], data[i] = it.key, string(it.data)
+		byKey[it.key] = it
+		if !it.order.IsZero() {
+			ats[i] = pgtype.Timestamptz{Time: it.order.At, Valid: true}
+			seqs[i], receipts[i] = int32(it.order.Seq), it.order.Receipt
+		}
 		switch t {
 		case Category:
 			extra[i] = it.parent
@@ -1250,10 +1356,35 @@ func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t Resour
 		return fmt.Errorf("write %s: %w", t, err)
 	}
 	var key string
+	var version, was pgtype.Int8
 	var inserted bool
-	_, err = pgx.ForEachRow(rows, []any{&key, &inserted}, func() error {
-		changed[rowID{t, key}] = inserted
-		return nil
+	var at pgtype.Timestamptz
+	var seq int32
+	var receipt string
+	_, err = pgx.ForEachRow(rows, []any{&key, &version, &inserted, &was, &at, &seq, &receipt}, func() error {
+		it := byKey[key]
+		if version.Valid {
+			if inserted || !was.Valid || was.Int64 != version.Int64 { // else only the order changed
+				changed[rowID{t, key}] = inserted
+			}
+			return nil
+		}
+		// Not written: identical and written by this very record before, or
+		// a record after this one wrote it. Anything else means a concurrent
+		// batch wrote the row after the statement began.
+		var stored Order
+		if at.Valid {
+			stored = Order{At: at.Time.UTC(), Seq: int(seq), Receipt: receipt}
+		}
+		switch {
+		case !was.Valid:
+		case it.order.Before(stored):
+			it.supersede(stored, "")
+			return nil
+		case stored.At.Equal(it.order.At) && stored.Seq == it.order.Seq && stored.Receipt == it.order.Receipt:
+			return nil
+		}
+		return fmt.Errorf("%w: %s %q was written by a concurrent batch", ErrTransient, t, key)
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t, err)
@@ -1301,24 +1432,44 @@ func variantsDemote(ctx context.Context, db database.DBTX, merchant string, prod
 
 // variantsUpsert writes variant rows. A variant is only ever written for
 // the product it belongs to: a row of another product is left alone and not
-// returned (the caller sees that it expected to create it).
-func variantsUpsert(ctx context.Context, db database.DBTX, merchant string, skus, products []string, masters []bool, positions []int32, data []string, changed map[rowID]bool) error {
-	rows, err := db.Query(ctx, `INSERT INTO catalog_variants AS v (merchant_id, sku, product_key, is_master, position, data)
-		SELECT $1, r.sku, r.product_key, r.is_master, nullif(r.position, -1), r.data::jsonb
-		FROM unnest($2::text[], $3::text[], $4::bool[], $5::int4[], $6::text[]) AS r(sku, product_key, is_master, position, data)
+// returned (the caller sees that it expected to create it). Like
+// storeUpsertSQL it writes a row whose order alone changes, without a new
+// version; the rows are locked (variantsLock), and loaded holds the versions
+// they had.
+func variantsUpsert(ctx context.Context, db database.DBTX, merchant string, skus, products []string, masters []bool, positions []int32, data []string,
+	orders []Order, loaded map[string]loadedVariant, changed map[rowID]bool) error {
+	ats, seqs, receipts := make([]pgtype.Timestamptz, len(orders)), make([]int32, len(orders)), make([]string, len(orders))
+	for i, o := range orders {
+		if !o.IsZero() {
+			ats[i] = pgtype.Timestamptz{Time: o.At, Valid: true}
+			seqs[i], receipts[i] = int32(o.Seq), o.Receipt
+		}
+	}
+	rows, err := db.Query(ctx, `INSERT INTO catalog_variants AS v (merchant_id, sku, product_key, is_master, position, data, written_at, written_seq, written_receipt)
+		SELECT $1, r.sku, r.product_key, r.is_master, nullif(r.position, -1), r.data::jsonb,
+			r.at, CASE WHEN r.at IS NOT NULL THEN r.seq END, CASE WHEN r.at IS NOT NULL THEN r.receipt END
+		FROM unnest($2::text[], $3::text[], $4::bool[], $5::int4[], $6::text[], $7::timestamptz[], $8::int4[], $9::text[])
+			AS r(sku, product_key, is_master, position, data, at, seq, receipt)
 		ON CONFLICT (merchant_id, sku) DO UPDATE
 		SET is_master = excluded.is_master, position = excluded.position, data = excluded.data,
-			version = v.version + 1, last_modified_at = now()
+			version = v.version + ((v.is_master, v.position, v.data) IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data))::int,
+			last_modified_at = CASE WHEN (v.is_master, v.position, v.data) IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data)
+				THEN now() ELSE v.last_modified_at END,
+			written_at = excluded.written_at, written_seq = excluded.written_seq, written_receipt = excluded.written_receipt
 		WHERE v.product_key = excluded.product_key
-			AND (v.is_master, v.position, v.data) IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data)
-		RETURNING v.sku, v.version = 1`, merchant, skus, products, masters, positions, data)
+			AND (v.is_master, v.position, v.data, v.written_at, v.written_seq, v.written_receipt)
+				IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data, excluded.written_at, excluded.written_seq, excluded.written_receipt)
+		RETURNING v.sku, v.version, v.xmax = 0`, merchant, skus, products, masters, positions, data, ats, seqs, receipts)
 	if err != nil {
 		return fmt.Errorf("write variants: %w", err)
 	}
 	var sku string
+	var version int64
 	var inserted bool
-	_, err = pgx.ForEachRow(rows, []any{&sku, &inserted}, func() error {
-		changed[rowID{ProductVariant, sku}] = inserted
+	_, err = pgx.ForEachRow(rows, []any{&sku, &version, &inserted}, func() error {
+		if was, ok := loaded[sku]; inserted || !ok || was.version != version { // else only the order changed
+			changed[rowID{ProductVariant, sku}] = inserted
+		}
 		return nil
 	})
 	if err != nil {

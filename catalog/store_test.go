@@ -969,6 +969,24 @@ func BenchmarkStoreApplyProducts(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "records/s")
 	})
+	// Identical records of ever later deliveries: only the rows' order is
+	// written.
+	b.Run("unchanged-later", func(b *testing.B) {
+		recs := benchProducts(b, -3, batch)
+		applyOK(b, s, recs...)
+		n := 0
+		for b.Loop() {
+			for i := range recs {
+				recs[i].Order = Order{At: time.Unix(int64(n+1), 0), Seq: i, Receipt: "bench"}
+			}
+			res := applyOK(b, s, recs...)
+			if res[0].Outcome != Unchanged {
+				b.Fatalf("%+v", res[0])
+			}
+			n++
+		}
+		b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "records/s")
+	})
 }
 
 // TestStoreBatchEqualsOneByOne applies random batches of records that
@@ -1057,4 +1075,105 @@ func TestStoreBatchEqualsOneByOne(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStoreWriteOrder: of two records of one resource, the one whose
+// delivery was accepted later (or that comes later in the same delivery) is
+// what the catalog keeps, whatever order they are applied in; the earlier
+// one applied second is Superseded with a warning naming the later one.
+func TestStoreWriteOrder(t *testing.T) {
+	t.Parallel()
+	s, pool := newTestStore(t)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	d1 := Order{At: t0, Seq: 7, Receipt: "delivery-1"}
+	d2 := Order{At: t0.Add(time.Second), Seq: 0, Receipt: "delivery-2"}
+	d3 := Order{At: t0.Add(2 * time.Second), Seq: 0, Receipt: "delivery-3"}
+	at := func(o Order, r ApplyRecord) ApplyRecord { r.Order = o; return r }
+	applyOK(t, s, at(d1, applyRec(t, ProductType, productTypeJSON(t, "wo-type", "size"))))
+	applyOK(t, s, at(d1, applyRec(t, Product, productJSON(t, "wo-base", "wo-type", variantJSON("wo-sku")))))
+
+	named := func(rt ResourceType, key, name string) []byte {
+		switch rt {
+		case ProductType:
+			return mustJSON(t, map[string]any{"key": key, "name": name, "attributes": []map[string]any{{"name": "size", "type": "text"}}})
+		case Category:
+			return categoryJSON(t, key, name)
+		case TaxCategory:
+			return mustJSON(t, map[string]any{"key": key, "name": name})
+		case Product:
+			return mustJSON(t, map[string]any{"key": key, "productType": map[string]any{"key": "wo-type"}, "name": map[string]any{"en": name}, "slug": map[string]any{"en": key}})
+		case ProductVariant:
+			return productVariantJSON(t, key, "wo-base", false, "size="+name)
+		case Price:
+			return priceJSON(t, key, "wo-sku", len(name))
+		default:
+			return mustJSON(t, map[string]any{"sku": key, "quantityOnStock": len(name)})
+		}
+	}
+	for _, rt := range []ResourceType{ProductType, Category, TaxCategory, Product, ProductVariant, Price, InventoryEntry} {
+		key := "wo-" + strings.ToLower(string(rt))
+		rec := func(o Order, name string) ApplyRecord { return at(o, applyRec(t, rt, named(rt, key, name))) }
+		got := func() string {
+			data, _, err := s.Get(context.Background(), storeMerchant, rt, key)
+			require.NoError(t, err)
+			return string(data)
+		}
+
+		// The later record first, then the earlier one: the later stays.
+		require.Equal(t, []Outcome{Created}, outcomes(applyOK(t, s, rec(d2, "new"))), rt)
+		want := got()
+		res := applyOK(t, s, rec(d1, "old-data"))
+		require.Equal(t, []Outcome{Superseded}, outcomes(res), rt)
+		require.Equal(t, []string{CodeSuperseded + " "}, codesOf(res[0].Warnings), rt)
+		require.Contains(t, res[0].Warnings[0].Description, "delivery-2", rt)
+		require.Equal(t, want, got(), rt)
+		require.EqualValues(t, 1, versionOf(t, pool, rt, key), rt)
+
+		// The same record again (a redelivery) is not superseded by itself.
+		require.Equal(t, []Outcome{Unchanged}, outcomes(applyOK(t, s, rec(d2, "new"))), rt)
+		// A later record identical to the row takes over its order without a
+		// new version: the record between them is then superseded by it.
+		require.Equal(t, []Outcome{Unchanged}, outcomes(applyOK(t, s, rec(d3, "new"))), rt)
+		require.EqualValues(t, 1, versionOf(t, pool, rt, key), rt)
+		res = applyOK(t, s, rec(Order{At: d2.At, Seq: 5, Receipt: "delivery-2"}, "between"))
+		require.Equal(t, []Outcome{Superseded}, outcomes(res), rt)
+		require.Contains(t, res[0].Warnings[0].Description, "delivery-3", rt)
+		require.Equal(t, want, got(), rt)
+		// A record after it, or without an order, is applied.
+		require.Equal(t, []Outcome{Updated}, outcomes(applyOK(t, s, rec(Order{At: d3.At, Seq: 1, Receipt: "delivery-3"}, "newest"))), rt)
+		require.Equal(t, []Outcome{Updated}, outcomes(applyOK(t, s, rec(Order{}, "unordered"))), rt)
+		require.Equal(t, []Outcome{Updated}, outcomes(applyOK(t, s, rec(d1, "old-data"))), rt, "anything comes after an unordered write")
+	}
+
+	// A Product record's variant that a later ProductVariant record wrote is
+	// left as it is; the rest of the product is written.
+	applyOK(t, s, at(d1, applyRec(t, Product, productJSON(t, "wo-shirt", "wo-type", variantJSON("wo-s1", "size=S"), variantJSON("wo-s2", "size=M")))))
+	applyOK(t, s, at(d3, applyRec(t, ProductVariant, productVariantJSON(t, "wo-s2", "wo-shirt", false, "size=XL"))))
+	res := applyOK(t, s, at(d2, applyRec(t, Product, productJSON(t, "wo-shirt", "wo-type", variantJSON("wo-s1", "size=L"), variantJSON("wo-s2", "size=L")))))
+	require.Equal(t, []Outcome{Updated}, outcomes(res))
+	require.Equal(t, []string{CodeSuperseded + " variants.0"}, codesOf(res[0].Warnings))
+	require.Equal(t, "wo-s1", masterOf(t, pool, "wo-shirt"))
+	require.Contains(t, fmt.Sprint(getJSON(t, s, ProductVariant, "wo-s1")), "L")
+	require.Contains(t, fmt.Sprint(getJSON(t, s, ProductVariant, "wo-s2")), "XL")
+
+	// A superseded Product record still adds the variant no later record
+	// wrote, as it would have in order, without making it the master.
+	pants := func(name string, master map[string]any, variants ...map[string]any) []byte {
+		p := map[string]any{"key": "wo-pants", "productType": map[string]any{"key": "wo-type"}, "name": map[string]any{"en": name},
+			"slug": map[string]any{"en": "wo-pants"}, "masterVariant": master}
+		if len(variants) > 0 {
+			p["variants"] = variants
+		}
+		return mustJSON(t, p)
+	}
+	applyOK(t, s, at(d2, applyRec(t, Product, pants("new", variantJSON("wo-p1", "size=M")))))
+	res = applyOK(t, s, at(d1, applyRec(t, Product, pants("old", variantJSON("wo-p2", "size=S"), variantJSON("wo-p1", "size=S")))))
+	require.Equal(t, []Outcome{Updated}, outcomes(res))
+	require.Equal(t, []string{CodeSuperseded + " "}, codesOf(res[0].Warnings))
+	require.Equal(t, []Reference{{TypeID: "product-variant", SKU: "wo-p2"}}, res[0].Created)
+	require.Equal(t, "wo-p1", masterOf(t, pool, "wo-pants"))
+	require.Equal(t, "new", getJSON(t, s, Product, "wo-pants")["name"].(map[string]any)["en"])
+	require.Contains(t, fmt.Sprint(getJSON(t, s, ProductVariant, "wo-p1")), "M")
+	res = applyOK(t, s, at(d1, applyRec(t, Product, pants("old", variantJSON("wo-p2", "size=S"), variantJSON("wo-p1", "size=S")))))
+	require.Equal(t, []Outcome{Superseded}, outcomes(res), "nothing left to write")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 )
 
 // Target writes resolved records into a catalog. Store is the PostgreSQL
@@ -32,6 +33,38 @@ type ApplyRecord struct {
 	Type ResourceType // the record's resource type
 	Key  string       // the record's identity: its key, or its sku for ProductVariant and InventoryEntry
 	Data []byte       // the record, as JSON that passed Validate
+	// Order places the record among the writes of its resource. A target
+	// that keeps it applies a record only when it comes after the record
+	// that last wrote the resource, and reports the others Superseded.
+	Order Order
+}
+
+// Order is the order in which records of one resource are applied: by the
+// acceptance of their deliveries, then by their position in the delivery.
+// It is the order upstream published them in (JetStream's acceptance
+// time), whatever order they reach the catalog in: released after
+// parking, retried or redelivered. The zero Order is unordered: such a
+// record is applied whatever wrote the resource before, and any record
+// comes after it.
+type Order struct {
+	At      time.Time // the delivery's acceptance (its accepted_at)
+	Seq     int       // the record's position in the delivery
+	Receipt string    // the delivery, named to the records it supersedes
+}
+
+// IsZero reports whether o is unordered.
+func (o Order) IsZero() bool { return o.At.IsZero() }
+
+// Before reports whether o comes strictly before p; an unordered Order
+// comes before nothing and nothing comes before it.
+func (o Order) Before(p Order) bool {
+	if o.IsZero() || p.IsZero() {
+		return false
+	}
+	if !o.At.Equal(p.At) {
+		return o.At.Before(p.At)
+	}
+	return o.Seq < p.Seq
 }
 
 // ApplyResult is what became of one record.
@@ -67,9 +100,13 @@ const (
 	Unchanged                    // the resource existed with identical data: nothing was written
 	Refused                      // the target refuses the record (Errors say why); retrying does not help
 	Failed                       // the record could not be written this time (a SYSTEM_ERROR); the caller retries it
+	// Superseded: the catalog holds the resource as a record after this
+	// one (Order) wrote it; nothing was written. Warnings hold a
+	// SUPERSEDED warning naming that record's delivery.
+	Superseded
 )
 
-var outcomeNames = [...]string{"", "created", "updated", "unchanged", "refused", "failed"}
+var outcomeNames = [...]string{"", "created", "updated", "unchanged", "refused", "failed", "superseded"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) && o != 0 {
@@ -107,4 +144,9 @@ const (
 	// CodeTargetFailure (a SYSTEM_ERROR): the target could not write the
 	// record this time; the importer retries it.
 	CodeTargetFailure = "TARGET_FAILURE"
+	// CodeSuperseded (a warning): the catalog holds data of the resource
+	// (or of one of a product's variants) from a record that comes after
+	// this one (a later delivery, or later in the same delivery); this
+	// record's data for it was not applied.
+	CodeSuperseded = "SUPERSEDED"
 )

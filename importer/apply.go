@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
@@ -26,6 +30,12 @@ const (
 	CodeTimeout       = "TIMEOUT"                 // the target did not answer in time, five times
 )
 
+// isolatedTotal counts the splits of failing batches (applyIsolating).
+var isolatedTotal = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "importd_importer_batch_splits_total",
+	Help: "Batches the target failed as a whole that were split in two to find the records that fail on their own.",
+})
+
 // applied is what handling one work message decided.
 type applied struct {
 	retry     bool // some operations failed transiently and stay processing
@@ -36,7 +46,8 @@ type applied struct {
 // applyBatch writes the operations of one work message to the target and
 // records the outcome of each, in one transaction that holds the
 // operations' row locks throughout: a duplicate of the message waits and
-// then finds them done.
+// then finds them done. A record that fails on its own fails alone
+// (applyIsolating).
 func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, error) {
 	var res applied
 	t, ok := catalog.ParseResourceType(wb.ResourceType)
@@ -70,34 +81,22 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 			if !ok || st.State != tracking.StateProcessing || st.Stage != tracking.StageResolved || st.RetryCount >= MaxAttempts {
 				continue
 			}
-			recs = append(recs, catalog.ApplyRecord{OpID: op.ID, Type: t, Key: op.Key, Data: op.Record})
+			recs = append(recs, catalog.ApplyRecord{OpID: op.ID, Type: t, Key: op.Key, Data: op.Record,
+				Order: catalog.Order{At: wb.DeliveryAt, Seq: op.Seq, Receipt: wb.ReceiptID}})
 			froms = append(froms, st)
 		}
 		if len(recs) == 0 {
 			return nil
 		}
-		results, aerr, timedOut := w.apply(ctx, tx, wb.MerchantID, recs)
-		if errors.Is(aerr, errTxBroken) {
-			return aerr // nothing can be recorded: the message is retried
-		}
-		if aerr != nil && !errors.Is(aerr, catalog.ErrTransient) && !timedOut {
-			// Unexpected (a bug, a missing table): it still counts as an
-			// attempt, so that a record that breaks the target cannot loop.
-			w.logger.Error("target failed unexpectedly", zap.String("receipt", wb.ReceiptID), zap.Error(aerr))
+		results, err := w.applyIsolating(ctx, tx, wb.MerchantID, recs)
+		if err != nil {
+			return err // errTxBroken: nothing can be recorded, the message is retried
 		}
 		var ts []tracking.Transition
 		var written []written
 		for i, st := range froms {
 			d := st.OpRef.Delivery()
-			var r catalog.ApplyResult
-			if aerr != nil {
-				r = catalog.ApplyResult{Outcome: catalog.Failed, Errors: []catalog.Error{{Type: catalog.SystemError, Code: CodeTargetFailure, Description: aerr.Error()}}}
-				if timedOut {
-					r.Errors[0] = catalog.Error{Type: catalog.TimeoutError, Code: CodeTimeout, Description: fmt.Sprintf("the target did not answer within %s", w.cfg.ApplyTimeout)}
-				}
-			} else {
-				r = results[i]
-			}
+			r := results[i]
 			key := recs[i].Key
 			switch r.Outcome {
 			case catalog.Created, catalog.Updated, catalog.Unchanged:
@@ -114,6 +113,12 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 				}
 				ts = append(ts, tracking.Transition{From: st, To: to, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Warnings: r.Warnings})
 				written = append(written, writtenOf(t, recs[i], r))
+			case catalog.Superseded:
+				// Successful: what the catalog holds came later from upstream.
+				ev := tracking.NewEvent(d, key, tracking.CodeImportSuperseded, "Not applied, superseded: "+describe(r.Warnings))
+				ev.Debug = errorsJSON(r.Warnings)
+				ts = append(ts, tracking.Transition{From: st, To: tracking.StateImported, Stage: tracking.StageResolved,
+					Events: []tracking.Event{ev}, Warnings: r.Warnings})
 			case catalog.Refused:
 				ev := tracking.NewEvent(d, key, tracking.CodeTargetRefused, "Refused by the catalog: "+describe(r.Errors))
 				ev.Debug = errorsJSON(r.Errors)
@@ -143,6 +148,76 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 		return err
 	})
 	return res, err
+}
+
+// maxApplyCalls bounds the calls of the target for one work message while a
+// batch that failed as a whole is cut down to the records that fail on their
+// own: enough to find two such records among 250 (eight halvings each).
+const maxApplyCalls = 32
+
+// applyIsolating applies recs and returns a result for each. When the target
+// fails them as a whole, it applies each half under its own savepoint, and so
+// on down to single records: only a record that fails on its own (or a group
+// that is still failing when maxApplyCalls is spent) is Failed and spends an
+// attempt; the others are applied now. A batch that succeeds costs one call,
+// as before. A timed-out batch is not split: each half could take the time
+// limit again while the transaction holds the operations' locks. The only
+// error is errTxBroken.
+func (w *Worker) applyIsolating(ctx context.Context, tx pgx.Tx, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
+	results := make([]catalog.ApplyResult, len(recs))
+	budget := maxApplyCalls - 1 // calls left beyond the first; a split pays for both halves' first
+	var run func(part []catalog.ApplyRecord, out []catalog.ApplyResult) error
+	run = func(part []catalog.ApplyRecord, out []catalog.ApplyResult) error {
+		got, err, timedOut := w.apply(ctx, tx, merchant, part)
+		if err == nil && len(got) != len(part) {
+			err = fmt.Errorf("importer: the target returned %d results for %d records", len(got), len(part))
+		}
+		if err == nil {
+			copy(out, got)
+			return nil
+		}
+		if errors.Is(err, errTxBroken) {
+			return err
+		}
+		if len(part) > 1 && !timedOut && budget >= 2 {
+			budget -= 2
+			isolatedTotal.Inc()
+			mid := len(part) / 2
+			if err := run(part[:mid], out[:mid]); err != nil {
+				return err
+			}
+			return run(part[mid:], out[mid:])
+		}
+		if !errors.Is(err, catalog.ErrTransient) && !timedOut {
+			// Unexpected (a bug, a missing table): it still counts as an
+			// attempt, so that a record that breaks the target cannot loop.
+			w.logger.Error("target failed unexpectedly", zap.String("merchant", merchant), zap.String("op", part[0].OpID), zap.Int("records", len(part)), zap.Error(err))
+		}
+		f := catalog.ApplyResult{Outcome: catalog.Failed, Errors: []catalog.Error{{Type: catalog.SystemError, Code: CodeTargetFailure, Description: err.Error()}}}
+		if timedOut {
+			f.Errors[0] = catalog.Error{Type: catalog.TimeoutError, Code: CodeTimeout, Description: fmt.Sprintf("the target did not answer within %s", w.cfg.ApplyTimeout)}
+		}
+		for i := range out {
+			out[i] = f
+		}
+		return nil
+	}
+	if err := run(recs, results); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// attemptDelay is the wait before attempt n+1 of an operation whose attempt n
+// failed. The delays double from one attempt to the next and add up to
+// RetryWindow across MaxAttempts attempts, each with up to a quarter more at
+// random: the window is a floor, so that attempts outlast a database
+// failover, and the jitter spreads the operations that failed together.
+func (w *Worker) attemptDelay(n int) time.Duration {
+	n = min(max(n, 1), MaxAttempts-1)
+	base := w.cfg.RetryWindow / time.Duration(1<<(MaxAttempts-1)-1)
+	d := base << (n - 1)
+	return d + rand.N(d/4+1)
 }
 
 // errTxBroken means the importer's transaction cannot go on.

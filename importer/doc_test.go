@@ -14,7 +14,7 @@ func TestCodesDocumented(t *testing.T) {
 	doc, err := os.ReadFile("../docs/errors.md")
 	require.NoError(t, err)
 	for _, c := range []string{catalog.CodeUnknownReference, catalog.CodeDuplicateSKU, catalog.CodeRequiredAttribute,
-		catalog.CodeUndefinedAttribute, CodeTargetFailure, CodeTimeout} {
+		catalog.CodeUndefinedAttribute, catalog.CodeSuperseded, CodeTargetFailure, CodeTimeout} {
 		require.Contains(t, string(doc), "| `"+c+"` |", c)
 	}
 }

@@ -1,6 +1,7 @@
 // Package importer writes resolved operations into the target catalog:
-// batches in one transaction, transient failures retried with exponential
-// backoff at most five attempts in all, resource events announced through
+// batches in one transaction, the records of a failing batch isolated,
+// transient failures retried with backoff over a window of minutes, at most
+// five attempts in all, resource events announced through
 // an outbox so that parked operations are released, and deliveries
 // completed when their last operation ends.
 package importer
@@ -54,8 +55,15 @@ type Config struct {
 	Concurrency int
 	// ApplyTimeout bounds one call of the target. Defaults to 30s.
 	ApplyTimeout time.Duration
-	// RetryInitial is the delay before the second attempt; later ones grow
-	// exponentially, with jitter, to at most RetryMax. Defaults to 1s and 30s.
+	// RetryWindow is how long, at least, the MaxAttempts attempts of an
+	// operation that keeps failing are spread over: longer than a database
+	// failover. The delays between attempts double, with jitter. Defaults
+	// to 10m.
+	RetryWindow time.Duration
+	// RetryInitial is the delay before a work message whose outcome could
+	// not be recorded at all (the transaction broke: no attempt counted) is
+	// tried again; later ones grow exponentially, with jitter, to at most
+	// RetryMax. Defaults to 1s and 30s.
 	RetryInitial, RetryMax time.Duration
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
@@ -74,6 +82,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 30 * time.Second
+	}
+	if c.RetryWindow == 0 {
+		c.RetryWindow = 10 * time.Minute
 	}
 	if c.RetryInitial == 0 {
 		c.RetryInitial = time.Second
@@ -102,6 +113,8 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 		return nil, fmt.Errorf("importer: Fetch %d out of range 1..256", cfg.Fetch)
 	case cfg.Concurrency < 1 || cfg.Concurrency > 64:
 		return nil, fmt.Errorf("importer: Concurrency %d out of range 1..64", cfg.Concurrency)
+	case cfg.RetryWindow < 0:
+		return nil, fmt.Errorf("importer: RetryWindow %s must be positive", cfg.RetryWindow)
 	case cfg.RetryInitial <= 0 || cfg.RetryMax < cfg.RetryInitial:
 		return nil, fmt.Errorf("importer: RetryInitial %s and RetryMax %s must be positive and ordered", cfg.RetryInitial, cfg.RetryMax)
 	case store == nil || js == nil:
@@ -205,13 +218,14 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	w.kickOutbox()
 	if res.retry {
-		w.settle(msg, msg.NakWithDelay(w.delay(res.attempt)))
+		w.settle(msg, msg.NakWithDelay(w.attemptDelay(res.attempt)))
 		return
 	}
 	w.settle(msg, msg.Ack())
 }
 
-// delay is the wait before attempt n+1: exponential with jitter.
+// delay is the wait before delivery n+1 of a message whose outcome could not
+// be recorded: exponential with jitter.
 func (w *Worker) delay(n int) time.Duration {
 	return bus.RetryDelay(n, w.cfg.RetryInitial, w.cfg.RetryMax)
 }

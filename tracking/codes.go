@@ -35,6 +35,7 @@ const (
 	CodePartiallyImported    Code = 2203 // imported, part of its data discarded
 	CodeRejected             Code = 2204 // five attempts failed
 	CodeTargetRefused        Code = 2205 // the target refused the record after resolution
+	CodeImportSuperseded     Code = 2206 // not applied: the catalog holds the resource from a later record
 	CodeCanceled             Code = 2300 // canceled on request or by the error threshold
 	CodeExpired              Code = 2301 // still unresolved when the retention ran out
 	CodeRetryRequested       Code = 2302 // a rejected operation was sent back to processing
@@ -69,6 +70,7 @@ var Codes = []struct {
 	{CodePartiallyImported, "PartiallyImported"},
 	{CodeRejected, "Rejected"},
 	{CodeTargetRefused, "TargetRefused"},
+	{CodeImportSuperseded, "ImportSuperseded"},
 	{CodeCanceled, "Canceled"},
 	{CodeExpired, "Expired"},
 	{CodeRetryRequested, "RetryRequested"},

@@ -29,6 +29,7 @@ type config struct {
 	Replicas       int
 	AckWait        time.Duration
 	RedriveAfter   time.Duration
+	RetryWindow    time.Duration
 	MaxInFlight    int  // per delivery; -1 unbounded
 	dev            bool // set by the dev role
 }
@@ -61,11 +62,20 @@ func loadConfig() (config, error) {
 	if c.MaxInFlight, err = strconv.Atoi(env("IMPORTD_MAX_IN_FLIGHT", strconv.Itoa(ingest.DefaultMaxInFlight))); err != nil || c.MaxInFlight < 0 {
 		return c, fmt.Errorf("IMPORTD_MAX_IN_FLIGHT: want a number of operations, 0 for unbounded, got %q", os.Getenv("IMPORTD_MAX_IN_FLIGHT"))
 	}
+	if c.RetryWindow, err = time.ParseDuration(env("IMPORTD_RETRY_WINDOW", "10m")); err != nil || c.RetryWindow < time.Second || c.RetryWindow > 6*time.Hour {
+		return c, fmt.Errorf("IMPORTD_RETRY_WINDOW: want a duration from 1s to 6h, got %q", os.Getenv("IMPORTD_RETRY_WINDOW"))
+	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = -1
 	}
 	if c.RedriveAfter, err = time.ParseDuration(env("IMPORTD_REDRIVE_AFTER", "10m")); err != nil || c.RedriveAfter < time.Second {
 		return c, fmt.Errorf("IMPORTD_REDRIVE_AFTER: want a duration of at least 1s, got %q", os.Getenv("IMPORTD_REDRIVE_AFTER"))
+	}
+	// A record waiting for its next attempt makes no progress meanwhile: a
+	// re-drive sooner than the longest wait would bring the attempt forward.
+	if longest := c.RetryWindow * 2 / 3; c.RedriveAfter <= longest {
+		return c, fmt.Errorf("IMPORTD_REDRIVE_AFTER: %s is not longer than the longest wait between attempts (%s, two thirds of IMPORTD_RETRY_WINDOW %s)",
+			c.RedriveAfter, longest, c.RetryWindow)
 	}
 	return c, nil
 }

@@ -37,7 +37,7 @@ func TestParseRetention(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
-		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_REDRIVE_AFTER"} {
+		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_REDRIVE_AFTER", "IMPORTD_RETRY_WINDOW"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -48,6 +48,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, "./var", c.DataDir)
 	require.Equal(t, ":8080", c.HTTPAddr)
 	require.Equal(t, 48*time.Hour, c.Retention)
+	require.Equal(t, 10*time.Minute, c.RetryWindow)
 	require.False(t, c.DatabaseURLSet || c.NATSURLSet)
 	require.Equal(t, 10*time.Minute, c.RedriveAfter)
 
@@ -56,7 +57,22 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.ErrorContains(t, err, "IMPORTD_REDRIVE_AFTER")
 	t.Setenv("IMPORTD_REDRIVE_AFTER", "")
 
+	t.Setenv("IMPORTD_RETRY_WINDOW", "30m")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "longest wait between attempts")
+	t.Setenv("IMPORTD_REDRIVE_AFTER", "21m")
+	c, err = loadConfig()
+	require.NoError(t, err)
+	require.Equal(t, 21*time.Minute, c.RedriveAfter)
+	t.Setenv("IMPORTD_RETRY_WINDOW", "")
+	t.Setenv("IMPORTD_REDRIVE_AFTER", "")
+
 	t.Setenv("IMPORTD_LOG_LEVEL", "loud")
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "IMPORTD_LOG_LEVEL")
+	t.Setenv("IMPORTD_LOG_LEVEL", "")
+
+	t.Setenv("IMPORTD_RETRY_WINDOW", "500ms")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_RETRY_WINDOW")
 }

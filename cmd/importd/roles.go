@@ -154,7 +154,7 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 			}
 			g.Go(func() error { return w.Run(ctx) })
 		case "import":
-			w, err := importer.New(importer.Config{Target: catalog.NewStore(a.pool), Bus: a.busConfig()}, store, a.js, a.logger)
+			w, err := importer.New(importer.Config{Target: catalog.NewStore(a.pool), RetryWindow: a.cfg.RetryWindow, Bus: a.busConfig()}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}

@@ -313,6 +313,9 @@ func (e *env) startImporter(cfg importer.Config) {
 	if cfg.RetryInitial == 0 {
 		cfg.RetryInitial, cfg.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	}
+	if cfg.RetryWindow == 0 {
+		cfg.RetryWindow = 200 * time.Millisecond
+	}
 	w, err := importer.New(cfg, e.store, e.js, e.log)
 	require.NoError(e.t, err)
 	e.run("importer", w.Run)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
@@ -293,4 +294,55 @@ func TestResourceEventsOfProducts(t *testing.T) {
 	e.waitState("ev-products-2", "ev-shirt", "imported", time.Minute)
 	_, err = sub.NextMsg(500 * time.Millisecond)
 	require.ErrorIs(t, err, nats.ErrTimeout, "no other event")
+}
+
+// TestOneBadRecordFailsAlone: a trigger fails every write of one product
+// with a serialization failure. Its batch-mates of the same work message are
+// imported at their first attempt; it alone spends its five attempts, spread
+// over the retry window, and is rejected.
+func TestOneBadRecordFailsAlone(t *testing.T) {
+	t.Parallel()
+	const window = 3 * time.Second
+	e := pipeline(t, importer.Config{RetryWindow: window})
+	_, err := e.pool.Exec(context.Background(), `
+		CREATE FUNCTION iso_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'iso-bad cannot be written' USING ERRCODE = '40001'; END $$;
+		CREATE TRIGGER iso_fail BEFORE INSERT OR UPDATE ON catalog_products
+			FOR EACH ROW WHEN (NEW.key = 'iso-bad') EXECUTE FUNCTION iso_fail();`)
+	require.NoError(t, err)
+	e.deliver("m1", "iso-types", catalog.ProductType, productType("iso-type"))
+	e.waitState("iso-types", "iso-type", "imported", time.Minute)
+
+	var recs []string
+	for i := range 20 {
+		recs = append(recs, product(fmt.Sprintf("iso-ok-%d", i), "iso-type"))
+	}
+	recs[7] = product("iso-bad", "iso-type")
+	e.deliver("m1", "iso-products", catalog.Product, recs...)
+	for i := range 20 {
+		if i == 7 {
+			continue
+		}
+		key := fmt.Sprintf("iso-ok-%d", i)
+		e.waitState("iso-products", key, "imported", time.Minute)
+		require.NotContains(t, e.events("iso-products", key), int(tracking.CodeImportAttemptFailed), "%s imported at its first attempt", key)
+	}
+	o := e.waitState("iso-products", "iso-bad", "rejected", time.Minute)
+	require.Equal(t, catalog.CodeTargetFailure, o.Errors[0].Code)
+	require.Contains(t, o.Errors[0].Description, "40001")
+
+	rows, err := e.pool.Query(context.Background(), `SELECT ts FROM tracking_events
+		WHERE receipt_id = 'iso-products' AND product_id = 'iso-bad' AND code = $1 ORDER BY ts`, int(tracking.CodeImportAttemptFailed))
+	require.NoError(t, err)
+	attempts, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	require.NoError(t, err)
+	require.Len(t, attempts, importer.MaxAttempts)
+	// The delays double and add up to the window at least.
+	base := window / 15
+	for i := 1; i < len(attempts); i++ {
+		gap := attempts[i].Sub(attempts[i-1])
+		require.GreaterOrEqual(t, gap, base<<(i-1), "delay before attempt %d", i+1)
+	}
+	require.GreaterOrEqual(t, attempts[len(attempts)-1].Sub(attempts[0]), window)
+	require.Equal(t, tracking.ProductCounts{Successful: 19, Failed: 1}, e.status("iso-products").Products)
 }

@@ -75,6 +75,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		"NATS_URL=" + cfg.NATSURL,
 		"IMPORTD_LOG_LEVEL=info",
 		"IMPORTD_ACK_WAIT=2s",
+		"IMPORTD_RETRY_WINDOW=5s",
 		fmt.Sprintf("IMPORTD_STREAM_REPLICAS=%d", cfg.Replicas),
 	}, cfg.Env...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -332,7 +332,7 @@ func (h *harness) verify(w *workload, what string) {
 	// One import event per imported operation, across every delivery.
 	var importEvents, importedOps int
 	require.NoError(h.t, h.pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM tracking_events WHERE code IN (2201, 2202)),
+			(SELECT count(*) FROM tracking_events WHERE code IN (2201, 2202, 2206)),
 			(SELECT count(*) FROM operations WHERE state = 'imported')`).Scan(&importEvents, &importedOps))
 	require.Equal(h.t, importedOps, importEvents, "one Imported event per imported operation")
 	h.requireNoCrashes()
