@@ -225,12 +225,20 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch) error
 	if len(out) == 0 {
 		return nil
 	}
-	f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
-		ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, "apply", out))
+	next := &bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt, ResourceType: wb.ResourceType, Ops: out}
+	limit := bus.MaxWorkBytes(w.js.Conn())
+	fs, tooLarge, err := w.publishApply(next, limit, func(ops []bus.WorkOp) string { return bus.WorkMsgID(wb.ReceiptID, "apply", ops) })
 	if err != nil {
 		return err
 	}
-	return awaitAll(ctx, []jetstream.PubAckFuture{f})
+	// A product grown by its master variant may no longer fit: rejected,
+	// or the message would be redelivered for ever.
+	completed, err := w.store.RejectWork(ctx, next, tooLarge, tracking.CodeWorkMessageTooLarge, tracking.TooLargeDescription("importer", limit))
+	if err != nil {
+		return err
+	}
+	w.noteCompleted(completed)
+	return awaitAll(ctx, fs)
 }
 
 // handleEvents releases the operations parked on the resources the events
