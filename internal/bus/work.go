@@ -77,6 +77,10 @@ const maxWorkDecoded = 64 << 20
 // ErrBadWork reports a work message DecodeWork cannot read.
 var ErrBadWork = errors.New("bus: unreadable work message")
 
+// ErrWorkVersion reports, with ErrBadWork, a work message of a version
+// newer than this one: written by a newer importd, which may read it.
+var ErrWorkVersion = errors.New("bus: work message of a newer version")
+
 // WorkSize is the size of wb's encoding, at most: what EncodeWork appends.
 func WorkSize(wb *WorkBatch) int {
 	n := len(workMagic) + 4*binary.MaxVarintLen64 + len(wb.ReceiptID) + len(wb.MerchantID) + len(wb.ResourceType) + binary.MaxVarintLen64
@@ -217,6 +221,9 @@ func DecodeWork(data []byte) (WorkBatch, error) {
 		return wb, nil
 	}
 	if len(data) < len(workMagic) || (data[1] != workMagic[1] && data[1] != workVersionS2) {
+		if len(data) >= len(workMagic) && data[1] > workVersionS2 {
+			return WorkBatch{}, fmt.Errorf("%w: %w: version %d, this one reads %d and %d", ErrBadWork, ErrWorkVersion, data[1], workMagic[1], workVersionS2)
+		}
 		return WorkBatch{}, fmt.Errorf("%w: not a work message of version %d or %d", ErrBadWork, workMagic[1], workVersionS2)
 	}
 	body := data[len(workMagic):]
