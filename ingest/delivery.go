@@ -284,6 +284,11 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 			if bus.IsObjectNotFound(err) {
 				return missing(&tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)})
 			}
+			if errors.Is(err, bus.ErrObjectLink) {
+				// No retry makes it an object: the delivery fails now.
+				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject,
+					Description: fmt.Sprintf("object %q in %s is a link; a delivery's body is read from an object, never through a link", name, bus.BucketPayloads)}, nil
+			}
 			return nil, nil, nil, nil, err
 		}
 		if int64(obj.Info.Size) > j.w.cfg.MaxDeliveryBytes {
@@ -365,6 +370,9 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 			if errors.Is(err, bus.ErrObjectUnavailable) {
 				// JetStream, not the delivery: read it again later.
 				return j.retryOrStop(ctx, err)
+			}
+			if errors.Is(err, bus.ErrObjectIncomplete) {
+				return j.fail(ctx, []tracking.IngestionError{{Code: CodeMissingObject, Description: err.Error()}})
 			}
 			return j.fail(ctx, []tracking.IngestionError{containerFailure(err, rec.Line)})
 		}
