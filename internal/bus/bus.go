@@ -125,7 +125,9 @@ func (c *Config) setDefaults() {
 
 // DefaultWorkMaxDeliveries is the default of Config.WorkMaxDeliveries:
 // with the workers' backoff (at most 30 s between deliveries) a failing
-// message is tried for about ten minutes, longer than a database failover.
+// message is tried for six to eight minutes, longer than a database
+// failover; and while the database is down the rejection fails too, so the
+// message comes back until it is up.
 const DefaultWorkMaxDeliveries = 20
 
 // WithDefaults returns c with the defaults of its unset fields.
