@@ -198,7 +198,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
 		w.reject(ctx, msg, &wb, attempt, tracking.CodeUnknownResourceType,
-			fmt.Sprintf("the work message names resource type %q, which this importer does not handle", wb.ResourceType))
+			tracking.UnknownTypeDescription("importer", wb.ResourceType))
 		return
 	}
 	// The target may take as long as ApplyTimeout, the default AckWait:
@@ -211,7 +211,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		if attempt >= w.cfg.Bus.WorkMaxDeliveries {
 			w.reject(ctx, msg, &wb, attempt, tracking.CodeRedeliveryLimit,
-				fmt.Sprintf("the importer failed to handle the operation's work message %d times; last error: %s", attempt, clip(err.Error())))
+				tracking.RedeliveryDescription("importer", attempt, err))
 			return
 		}
 		delay := w.delay(attempt)
@@ -248,14 +248,6 @@ func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatc
 		go w.announceCompleted(d.ReceiptID)
 	}
 	w.settle(msg, msg.Term())
-}
-
-// clip shortens an error text for an operation's error description.
-func clip(s string) string {
-	if len(s) > 500 {
-		return s[:500] + "…"
-	}
-	return s
 }
 
 // delay is the wait before attempt n+1: exponential with jitter.

@@ -219,7 +219,7 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 	}
 	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
 		w.reject(ctx, msg, &wb, tracking.CodeUnknownResourceType,
-			fmt.Sprintf("the work message names resource type %q, which this resolver does not handle", wb.ResourceType))
+			tracking.UnknownTypeDescription("resolver", wb.ResourceType))
 		return
 	}
 	stop := bus.KeepAlive(msg, w.cfg.Bus) // row locks may be waited for
@@ -228,7 +228,7 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		if attempt >= w.cfg.Bus.WorkMaxDeliveries {
 			w.reject(ctx, msg, &wb, tracking.CodeRedeliveryLimit,
-				fmt.Sprintf("the resolver failed to handle the operation's work message %d times; last error: %s", attempt, clip(err.Error())))
+				tracking.RedeliveryDescription("resolver", attempt, err))
 			return
 		}
 		// Redelivered, operations already resolved are published again.
@@ -252,14 +252,6 @@ func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatc
 	}
 	w.noteCompleted(completed)
 	w.settle(msg, msg.Term())
-}
-
-// clip shortens an error text for an operation's error description.
-func clip(s string) string {
-	if len(s) > 500 {
-		return s[:500] + "…"
-	}
-	return s
 }
 
 // resolveAndPublish resolves a work message's operations and publishes

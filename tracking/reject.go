@@ -3,6 +3,7 @@ package tracking
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,23 @@ var workRejectedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 func TooLargeDescription(stage string, maxBytes int) string {
 	return fmt.Sprintf("the record does not fit in a message to the %s: encoded alone it is over %d bytes, "+
 		"the NATS server's max payload less room for headers", stage, maxBytes)
+}
+
+// RedeliveryDescription is the description of a CodeRedeliveryLimit
+// error: stage ("resolver", "importer") failed to handle the work message
+// at each of its n deliveries, the last time with err.
+func RedeliveryDescription(stage string, n int, err error) string {
+	last := err.Error()
+	if len(last) > 500 {
+		last = strings.ToValidUTF8(last[:500], "") + "…"
+	}
+	return fmt.Sprintf("the %s failed to handle the operation's work message %d times; last error: %s", stage, n, last)
+}
+
+// UnknownTypeDescription is the description of a CodeUnknownResourceType
+// error: stage does not handle the resource type the message names.
+func UnknownTypeDescription(stage, resourceType string) string {
+	return fmt.Sprintf("the work message names resource type %q, which this %s does not handle", resourceType, stage)
 }
 
 // RejectWork ends the operations ops of wb's delivery that are still
