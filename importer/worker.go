@@ -92,6 +92,7 @@ func (c *Config) setDefaults() {
 	if c.RetryMax == 0 {
 		c.RetryMax = 30 * time.Second
 	}
+	c.Bus = c.Bus.WithDefaults()
 }
 
 // Worker is an importer.
@@ -117,6 +118,8 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 		return nil, fmt.Errorf("importer: RetryWindow %s must be positive", cfg.RetryWindow)
 	case cfg.RetryInitial <= 0 || cfg.RetryMax < cfg.RetryInitial:
 		return nil, fmt.Errorf("importer: RetryInitial %s and RetryMax %s must be positive and ordered", cfg.RetryInitial, cfg.RetryMax)
+	case cfg.Bus.WorkMaxDeliveries < 1:
+		return nil, fmt.Errorf("importer: Bus.WorkMaxDeliveries %d must be positive", cfg.Bus.WorkMaxDeliveries)
 	case store == nil || js == nil:
 		return nil, errors.New("importer: New needs a store and a JetStream context")
 	}
@@ -186,13 +189,29 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 
 // handle applies one work message and maps the result to JetStream: ack
 // when every operation is settled, a delayed redelivery when some wait for
-// another attempt.
+// another attempt or the message could not be handled, and, when it can
+// never be handled (an unknown resource type, or failures up to
+// Bus.WorkMaxDeliveries), its operations rejected and the message
+// terminated.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	start := time.Now()
+	attempt := bus.Delivered(msg)
 	wb, err := bus.DecodeWork(msg.Data())
 	if err != nil || wb.ReceiptID == "" {
-		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
+		if errors.Is(err, bus.ErrWorkVersion) && attempt < w.cfg.Bus.WorkMaxDeliveries {
+			// A newer importer, running during an upgrade, may read it.
+			w.logger.Warn("work message of a newer version; left for a newer importer", zap.String("subject", msg.Subject()),
+				zap.Error(err), zap.Int("attempt", attempt))
+			w.settle(msg, msg.NakWithDelay(w.delay(attempt)))
+			return
+		}
+		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err), zap.Int("attempt", attempt))
 		w.settle(msg, msg.Term())
+		return
+	}
+	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
+		w.reject(ctx, msg, &wb, attempt, tracking.CodeUnknownResourceType,
+			tracking.UnknownTypeDescription("importer", wb.ResourceType))
 		return
 	}
 	// The target may take as long as ApplyTimeout, the default AckWait:
@@ -203,13 +222,14 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	stop()
 	batchSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		attempt := 1
-		if meta, merr := msg.Metadata(); merr == nil {
-			attempt = int(meta.NumDelivered)
+		if attempt >= w.cfg.Bus.WorkMaxDeliveries {
+			w.reject(ctx, msg, &wb, attempt, tracking.CodeRedeliveryLimit,
+				tracking.RedeliveryDescription("importer", attempt, err))
+			return
 		}
 		delay := w.delay(attempt)
 		w.logger.Warn("batch failed before its outcome was recorded; retrying", zap.String("receipt", wb.ReceiptID),
-			zap.Error(err), zap.Duration("delay", delay))
+			zap.Error(err), zap.Int("attempt", attempt), zap.Duration("delay", delay))
 		w.settle(msg, msg.NakWithDelay(delay))
 		return
 	}
@@ -222,6 +242,25 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	w.settle(msg, msg.Ack())
+}
+
+// reject ends the operations of a work message that can never be handled
+// rejected with a SYSTEM_ERROR (code, description), then terminates the
+// message. When rejecting fails the message comes back, to be rejected
+// then.
+func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatch, attempt int, code, description string) {
+	w.logger.Error("work message cannot be handled; its operations are rejected", zap.String("receipt", wb.ReceiptID),
+		zap.String("code", code), zap.String("reason", description), zap.Int("operations", len(wb.Ops)))
+	completed, err := w.store.RejectWork(ctx, wb, wb.Ops, code, description)
+	if err != nil {
+		w.logger.Warn("rejecting the operations failed; retrying", zap.String("receipt", wb.ReceiptID), zap.Error(err))
+		w.settle(msg, msg.NakWithDelay(w.delay(attempt)))
+		return
+	}
+	for _, d := range completed {
+		go w.announceCompleted(d.ReceiptID)
+	}
+	w.settle(msg, msg.Term())
 }
 
 // delay is the wait before delivery n+1 of a message whose outcome could not

@@ -285,6 +285,11 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 			if bus.IsObjectNotFound(err) {
 				return missing(&tracking.IngestionError{Code: CodeMissingObject, Description: fmt.Sprintf("object %q not found in %s", name, bus.BucketPayloads)})
 			}
+			if errors.Is(err, bus.ErrObjectLink) {
+				// No retry makes it an object: the delivery fails now.
+				return nil, nil, nil, &tracking.IngestionError{Code: CodeMissingObject,
+					Description: fmt.Sprintf("object %q in %s is a link; a delivery's body is read from an object, never through a link", name, bus.BucketPayloads)}, nil
+			}
 			return nil, nil, nil, nil, err
 		}
 		if int64(obj.Info.Size) > j.w.cfg.MaxDeliveryBytes {
@@ -363,6 +368,9 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 			if errors.Is(err, bus.ErrObjectUnavailable) {
 				// JetStream, not the delivery: read it again later.
 				return j.retryOrStop(ctx, err)
+			}
+			if errors.Is(err, bus.ErrObjectIncomplete) {
+				return j.fail(ctx, []tracking.IngestionError{{Code: CodeMissingObject, Description: err.Error()}})
 			}
 			return j.fail(ctx, []tracking.IngestionError{containerFailure(err, rec.Line)})
 		}
@@ -613,7 +621,7 @@ func (j *job) flush(ctx context.Context, batch []RawRecord, bytesRead int64) ([]
 			valid = append(valid, work[i].op)
 		}
 	}
-	if err := j.publish(valid); err != nil {
+	if err := j.publish(ctx, valid); err != nil {
 		return batch, err
 	}
 	j.pendingTo = to
@@ -740,34 +748,31 @@ func (j *job) markDuplicates(ctx context.Context, ops []tracking.Operation, even
 	return events, nil
 }
 
-// publish sends operations to the resolver asynchronously, in messages of
-// at most WorkBatchSize operations and MaxWorkMessageBytes bytes.
-func (j *job) publish(ops []bus.WorkOp) error {
-	cfg := j.w.cfg
-	for len(ops) > 0 {
-		n, size := 0, 512
-		for n < len(ops) && n < cfg.WorkBatchSize {
-			s := len(ops[n].Record) + len(ops[n].Key) + 96
-			if n > 0 && size+s > cfg.MaxWorkMessageBytes {
-				break
-			}
-			size += s
-			n++
+// publish sends operations to the resolver asynchronously, in messages cut
+// by bus.CutWork: at most WorkBatchSize operations, within what the NATS
+// connection carries. A record too large for any message is rejected
+// rather than published for ever.
+func (j *job) publish(ctx context.Context, ops []bus.WorkOp) error {
+	wb := &bus.WorkBatch{ReceiptID: j.d.ReceiptID, MerchantID: j.d.MerchantID, DeliveryAt: j.d.AcceptedAt,
+		ResourceType: string(j.hd.resource), Ops: ops}
+	limit := bus.MaxWorkBytes(j.w.js.Conn())
+	msgs, tooLarge := bus.CutWork(wb, j.w.cfg.WorkBatchSize, limit)
+	if len(tooLarge) > 0 {
+		j.log.Warn("records too large for a work message rejected", zap.Int("records", len(tooLarge)), zap.Int("limit", limit))
+		if _, err := j.w.store.RejectWork(ctx, wb, tooLarge, tracking.CodeWorkMessageTooLarge, tracking.TooLargeDescription("resolver", limit)); err != nil {
+			return err
 		}
-		chunk := ops[:n]
-		ops = ops[n:]
+	}
+	for _, m := range msgs {
 		msg := nats.NewMsg(bus.ResolveSubject(j.d.MerchantID))
-		msg.Data = bus.EncodeWork(nil, &bus.WorkBatch{
-			ReceiptID: j.d.ReceiptID, MerchantID: j.d.MerchantID, DeliveryAt: j.d.AcceptedAt,
-			ResourceType: string(j.hd.resource), Ops: chunk,
-		})
+		msg.Data = m.Data
 		stage := "resolve"
 		if j.redrive != "" {
 			// A re-drive is a new message, not a duplicate of the lost one.
 			stage = "resolve.redrive." + j.redrive
 			msg.Header.Set(bus.HeaderRedrive, j.redrive)
 		}
-		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(j.d.ReceiptID, stage, chunk))
+		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(j.d.ReceiptID, stage, m.Ops))
 		// Wait for room rather than fail when JetStream is slower than us.
 		f, err := j.w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
@@ -817,7 +822,7 @@ func (j *job) republish(ctx context.Context, recs []RawRecord) error {
 		v, _ := catalog.Validate(j.hd.resource, rec.Data)
 		ops = append(ops, bus.WorkOp{ID: tracking.OperationID(j.d.ReceiptID, rec.Index).String(), Seq: rec.Index, Key: v.Identity, Record: rec.Data})
 	}
-	if err := j.publish(ops); err != nil {
+	if err := j.publish(ctx, ops); err != nil {
 		return err
 	}
 	j.keepAlive()

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
 
-	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
 
@@ -78,9 +78,13 @@ func (w *Worker) redrivePass(ctx context.Context, cur *tracking.RedriveCursor) e
 		n, err := w.redrive(ctx, c)
 		if errors.Is(err, ErrBodyLost) {
 			// Never to be found again: ended, not claimed again for ever.
-			e := catalog.Error{Type: catalog.SystemError, Code: CodeRecordLost,
-				Description: fmt.Sprintf("the work of this record was lost and its delivery's body is gone too (%v); publish the record again", err)}
-			if _, rerr := w.store.RedriveReject(ctx, &c.Delivery, c.Seqs, e); rerr != nil {
+			ops := make([]bus.WorkOp, len(c.Seqs))
+			for i, seq := range c.Seqs {
+				ops[i].Seq = seq
+			}
+			wb := &bus.WorkBatch{ReceiptID: c.Delivery.ReceiptID, MerchantID: c.Delivery.MerchantID, DeliveryAt: c.Delivery.AcceptedAt}
+			description := fmt.Sprintf("the work of this record was lost and its delivery's body is gone too (%v); publish the record again", err)
+			if _, rerr := w.store.RejectWork(ctx, wb, ops, CodeRecordLost, description); rerr != nil {
 				errs = append(errs, rerr)
 				continue
 			}

@@ -22,11 +22,10 @@ type Config struct {
 	Concurrency int
 	// BatchSize is how many records are written per transaction. Defaults to 1000.
 	BatchSize int
-	// WorkBatchSize is the most operations in one work message. Defaults to 250.
+	// WorkBatchSize is the most operations in one work message; its size is
+	// bounded by what the NATS connection carries (bus.CutWork). Defaults
+	// to 250 (bus.MaxWorkOps).
 	WorkBatchSize int
-	// MaxWorkMessageBytes caps the body of one work message. Defaults to
-	// 768 KiB, under the NATS default max payload of 1 MiB.
-	MaxWorkMessageBytes int
 	// MaxRecordBytes is the largest record. Defaults to 512 KiB.
 	MaxRecordBytes int
 	// MaxDeliveryBytes is the largest delivery body, uncompressed. Defaults to 8 GiB.
@@ -86,10 +85,7 @@ func (c *Config) setDefaults() {
 		c.BatchSize = 1000
 	}
 	if c.WorkBatchSize == 0 {
-		c.WorkBatchSize = 250
-	}
-	if c.MaxWorkMessageBytes == 0 {
-		c.MaxWorkMessageBytes = 768 << 10
+		c.WorkBatchSize = bus.MaxWorkOps
 	}
 	if c.MaxRecordBytes == 0 {
 		c.MaxRecordBytes = 512 << 10
@@ -121,8 +117,6 @@ func (c *Config) validate() error {
 		return fmt.Errorf("ingest: WorkBatchSize %d must be positive", c.WorkBatchSize)
 	case c.MaxRecordBytes < 1024:
 		return fmt.Errorf("ingest: MaxRecordBytes %d must be at least 1024", c.MaxRecordBytes)
-	case c.MaxWorkMessageBytes < c.MaxRecordBytes+4096:
-		return fmt.Errorf("ingest: MaxWorkMessageBytes %d must exceed MaxRecordBytes by 4 KiB", c.MaxWorkMessageBytes)
 	case c.MaxDeliveryBytes < 1:
 		return fmt.Errorf("ingest: MaxDeliveryBytes %d must be positive", c.MaxDeliveryBytes)
 	case c.Bus.AckWait < time.Second:
@@ -170,11 +164,12 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	if store == nil || js == nil {
 		return nil, errors.New("ingest: New needs a store and a JetStream context")
 	}
-	if mp := js.Conn().MaxPayload(); mp > 0 && int64(cfg.MaxWorkMessageBytes) > mp {
-		return nil, fmt.Errorf("ingest: MaxWorkMessageBytes %d is over the server's max payload %d", cfg.MaxWorkMessageBytes, mp)
-	}
 	if logger == nil {
 		logger = zap.NewNop()
+	}
+	if limit := bus.MaxWorkBytes(js.Conn()); limit < cfg.MaxRecordBytes+4<<10 { // a record and the framing of its message
+		logger.Warn("the NATS server's max payload is under the record size limit: records that do not fit in a work message will be rejected",
+			zap.Int("max_work_bytes", limit), zap.Int("max_record_bytes", cfg.MaxRecordBytes))
 	}
 	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("ingest"),
 		slots: make(chan struct{}, cfg.Concurrency), jobs: make(chan struct{}, cfg.Concurrency*maxJobsPerSlot)}, nil

@@ -24,6 +24,7 @@ const outboxBatch = 500
 // handled.
 func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 	n := 0
+	var completed []*tracking.Delivery
 	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
 		if err := tracking.ProbeByKey(ctx, tx); err != nil {
 			return err
@@ -60,7 +61,9 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(ids)
+		completed = nil
 		var futures []jetstream.PubAckFuture
+		limit := bus.MaxWorkBytes(w.js.Conn())
 		for k, g := range groups {
 			receipt := k.receipt
 			byType, err := w.loadReleased(ctx, tx, receipt, k.at, g.seqs)
@@ -68,16 +71,19 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 				return err
 			}
 			for rt, ops := range byType {
-				for len(ops) > 0 {
-					c := min(len(ops), 250)
-					f, err := w.publishApply(&bus.WorkBatch{ReceiptID: receipt, MerchantID: g.merchant, DeliveryAt: k.at, ResourceType: rt, Ops: ops[:c]},
-						outboxMsgID(receipt, ops[:c], g.rowOf))
-					if err != nil {
-						return err
-					}
-					futures = append(futures, f)
-					ops = ops[c:]
+				wb := &bus.WorkBatch{ReceiptID: receipt, MerchantID: g.merchant, DeliveryAt: k.at, ResourceType: rt, Ops: ops}
+				fs, tooLarge, err := w.publishApply(wb, limit, func(ops []bus.WorkOp) string { return outboxMsgID(receipt, ops, g.rowOf) })
+				if err != nil {
+					return err
 				}
+				futures = append(futures, fs...)
+				// Rejected, and their rows deleted with the others: published
+				// again they would be refused again.
+				done, err := tracking.RejectWorkTx(ctx, tx, wb, tooLarge, tracking.CodeWorkMessageTooLarge, tracking.TooLargeDescription("importer", limit))
+				if err != nil {
+					return err
+				}
+				completed = append(completed, done...)
 			}
 		}
 		if err := awaitAll(ctx, futures); err != nil {
@@ -86,6 +92,9 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 		_, err = tx.Exec(ctx, `DELETE FROM apply_outbox WHERE id = any($1)`, ids)
 		return err
 	})
+	if err == nil {
+		w.noteCompleted(completed)
+	}
 	return n, err
 }
 
@@ -121,16 +130,24 @@ func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, receipt string, at
 	return out, err
 }
 
-// publishApply publishes a work batch to the importer asynchronously.
-func (w *Worker) publishApply(wb *bus.WorkBatch, msgID string) (jetstream.PubAckFuture, error) {
-	msg := nats.NewMsg(bus.ApplySubject(wb.MerchantID))
-	msg.Data = bus.EncodeWork(nil, wb)
-	msg.Header.Set(bus.HeaderMsgID, msgID)
-	f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
-	if err != nil {
-		return nil, fmt.Errorf("resolver: publish to importer: %w", err)
+// publishApply publishes a work batch to the importer asynchronously, cut
+// into messages that NATS carries (bus.CutWork, under limit) and named by
+// msgID. It returns the operations too large for any message: the caller
+// rejects them.
+func (w *Worker) publishApply(wb *bus.WorkBatch, limit int, msgID func([]bus.WorkOp) string) ([]jetstream.PubAckFuture, []bus.WorkOp, error) {
+	msgs, tooLarge := bus.CutWork(wb, bus.MaxWorkOps, limit)
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		msg := nats.NewMsg(bus.ApplySubject(wb.MerchantID))
+		msg.Data = m.Data
+		msg.Header.Set(bus.HeaderMsgID, msgID(m.Ops))
+		f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
+		if err != nil {
+			return nil, nil, fmt.Errorf("resolver: publish to importer: %w", err)
+		}
+		futures = append(futures, f)
 	}
-	return f, nil
+	return futures, tooLarge, nil
 }
 
 // awaitAll waits until JetStream has acknowledged every future.

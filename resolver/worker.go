@@ -79,6 +79,7 @@ func (c *Config) setDefaults() {
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 2 * time.Second
 	}
+	c.Bus = c.Bus.WithDefaults()
 }
 
 // Worker is a resolver.
@@ -102,6 +103,8 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 		return nil, fmt.Errorf("resolver: EventFetch %d out of range 1..10000", cfg.EventFetch)
 	case cfg.SweepInterval < 10*time.Millisecond:
 		return nil, fmt.Errorf("resolver: SweepInterval %s is under 10ms", cfg.SweepInterval)
+	case cfg.Bus.WorkMaxDeliveries < 1:
+		return nil, fmt.Errorf("resolver: Bus.WorkMaxDeliveries %d must be positive", cfg.Bus.WorkMaxDeliveries)
 	case store == nil || js == nil:
 		return nil, errors.New("resolver: New needs a store and a JetStream context")
 	}
@@ -196,22 +199,59 @@ func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
 	wg.Wait()
 }
 
+// handleWorkMsg resolves one work message and maps the result to
+// JetStream: ack, a delayed redelivery, or, when the message can never be
+// handled (an unknown resource type, or failures up to
+// Bus.WorkMaxDeliveries), its operations rejected and the message
+// terminated.
 func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
+	attempt := bus.Delivered(msg)
 	wb, err := bus.DecodeWork(msg.Data())
 	if err != nil || wb.ReceiptID == "" {
-		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err))
+		if errors.Is(err, bus.ErrWorkVersion) && attempt < w.cfg.Bus.WorkMaxDeliveries {
+			// A newer resolver, running during an upgrade, may read it.
+			w.retry(msg, err, zap.String("subject", msg.Subject()))
+			return
+		}
+		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err), zap.Int("attempt", attempt))
 		w.settle(msg, msg.Term())
+		return
+	}
+	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
+		w.reject(ctx, msg, &wb, tracking.CodeUnknownResourceType,
+			tracking.UnknownTypeDescription("resolver", wb.ResourceType))
 		return
 	}
 	stop := bus.KeepAlive(msg, w.cfg.Bus) // row locks may be waited for
 	err = w.resolveAndPublish(ctx, &wb, msg.Headers().Get(bus.HeaderRedrive))
 	stop()
 	if err != nil {
+		if attempt >= w.cfg.Bus.WorkMaxDeliveries {
+			w.reject(ctx, msg, &wb, tracking.CodeRedeliveryLimit,
+				tracking.RedeliveryDescription("resolver", attempt, err))
+			return
+		}
 		// Redelivered, operations already resolved are published again.
 		w.retry(msg, err, zapReceipt(wb.ReceiptID))
 		return
 	}
 	w.settle(msg, msg.Ack())
+}
+
+// reject ends the operations of a work message that can never be handled
+// rejected with a SYSTEM_ERROR (code, description), then terminates the
+// message. When rejecting fails the message comes back, to be rejected
+// then.
+func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatch, code, description string) {
+	w.logger.Error("work message cannot be handled; its operations are rejected", zapReceipt(wb.ReceiptID),
+		zap.String("code", code), zap.String("reason", description), zap.Int("operations", len(wb.Ops)))
+	completed, err := w.store.RejectWork(ctx, wb, wb.Ops, code, description)
+	if err != nil {
+		w.retry(msg, fmt.Errorf("rejecting the operations: %w", err), zapReceipt(wb.ReceiptID))
+		return
+	}
+	w.noteCompleted(completed)
+	w.settle(msg, msg.Term())
 }
 
 // resolveAndPublish resolves a work message's operations and publishes
@@ -231,12 +271,20 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch, redri
 		// The importer's message may be the one lost: a new one, not its duplicate.
 		stage = "apply.redrive." + redrive
 	}
-	f, err := w.publishApply(&bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt,
-		ResourceType: wb.ResourceType, Ops: out}, bus.WorkMsgID(wb.ReceiptID, stage, out))
+	next := &bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt, ResourceType: wb.ResourceType, Ops: out}
+	limit := bus.MaxWorkBytes(w.js.Conn())
+	fs, tooLarge, err := w.publishApply(next, limit, func(ops []bus.WorkOp) string { return bus.WorkMsgID(wb.ReceiptID, stage, ops) })
 	if err != nil {
 		return err
 	}
-	return awaitAll(ctx, []jetstream.PubAckFuture{f})
+	// A product grown by its master variant may no longer fit: rejected,
+	// or the message would be redelivered for ever.
+	completed, err := w.store.RejectWork(ctx, next, tooLarge, tracking.CodeWorkMessageTooLarge, tracking.TooLargeDescription("importer", limit))
+	if err != nil {
+		return err
+	}
+	w.noteCompleted(completed)
+	return awaitAll(ctx, fs)
 }
 
 // handleEvents releases the operations parked on the resources the events

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/importd/importd/catalog"
 )
 
 // Redrive is what one delivery has to publish again: operations in flight
@@ -140,35 +138,4 @@ func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff ti
 		return Redrive{}, fmt.Errorf("tracking: claim operations of %s to re-drive: %w", d.ReceiptID, err)
 	}
 	return r, nil
-}
-
-// RedriveReject ends the operations of d at seqs that are still in flight
-// as rejected with e: their work can never be published again (the
-// delivery's body is lost). It returns the deliveries that completed.
-func (s *Store) RedriveReject(ctx context.Context, d *Delivery, seqs []int, e catalog.Error) ([]*Delivery, error) {
-	var completed []*Delivery
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
-		states, err := OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, seqs)
-		if err != nil {
-			return err
-		}
-		var ts []Transition
-		for _, seq := range seqs {
-			st, ok := states[seq]
-			if !ok || st.State != StateProcessing {
-				continue // moved on meanwhile
-			}
-			ev := NewEvent(d, st.ResourceKey, CodeRejected, "Rejected: "+e.Description)
-			ts = append(ts, Transition{From: st, To: StateRejected, Stage: st.Stage, Events: []Event{ev}, Errors: []catalog.Error{e}})
-		}
-		completed, err = TransitionsApply(ctx, tx, ts)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tracking: reject operations of %s: %w", d.ReceiptID, err)
-	}
-	return completed, nil
 }

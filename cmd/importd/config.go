@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/importd/importd/ingest"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
 )
 
@@ -32,6 +33,8 @@ type config struct {
 	RetryWindow    time.Duration
 	MaxInFlight    int  // per delivery; -1 unbounded
 	dev            bool // set by the dev role
+
+	WorkMaxDeliveries int // of a work message that fails (bus.Config)
 }
 
 func loadConfig() (config, error) {
@@ -58,6 +61,9 @@ func loadConfig() (config, error) {
 	}
 	if c.AckWait, err = time.ParseDuration(env("IMPORTD_ACK_WAIT", "30s")); err != nil || c.AckWait < time.Second || c.AckWait > time.Hour {
 		return c, fmt.Errorf("IMPORTD_ACK_WAIT: want a duration from 1s to 1h, got %q", os.Getenv("IMPORTD_ACK_WAIT"))
+	}
+	if c.WorkMaxDeliveries, err = strconv.Atoi(env("IMPORTD_WORK_MAX_DELIVERIES", strconv.Itoa(bus.DefaultWorkMaxDeliveries))); err != nil || c.WorkMaxDeliveries < 1 {
+		return c, fmt.Errorf("IMPORTD_WORK_MAX_DELIVERIES: want a number of deliveries from 1, got %q", os.Getenv("IMPORTD_WORK_MAX_DELIVERIES"))
 	}
 	if c.MaxInFlight, err = strconv.Atoi(env("IMPORTD_MAX_IN_FLIGHT", strconv.Itoa(ingest.DefaultMaxInFlight))); err != nil || c.MaxInFlight < 0 {
 		return c, fmt.Errorf("IMPORTD_MAX_IN_FLIGHT: want a number of operations, 0 for unbounded, got %q", os.Getenv("IMPORTD_MAX_IN_FLIGHT"))

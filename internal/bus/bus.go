@@ -106,6 +106,12 @@ type Config struct {
 	// AckWait of the ingest consumer: how long a silent worker keeps a
 	// delivery before JetStream redelivers it. Defaults to 30s.
 	AckWait time.Duration
+	// WorkMaxDeliveries is how often a work message may be delivered to the
+	// resolver or the importer, and fail each time, before its operations
+	// are rejected (REDELIVERY_LIMIT) and the message is terminated: a
+	// message that can never be handled must not loop for ever. Operations
+	// spend their five import attempts within it. Defaults to 20.
+	WorkMaxDeliveries int
 }
 
 func (c *Config) setDefaults() {
@@ -118,6 +124,22 @@ func (c *Config) setDefaults() {
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
 	}
+	if c.WorkMaxDeliveries == 0 {
+		c.WorkMaxDeliveries = DefaultWorkMaxDeliveries
+	}
+}
+
+// DefaultWorkMaxDeliveries is the default of Config.WorkMaxDeliveries:
+// with the workers' backoff (at most 30 s between deliveries) a failing
+// message is tried for six to eight minutes, longer than a database
+// failover; and while the database is down the rejection fails too, so the
+// message comes back until it is up.
+const DefaultWorkMaxDeliveries = 20
+
+// WithDefaults returns c with the defaults of its unset fields.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
 }
 
 // Connect opens a NATS connection that reconnects forever.

@@ -44,6 +44,16 @@ type ObjectReader struct {
 // may well succeed.
 var ErrObjectUnavailable = errors.New("object store unavailable")
 
+// ErrObjectIncomplete reports an object whose description is in the store
+// but whose data is not (its chunks were purged or lost): reading it again
+// cannot succeed.
+var ErrObjectIncomplete = errors.New("bus: object data missing")
+
+// ErrObjectLink reports an object that is a link to another: a delivery's
+// body is never read through a link, which could name another merchant's
+// object or a bucket of its own.
+var ErrObjectLink = errors.New("bus: object is a link")
+
 // ObjectChunkStall is how long an ObjectReader waits for the next chunk
 // before failing.
 const ObjectChunkStall = 20 * time.Second
@@ -68,7 +78,7 @@ func OpenObject(ctx context.Context, js jetstream.JetStream, bucket, name string
 		return nil, err
 	}
 	if info.Opts != nil && info.Opts.Link != nil {
-		return nil, fmt.Errorf("bus: object %q is a link; links are not read", name)
+		return nil, fmt.Errorf("%w: %q; links are not read", ErrObjectLink, name)
 	}
 	return &ObjectReader{Info: info, js: js, bucket: bucket, stall: stall, digest: sha256.New()}, nil
 }
@@ -111,6 +121,10 @@ func (r *ObjectReader) Read(p []byte) (int, error) {
 		}
 		msg, err := r.it.Next(jetstream.NextMaxWait(r.stall))
 		if err != nil {
+			if have, ok := r.storedChunks(); ok && have < int(r.Info.Chunks) {
+				r.err = fmt.Errorf("%w: object %q: %d of its %d chunks are in the store", ErrObjectIncomplete, r.Info.Name, have, r.Info.Chunks)
+				return 0, r.err
+			}
 			r.err = fmt.Errorf("bus: object %q: chunk %d of %d not received within %s: %w: %w", r.Info.Name, r.chunks+1, r.Info.Chunks, r.stall, ErrObjectUnavailable, err)
 			return 0, r.err
 		}
@@ -126,6 +140,24 @@ func (r *ObjectReader) Read(p []byte) (int, error) {
 	n := copy(p, r.chunk)
 	r.chunk = r.chunk[n:]
 	return n, nil
+}
+
+// storedChunks counts the object's chunks in the store, ok false when
+// JetStream does not answer: a stalled read is then not told from a lost
+// object.
+func (r *ObjectReader) storedChunks() (int, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), objectSetup)
+	defer cancel()
+	s, err := r.js.Stream(ctx, "OBJ_"+r.bucket)
+	if err != nil {
+		return 0, false
+	}
+	subject := "$O." + r.bucket + ".C." + r.Info.NUID
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return 0, false
+	}
+	return int(info.State.Subjects[subject]), true
 }
 
 func (r *ObjectReader) verify() error {

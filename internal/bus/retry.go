@@ -5,7 +5,17 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go/jetstream"
 )
+
+// Delivered is how often JetStream has delivered msg, this delivery
+// included; 1 when its metadata cannot be read.
+func Delivered(msg jetstream.Msg) int {
+	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 0 {
+		return int(meta.NumDelivered)
+	}
+	return 1
+}
 
 // RetryDelay is the delay before redelivery number attempt of a message
 // whose handling failed: exponential from initial, with jitter, at most max.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/nats-io/nats.go"
 )
 
 // WorkBatch is the body of a message on IMPORT_WORK: operations of one
@@ -76,6 +77,10 @@ const maxWorkDecoded = 64 << 20
 // ErrBadWork reports a work message DecodeWork cannot read.
 var ErrBadWork = errors.New("bus: unreadable work message")
 
+// ErrWorkVersion reports, with ErrBadWork, a work message of a version
+// newer than this one: written by a newer importd, which may read it.
+var ErrWorkVersion = errors.New("bus: work message of a newer version")
+
 // WorkSize is the size of wb's encoding, at most: what EncodeWork appends.
 func WorkSize(wb *WorkBatch) int {
 	n := len(workMagic) + 4*binary.MaxVarintLen64 + len(wb.ReceiptID) + len(wb.MerchantID) + len(wb.ResourceType) + binary.MaxVarintLen64
@@ -114,6 +119,67 @@ func EncodeWork(b []byte, wb *WorkBatch) []byte {
 		return append(b[:n], raw...)
 	}
 	return b[:n+2+len(enc)]
+}
+
+// MaxWorkOps is the most operations one work message carries: each stage
+// locks and writes a message's operations in one transaction.
+const MaxWorkOps = 250
+
+// WorkHeaderRoom is the part of the connection's max payload a work
+// message leaves to its subject and headers (a Nats-Msg-Id of about 100
+// bytes): NATS counts headers against the max payload.
+const WorkHeaderRoom = 4 << 10
+
+// MaxWorkBytes is the largest encoded work message nc can publish: the
+// server's max payload less WorkHeaderRoom. It is read at each call, since
+// a reconnect may land on a server with another limit.
+func MaxWorkBytes(nc *nats.Conn) int {
+	return int(nc.MaxPayload()) - WorkHeaderRoom
+}
+
+// WorkMessage is one work message CutWork cut: its operations, and their
+// encoding to publish as the message body.
+type WorkMessage struct {
+	Ops  []WorkOp
+	Data []byte
+}
+
+// CutWork cuts wb's operations, in order, into work messages of at most
+// maxOps operations (MaxWorkOps when maxOps <= 0) whose encoding is at most
+// maxBytes (MaxWorkBytes of the connection the caller publishes on). It
+// returns the messages, encoded, and apart the operations whose encoding
+// is over maxBytes even alone: no message can carry them, and the caller
+// rejects them rather than publish them for ever.
+//
+// Every producer of work messages cuts through CutWork: NATS refuses a
+// message over its max payload, and a message refused is refused again at
+// every retry. The size that counts is the encoded one (records compress),
+// so a chunk that encodes too large is cut shorter in proportion until it
+// fits, down to one operation.
+func CutWork(wb *WorkBatch, maxOps, maxBytes int) (msgs []WorkMessage, tooLarge []WorkOp) {
+	if maxOps <= 0 {
+		maxOps = MaxWorkOps
+	}
+	part := *wb
+	ops := wb.Ops
+	for len(ops) > 0 {
+		n := min(len(ops), maxOps)
+		for {
+			part.Ops = ops[:n:n]
+			data := EncodeWork(nil, &part)
+			if len(data) <= maxBytes {
+				msgs = append(msgs, WorkMessage{Ops: part.Ops, Data: data})
+				break
+			}
+			if n == 1 {
+				tooLarge = append(tooLarge, ops[0])
+				break
+			}
+			n = max(1, min(n-1, int(int64(n)*int64(maxBytes)/int64(len(data)))))
+		}
+		ops = ops[n:]
+	}
+	return msgs, tooLarge
 }
 
 // encodeWorkRaw appends the uncompressed form (version 1) of wb to b.
@@ -155,6 +221,9 @@ func DecodeWork(data []byte) (WorkBatch, error) {
 		return wb, nil
 	}
 	if len(data) < len(workMagic) || (data[1] != workMagic[1] && data[1] != workVersionS2) {
+		if len(data) >= len(workMagic) && data[1] > workVersionS2 {
+			return WorkBatch{}, fmt.Errorf("%w: %w: version %d, this one reads %d and %d", ErrBadWork, ErrWorkVersion, data[1], workMagic[1], workVersionS2)
+		}
 		return WorkBatch{}, fmt.Errorf("%w: not a work message of version %d or %d", ErrBadWork, workMagic[1], workVersionS2)
 	}
 	body := data[len(workMagic):]

@@ -3,6 +3,7 @@ package bus
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,144 @@ func TestWorkMsgIDNamesEveryOperation(t *testing.T) {
 		require.NotEqual(t, id, other)
 	}
 	require.True(t, strings.HasPrefix(id, "r1.195.resolve."), id)
+}
+
+// incompressibleWork is a batch of n records of size bytes each that S2
+// cannot shrink: their messages are sent as they are, so their encoded size
+// is exact and the boundaries below are too.
+func incompressibleWork(n, size int) *WorkBatch {
+	wb := sampleWork()
+	wb.Ops = nil
+	rng := rand.New(rand.NewSource(int64(n*7919 + size)))
+	for i := 0; i < n; i++ {
+		rec := make([]byte, size)
+		rng.Read(rec)
+		wb.Ops = append(wb.Ops, WorkOp{ID: fmt.Sprintf("01a208d6-a1b5-7860-9038-%012d", i), Seq: i, Key: fmt.Sprintf("k%d", i), Record: rec})
+	}
+	return wb
+}
+
+// encodedLen is the size of the message carrying ops of wb.
+func encodedLen(wb *WorkBatch, ops []WorkOp) int {
+	part := *wb
+	part.Ops = ops
+	return len(EncodeWork(nil, &part))
+}
+
+// requireCut checks that msgs and tooLarge hold every operation of wb once,
+// in order, that each message decodes to its operations and is within the
+// limits, and returns the positions of each message.
+func requireCut(t *testing.T, wb *WorkBatch, msgs []WorkMessage, tooLarge []WorkOp, maxOps, maxBytes int) [][]int {
+	t.Helper()
+	var cut [][]int
+	seen := map[int]bool{}
+	for _, m := range msgs {
+		require.LessOrEqual(t, len(m.Data), maxBytes)
+		require.LessOrEqual(t, len(m.Ops), maxOps)
+		got, err := DecodeWork(m.Data)
+		require.NoError(t, err)
+		require.Equal(t, wb.ReceiptID, got.ReceiptID)
+		require.Equal(t, wb.ResourceType, got.ResourceType)
+		require.Len(t, got.Ops, len(m.Ops))
+		var seqs []int
+		for i, op := range m.Ops {
+			require.Equal(t, op.Seq, got.Ops[i].Seq)
+			require.Equal(t, string(op.Record), string(got.Ops[i].Record))
+			seqs = append(seqs, op.Seq)
+			seen[op.Seq] = true
+		}
+		cut = append(cut, seqs)
+	}
+	for _, op := range tooLarge {
+		require.False(t, seen[op.Seq], "op %d both sent and too large", op.Seq)
+		seen[op.Seq] = true
+	}
+	require.Len(t, seen, len(wb.Ops))
+	return cut
+}
+
+func TestCutWorkBoundary(t *testing.T) {
+	t.Parallel()
+	wb := incompressibleWork(3, 20<<10)
+	pair := encodedLen(wb, wb.Ops[:2])
+	all := encodedLen(wb, wb.Ops)
+
+	// All three fit exactly: one message.
+	msgs, tooLarge := CutWork(wb, 0, all)
+	require.Empty(t, tooLarge)
+	require.Equal(t, [][]int{{0, 1, 2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, all))
+
+	// One byte less and the sum crosses the limit: the third goes alone.
+	msgs, tooLarge = CutWork(wb, 0, all-1)
+	require.Empty(t, tooLarge)
+	require.Equal(t, [][]int{{0, 1}, {2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, all-1))
+
+	// Two fit exactly.
+	msgs, tooLarge = CutWork(wb, 0, pair)
+	require.Empty(t, tooLarge)
+	require.Equal(t, [][]int{{0, 1}, {2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, pair))
+	msgs, tooLarge = CutWork(wb, 0, pair-1)
+	require.Empty(t, tooLarge)
+	require.Equal(t, [][]int{{0}, {1}, {2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, pair-1))
+}
+
+func TestCutWorkAlone(t *testing.T) {
+	t.Parallel()
+	wb := incompressibleWork(3, 20<<10)
+	big := make([]byte, 100<<10)
+	rand.New(rand.NewSource(1)).Read(big)
+	wb.Ops[1].Record = big
+	alone := encodedLen(wb, wb.Ops[1:2])
+
+	// A record alone just at the limit travels alone.
+	msgs, tooLarge := CutWork(wb, 0, alone)
+	require.Empty(t, tooLarge)
+	require.Equal(t, [][]int{{0}, {1}, {2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, alone))
+
+	// One byte over, it is reported and the others go on.
+	msgs, tooLarge = CutWork(wb, 0, alone-1)
+	require.Len(t, tooLarge, 1)
+	require.Equal(t, 1, tooLarge[0].Seq)
+	require.Equal(t, [][]int{{0}, {2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, alone-1))
+
+	// A record at the record size limit (512 KiB) that does not compress
+	// fits alone under the NATS default max payload (1 MiB).
+	limit := 1<<20 - WorkHeaderRoom
+	atLimit := incompressibleWork(3, 512<<10)
+	msgs, tooLarge = CutWork(atLimit, 0, limit)
+	require.Empty(t, tooLarge)
+	require.Equal(t, [][]int{{0}, {1}, {2}}, requireCut(t, atLimit, msgs, tooLarge, MaxWorkOps, limit))
+
+	// Nothing fits: every operation is reported.
+	msgs, tooLarge = CutWork(wb, 0, 100)
+	require.Empty(t, msgs)
+	require.Len(t, tooLarge, 3)
+}
+
+// The limit is on the encoded size: records that compress travel many to a
+// message though their sum is over the limit; and never more than maxOps.
+func TestCutWorkEncodedAndCount(t *testing.T) {
+	t.Parallel()
+	wb := largeWork()
+	raw := 0
+	for i := range wb.Ops {
+		raw += len(wb.Ops[i].Record)
+	}
+	limit := raw / 2
+	msgs, tooLarge := CutWork(wb, 0, limit)
+	require.Empty(t, tooLarge)
+	require.Len(t, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, limit), 1)
+
+	msgs, tooLarge = CutWork(wb, 100, 1<<20)
+	require.Empty(t, tooLarge)
+	cut := requireCut(t, wb, msgs, tooLarge, 100, 1<<20)
+	require.Len(t, cut, 3)
+	require.Len(t, cut[2], 50)
+
+	// Many records over the limit together: cut in as many messages as it takes.
+	wb = incompressibleWork(300, 20<<10)
+	msgs, tooLarge = CutWork(wb, 0, 1<<20-WorkHeaderRoom)
+	require.Empty(t, tooLarge)
+	cut = requireCut(t, wb, msgs, tooLarge, MaxWorkOps, 1<<20-WorkHeaderRoom)
+	require.Len(t, cut, 6) // 300 × 20 KiB = 6,000 KiB in messages under 1 MiB
 }

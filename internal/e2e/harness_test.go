@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -41,8 +42,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvOn(t, testenv.NATS(t))
+}
+
+// newEnvOn is newEnv on the given NATS server.
+func newEnvOn(t testing.TB, ns *server.Server) *env {
+	t.Helper()
 	pool := testenv.DB(t)
-	ns := testenv.NATS(t)
 	nc, js := testenv.JetStream(t, ns)
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)

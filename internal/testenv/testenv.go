@@ -84,7 +84,15 @@ func DB(t testing.TB) *pgxpool.Pool {
 // directory, stopped when the test ends.
 func NATS(t testing.TB) *server.Server {
 	t.Helper()
-	ns, err := bus.StartEmbedded(bus.EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	return NATSWith(t, bus.EmbeddedConfig{})
+}
+
+// NATSWith is NATS with the settings of cfg (MaxPayload); its listen
+// address and store directory are the test's own.
+func NATSWith(t testing.TB, cfg bus.EmbeddedConfig) *server.Server {
+	t.Helper()
+	cfg.Listen, cfg.StoreDir = "127.0.0.1:-1", t.TempDir()
+	ns, err := bus.StartEmbedded(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ns.Shutdown()
