@@ -193,8 +193,8 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // delivery loads the delivery named in the path, answering 404 itself when
 // there is none (an invalid receipt id is just as unknown).
 func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*Delivery, bool) {
-	d, _, ok := s.lookup(w, r, func(ctx context.Context, receipt string) (Delivery, Counts, error) {
-		d, err := s.store.DeliveryGet(ctx, receipt)
+	d, _, ok := s.lookup(w, r, func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error) {
+		d, err := s.store.DeliveryFind(ctx, merchant, receipt)
 		return d, Counts{}, err
 	})
 	return d, ok
@@ -205,16 +205,22 @@ func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*Delive
 	return s.lookup(w, r, s.store.DeliveryCounts)
 }
 
-// lookup reads the delivery of the request's receipt with get, and answers
-// 404 when it is unknown or another merchant's.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(context.Context, string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
+// lookup reads the delivery of the request's receipt with get, within the
+// token's merchant, and answers 404 when it is unknown or another
+// merchant's.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
 	receipt := r.PathValue("receiptId")
 	if !bus.ValidReceipt(receipt) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
 		return nil, Counts{}, false
 	}
-	d, c, err := get(r.Context(), receipt)
-	if scope := scopeOf(r.Context()); err == nil && scope != Operator && scope != d.MerchantID {
+	scope := scopeOf(r.Context())
+	merchant := scope
+	if scope == Operator {
+		merchant = ""
+	}
+	d, c, err := get(r.Context(), merchant, receipt)
+	if err == nil && scope != Operator && scope != d.MerchantID {
 		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
 	}
 	if errors.Is(err, ErrNotFound) {

@@ -97,7 +97,7 @@ func TestSubmitSmallFileInline(t *testing.T) {
 
 	msg := e.lastDelivery(t, "m1")
 	require.Equal(t, body, msg.Data)
-	require.Equal(t, receipt, msg.Header.Get(bus.HeaderMsgID))
+	require.Equal(t, "m1."+receipt, msg.Header.Get(bus.HeaderMsgID), "the merchant named: JetStream never takes it for another merchant's")
 	require.Equal(t, "Category", msg.Header.Get(bus.HeaderData))
 	require.Equal(t, "csv", msg.Header.Get(bus.HeaderFormat), "guessed from the name")
 	require.Equal(t, "batch-7", msg.Header.Get(bus.HeaderForeignKey))
