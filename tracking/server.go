@@ -190,8 +190,8 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	})
 }
 
-// delivery loads the delivery named in the path, answering 404 itself when
-// there is none (an invalid receipt id is just as unknown).
+// delivery loads the delivery named in the path, answering itself when
+// there is none or it is ambiguous (see lookup).
 func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*Delivery, bool) {
 	d, _, ok := s.lookup(w, r, func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error) {
 		d, err := s.store.DeliveryFind(ctx, merchant, receipt)
@@ -206,22 +206,40 @@ func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*Delive
 }
 
 // lookup reads the delivery of the request's receipt with get, within the
-// token's merchant, and answers 404 when it is unknown or another
-// merchant's.
+// token's merchant, or for an operator within ?merchantId= when given. It
+// answers 404 when there is none (an invalid receipt id, or another
+// merchant's delivery, is exactly as unknown), and 409 naming the merchants
+// when an operator's receipt names deliveries of several.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
 	receipt := r.PathValue("receiptId")
-	if !bus.ValidReceipt(receipt) {
-		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
-		return nil, Counts{}, false
-	}
+	merchant := r.URL.Query().Get("merchantId")
 	scope := scopeOf(r.Context())
-	merchant := scope
-	if scope == Operator {
-		merchant = ""
+	if scope != Operator {
+		if merchant != "" && merchant != scope {
+			receipt = "" // another merchant's receipt: as unknown as any
+		}
+		merchant = scope
+	}
+	if !bus.ValidReceipt(receipt) || (merchant != "" && !bus.ValidMerchant(merchant)) {
+		writeError(w, http.StatusNotFound, "no delivery with receipt "+r.PathValue("receiptId"))
+		return nil, Counts{}, false
 	}
 	d, c, err := get(r.Context(), merchant, receipt)
 	if err == nil && scope != Operator && scope != d.MerchantID {
-		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
+		err = ErrNotFound
+	}
+	var amb *AmbiguousError
+	if errors.As(err, &amb) {
+		more := ""
+		if amb.More {
+			more = ", …"
+		}
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error": "receipt " + receipt + " names deliveries of several merchants (" + strings.Join(amb.Merchants, ", ") + more +
+				"); choose one with ?merchantId=",
+			"merchants": amb.Merchants,
+		})
+		return nil, Counts{}, false
 	}
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,8 @@ func (e *env) eventsOn(subject string) uint64 {
 
 // TestSameReceiptTwoMerchants: two merchants publish under one receipt, raw
 // on NATS as the contract says (Nats-Msg-Id is the receipt). Both
-// deliveries complete, each with its own records, operations and events. A
+// deliveries complete, each with its own records, operations and events;
+// each merchant's token finds its own, an operator's is asked to choose. A
 // merchant publishing its receipt again is a no-op.
 func TestSameReceiptTwoMerchants(t *testing.T) {
 	t.Parallel()
@@ -91,6 +93,35 @@ func TestSameReceiptTwoMerchants(t *testing.T) {
 			require.Eventually(t, func() bool { return e.eventsOn(subject) == 1 }, 10*time.Second, 20*time.Millisecond, subject)
 		}
 	}
+
+	// Over HTTP each merchant's token finds its own delivery.
+	const tokenA, tokenB, tokenOp = "token-of-merchant-a", "token-of-merchant-b", "token-of-the-operator"
+	srv := tracking.NewServer(e.store, tracking.ServerConfig{
+		Tokens: tracking.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb", tokenOp: tracking.Operator}),
+	}, nil)
+	status := func(path, token string) (int, tracking.StatusBody, string) {
+		req, err := http.NewRequest(http.MethodGet, path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		var st tracking.StatusBody
+		_ = json.Unmarshal(rec.Body.Bytes(), &st)
+		return rec.Code, st, rec.Body.String()
+	}
+	for m, token := range map[string]string{"ma": tokenA, "mb": tokenB} {
+		code, st, body := status("/import/"+receipt+"/status", token)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, m, st.Delivery.MerchantID)
+		require.Equal(t, "CompletedSuccessfully", st.Status)
+	}
+	code, _, body := status("/import/"+receipt+"/status", tokenOp)
+	require.Equal(t, http.StatusConflict, code, body)
+	require.Contains(t, body, "ma, mb")
+	code, st, body := status("/import/"+receipt+"/status?merchantId=mb", tokenOp)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "mb", st.Delivery.MerchantID)
+	require.EqualValues(t, 1, st.Products.Successful)
 
 	// The same merchant's receipt again, with other records: a no-op.
 	time.Sleep(2 * bus.DeliveriesDuplicateWindow)
