@@ -226,7 +226,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx con
 	}
 	d, c, err := get(r.Context(), merchant, receipt)
 	if err == nil && scope != Operator && scope != d.MerchantID {
-		err = ErrNotFound
+		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
 	}
 	var amb *AmbiguousError
 	if errors.As(err, &amb) {

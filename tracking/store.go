@@ -344,6 +344,8 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		// Past any other merchant's delivery of the receipt within the
+		// millisecond: (receipt, accepted_at) stays unique.
 		if err := tx.QueryRow(ctx, `SELECT greatest($2, max(accepted_at) + interval '1 microsecond') FROM deliveries
 			WHERE receipt_id = $1 AND accepted_at BETWEEN $2 AND $2 + interval '1 millisecond'`,
 			d.ReceiptID, d.AcceptedAt).Scan(&d.AcceptedAt); err != nil {
