@@ -275,7 +275,7 @@ func TestSubmitWatch(t *testing.T) {
 	require.Equal(t, "watched-receipt\n", r.stdout, "stdout stays just the receipt id")
 	require.Contains(t, r.stderr, "CompletedWithErrors (7)")
 	require.Contains(t, r.stderr, "9 successful, 0 pending, 1 failed")
-	require.Equal(t, "GET /import/watched-receipt/status", api.paths[0])
+	require.Equal(t, "GET /import/watched-receipt/status?merchantId=m1", api.paths[0], "the receipt of its merchant, whatever the token")
 
 	// An unusable --api is refused before anything is published.
 	r = runCLI(t, nil, e.env, "submit", writeFile(t, "q.ndjson", records(100)), "--merchant", "m9", "--watch", "--api", "nope")
