@@ -100,7 +100,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
 	d := bus.Delivery{
 		Merchant:        merchant,
-		Receipt:         h.Get(bus.HeaderMsgID),
+		Receipt:         bus.ReceiptOf(h.Get(bus.HeaderMsgID), merchant),
 		Data:            h.Get(bus.HeaderData),
 		Format:          strings.ToLower(h.Get(bus.HeaderFormat)),
 		ContractVersion: h.Get(bus.HeaderContractVersion),

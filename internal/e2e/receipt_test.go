@@ -161,9 +161,13 @@ func TestSubmitDuplicatePerMerchant(t *testing.T) {
 		JS:     e.js,
 		Tokens: tracking.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb"}),
 	}, nil)
-	post := func(token string) bool {
+	post := func(token string, msgID ...string) bool {
+		id := "http-shared-1"
+		if len(msgID) > 0 {
+			id = msgID[0]
+		}
 		body := productType("dup-type")
-		code, _, out := submit(t, srv, "", token, map[string]string{bus.HeaderMsgID: "http-shared-1", bus.HeaderData: "ProductType"},
+		code, _, out := submit(t, srv, "", token, map[string]string{bus.HeaderMsgID: id, bus.HeaderData: "ProductType"},
 			strings.NewReader(body), int64(len(body)))
 		require.Equal(t, http.StatusAccepted, code, "%s", out)
 		var res struct {
@@ -178,4 +182,5 @@ func TestSubmitDuplicatePerMerchant(t *testing.T) {
 	require.Eventually(t, func() bool { return e.statusOf("mb", "http-shared-1") == "Queued" }, 30*time.Second, 10*time.Millisecond)
 	require.True(t, post(tokenA))
 	require.True(t, post(tokenB))
+	require.True(t, post(tokenA, bus.DeliveryID("ma", "http-shared-1")), "the form importd's publishers use names the same receipt")
 }
