@@ -234,7 +234,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	for _, d := range res.completed {
-		go w.announceCompleted(d.ReceiptID)
+		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
 	}
 	w.kickOutbox()
 	if res.retry {
@@ -258,7 +258,7 @@ func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatc
 		return
 	}
 	for _, d := range completed {
-		go w.announceCompleted(d.ReceiptID)
+		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
 	}
 	w.settle(msg, msg.Term())
 }
@@ -275,10 +275,10 @@ func (w *Worker) settle(msg jetstream.Msg, err error) {
 	}
 }
 
-func (w *Worker) announceCompleted(receipt string) {
+func (w *Worker) announceCompleted(receipt string, acceptedAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := w.store.AnnounceCompleted(ctx, w.js, receipt); err != nil {
+	if err := w.store.AnnounceCompleted(ctx, w.js, receipt, acceptedAt); err != nil {
 		w.logger.Warn("completed event not published", zap.String("receipt", receipt), zap.Error(err))
 	}
 }

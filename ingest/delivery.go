@@ -46,7 +46,8 @@ func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 		hd.errs = append(hd.errs, tracking.IngestionError{Code: code, Description: fmt.Sprintf(format, args...)})
 	}
 	source := fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)
-	hd.receipt = h.Get(bus.HeaderMsgID)
+	merchant := bus.MerchantOf(msg.Subject())
+	hd.receipt = bus.ReceiptOf(h.Get(bus.HeaderMsgID), merchant)
 	switch {
 	case hd.receipt == "":
 		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
@@ -55,7 +56,6 @@ func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 			clip(hd.receipt), assignReceipt(source, meta.Timestamp))
 		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
 	}
-	merchant := bus.MerchantOf(msg.Subject())
 	if !bus.ValidMerchant(merchant) {
 		fail(CodeInvalidMerchant, "merchant id %q does not match ^[A-Za-z0-9_-]{1,64}$", clip(merchant))
 	}
@@ -216,9 +216,8 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		return w.transient(ctx, err)
 	}
 	if d.Source != hd.delivery.Source {
-		// The same receipt published again after the duplicate window: one delivery, never two.
-		log.Info("delivery published again; ignored", zap.String("first", d.Source), zap.String("again", hd.delivery.Source),
-			zap.String("first_merchant", d.MerchantID))
+		// The merchant's receipt published again: one delivery, never two.
+		log.Info("delivery published again; ignored", zap.String("first", d.Source), zap.String("again", hd.delivery.Source))
 		deliveriesTotal.WithLabelValues("duplicate").Inc()
 		return outcomeAck, nil
 	}
@@ -668,7 +667,7 @@ func (j *job) build(batch []RawRecord) ([]tracking.Operation, []tracking.Event, 
 			key = "line:" + strconv.Itoa(rec.Line)
 		}
 		op := tracking.Operation{
-			ID:           tracking.OperationID(j.d.ReceiptID, rec.Index),
+			ID:           tracking.OperationID(j.d.MerchantID, j.d.ReceiptID, rec.Index),
 			Seq:          rec.Index,
 			Line:         rec.Line,
 			ResourceType: string(j.hd.resource),
@@ -772,7 +771,7 @@ func (j *job) publish(ctx context.Context, ops []bus.WorkOp) error {
 			stage = "resolve.redrive." + j.redrive
 			msg.Header.Set(bus.HeaderRedrive, j.redrive)
 		}
-		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(j.d.ReceiptID, stage, m.Ops))
+		msg.Header.Set(bus.HeaderMsgID, bus.WorkMsgID(bus.DeliveryID(j.d.MerchantID, j.d.ReceiptID), stage, m.Ops))
 		// Wait for room rather than fail when JetStream is slower than us.
 		f, err := j.w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
@@ -820,7 +819,7 @@ func (j *job) republish(ctx context.Context, recs []RawRecord) error {
 	ops := make([]bus.WorkOp, 0, len(recs))
 	for _, rec := range recs {
 		v, _ := catalog.Validate(j.hd.resource, rec.Data)
-		ops = append(ops, bus.WorkOp{ID: tracking.OperationID(j.d.ReceiptID, rec.Index).String(), Seq: rec.Index, Key: v.Identity, Record: rec.Data})
+		ops = append(ops, bus.WorkOp{ID: tracking.OperationID(j.d.MerchantID, j.d.ReceiptID, rec.Index).String(), Seq: rec.Index, Key: v.Identity, Record: rec.Data})
 	}
 	if err := j.publish(ctx, ops); err != nil {
 		return err

@@ -66,7 +66,7 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 		limit := bus.MaxWorkBytes(w.js.Conn())
 		for k, g := range groups {
 			receipt := k.receipt
-			byType, err := w.loadReleased(ctx, tx, receipt, k.at, g.seqs)
+			byType, err := w.loadReleased(ctx, tx, g.merchant, receipt, k.at, g.seqs)
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func outboxMsgID(receipt string, ops []bus.WorkOp, rowOf map[int]int64) string {
 }
 
 // loadReleased reads the records of released operations, by resource type.
-func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, receipt string, at time.Time, seqs []int) (map[string][]bus.WorkOp, error) {
+func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, merchant, receipt string, at time.Time, seqs []int) (map[string][]bus.WorkOp, error) {
 	rows, err := tx.Query(ctx, `SELECT seq, resource_type, resource_key, record FROM operations
 		WHERE receipt_id = $1 AND delivery_at = $2 AND seq = any($3) AND state = 'processing' AND stage = $4 AND record IS NOT NULL
 		ORDER BY seq`, receipt, at, seqs, int16(tracking.StageResolved))
@@ -124,7 +124,7 @@ func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, receipt string, at
 	var rt, key string
 	var record []byte
 	_, err = pgx.ForEachRow(rows, []any{&seq, &rt, &key, &record}, func() error {
-		out[rt] = append(out[rt], bus.WorkOp{ID: tracking.OperationID(receipt, seq).String(), Seq: seq, Key: key, Record: json.RawMessage(append([]byte(nil), record...))})
+		out[rt] = append(out[rt], bus.WorkOp{ID: tracking.OperationID(merchant, receipt, seq).String(), Seq: seq, Key: key, Record: json.RawMessage(append([]byte(nil), record...))})
 		return nil
 	})
 	return out, err

@@ -39,13 +39,13 @@ func TestRedeliveredPairedProductKeepsItsMaster(t *testing.T) {
 			Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
 		require.NoError(t, err)
 		ev := tracking.NewEvent(&d, key, tracking.CodeRecordReceived, "Record received")
-		b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID(receipt, 0), ResourceType: string(t2),
+		b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID("m1", receipt, 0), ResourceType: string(t2),
 			ResourceKey: key, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Line: 1, Last: ev}}}
 		b.Counts.Total = 1
 		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
 		require.NoError(t, store.IngestWrite(ctx, &d, b))
 		return &bus.WorkBatch{ReceiptID: receipt, MerchantID: "m1", DeliveryAt: d.AcceptedAt, ResourceType: string(t2),
-			Ops: []bus.WorkOp{{ID: tracking.OperationID(receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
+			Ops: []bus.WorkOp{{ID: tracking.OperationID("m1", receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
 	}
 	variant := stored("paired-variant", catalog.ProductVariant, "lamp-sku", `{"sku":"lamp-sku","product":{"key":"lamp"},"isMasterVariant":true}`)
 	out, err := w.resolveBatch(ctx, variant)

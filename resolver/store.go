@@ -137,22 +137,19 @@ func parkedRefsOf(ctx context.Context, tx pgx.Tx, ops []tracking.OpRef) (map[tra
 		return out, nil
 	}
 	receipts, seqs, at := make([]string, len(ops)), make([]int32, len(ops)), make([]time.Time, len(ops))
-	merchants := map[string]string{}
 	for i, op := range ops {
 		receipts[i], seqs[i], at[i] = op.ReceiptID, int32(op.Seq), op.DeliveryAt
-		merchants[op.ReceiptID] = op.MerchantID
 	}
-	rows, err := tx.Query(ctx, `SELECT p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key
+	rows, err := tx.Query(ctx, `SELECT p.merchant_id, p.receipt_id, p.seq, p.delivery_at, p.type_id, p.key
 		FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(receipt_id, seq, delivery_at)
-		CROSS JOIN LATERAL (SELECT receipt_id, seq, delivery_at, type_id, key FROM parked_refs
+		CROSS JOIN LATERAL (SELECT merchant_id, receipt_id, seq, delivery_at, type_id, key FROM parked_refs
 			WHERE receipt_id = u.receipt_id AND delivery_at = u.delivery_at AND seq = u.seq) p`, receipts, seqs, at)
 	if err != nil {
 		return nil, fmt.Errorf("resolver: parked references: %w", err)
 	}
 	var op tracking.OpRef
 	var typeID, key string
-	_, err = pgx.ForEachRow(rows, []any{&op.ReceiptID, &op.Seq, &op.DeliveryAt, &typeID, &key}, func() error {
-		op.MerchantID = merchants[op.ReceiptID]
+	_, err = pgx.ForEachRow(rows, []any{&op.MerchantID, &op.ReceiptID, &op.Seq, &op.DeliveryAt, &typeID, &key}, func() error {
 		op.DeliveryAt = op.DeliveryAt.UTC()
 		out[op] = append(out[op], refOf(typeID, key))
 		return nil

@@ -102,7 +102,7 @@ func (w *Worker) sweepInterrupted(ctx context.Context) error {
 		if err := w.store.Announce(ctx, w.js, d, "interrupted"); err != nil {
 			w.logger.Warn("interrupted event not published", zapReceipt(d.ReceiptID), zap.Error(err))
 		}
-		go w.announceCompleted(d.ReceiptID)
+		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
 	}
 	return nil
 }

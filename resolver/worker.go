@@ -273,7 +273,9 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch, redri
 	}
 	next := &bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt, ResourceType: wb.ResourceType, Ops: out}
 	limit := bus.MaxWorkBytes(w.js.Conn())
-	fs, tooLarge, err := w.publishApply(next, limit, func(ops []bus.WorkOp) string { return bus.WorkMsgID(wb.ReceiptID, stage, ops) })
+	fs, tooLarge, err := w.publishApply(next, limit, func(ops []bus.WorkOp) string {
+		return bus.WorkMsgID(bus.DeliveryID(wb.MerchantID, wb.ReceiptID), stage, ops)
+	})
 	if err != nil {
 		return err
 	}
@@ -458,14 +460,14 @@ func (w *Worker) outboxLoop(ctx context.Context) {
 // operation in an end state, the last ones failed here).
 func (w *Worker) noteCompleted(ds []*tracking.Delivery) {
 	for _, d := range ds {
-		go w.announceCompleted(d.ReceiptID)
+		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
 	}
 }
 
-func (w *Worker) announceCompleted(receipt string) {
+func (w *Worker) announceCompleted(receipt string, acceptedAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := w.store.AnnounceCompleted(ctx, w.js, receipt); err != nil {
+	if err := w.store.AnnounceCompleted(ctx, w.js, receipt, acceptedAt); err != nil {
 		w.logger.Warn("completed event not published", zap.String("receipt", receipt), zap.Error(err))
 	}
 }

@@ -31,7 +31,7 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 	}
 	msg := nats.NewMsg(bus.EventSubject(d.MerchantID, d.ReceiptID, event))
 	msg.Data = data
-	id := d.ReceiptID + "." + event
+	id := bus.DeliveryID(d.MerchantID, d.ReceiptID) + "." + event
 	var completedAt time.Time
 	if event == "completed" && d.CompletedAt != nil {
 		completedAt = d.CompletedAt.Truncate(time.Microsecond) // as stored
@@ -60,7 +60,7 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 // those it could not. The resolver's sweep calls it.
 func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grace time.Duration) (int, error) {
 	// 'infinity': completed before the column existed (migration 00010).
-	rows, err := s.pool.Query(ctx, `SELECT receipt_id FROM deliveries
+	rows, err := s.pool.Query(ctx, `SELECT receipt_id, accepted_at FROM deliveries
 		WHERE completed_at IS NOT NULL AND completion_announced_at IS DISTINCT FROM completed_at
 			AND completion_announced_at IS DISTINCT FROM 'infinity'
 			AND completed_at < now() - $1::bigint * interval '1 microsecond' AND expires_at > now()
@@ -68,14 +68,23 @@ func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grac
 	if err != nil {
 		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
 	}
-	receipts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type key struct {
+		receipt string
+		at      time.Time
+	}
+	var keys []key
+	var k key
+	_, err = pgx.ForEachRow(rows, []any{&k.receipt, &k.at}, func() error {
+		keys = append(keys, k)
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
 	}
 	n := 0
 	var errs []error
-	for _, r := range receipts {
-		if err := s.AnnounceCompleted(ctx, js, r); err != nil {
+	for _, k := range keys {
+		if err := s.AnnounceCompleted(ctx, js, k.receipt, k.at); err != nil {
 			errs = append(errs, err) // the others are still announced
 			continue
 		}
@@ -84,10 +93,10 @@ func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grac
 	return n, errors.Join(errs...)
 }
 
-// AnnounceCompleted loads a delivery and announces its completion, if it
-// has completed.
-func (s *Store) AnnounceCompleted(ctx context.Context, js jetstream.JetStream, receipt string) error {
-	d, err := s.DeliveryGet(ctx, receipt)
+// AnnounceCompleted loads the delivery (receipt, acceptedAt) and announces
+// its completion, if it has completed.
+func (s *Store) AnnounceCompleted(ctx context.Context, js jetstream.JetStream, receipt string, acceptedAt time.Time) error {
+	d, err := s.DeliveryAt(ctx, receipt, acceptedAt)
 	if err != nil || d.CompletedAt == nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func TestAnnounceMissedCompletions(t *testing.T) {
 	// A worker's own announcement counts: nothing is left to the sweep.
 	_, err = pool.Exec(ctx, `UPDATE deliveries SET completed_at = completed_at - interval '1 second' WHERE receipt_id = $1`, d.ReceiptID)
 	require.NoError(t, err)
-	require.NoError(t, store.AnnounceCompleted(ctx, js, d.ReceiptID))
+	require.NoError(t, store.AnnounceCompleted(ctx, js, d.ReceiptID, d.AcceptedAt))
 	n, err = store.AnnounceMissed(ctx, js, 0)
 	require.NoError(t, err)
 	require.Zero(t, n)

@@ -93,7 +93,7 @@ func (s *Store) Cancel(ctx context.Context, d *Delivery) (*Delivery, error) {
 			return nil, err
 		}
 	}
-	got, err := s.DeliveryGet(ctx, d.ReceiptID)
+	got, err := s.DeliveryAt(ctx, d.ReceiptID, d.AcceptedAt)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func TestRejectWork(t *testing.T) {
 
 	wb := &bus.WorkBatch{ReceiptID: d.ReceiptID, MerchantID: d.MerchantID, DeliveryAt: d.AcceptedAt, ResourceType: "Product"}
 	for i, k := range []string{"k0", "k1", "k2"} {
-		wb.Ops = append(wb.Ops, bus.WorkOp{ID: tracking.OperationID(d.ReceiptID, i).String(), Seq: i, Key: k, Record: json.RawMessage(`{"key":"` + k + `"}`)})
+		wb.Ops = append(wb.Ops, bus.WorkOp{ID: tracking.OperationID(d.MerchantID, d.ReceiptID, i).String(), Seq: i, Key: k, Record: json.RawMessage(`{"key":"` + k + `"}`)})
 	}
 	completed, err := store.RejectWork(ctx, wb, wb.Ops, tracking.CodeRedeliveryLimit, "the importer failed 20 times")
 	require.NoError(t, err)

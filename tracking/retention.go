@@ -11,13 +11,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"go.uber.org/zap"
+
+	"github.com/importd/importd/internal/bus"
 )
 
 // Expired says what one retention pass removed.
 type Expired struct {
 	Partitions int            // time partitions dropped, of each partitioned table
 	Unresolved int            // operations still parked at expiry, each given an expired event first
-	Deliveries map[string]int // receipt → its operations expired while unresolved
+	Deliveries map[string]int // bus.DeliveryID(merchant, receipt) → its operations expired while unresolved
 }
 
 var (
@@ -65,15 +67,15 @@ func (s *Store) Expire(ctx context.Context, js jetstream.JetStream, logger *zap.
 		if err != nil {
 			return res, err
 		}
-		for receipt, n := range byDelivery {
-			res.Deliveries[receipt] += n
+		for k, n := range byDelivery {
+			res.Deliveries[bus.DeliveryID(k.merchant, k.receipt)] += n
 			res.Unresolved += n
 		}
 		if js != nil {
-			for receipt := range byDelivery {
-				if d, err := deliveryGet(ctx, s.pool, receipt); err == nil {
+			for k := range byDelivery {
+				if d, err := deliveryAt(ctx, s.pool, k.receipt, k.at); err == nil {
 					if err := s.Announce(ctx, js, &d, "expired"); err != nil {
-						logger.Warn("expired event not published", zap.String("receipt", receipt), zap.Error(err))
+						logger.Warn("expired event not published", zap.String("receipt", k.receipt), zap.String("merchant", k.merchant), zap.Error(err))
 					}
 				}
 			}
@@ -93,7 +95,7 @@ func (s *Store) Expire(ctx context.Context, js jetstream.JetStream, logger *zap.
 	return res, nil
 }
 
-func sum(m map[string]int) int {
+func sum[K comparable](m map[K]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -101,11 +103,18 @@ func sum(m map[string]int) int {
 	return n
 }
 
+// deliveryKey identifies a delivery: (receipt, at) in every table, with
+// its merchant to name it.
+type deliveryKey struct {
+	receipt, merchant string
+	at                time.Time
+}
+
 // expireUnresolved writes an expired event for each operation of the range
 // still waiting (unresolved or for its master variant), once, and returns
 // how many per delivery.
-func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (map[string]int, error) {
-	out := map[string]int{}
+func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (map[deliveryKey]int, error) {
+	out := map[deliveryKey]int{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// One process at a time: two passes at once would both write the events.
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {
@@ -121,21 +130,22 @@ func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (m
 				SELECT delivery_at, gen_random_uuid(), $4, $3, receipt_id, merchant_id, resource_key,
 					'Expired: still ' || state || ' when the retention of ' || $5 || ' ran out', nullif('missing ' || refs, 'missing ')
 				FROM waiting
-				RETURNING receipt_id
+				RETURNING receipt_id, delivery_at, merchant_id
 			), last AS (
 				UPDATE operations o SET last_tracking_code = $3, last_message = 'Expired'
 				WHERE o.delivery_at >= $1 AND o.delivery_at < $2 AND o.state IN ('unresolved', 'waitForMasterVariant')
 				  AND o.last_tracking_code <> $3
 			)
-			SELECT receipt_id, count(*) FROM ev GROUP BY receipt_id`,
+			SELECT receipt_id, delivery_at, merchant_id, count(*) FROM ev GROUP BY receipt_id, delivery_at, merchant_id`,
 			lower, upper, int(CodeExpired), s.now().UTC(), s.retention.String())
 		if err != nil {
 			return err
 		}
-		var receipt string
+		var k deliveryKey
 		var n int
-		_, err = pgx.ForEachRow(rows, []any{&receipt, &n}, func() error {
-			out[receipt] = n
+		_, err = pgx.ForEachRow(rows, []any{&k.receipt, &k.at, &k.merchant, &n}, func() error {
+			k.at = k.at.UTC()
+			out[k] = n
 			return nil
 		})
 		return err

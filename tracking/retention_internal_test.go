@@ -24,13 +24,13 @@ func TestExpiredEventBeforeDrop(t *testing.T) {
 	ev := NewEvent(&d, "k1", CodeRecordReceived, "Record received")
 	require.NoError(t, store.IngestWrite(ctx, &d, IngestBatch{To: 2, Events: []Event{ev},
 		Ops: []Operation{
-			{ID: OperationID("exp-1", 0), Seq: 0, ResourceType: "Product", ResourceKey: "k1", State: StateUnresolved, CreatedAt: at, Last: ev},
-			{ID: OperationID("exp-1", 1), Seq: 1, ResourceType: "Product", ResourceKey: "k2", State: StateImported, CreatedAt: at, Last: ev},
+			{ID: OperationID("m1", "exp-1", 0), Seq: 0, ResourceType: "Product", ResourceKey: "k1", State: StateUnresolved, CreatedAt: at, Last: ev},
+			{ID: OperationID("m1", "exp-1", 1), Seq: 1, ResourceType: "Product", ResourceKey: "k2", State: StateImported, CreatedAt: at, Last: ev},
 		}}))
 	lower, upper := at.Truncate(time.Hour), at.Truncate(time.Hour).Add(time.Hour)
 	got, err := store.expireUnresolved(ctx, lower, upper)
 	require.NoError(t, err)
-	require.Equal(t, map[string]int{"exp-1": 1}, got)
+	require.Equal(t, map[deliveryKey]int{{receipt: "exp-1", merchant: "m1", at: d.AcceptedAt}: 1}, got)
 	var n int
 	var msg string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), max(message) FROM tracking_events WHERE receipt_id = 'exp-1' AND product_id = 'k1' AND code = $1`,

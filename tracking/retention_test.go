@@ -48,7 +48,7 @@ func receiving(t *testing.T, store *tracking.Store, d tracking.Delivery, keys ..
 	var b tracking.IngestBatch
 	for i, k := range keys {
 		ev := tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
-		b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(d.ReceiptID, i), Seq: i, Line: i + 1, ResourceType: "Product",
+		b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(d.MerchantID, d.ReceiptID, i), Seq: i, Line: i + 1, ResourceType: "Product",
 			ResourceKey: k, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Last: ev})
 		b.Events = append(b.Events, ev)
 		b.Counts.Total++
@@ -135,7 +135,7 @@ func TestRetentionDropsPartitions(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, res.Partitions, 1)
 	require.Equal(t, 1, res.Unresolved)
-	require.Equal(t, map[string]int{"retain-old": 1}, res.Deliveries)
+	require.Equal(t, map[string]int{"m1.retain-old": 1}, res.Deliveries)
 	for _, table := range tracking.PartitionedTables {
 		require.Zero(t, rows(table, "retain-old"), table)
 		var exists bool

@@ -104,7 +104,7 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 			if !ok {
 				return ErrNotFound
 			}
-			what := "operation " + OperationID(d.ReceiptID, seq).String()
+			what := "operation " + OperationID(d.MerchantID, d.ReceiptID, seq).String()
 			if st.State != StateRejected {
 				if single {
 					return &StateError{What: what, Msg: "is " + string(st.State) + "; only rejected operations can be retried"}

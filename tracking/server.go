@@ -190,11 +190,11 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	})
 }
 
-// delivery loads the delivery named in the path, answering 404 itself when
-// there is none (an invalid receipt id is just as unknown).
+// delivery loads the delivery named in the path, answering itself when
+// there is none or it is ambiguous (see lookup).
 func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*Delivery, bool) {
-	d, _, ok := s.lookup(w, r, func(ctx context.Context, receipt string) (Delivery, Counts, error) {
-		d, err := s.store.DeliveryGet(ctx, receipt)
+	d, _, ok := s.lookup(w, r, func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error) {
+		d, err := s.store.DeliveryFind(ctx, merchant, receipt)
 		return d, Counts{}, err
 	})
 	return d, ok
@@ -205,17 +205,41 @@ func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*Delive
 	return s.lookup(w, r, s.store.DeliveryCounts)
 }
 
-// lookup reads the delivery of the request's receipt with get, and answers
-// 404 when it is unknown or another merchant's.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(context.Context, string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
+// lookup reads the delivery of the request's receipt with get, within the
+// token's merchant, or for an operator within ?merchantId= when given. It
+// answers 404 when there is none (an invalid receipt id, or another
+// merchant's delivery, is exactly as unknown), and 409 naming the merchants
+// when an operator's receipt names deliveries of several.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
 	receipt := r.PathValue("receiptId")
-	if !bus.ValidReceipt(receipt) {
-		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
+	merchant := r.URL.Query().Get("merchantId")
+	scope := scopeOf(r.Context())
+	if scope != Operator {
+		if merchant != "" && merchant != scope {
+			receipt = "" // another merchant's receipt: as unknown as any
+		}
+		merchant = scope
+	}
+	if !bus.ValidReceipt(receipt) || (merchant != "" && !bus.ValidMerchant(merchant)) {
+		writeError(w, http.StatusNotFound, "no delivery with receipt "+r.PathValue("receiptId"))
 		return nil, Counts{}, false
 	}
-	d, c, err := get(r.Context(), receipt)
-	if scope := scopeOf(r.Context()); err == nil && scope != Operator && scope != d.MerchantID {
+	d, c, err := get(r.Context(), merchant, receipt)
+	if err == nil && scope != Operator && scope != d.MerchantID {
 		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
+	}
+	var amb *AmbiguousError
+	if errors.As(err, &amb) {
+		more := ""
+		if amb.More {
+			more = ", …"
+		}
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error": "receipt " + receipt + " names deliveries of several merchants (" + strings.Join(amb.Merchants, ", ") + more +
+				"); choose one with ?merchantId=",
+			"merchants": amb.Merchants,
+		})
+		return nil, Counts{}, false
 	}
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)

@@ -30,7 +30,7 @@ func FuzzServer(f *testing.F) {
 		var b tracking.IngestBatch
 		for i, k := range keys {
 			ev := tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
-			b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(receipt, i), Seq: i, Line: i + 1, ResourceType: "Product",
+			b.Ops = append(b.Ops, tracking.Operation{ID: tracking.OperationID(merchant, receipt, i), Seq: i, Line: i + 1, ResourceType: "Product",
 				ResourceKey: k, State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev})
 			b.Events = append(b.Events, ev)
 			b.Counts.Total++

@@ -45,7 +45,7 @@ func (f *fixture) deliver(receipt, merchant string, keys []string, finish string
 	require.True(f.t, created)
 	var b tracking.IngestBatch
 	for i, k := range keys {
-		op := tracking.Operation{ID: tracking.OperationID(receipt, i), Seq: i, Line: i + 1, ResourceType: "Product", ResourceKey: k,
+		op := tracking.Operation{ID: tracking.OperationID(merchant, receipt, i), Seq: i, Line: i + 1, ResourceType: "Product", ResourceKey: k,
 			State: tracking.StateProcessing, CreatedAt: time.Now()}
 		ev := tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
 		b.Events = append(b.Events, ev)

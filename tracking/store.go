@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +23,30 @@ var (
 	// ErrCheckpointMoved means another worker has advanced the delivery
 	// since this one read it: this worker must stop working on it.
 	ErrCheckpointMoved = errors.New("tracking: delivery checkpoint moved by another worker")
+	// ErrAmbiguous means a receipt looked up without its merchant names
+	// deliveries of several merchants; the error is an *AmbiguousError.
+	ErrAmbiguous = errors.New("tracking: receipt of several merchants")
 )
+
+// AmbiguousError names the merchants whose deliveries share a receipt.
+type AmbiguousError struct {
+	Receipt   string
+	Merchants []string // sorted, at most maxAmbiguous
+	More      bool     // more merchants than Merchants
+}
+
+func (e *AmbiguousError) Error() string {
+	more := ""
+	if e.More {
+		more = ", …"
+	}
+	return fmt.Sprintf("tracking: receipt %s names deliveries of merchants %s%s", e.Receipt, strings.Join(e.Merchants, ", "), more)
+}
+
+func (e *AmbiguousError) Unwrap() error { return ErrAmbiguous }
+
+// maxAmbiguous bounds the merchants an AmbiguousError names.
+const maxAmbiguous = 20
 
 // countSlots is how many rows of delivery_counts a delivery spreads its
 // counters over.
@@ -152,10 +176,12 @@ type Operation struct {
 	Last         Event // the operation's latest event
 }
 
-// OperationID is the id of the operation for record seq of a delivery. It is
-// derived from the two, so a record read again gets the same id.
-func OperationID(receipt string, seq int) uuid.UUID {
-	return uuid.NewSHA1(operationNamespace, fmt.Appendf(nil, "%s/%d", receipt, seq))
+// OperationID is the id of the operation for record seq of the delivery
+// (merchant, receipt). It is derived from the three, so a record read again
+// gets the same id, and two merchants' deliveries with one receipt get
+// different ones.
+func OperationID(merchant, receipt string, seq int) uuid.UUID {
+	return uuid.NewSHA1(operationNamespace, fmt.Appendf(nil, "%s/%s/%d", merchant, receipt, seq))
 }
 
 var operationNamespace = uuid.MustParse("8f0c5d4e-3b5a-4f4e-9a53-1d7c8e2b6a90")
@@ -187,59 +213,130 @@ func scanDelivery(row pgx.Row, extra ...any) (Delivery, error) {
 	return d, nil
 }
 
-// DeliveryGet returns the delivery with this receipt, or ErrNotFound. A
-// delivery past its retention is not found, whether or not its partition has
-// been dropped yet.
+// DeliveryGet returns the delivery with this receipt whatever its
+// merchant: DeliveryFind(ctx, "", receipt).
 func (s *Store) DeliveryGet(ctx context.Context, receipt string) (Delivery, error) {
-	d, err := deliveryGet(ctx, s.pool, receipt)
+	return s.DeliveryFind(ctx, "", receipt)
+}
+
+// DeliveryFind returns merchant's delivery with this receipt, or ErrNotFound.
+// With merchant "" (an operator's lookup) it returns the one delivery with
+// this receipt, or an *AmbiguousError when several merchants used it. A
+// delivery past its retention is not found, whether or not its partition
+// has been dropped yet.
+func (s *Store) DeliveryFind(ctx context.Context, merchant, receipt string) (Delivery, error) {
+	d, _, err := s.deliveryFind(ctx, merchant, receipt, false)
+	return d, err
+}
+
+// DeliveryCounts is DeliveryFind and Counts in one statement, what the
+// status and summary endpoints read first: one round trip instead of two,
+// which on a busy machine is one wait for the CPU less.
+func (s *Store) DeliveryCounts(ctx context.Context, merchant, receipt string) (Delivery, Counts, error) {
+	return s.deliveryFind(ctx, merchant, receipt, true)
+}
+
+func (s *Store) deliveryFind(ctx context.Context, merchant, receipt string, withCounts bool) (Delivery, Counts, error) {
+	q := "SELECT " + deliveryColumns
+	if withCounts {
+		q += `, c.* FROM deliveries d CROSS JOIN LATERAL (SELECT coalesce(sum(n.total),0), coalesce(sum(n.queued),0), coalesce(sum(n.processing),0),
+			coalesce(sum(n.unresolved),0), coalesce(sum(n.waiting),0), coalesce(sum(n.imported),0), coalesce(sum(n.partially),0),
+			coalesce(sum(n.validation_failed),0), coalesce(sum(n.rejected),0), coalesce(sum(n.canceled),0)
+			FROM delivery_counts n WHERE n.receipt_id = d.receipt_id AND n.delivery_at = d.accepted_at) c`
+	} else {
+		q += " FROM deliveries d"
+	}
+	args := []any{database.Prepared, receipt, s.now()}
+	if merchant != "" {
+		q += " WHERE d.receipt_id = $1 AND d.merchant_id = $3 AND d.expires_at > $2 LIMIT 1"
+		args = append(args, merchant)
+	} else {
+		q += fmt.Sprintf(" WHERE d.receipt_id = $1 AND d.expires_at > $2 ORDER BY d.merchant_id LIMIT %d", maxAmbiguous+1)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return Delivery{}, Counts{}, err
+	}
+	defer rows.Close()
+	var ds []Delivery
+	var cs []Counts
+	for rows.Next() {
+		var c Counts
+		var extra []any
+		if withCounts {
+			extra = []any{&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
+				&c.ValidationFailed, &c.Rejected, &c.Canceled}
+		}
+		d, err := scanDelivery(rows, extra...)
+		if err != nil {
+			return Delivery{}, Counts{}, err
+		}
+		ds, cs = append(ds, d), append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return Delivery{}, Counts{}, err
+	}
+	switch len(ds) {
+	case 0:
+		return Delivery{}, Counts{}, ErrNotFound
+	case 1:
+		return ds[0], cs[0], nil
+	}
+	amb := &AmbiguousError{Receipt: receipt, More: len(ds) > maxAmbiguous}
+	for _, d := range ds[:min(len(ds), maxAmbiguous)] {
+		amb.Merchants = append(amb.Merchants, d.MerchantID)
+	}
+	return Delivery{}, Counts{}, amb
+}
+
+// deliveryOf returns merchant's delivery with this receipt, expired or
+// not, or ErrNotFound.
+func deliveryOf(ctx context.Context, db database.DBTX, merchant, receipt string) (Delivery, error) {
+	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 AND merchant_id = $2 LIMIT 1",
+		database.Prepared, receipt, merchant))
+}
+
+// deliveryAt returns the delivery (receipt, accepted_at), expired or not,
+// or ErrNotFound: the identity every table of a delivery's rows uses.
+func deliveryAt(ctx context.Context, db database.DBTX, receipt string, at time.Time) (Delivery, error) {
+	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2",
+		database.Prepared, receipt, at))
+}
+
+// DeliveryAt returns the delivery (receipt, accepted_at), or ErrNotFound
+// when there is none or it is past its retention.
+func (s *Store) DeliveryAt(ctx context.Context, receipt string, at time.Time) (Delivery, error) {
+	d, err := deliveryAt(ctx, s.pool, receipt, at)
 	if err == nil && !d.ExpiresAt.After(s.now()) {
 		return Delivery{}, ErrNotFound
 	}
 	return d, err
 }
 
-func deliveryGet(ctx context.Context, db database.DBTX, receipt string) (Delivery, error) {
-	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 LIMIT 1", database.Prepared, receipt))
-}
-
-// DeliveryCounts is DeliveryGet and Counts in one statement, what the status
-// and summary endpoints read first: one round trip instead of two, which on
-// a busy machine is one wait for the CPU less.
-func (s *Store) DeliveryCounts(ctx context.Context, receipt string) (Delivery, Counts, error) {
-	var c Counts
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`, c.*
-		FROM deliveries d CROSS JOIN LATERAL (SELECT coalesce(sum(n.total),0), coalesce(sum(n.queued),0), coalesce(sum(n.processing),0),
-			coalesce(sum(n.unresolved),0), coalesce(sum(n.waiting),0), coalesce(sum(n.imported),0), coalesce(sum(n.partially),0),
-			coalesce(sum(n.validation_failed),0), coalesce(sum(n.rejected),0), coalesce(sum(n.canceled),0)
-			FROM delivery_counts n WHERE n.receipt_id = d.receipt_id AND n.delivery_at = d.accepted_at) c
-		WHERE d.receipt_id = $1 LIMIT 1`, database.Prepared, receipt),
-		&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
-		&c.ValidationFailed, &c.Rejected, &c.Canceled)
-	if err == nil && !d.ExpiresAt.After(s.now()) {
-		return Delivery{}, Counts{}, ErrNotFound
-	}
-	return d, c, err
-}
-
 // DeliveryBegin stores a new delivery in state receiving, with its accepted
-// and receiving events, and returns it with created true. When a delivery
-// with the same receipt exists already it returns that one, unchanged, with
-// created false: a republished delivery is one delivery.
+// and receiving events, and returns it with created true. When the
+// merchant's delivery with the same receipt exists already it returns that
+// one, unchanged, with created false: a republished delivery is one
+// delivery. Another merchant's delivery with the same receipt is another
+// delivery; its accepted_at is moved on by a microsecond if need be, as
+// (receipt, accepted_at) identifies a delivery's rows in every table.
 func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, error) {
 	d.AcceptedAt = d.AcceptedAt.UTC().Truncate(time.Microsecond)
 	d.ExpiresAt = d.AcceptedAt.Add(s.retention)
 	d.IngestState = IngestReceiving
-	if err := s.partitions.Ensure(ctx, d.AcceptedAt, d.AcceptedAt); err != nil {
+	// Ahead: room for the microseconds moved on below.
+	if err := s.partitions.Ensure(ctx, d.AcceptedAt, d.AcceptedAt.Add(2*time.Millisecond)); err != nil {
 		return d, false, err
 	}
 	var got Delivery
 	created := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Serialise writers of the same receipt; the primary key cannot, as it includes the partition key.
+		// Serialise writers of the same receipt, whatever their merchant;
+		// the primary key cannot, as it includes the partition key.
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", d.ReceiptID); err != nil {
 			return err
 		}
-		existing, err := deliveryGet(ctx, tx, d.ReceiptID)
+		existing, err := deliveryOf(ctx, tx, d.MerchantID, d.ReceiptID)
 		if err == nil {
 			got = existing
 			return nil
@@ -247,6 +344,15 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
+		// Past any other merchant's delivery of the receipt within the
+		// millisecond: (receipt, accepted_at) stays unique.
+		if err := tx.QueryRow(ctx, `SELECT greatest($2, max(accepted_at) + interval '1 microsecond') FROM deliveries
+			WHERE receipt_id = $1 AND accepted_at BETWEEN $2 AND $2 + interval '1 millisecond'`,
+			d.ReceiptID, d.AcceptedAt).Scan(&d.AcceptedAt); err != nil {
+			return err
+		}
+		d.AcceptedAt = d.AcceptedAt.UTC()
+		d.ExpiresAt = d.AcceptedAt.Add(s.retention)
 		_, err = tx.Exec(ctx, `INSERT INTO deliveries (receipt_id, merchant_id, accepted_at, data, format, contract_version,
 			foreign_key, skip_errors, object_name, content_encoding, source, ingest_state, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13)`,

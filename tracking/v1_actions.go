@@ -56,6 +56,17 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// The merchant's receipt known already: publishing it again would be a
+	// no-op, so nothing is published.
+	if prior, err := s.store.DeliveryFind(r.Context(), merchant, d.Receipt); err == nil {
+		s.logger.Info("delivery submitted over HTTP again; ignored", zap.String("receipt", d.Receipt), zap.String("merchant", merchant))
+		w.Header().Set("Location", "/v1/imports/"+prior.ReceiptID)
+		writeJSON(w, http.StatusAccepted, map[string]any{"receiptId": prior.ReceiptID, "status": "accepted", "duplicate": true, "bytes": 0})
+		return
+	} else if !errors.Is(err, ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
 	limit := s.cfg.MaxSubmitBytes
 	if r.ContentLength > limit {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, over the limit of %d bytes", r.ContentLength, limit))
@@ -89,7 +100,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
 	d := bus.Delivery{
 		Merchant:        merchant,
-		Receipt:         h.Get(bus.HeaderMsgID),
+		Receipt:         bus.ReceiptOf(h.Get(bus.HeaderMsgID), merchant),
 		Data:            h.Get(bus.HeaderData),
 		Format:          strings.ToLower(h.Get(bus.HeaderFormat)),
 		ContractVersion: h.Get(bus.HeaderContractVersion),
@@ -200,7 +211,7 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := s.store.DeliveryGet(r.Context(), o.ReceiptID)
+	d, err := s.store.DeliveryAt(r.Context(), o.ReceiptID, o.DeliveryAt)
 	if err == nil {
 		err = s.store.RetryOperation(r.Context(), &d, o.Seq)
 	}

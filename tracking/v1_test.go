@@ -182,7 +182,7 @@ func TestV1JobObject(t *testing.T) {
 	require.NoError(t, json.Unmarshal(groups[0]["examples"], &ex))
 	require.Equal(t, []string{"description", "field", "operationId", "resourceKey"}, keysOf(t, must(json.Marshal(ex[0]))))
 	require.Equal(t, "bad-8", gs[0].Examples[0].ResourceKey, "in delivery order")
-	require.Equal(t, tracking.OperationID("job-mixed-1", 8), gs[0].Examples[0].OperationID)
+	require.Equal(t, tracking.OperationID("ma", "job-mixed-1", 8), gs[0].Examples[0].OperationID)
 	require.Equal(t, "name", *gs[0].Examples[0].Field)
 	require.Equal(t, "name is required", gs[0].Examples[0].Description)
 	var rest []string
@@ -417,7 +417,7 @@ func TestV1Operations(t *testing.T) {
 	for i, o := range all {
 		require.Equal(t, i+1, o.Line, "each once, in delivery order")
 		require.Equal(t, keys[i], o.ResourceKey)
-		require.Equal(t, tracking.OperationID("ops-one-1", i), o.ID)
+		require.Equal(t, tracking.OperationID("ma", "ops-one-1", i), o.ID)
 	}
 	require.Len(t, walk("ops-one-1", "", 25), 25)
 	require.Equal(t, []int{5, 11, 17, 23}, seqs(walk("ops-one-1", "&state=validationFailed", 3)))
@@ -438,7 +438,7 @@ func TestV1Operations(t *testing.T) {
 	require.Contains(t, string(page.Items[5]), `"errors":[{"type":"DATA_ERROR","code":"REQUIRED_FIELD","field":"name","description":"name is required"}]`)
 	require.Contains(t, string(page.Items[0]), `"errors":[],"warnings":[],"unresolvedReferences":[]`)
 
-	id := tracking.OperationID("ops-one-1", 5)
+	id := tracking.OperationID("ma", "ops-one-1", 5)
 	code, body = get(t, srv, "/v1/operations/"+id.String(), tokenA)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	require.Equal(t, operationKeys, keysOf(t, body))
@@ -458,25 +458,25 @@ func TestV1Operations(t *testing.T) {
 
 	ingestion := map[int]string{0: "SUCCESS", 1: "SUCCESS", 2: "TIMEOUT_ERROR", 3: "INPROGRESS", 5: "INPROGRESS", 6: "DATA_ERROR", 7: "INPROGRESS", 8: "DATA_ERROR", 14: "DATA_ERROR"}
 	for seq, want := range ingestion {
-		_, body := get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", seq).String(), tokenA)
+		_, body := get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", seq).String(), tokenA)
 		require.Equal(t, want, decode[tracking.OperationView](t, body).IngestionStatus, "seq %d", seq)
 	}
-	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", 3).String(), tokenA)
+	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", 3).String(), tokenA)
 	o = decode[tracking.OperationView](t, body)
 	require.Equal(t, []tracking.ReferenceView{{TypeID: "category", Key: "shoes"}, {TypeID: "product-variant", Key: "sku-1"}}, o.UnresolvedReferences)
-	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", 1).String(), tokenA)
+	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", 1).String(), tokenA)
 	require.Contains(t, string(body), `"warnings":[{"type":"DATA_ERROR","code":"DISCARDED","field":"attributes.0","description":"unknown attribute"}]`)
-	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("job-mixed-1", 2).String(), tokenA)
+	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", 2).String(), tokenA)
 	require.Contains(t, string(body), `{"type":"SYSTEM_ERROR","code":"TARGET_FAILURE","field":null,"description":"boom"}`)
 
 	// The store's OperationGet, for the action handlers, answers the same object.
-	so, err := f.store.OperationGet(context.Background(), tracking.OperationID("job-mixed-1", 2))
+	so, err := f.store.OperationGet(context.Background(), tracking.OperationID("ma", "job-mixed-1", 2))
 	require.NoError(t, err)
 	require.JSONEq(t, string(body), string(must(json.Marshal(so))))
 	require.Equal(t, 2, so.Ref().Seq)
 
 	// Errors.
-	unknownOp, _ := get(t, srv, "/v1/operations/"+tracking.OperationID("ops-none-1", 0).String(), tokenA)
+	unknownOp, _ := get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "ops-none-1", 0).String(), tokenA)
 	require.Equal(t, http.StatusNotFound, unknownOp)
 	for _, bad := range []string{"not-a-uuid", "123", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"} {
 		code, body := get(t, srv, "/v1/operations/"+bad, tokenA)
@@ -593,7 +593,7 @@ func TestV1ErrorsCSV(t *testing.T) {
 	rows, err := csv.NewReader(rec.Body).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, []string{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"}, rows[0])
-	id := func(seq int) string { return tracking.OperationID("job-mixed-1", seq).String() }
+	id := func(seq int) string { return tracking.OperationID("ma", "job-mixed-1", seq).String() }
 	want := [][]string{
 		{id(2), "3", "p2", "Product", "rejected", "SYSTEM_ERROR", "TARGET_FAILURE", "", "boom"},
 		{id(2), "3", "p2", "Product", "rejected", "TIMEOUT_ERROR", "TIMEOUT", "", "too slow"},
@@ -631,8 +631,8 @@ func TestV1Isolation(t *testing.T) {
 	f.deliver("iso-of-a-1", "ma", []string{"p1", "bad-2"}, tracking.IngestDone)
 	f.park("iso-of-a-1", 0, "category", "secret-a")
 	f.deliver("iso-of-b-1", "mb", []string{"q1"}, tracking.IngestDone)
-	opA := tracking.OperationID("iso-of-a-1", 1).String()
-	opUnknown := tracking.OperationID("iso-of-z-1", 1).String()
+	opA := tracking.OperationID("ma", "iso-of-a-1", 1).String()
+	opUnknown := tracking.OperationID("ma", "iso-of-z-1", 1).String()
 
 	routes := []struct {
 		path, unknown string // a's resource, and an unknown one of the same kind
@@ -678,7 +678,7 @@ func TestV1Isolation(t *testing.T) {
 
 	// The actions: another merchant's receipt or operation is exactly as
 	// unknown as a missing one, and nothing of it changes.
-	rejected := tracking.OperationID("iso-of-a-1", 0).String()
+	rejected := tracking.OperationID("ma", "iso-of-a-1", 0).String()
 	f.exec(`UPDATE operations SET state = 'rejected', record = '{}' WHERE receipt_id = 'iso-of-a-1' AND seq = 0`)
 	actions := []struct{ path, unknown string }{
 		{"/v1/imports/iso-of-a-1/cancel", "/v1/imports/iso-of-z-1/cancel"},
@@ -728,7 +728,7 @@ func TestV1Expired(t *testing.T) {
 	require.NoError(t, err)
 	srv := v1Server(later)
 	now := v1Server(f.store)
-	op := "/v1/operations/" + tracking.OperationID("exp-old-1", 1).String()
+	op := "/v1/operations/" + tracking.OperationID("ma", "exp-old-1", 1).String()
 	for _, path := range []string{"/v1/imports/exp-old-1", "/v1/imports/exp-old-1/operations", "/v1/imports/exp-old-1/errors.csv", op,
 		"/import/exp-old-1/status"} {
 		code, _ := get(t, now, path, tokenA)

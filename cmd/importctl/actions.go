@@ -16,6 +16,7 @@ func (c *cli) cancel(ctx context.Context, g globals, args []string) (int, error)
 	fs := newFlagSet("cancel", "importctl cancel RECEIPT [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	raw := fs.Bool("json", false, "print the raw JSON job object the service answers")
+	merchant := merchantFlag(fs)
 	receipt, err := parseReceiptArg(fs, args)
 	if err != nil {
 		return exitUsage, err
@@ -24,6 +25,7 @@ func (c *cli) cancel(ctx context.Context, g globals, args []string) (int, error)
 	if err != nil {
 		return exitUsage, err
 	}
+	client.merchant = *merchant
 	body, job, err := client.Cancel(ctx, receipt)
 	if err != nil {
 		return exitUsage, err
@@ -44,6 +46,7 @@ func (c *cli) retry(ctx context.Context, g globals, args []string) (int, error) 
 	fs := newFlagSet("retry", "importctl retry RECEIPT [--operation ID] [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	opID := fs.String("operation", "", "retry only the operation with this `id`")
+	merchant := merchantFlag(fs)
 	raw := fs.Bool("json", false, "print the raw JSON body the service answers")
 	receipt, err := parseReceiptArg(fs, args)
 	if err != nil {
@@ -56,6 +59,7 @@ func (c *cli) retry(ctx context.Context, g globals, args []string) (int, error) 
 	if err != nil {
 		return exitUsage, err
 	}
+	client.merchant = *merchant
 	if *opID != "" {
 		// The operation must be the delivery's: a mistyped receipt or id
 		// must not retry something else.

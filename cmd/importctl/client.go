@@ -56,6 +56,10 @@ type Client struct {
 	// longer than httpTimeout to arrive in full: only the wait for the
 	// answer's headers is bounded.
 	stream *http.Client
+	// merchant, when set, names the merchant of the receipts asked for
+	// (?merchantId=): an operator's token needs it for a receipt several
+	// merchants used.
+	merchant string
 }
 
 // NewClient returns a client of the query service at base (an http or https
@@ -131,6 +135,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values) 
 // caller closes.
 func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values) (*http.Response, error) {
 	target := c.base + path
+	if c.merchant != "" && (strings.HasPrefix(path, "/import/") || strings.HasPrefix(path, "/v1/imports/")) {
+		q := url.Values{}
+		for k, v := range query {
+			q[k] = v
+		}
+		q.Set("merchantId", c.merchant)
+		query = q
+	}
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}

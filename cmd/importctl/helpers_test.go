@@ -104,7 +104,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token:
 		a = canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}}
 	case routed:
-	case r.Method == http.MethodGet && strings.HasPrefix(key, "GET /import/") && strings.HasSuffix(key, "/status") && len(f.answers) > 0:
+	case r.Method == http.MethodGet && strings.HasPrefix(key, "GET /import/") && strings.HasSuffix(r.URL.EscapedPath(), "/status") && len(f.answers) > 0:
 		a = f.answers[min(f.requests, len(f.answers)-1)]
 		f.requests++
 	default:

@@ -18,6 +18,7 @@ func (c *cli) errorsCmd(ctx context.Context, g globals, args []string) (int, err
 	g.register(fs.FlagSet)
 	csv := fs.Bool("csv", false, "print every error as CSV (GET /v1/imports/{receipt}/errors.csv)")
 	raw := fs.Bool("json", false, "print the raw JSON job object of GET /v1/imports/{receipt}")
+	merchant := merchantFlag(fs)
 	receipt, err := parseReceiptArg(fs, args)
 	if err != nil {
 		return exitUsage, err
@@ -29,6 +30,7 @@ func (c *cli) errorsCmd(ctx context.Context, g globals, args []string) (int, err
 	if err != nil {
 		return exitUsage, err
 	}
+	client.merchant = *merchant
 	if *csv {
 		if err := client.ErrorsCSV(ctx, receipt, c.stdout); err != nil {
 			return exitUsage, err

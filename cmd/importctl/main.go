@@ -62,6 +62,9 @@ Commands:
 
 status, summary, imports, product, errors, cancel and retry take --json: print
 the service's JSON body instead (imports --all --json: every item in one body).
+status, watch, product, errors, cancel and retry take --merchant M: the
+receipt's merchant, which an operator's token names for a receipt several
+merchants used (the service answers 409 naming them).
 
 Global flags (before or after the command):
   --api URL      query service (default $IMPORTD_API or http://localhost:8080)

@@ -18,6 +18,7 @@ func (c *cli) product(ctx context.Context, g globals, args []string) (int, error
 	fs := newFlagSet("product", "importctl product RECEIPT ID [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	raw := fs.Bool("json", false, "print the raw JSON body of GET /import/{receipt}/{id}")
+	merchant := merchantFlag(fs)
 	pos, err := fs.parseInterspersed(args)
 	if err != nil {
 		return exitUsage, err
@@ -36,6 +37,7 @@ func (c *cli) product(ctx context.Context, g globals, args []string) (int, error
 	if err != nil {
 		return exitUsage, err
 	}
+	client.merchant = *merchant
 	body, events, err := client.History(ctx, receipt, id)
 	if err != nil {
 		return exitUsage, err

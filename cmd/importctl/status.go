@@ -17,6 +17,7 @@ func (c *cli) status(ctx context.Context, g globals, args []string) (int, error)
 	fs := newFlagSet("status", "importctl status RECEIPT [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	raw := fs.Bool("json", false, "print the raw JSON body of GET /import/{receipt}/status")
+	merchant := merchantFlag(fs)
 	receipt, err := parseReceiptArg(fs, args)
 	if err != nil {
 		return exitUsage, err
@@ -25,6 +26,7 @@ func (c *cli) status(ctx context.Context, g globals, args []string) (int, error)
 	if err != nil {
 		return exitUsage, err
 	}
+	client.merchant = *merchant
 	body, st, err := client.StatusRaw(ctx, receipt)
 	if err != nil {
 		return exitUsage, err
@@ -52,6 +54,20 @@ func jobView(ctx context.Context, client *Client, receipt string) *Job {
 		return nil
 	}
 	return &job
+}
+
+// merchantFlag adds --merchant to a command taking a receipt: the
+// receipt's merchant, for an operator's token.
+func merchantFlag(fs *flagSet) *string {
+	m := new(string)
+	fs.Func("merchant", "the receipt's merchant `id` (an operator's token, for a receipt several merchants used)", func(s string) error {
+		if !bus.ValidMerchant(s) {
+			return fmt.Errorf("invalid merchant id %q: want 1 to 64 of A-Z a-z 0-9 _ -", s)
+		}
+		*m = s
+		return nil
+	})
+	return m
 }
 
 // parseReceiptArg parses a command's flags and its one argument, a valid

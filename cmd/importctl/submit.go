@@ -58,6 +58,7 @@ func (c *cli) submit(ctx context.Context, g globals, args []string) (int, error)
 		if client, err = NewClient(g.api, g.token); err != nil {
 			return exitUsage, err
 		}
+		client.merchant = opts.merchant
 	}
 	d, err := newDelivery(opts)
 	if err != nil {

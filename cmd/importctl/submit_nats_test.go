@@ -97,7 +97,7 @@ func TestSubmitSmallFileInline(t *testing.T) {
 
 	msg := e.lastDelivery(t, "m1")
 	require.Equal(t, body, msg.Data)
-	require.Equal(t, receipt, msg.Header.Get(bus.HeaderMsgID))
+	require.Equal(t, "m1."+receipt, msg.Header.Get(bus.HeaderMsgID), "the merchant named: JetStream never takes it for another merchant's")
 	require.Equal(t, "Category", msg.Header.Get(bus.HeaderData))
 	require.Equal(t, "csv", msg.Header.Get(bus.HeaderFormat), "guessed from the name")
 	require.Equal(t, "batch-7", msg.Header.Get(bus.HeaderForeignKey))
@@ -275,7 +275,7 @@ func TestSubmitWatch(t *testing.T) {
 	require.Equal(t, "watched-receipt\n", r.stdout, "stdout stays just the receipt id")
 	require.Contains(t, r.stderr, "CompletedWithErrors (7)")
 	require.Contains(t, r.stderr, "9 successful, 0 pending, 1 failed")
-	require.Equal(t, "GET /import/watched-receipt/status", api.paths[0])
+	require.Equal(t, "GET /import/watched-receipt/status?merchantId=m1", api.paths[0], "the receipt of its merchant, whatever the token")
 
 	// An unusable --api is refused before anything is published.
 	r = runCLI(t, nil, e.env, "submit", writeFile(t, "q.ndjson", records(100)), "--merchant", "m9", "--watch", "--api", "nope")

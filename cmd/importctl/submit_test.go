@@ -77,7 +77,7 @@ func TestDeliveryHeader(t *testing.T) {
 			desc: "minimal",
 			d:    delivery{merchant: "m1", receipt: "receipt-1", data: "Product", format: "ndjson"},
 			want: nats.Header{
-				bus.HeaderMsgID:  {"receipt-1"},
+				bus.HeaderMsgID:  {"m1.receipt-1"},
 				bus.HeaderData:   {"Product"},
 				bus.HeaderFormat: {"ndjson"},
 			},
@@ -87,7 +87,7 @@ func TestDeliveryHeader(t *testing.T) {
 			d: delivery{merchant: "m1", receipt: "receipt-2", data: "Category", format: "csv",
 				foreignKey: "batch 7", skipErrors: true, gzip: true, object: "receipt-2"},
 			want: nats.Header{
-				bus.HeaderMsgID:      {"receipt-2"},
+				bus.HeaderMsgID:      {"m1.receipt-2"},
 				bus.HeaderData:       {"Category"},
 				bus.HeaderFormat:     {"csv"},
 				bus.HeaderForeignKey: {"batch 7"},

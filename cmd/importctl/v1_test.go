@@ -325,6 +325,19 @@ func TestV1Commands(t *testing.T) {
 			},
 		},
 		{
+			desc:   "cancel of one merchant's receipt",
+			args:   []string{"cancel", receipt, "--merchant", "mb"},
+			routes: map[string]canned{"POST /v1/imports/" + receipt + "/cancel?merchantId=mb": jsonText(jobInterruptedJSON)},
+			stdout: []string{"Canceled delivery " + receipt},
+		},
+		{
+			desc:   "a receipt several merchants used, for an operator's token",
+			args:   []string{"cancel", receipt},
+			routes: map[string]canned{"POST /v1/imports/" + receipt + "/cancel": errorText(http.StatusConflict, "receipt "+receipt+" names deliveries of several merchants (ma, mb); choose one with ?merchantId=")},
+			code:   exitFailed,
+			stderr: []string{"several merchants (ma, mb)"},
+		},
+		{
 			desc:        "cancel json",
 			args:        []string{"cancel", receipt, "--json"},
 			routes:      map[string]canned{"POST /v1/imports/" + receipt + "/cancel": jsonText(jobInterruptedJSON)},
@@ -413,6 +426,16 @@ func TestV1Commands(t *testing.T) {
 			code:   exitFailed,
 			stdout: []string{"Status:       Processing (5)", "Job status:   interrupted (at 2025-03-01T12:01:00Z)", "In review:    6 waiting"},
 			paths:  []string{"GET /import/" + receipt + "/status", jobPath},
+		},
+		{
+			desc: "status of one merchant's receipt",
+			args: []string{"status", receipt, "--merchant", "mb"},
+			routes: map[string]canned{
+				"GET /import/" + receipt + "/status?merchantId=mb": ok(statusBody(tracking.StatusCompletedSuccessfully, 5, 0, 0)),
+				jobPath + "?merchantId=mb":                         jsonText(jobCompletedJSON),
+			},
+			stdout: []string{"CompletedSuccessfully (6)"},
+			paths:  []string{"GET /import/" + receipt + "/status?merchantId=mb", jobPath + "?merchantId=mb"},
 		},
 		{
 			desc: "status with the job view",

@@ -21,6 +21,7 @@ func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) 
 	fs := newFlagSet("watch", "importctl watch RECEIPT [--timeout D]", c.stderr)
 	g.register(fs.FlagSet)
 	timeout := fs.Duration("timeout", 0, "give up after this `duration` (0: never)")
+	merchant := merchantFlag(fs)
 	receipt, err := parseReceiptArg(fs, args)
 	if err != nil {
 		return exitUsage, err
@@ -32,6 +33,7 @@ func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) 
 	if err != nil {
 		return exitUsage, err
 	}
+	client.merchant = *merchant
 	return c.watchAndReport(ctx, client, receipt, *timeout, c.stdout)
 }
 

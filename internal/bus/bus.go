@@ -63,6 +63,29 @@ func ValidMerchant(id string) bool { return merchantPattern.MatchString(id) }
 // ValidReceipt reports whether id is a valid receipt id.
 func ValidReceipt(id string) bool { return receiptPattern.MatchString(id) }
 
+// DeliveryID names the delivery (merchant, receipt) in message ids: a
+// receipt alone is not unique, two merchants may use the same one. Neither
+// a merchant nor a receipt holds a dot, so the name is unambiguous.
+func DeliveryID(merchant, receipt string) string { return merchant + "." + receipt }
+
+// ReceiptOf returns the receipt a delivery message's Nats-Msg-Id names on
+// the subject of merchant: the id itself, or the receipt of
+// DeliveryID(merchant, receipt), the form importd's own publishers use.
+func ReceiptOf(msgID, merchant string) string {
+	if r, ok := strings.CutPrefix(msgID, merchant+"."); ok && merchant != "" {
+		return r
+	}
+	return msgID
+}
+
+// DeliveriesDuplicateWindow is IMPORT_DELIVERIES' duplicate window, the
+// shortest nats-server accepts (a zero window means its default, 2m). The
+// window spans the stream, not a merchant: a longer one drops a second
+// merchant's delivery published under the same receipt, while ingest
+// dedupes every merchant's republished receipt in PostgreSQL whatever the
+// window (tracking.Store.DeliveryBegin).
+const DeliveriesDuplicateWindow = 100 * time.Millisecond
+
 // DeliverySubject is where upstreams publish a merchant's deliveries.
 func DeliverySubject(merchant string) string { return "import.deliveries." + merchant }
 
@@ -169,10 +192,6 @@ func Connect(url, name string, logger *zap.Logger) (*nats.Conn, error) {
 // Streams returns the configuration of every stream of the contract.
 func Streams(cfg Config) []jetstream.StreamConfig {
 	cfg.setDefaults()
-	dupWindow := 2 * time.Hour
-	if cfg.Retention < dupWindow {
-		dupWindow = cfg.Retention
-	}
 	return []jetstream.StreamConfig{
 		{
 			Name:        StreamDeliveries,
@@ -180,7 +199,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Subjects:    []string{"import.deliveries.*"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      cfg.Retention,
-			Duplicates:  dupWindow,
+			Duplicates:  DeliveriesDuplicateWindow,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
 		},

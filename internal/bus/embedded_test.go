@@ -61,11 +61,24 @@ func TestProvisionIdempotent(t *testing.T) {
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 72*time.Hour, info.Config.MaxAge)
-	require.GreaterOrEqual(t, info.Config.Duplicates, time.Hour, "duplicate window of at least 1h")
+	require.Equal(t, DeliveriesDuplicateWindow, info.Config.Duplicates, "the shortest window: PostgreSQL dedupes per merchant")
 	for _, name := range []string{StreamWork, StreamCatalog, StreamEvents} {
 		_, err := js.Stream(ctx, name)
 		require.NoError(t, err, name)
 	}
 	_, err = js.ObjectStore(ctx, BucketPayloads)
 	require.NoError(t, err)
+}
+
+func TestReceiptOf(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ msgID, merchant, want string }{
+		{"receipt-1", "m1", "receipt-1"},                   // the contract's form
+		{DeliveryID("m1", "receipt-1"), "m1", "receipt-1"}, // importd's publishers
+		{"m2.receipt-1", "m1", "m2.receipt-1"},             // another merchant's: not a valid receipt
+		{".receipt-1", "", ".receipt-1"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, ReceiptOf(tt.msgID, tt.merchant), tt.msgID)
+	}
 }

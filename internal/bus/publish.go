@@ -20,7 +20,7 @@ const InlineLimit = 512 << 10
 // Delivery is a delivery to publish (DESIGN §3, "Publishing a delivery").
 type Delivery struct {
 	Merchant        string
-	Receipt         string // Nats-Msg-Id; required
+	Receipt         string // required; Nats-Msg-Id is DeliveryID(Merchant, Receipt)
 	Data            string
 	Format          string
 	ContractVersion string
@@ -33,7 +33,7 @@ type Delivery struct {
 // Header returns the message headers of the delivery.
 func (d Delivery) Header() nats.Header {
 	h := nats.Header{}
-	h.Set(HeaderMsgID, d.Receipt)
+	h.Set(HeaderMsgID, DeliveryID(d.Merchant, d.Receipt))
 	set := func(k, v string) {
 		if v != "" {
 			h.Set(k, v)
@@ -57,7 +57,7 @@ type Published struct {
 	Object    string // name in IMPORT_PAYLOADS; "" when inline
 	Size      int64  // body bytes as published
 	Sequence  uint64
-	Duplicate bool // the receipt had been published before: a no-op
+	Duplicate bool // JetStream had the merchant's receipt within its duplicate window: a no-op
 }
 
 // PublishDelivery publishes body as the delivery d: inline when it is at

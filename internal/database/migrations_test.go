@@ -113,3 +113,25 @@ func TestMigration11Down(t *testing.T) {
 	}, rows)
 	require.NoError(t, database.Migrate(ctx, pool))
 }
+
+// Migration 00013 goes down and up again: the index of deliveries by
+// (receipt, merchant) goes and comes back on every partition.
+func TestMigration13DownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	indexes := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
+			WHERE indexname = 'deliveries_receipt_merchant_idx' AND tablename = 'deliveries'`).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, indexes())
+	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, 12)
+		return err
+	}))
+	require.Zero(t, indexes())
+	require.NoError(t, database.Migrate(ctx, pool))
+	require.Equal(t, 1, indexes())
+}

@@ -148,7 +148,7 @@ func TestRetryRejected(t *testing.T) {
 	e.waitState("rty-types", "rty-type", "rejected", time.Minute)
 	require.Eventually(t, func() bool { return e.statusName("rty-types") == "CompletedWithErrors" }, 10*time.Second, 10*time.Millisecond)
 
-	id := tracking.OperationID("rty-types", 0).String()
+	id := tracking.OperationID("m1", "rty-types", 0).String()
 	code, body := post(t, srv, "/v1/operations/"+id+"/retry")
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	e.waitState("rty-types", "rty-type", "imported", time.Minute)

@@ -35,7 +35,7 @@ func (e *env) storedWork(receipt string, n int) bus.WorkBatch {
 			if rows.Scan(&wb.MerchantID, &wb.DeliveryAt, &op.Seq, &op.Key) != nil {
 				return false
 			}
-			op.ID = tracking.OperationID(receipt, op.Seq).String()
+			op.ID = tracking.OperationID(wb.MerchantID, receipt, op.Seq).String()
 			op.Record = json.RawMessage(category(op.Key, ""))
 			wb.Ops = append(wb.Ops, op)
 		}

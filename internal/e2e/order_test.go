@@ -90,7 +90,7 @@ type holdBack struct {
 
 func (h *holdBack) ApplyTx(ctx context.Context, tx pgx.Tx, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
 	of := func(receipt string) func(catalog.ApplyRecord) bool {
-		id := tracking.OperationID(receipt, 0).String()
+		id := tracking.OperationID(merchant, receipt, 0).String()
 		return func(r catalog.ApplyRecord) bool { return r.OpID == id }
 	}
 	if !h.done.Load() && slices.ContainsFunc(recs, of(h.hold)) {

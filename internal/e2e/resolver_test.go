@@ -258,7 +258,7 @@ func TestDuplicatesAreIdempotent(t *testing.T) {
 	d, err := e.store.DeliveryGet(context.Background(), "dup-products")
 	require.NoError(t, err)
 	wb.DeliveryAt = d.AcceptedAt
-	wb.Ops = []bus.WorkOp{{ID: tracking.OperationID("dup-products", 0).String(), Seq: 0, Key: "dup-1", Record: json.RawMessage(product("dup-1", "dup-type", "dup-cat"))}}
+	wb.Ops = []bus.WorkOp{{ID: tracking.OperationID("m1", "dup-products", 0).String(), Seq: 0, Key: "dup-1", Record: json.RawMessage(product("dup-1", "dup-type", "dup-cat"))}}
 	body := bus.EncodeWork(nil, &wb)
 	for i := 0; i < 2; i++ {
 		_, err := e.js.Publish(context.Background(), bus.ResolveSubject("m1"), body)

@@ -21,9 +21,10 @@ import (
 
 // TestDuplicates feeds the pipeline the same things more than once:
 //   - the main delivery published 4 times at once and a small one 50 times
-//     at once (the same Nats-Msg-Id): JetStream keeps one of each;
-//   - both published again after the duplicate window (shrunk to 1s for
-//     the purpose): JetStream stores them again, ingest must ignore them;
+//     at once (the same Nats-Msg-Id): JetStream drops the copies within its
+//     duplicate window, ingest must ignore the others;
+//   - both published again after the duplicate window (set to 1s for the
+//     purpose): JetStream stores them again, ingest must ignore them;
 //   - resource events on CATALOG_EVENTS published twice, for the late
 //     category and type while the importer announces them too, and for
 //     imported products;
@@ -137,7 +138,7 @@ func TestDuplicates(t *testing.T) {
 	h.verify(w, fmt.Sprintf("4+50 copies, 2 late copies, events x2, %d work messages x2, %d slow stmts, %d redeliveries", workAgain, sleeps, redelivered))
 }
 
-// republishAfterWindow shrinks the duplicate window of IMPORT_DELIVERIES to
+// republishAfterWindow sets the duplicate window of IMPORT_DELIVERIES to
 // about a second, publishes the main and the small delivery again once it
 // has passed (JetStream stores them: they are new messages to it), and
 // restores the window. Ingest must recognise the receipts and ignore both.

