@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/importd/importd/internal/bus"
 )
 
 // Ingestion error codes: why a delivery as a whole could not be read. They
 // are stable; docs/errors.md documents each.
 const (
-	CodeUnknownFormat       = "UNKNOWN_FORMAT"
-	CodeUnknownDataType     = "UNKNOWN_DATA_TYPE"
-	CodeUnsupportedContract = "UNSUPPORTED_CONTRACT_VERSION"
-	CodeUnknownEncoding     = "UNKNOWN_ENCODING"
-	CodeInvalidHeader       = "INVALID_HEADER"
-	CodeInvalidReceipt      = "INVALID_RECEIPT_ID"
-	CodeInvalidMerchant     = "INVALID_MERCHANT_ID"
+	CodeUnknownFormat       = bus.CodeUnknownFormat
+	CodeUnknownDataType     = bus.CodeUnknownDataType
+	CodeUnsupportedContract = bus.CodeUnsupportedContract
+	CodeUnknownEncoding     = bus.CodeUnknownEncoding
+	CodeInvalidHeader       = bus.CodeInvalidHeader
+	CodeInvalidReceipt      = bus.CodeInvalidReceipt
+	CodeInvalidMerchant     = bus.CodeInvalidMerchant
 	CodeMissingObject       = "MISSING_OBJECT"
 	CodeUnreadableGzip      = "UNREADABLE_GZIP"
 	CodeDeliveryTooLarge    = "DELIVERY_TOO_LARGE"

@@ -21,9 +21,6 @@ import (
 	"github.com/importd/importd/internal/bus"
 )
 
-// maxHeaderValue is the longest Import-Foreign-Key ingest accepts.
-const maxHeaderValue = 256
-
 // Formats of Import-Format.
 const (
 	formatNDJSON = "ndjson"
@@ -126,8 +123,8 @@ func (o *submitOptions) validate() error {
 		return usagef("submit: invalid receipt id %q: want 8 to 64 of A-Z a-z 0-9 _ -", o.receipt)
 	case o.data == "" || !headerSafe(o.data):
 		return usagef("submit: invalid --data %q: want a resource type such as Product", o.data)
-	case len(o.foreignKey) > maxHeaderValue:
-		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), maxHeaderValue)
+	case len(o.foreignKey) > bus.MaxForeignKey:
+		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), bus.MaxForeignKey)
 	case !headerSafe(o.foreignKey):
 		return usagef("submit: --foreign-key must not hold control characters")
 	case o.timeout < 0:

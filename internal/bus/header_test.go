@@ -1,0 +1,60 @@
+package bus
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/catalog"
+)
+
+func TestCheckHeader(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    int
+		code    string // "" when valid
+	}{
+		{"defaults", nil, 10, ""},
+		{"all set", map[string]string{HeaderMsgID: "receipt-0001", HeaderData: "producttype", HeaderFormat: "CSV",
+			HeaderContractVersion: "1", HeaderSkipErrors: "TRUE", HeaderEncoding: "gzip", HeaderForeignKey: "erp-7"}, 10, ""},
+		{"foreign key at the limit", map[string]string{HeaderForeignKey: strings.Repeat("k", MaxForeignKey)}, 10, ""},
+		{"foreign key over the limit", map[string]string{HeaderForeignKey: strings.Repeat("k", MaxForeignKey+1)}, 10, CodeInvalidHeader},
+		{"foreign key not text", map[string]string{HeaderForeignKey: "a\x00b"}, 10, CodeInvalidHeader},
+		{"receipt", map[string]string{HeaderMsgID: "short"}, 10, CodeInvalidReceipt},
+		{"data", map[string]string{HeaderData: "Order"}, 10, CodeUnknownDataType},
+		{"format", map[string]string{HeaderFormat: "xml"}, 10, CodeUnknownFormat},
+		{"version", map[string]string{HeaderContractVersion: "2.0"}, 10, CodeUnsupportedContract},
+		{"encoding", map[string]string{HeaderEncoding: "br"}, 10, CodeUnknownEncoding},
+		{"skip errors", map[string]string{HeaderSkipErrors: "maybe"}, 10, CodeInvalidHeader},
+		{"object and a body", map[string]string{HeaderObject: "m1.r.x"}, 10, CodeInvalidHeader},
+		{"object name too long", map[string]string{HeaderObject: "m1." + strings.Repeat("x", MaxObjectName)}, 0, CodeInvalidHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := nats.Header{}
+			for k, v := range tt.headers {
+				h.Set(k, v)
+			}
+			d, probs := CheckHeader("m1", h, tt.body)
+			if tt.code == "" {
+				require.Empty(t, probs)
+				return
+			}
+			require.Len(t, probs, 1, "%+v", probs)
+			require.Equal(t, tt.code, probs[0].Code)
+			_ = d
+		})
+	}
+	d, probs := CheckHeader("m1", nats.Header{HeaderData: {"producttype"}, HeaderFormat: {" Json "}, HeaderSkipErrors: {"True"}}, 0)
+	require.Empty(t, probs)
+	require.Equal(t, catalog.ProductType, d.Data)
+	require.Equal(t, "json", d.Format)
+	require.Equal(t, "1.0", d.ContractVersion)
+	require.True(t, d.SkipErrors)
+	_, probs = CheckHeader("bad merchant!", nats.Header{}, 0)
+	require.Equal(t, CodeInvalidMerchant, probs[0].Code)
+}
