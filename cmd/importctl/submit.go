@@ -219,15 +219,6 @@ func newReceipt() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// objectName names a body in IMPORT_PAYLOADS: the receipt and 8 random hex digits.
-func objectName(receipt string) (string, error) {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("object name: %w", err)
-	}
-	return receipt + "." + hex.EncodeToString(b), nil
-}
-
 // subject is where the delivery is published.
 func (d delivery) subject() string { return bus.DeliverySubject(d.merchant) }
 

@@ -128,6 +128,8 @@ func CheckHeader(merchant string, h nats.Header, bodyLen int) (DeliveryHeader, [
 		fail(CodeInvalidHeader, "Import-Object name is over %d bytes", MaxObjectName)
 	case !isText(obj):
 		fail(CodeInvalidHeader, "Import-Object name %q is not UTF-8 text (invalid bytes or NUL)", Clip(obj))
+	case !ObjectOfMerchant(obj, merchant):
+		fail(CodeInvalidHeader, "Import-Object %q is not an object of merchant %s: its name must start with %q", Clip(obj), Clip(merchant), Clip(merchant)+".")
 	default:
 		d.Object = obj
 	}

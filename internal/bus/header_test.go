@@ -31,6 +31,11 @@ func TestCheckHeader(t *testing.T) {
 		{"encoding", map[string]string{HeaderEncoding: "br"}, 10, CodeUnknownEncoding},
 		{"skip errors", map[string]string{HeaderSkipErrors: "maybe"}, 10, CodeInvalidHeader},
 		{"object and a body", map[string]string{HeaderObject: "m1.r.x"}, 10, CodeInvalidHeader},
+		{"object of the merchant", map[string]string{HeaderObject: "m1.receipt-1.0a"}, 0, ""},
+		{"object of another merchant", map[string]string{HeaderObject: "m2.receipt-1.0a"}, 0, CodeInvalidHeader},
+		{"object of a merchant whose id extends", map[string]string{HeaderObject: "m10.receipt-1.0a"}, 0, CodeInvalidHeader},
+		{"object without a merchant", map[string]string{HeaderObject: "receipt-1.0a"}, 0, CodeInvalidHeader},
+		{"object named by the merchant alone", map[string]string{HeaderObject: "m1."}, 0, CodeInvalidHeader},
 		{"object name too long", map[string]string{HeaderObject: "m1." + strings.Repeat("x", MaxObjectName)}, 0, CodeInvalidHeader},
 	}
 	for _, tt := range tests {

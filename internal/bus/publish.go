@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,10 +61,34 @@ type Published struct {
 	Duplicate bool // the receipt had been published before: a no-op
 }
 
+// ObjectName returns a fresh name in IMPORT_PAYLOADS for a body of the
+// delivery receipt of merchant: the merchant, the receipt and 32 random hex
+// digits. Ingest reads only objects whose name starts with the delivery's
+// merchant (see ObjectOfMerchant); the random part keeps names unguessable
+// (object store subjects cannot be scoped to a merchant, so a name is all
+// that keeps another upstream from replacing the object) and keeps a
+// publication of the same receipt again from replacing a body ingest may be
+// reading.
+func ObjectName(merchant, receipt string) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return merchant + "." + receipt + "." + hex.EncodeToString(b)
+}
+
+// ObjectOfMerchant reports whether an Import-Object name may be read as a
+// body of merchant's delivery: it starts with the merchant and a dot.
+// Otherwise an upstream publishing for one merchant could name another
+// merchant's body and import it as its own.
+func ObjectOfMerchant(name, merchant string) bool {
+	rest, ok := strings.CutPrefix(name, merchant+".")
+	return ok && merchant != "" && rest != ""
+}
+
 // PublishDelivery publishes body as the delivery d: inline when it is at
 // most InlineLimit bytes, else streamed into IMPORT_PAYLOADS under a name
-// of its own (the receipt and 8 random hex digits: publishing the same
-// receipt again never replaces a body ingest may be reading).
+// of its own (ObjectName).
 func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, body io.Reader) (Published, error) {
 	if !ValidMerchant(d.Merchant) || !ValidReceipt(d.Receipt) {
 		return Published{}, fmt.Errorf("bus: invalid merchant %q or receipt %q", d.Merchant, d.Receipt)
@@ -85,11 +110,7 @@ func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, bo
 		if err != nil {
 			return Published{}, fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
 		}
-		b := make([]byte, 4)
-		if _, err := rand.Read(b); err != nil {
-			return Published{}, err
-		}
-		name := d.Receipt + "." + hex.EncodeToString(b)
+		name := ObjectName(d.Merchant, d.Receipt)
 		info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Description: d.Description}, io.MultiReader(bytes.NewReader(head[:n]), body))
 		if err != nil {
 			return Published{}, fmt.Errorf("bus: store the body in %s: %w", BucketPayloads, err)
