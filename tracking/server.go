@@ -29,7 +29,8 @@ var httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 // ServerConfig configures the query service.
 type ServerConfig struct {
 	// Ready reports whether the service's dependencies answer; /readyz
-	// returns 503 with the error otherwise. Defaults to pinging PostgreSQL.
+	// returns 503 otherwise, and the error is logged, not sent. Defaults to
+	// pinging PostgreSQL.
 	Ready func(ctx context.Context) error
 	// Gatherer serves /metrics. Defaults to the Prometheus default registry.
 	Gatherer prometheus.Gatherer
@@ -105,8 +106,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	iw.moveWrite(time.Now()) // the rest of the response is flushed after the handler returns
 }
 
-// Handle registers another handler on the service's mux.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle registers another handler on the service's mux, behind the same
+// authentication as the service's own.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.authenticate(h)) }
 
 // idleWriter moves the connection's write deadline idle ahead as the
 // response is written, at most once a second: a write that waits that long
@@ -341,7 +343,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		// What is down stays in the log: /readyz answers anyone.
+		s.logger.Warn("not ready", zap.Error(err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

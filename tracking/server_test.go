@@ -3,6 +3,7 @@ package tracking_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -282,7 +283,10 @@ func TestOperationalEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, string(body), `importd_http_request_duration_seconds_count{code="OK",route="GET /import/{receiptId}/status"}`)
 
-	down := tracking.NewServer(f.store, tracking.ServerConfig{Ready: func(context.Context) error { return io.ErrClosedPipe }}, nil)
-	code, _ = get(t, down, "/readyz", "")
+	down := tracking.NewServer(f.store, tracking.ServerConfig{Ready: func(context.Context) error {
+		return errors.New("postgresql: dial tcp 10.1.2.3:5432: connection refused")
+	}}, nil)
+	code, body = get(t, down, "/readyz", "")
 	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.JSONEq(t, `{"status":"not ready"}`, string(body), "what is down is logged, never told to whoever asks")
 }

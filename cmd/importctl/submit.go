@@ -65,7 +65,7 @@ func (c *cli) submit(ctx context.Context, g globals, args []string) (int, error)
 		return exitUsage, err
 	}
 	defer src.Close()
-	nc, err := bus.Connect(g.nats, "importctl", nil)
+	nc, err := bus.Connect(g.nats, "importctl", g.auth, nil)
 	if err != nil {
 		return exitUsage, err
 	}

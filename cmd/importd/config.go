@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/importd/importd/ingest"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
 )
 
@@ -22,6 +23,8 @@ type config struct {
 	NATSListen     string
 	DataDir        string
 	HTTPAddr       string
+	HTTPAddrSet    bool
+	NATSAuth       bus.Auth
 	DebugAddr      string // /metrics and /debug/pprof/ of any role; empty: off
 	Retention      time.Duration
 	TokensFile     string
@@ -44,6 +47,11 @@ func loadConfig() (config, error) {
 	}
 	c.DatabaseURLSet = os.Getenv("DATABASE_URL") != ""
 	c.NATSURLSet = os.Getenv("NATS_URL") != ""
+	c.HTTPAddrSet = os.Getenv("IMPORTD_HTTP_ADDR") != ""
+	c.NATSAuth = bus.AuthFromEnv(os.Getenv)
+	if _, err := c.NATSAuth.Options(); err != nil {
+		return c, err
+	}
 	var err error
 	if c.Retention, err = parseRetention(env("IMPORTD_RETENTION", "48h")); err != nil {
 		return c, err
@@ -64,6 +72,18 @@ func loadConfig() (config, error) {
 		c.MaxInFlight = -1
 	}
 	return c, nil
+}
+
+// devHTTPAddr is where importd dev serves HTTP unless IMPORTD_HTTP_ADDR
+// says otherwise: this machine only, as dev may run without tokens.
+const devHTTPAddr = "127.0.0.1:8080"
+
+// setDev applies the defaults of the dev role.
+func (c *config) setDev() {
+	c.dev = true
+	if !c.HTTPAddrSet {
+		c.HTTPAddr = devHTTPAddr
+	}
 }
 
 func env(name, def string) string {

@@ -37,7 +37,8 @@ func TestParseRetention(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
-		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT"} {
+		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT",
+		"NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -49,6 +50,20 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, ":8080", c.HTTPAddr)
 	require.Equal(t, 48*time.Hour, c.Retention)
 	require.False(t, c.DatabaseURLSet || c.NATSURLSet)
+	c.setDev()
+	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr, "dev, which may run without tokens, serves this machine only")
+
+	t.Setenv("IMPORTD_HTTP_ADDR", ":9090")
+	c, err = loadConfig()
+	require.NoError(t, err)
+	c.setDev()
+	require.Equal(t, ":9090", c.HTTPAddr, "unless told otherwise")
+	t.Setenv("IMPORTD_HTTP_ADDR", "")
+
+	t.Setenv("NATS_TLS_CERT", "client.pem")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "NATS_TLS_CERT and NATS_TLS_KEY go together")
+	t.Setenv("NATS_TLS_CERT", "")
 
 	t.Setenv("IMPORTD_LOG_LEVEL", "loud")
 	_, err = loadConfig()

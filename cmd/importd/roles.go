@@ -94,7 +94,7 @@ func (a *app) openDB(ctx context.Context) error {
 }
 
 func (a *app) openNATS(ctx context.Context) error {
-	nc, err := bus.Connect(a.cfg.NATSURL, "importd", a.logger)
+	nc, err := bus.Connect(a.cfg.NATSURL, "importd", a.cfg.NATSAuth, a.logger)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
 // dev runs every role with an embedded NATS server and, when needed, a
 // private PostgreSQL.
 func (a *app) dev(ctx context.Context) error {
-	a.cfg.dev = true
+	a.cfg.setDev()
 	dir, err := filepath.Abs(a.cfg.DataDir)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -114,12 +115,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Connect opens a NATS connection that reconnects forever.
-func Connect(url, name string, logger *zap.Logger) (*nats.Conn, error) {
+// Connect opens a NATS connection that reconnects forever, authenticated
+// with auth.
+func Connect(url, name string, auth Auth, logger *zap.Logger) (*nats.Conn, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	nc, err := nats.Connect(url,
+	authOpts, err := auth.Options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(authOpts,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond),
@@ -129,13 +135,27 @@ func Connect(url, name string, logger *zap.Logger) (*nats.Conn, error) {
 				logger.Warn("nats disconnected", zap.Error(err))
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", zap.String("url", c.ConnectedUrl())) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Warn("nats error", zap.Error(err)) }),
-	)
+	)...)
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect to %s: %w", url, err)
+		return nil, fmt.Errorf("bus: connect to %s: %w", redact(url), err)
 	}
 	return nc, nil
+}
+
+// redact hides the passwords of NATS URLs (nats://user:password@host).
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+				parts[i] = u.String()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Streams returns the configuration of every stream of the contract.
