@@ -173,7 +173,11 @@ func (w *Worker) transient(ctx context.Context, err error) (outcome, error) {
 	if errors.Is(err, tracking.ErrCheckpointMoved) {
 		return outcomeLeave, err
 	}
-	if !database.IsTransient(err) {
+	switch {
+	case bus.IsStreamFull(err):
+		// Stored records are published again when the delivery resumes.
+		w.logger.Warn("a stream is at its size limit; the delivery waits and resumes", zap.Error(err))
+	case !database.IsTransient(err):
 		w.logger.Error("ingest failed with an unexpected error; retrying", zap.Error(err))
 	}
 	return outcomeRetry, err

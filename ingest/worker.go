@@ -131,10 +131,11 @@ func (c *Config) validate() error {
 // redelivered message resumes from the delivery's checkpoint, so nothing is
 // lost or doubled. Any number of workers may run at once.
 type Worker struct {
-	cfg    Config
-	store  *tracking.Store
-	js     jetstream.JetStream
-	logger *zap.Logger
+	cfg        Config
+	store      *tracking.Store
+	js         jetstream.JetStream
+	deliveries jetstream.Stream
+	logger     *zap.Logger
 
 	// slots holds one token per delivery being read, Concurrency at most. A
 	// delivery waiting for room in flight (throttle) gives its token back, so
@@ -178,6 +179,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	cons, err := bus.IngestConsumer(ctx, w.js, w.cfg.Bus)
 	if err != nil {
 		return err
+	}
+	if w.deliveries, err = w.js.Stream(ctx, bus.StreamDeliveries); err != nil {
+		return fmt.Errorf("ingest: stream %s: %w", bus.StreamDeliveries, err)
 	}
 	if err := w.store.EnsurePartitions(ctx); err != nil {
 		return err
@@ -275,7 +279,16 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	defer cancel()
 	switch res {
 	case outcomeAck:
-		err = msg.DoubleAck(actx)
+		if err = msg.DoubleAck(actx); err == nil {
+			// Done with it: the message leaves the stream, so that what a
+			// merchant has there is what waits for ingest (the bound of
+			// Limits.WaitingDeliveries). The receipt is stored; a copy
+			// published again is recognised by it.
+			if derr := w.deliveries.DeleteMsg(actx, meta.Sequence.Stream); derr != nil && !errors.Is(derr, jetstream.ErrMsgNotFound) {
+				w.logger.Warn("removing an ingested delivery's message failed; it stays until the stream's max age",
+					zap.Uint64("stream_seq", meta.Sequence.Stream), zap.Error(derr))
+			}
+		}
 	case outcomeRetry:
 		delay := bus.RetryDelay(int(meta.NumDelivered), 500*time.Millisecond, time.Minute)
 		w.logger.Warn("delivery will be retried", zap.Uint64("stream_seq", meta.Sequence.Stream),

@@ -68,6 +68,16 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", limit))
 			return
 		}
+		if bus.IsStreamFull(err) {
+			s.logger.Warn("submit refused: a bound is reached", zap.String("receipt", d.Receipt), zap.String("merchant", merchant), zap.Error(err))
+			w.Header().Set("Retry-After", "60")
+			if strings.Contains(err.Error(), "per subject") {
+				writeError(w, http.StatusTooManyRequests, "merchant "+merchant+" has as many deliveries waiting for ingest as it may (IMPORTD_MAX_WAITING_DELIVERIES); retry once some are read")
+				return
+			}
+			writeError(w, http.StatusServiceUnavailable, "the pipeline holds as much as it may (a size limit of "+bus.StreamDeliveries+" or "+bus.BucketPayloads+" is reached); retry later")
+			return
+		}
 		s.logger.Error("submit failed", zap.String("receipt", d.Receipt), zap.Error(err))
 		writeError(w, http.StatusBadGateway, "the delivery could not be published: "+err.Error())
 		return

@@ -31,7 +31,8 @@ type config struct {
 	LogLevel       zapcore.Level
 	Replicas       int
 	AckWait        time.Duration
-	MaxInFlight    int  // per delivery; -1 unbounded
+	MaxInFlight    int // per delivery; -1 unbounded
+	Limits         bus.Limits
 	dev            bool // set by the dev role
 }
 
@@ -71,7 +72,41 @@ func loadConfig() (config, error) {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = -1
 	}
+	for _, l := range []struct {
+		name string
+		v    *int64
+		def  int64
+	}{
+		{"IMPORTD_DELIVERIES_MAX_BYTES", &c.Limits.DeliveriesBytes, bus.DefaultDeliveriesBytes},
+		{"IMPORTD_WORK_MAX_BYTES", &c.Limits.WorkBytes, bus.DefaultWorkBytes},
+		{"IMPORTD_EVENTS_MAX_BYTES", &c.Limits.EventsBytes, bus.DefaultEventsBytes},
+		{"IMPORTD_PAYLOADS_MAX_BYTES", &c.Limits.PayloadsBytes, bus.DefaultPayloadsBytes},
+	} {
+		if *l.v, err = parseBytes(env(l.name, strconv.FormatInt(l.def, 10))); err != nil {
+			return c, fmt.Errorf("%s: %w", l.name, err)
+		}
+	}
+	if c.Limits.WaitingDeliveries, err = strconv.ParseInt(env("IMPORTD_MAX_WAITING_DELIVERIES", strconv.Itoa(bus.DefaultWaitingDeliveries)), 10, 64); err != nil || c.Limits.WaitingDeliveries < 1 {
+		return c, fmt.Errorf("IMPORTD_MAX_WAITING_DELIVERIES: want a number of deliveries, at least 1, got %q", os.Getenv("IMPORTD_MAX_WAITING_DELIVERIES"))
+	}
 	return c, nil
+}
+
+// parseBytes parses a size: a number of bytes, or a number with KiB, MiB,
+// GiB or TiB.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			s, mult = strings.TrimSpace(n), 1<<(10*(i+1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a size such as 2GiB or 1048576, got %q", s)
+	}
+	return n * mult, nil
 }
 
 // devHTTPAddr is where importd dev serves HTTP unless IMPORTD_HTTP_ADDR

@@ -38,7 +38,8 @@ func TestParseRetention(t *testing.T) {
 func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
 		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT",
-		"NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
+		"IMPORTD_DELIVERIES_MAX_BYTES", "IMPORTD_WORK_MAX_BYTES", "IMPORTD_EVENTS_MAX_BYTES", "IMPORTD_PAYLOADS_MAX_BYTES",
+		"IMPORTD_MAX_WAITING_DELIVERIES", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -59,6 +60,17 @@ func TestLoadConfigDefaults(t *testing.T) {
 	c.setDev()
 	require.Equal(t, ":9090", c.HTTPAddr, "unless told otherwise")
 	t.Setenv("IMPORTD_HTTP_ADDR", "")
+
+	require.Equal(t, int64(2<<30), c.Limits.WorkBytes)
+	require.Equal(t, int64(100), c.Limits.WaitingDeliveries)
+	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "16GiB")
+	c, err = loadConfig()
+	require.NoError(t, err)
+	require.Equal(t, int64(16<<30), c.Limits.PayloadsBytes)
+	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "lots")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_PAYLOADS_MAX_BYTES")
+	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "")
 
 	t.Setenv("NATS_TLS_CERT", "client.pem")
 	_, err = loadConfig()

@@ -106,7 +106,7 @@ func (a *app) openNATS(ctx context.Context) error {
 }
 
 func (a *app) busConfig() bus.Config {
-	return bus.Config{Retention: a.cfg.Retention, Replicas: a.cfg.Replicas, AckWait: a.cfg.AckWait}
+	return bus.Config{Retention: a.cfg.Retention, Replicas: a.cfg.Replicas, AckWait: a.cfg.AckWait, Limits: a.cfg.Limits}
 }
 
 // start opens what the roles need and runs them until ctx is canceled.

@@ -101,7 +101,38 @@ type Config struct {
 	// AckWait of the ingest consumer: how long a silent worker keeps a
 	// delivery before JetStream redelivers it. Defaults to 30s.
 	AckWait time.Duration
+	// Limits bound what the streams and the payload bucket hold.
+	Limits Limits
 }
+
+// Limits bound the streams and the payload bucket. A publish that would
+// go over one is refused (discard new: IsStreamFull reports it); what was
+// accepted is never dropped to make room. JetStream reserves each stream's
+// bound on the server's disk at creation.
+type Limits struct {
+	// DeliveriesBytes bounds IMPORT_DELIVERIES. Defaults to 1 GiB.
+	DeliveriesBytes int64
+	// WorkBytes bounds IMPORT_WORK. Defaults to 2 GiB.
+	WorkBytes int64
+	// EventsBytes bounds IMPORT_EVENTS and CATALOG_EVENTS, each. Defaults
+	// to 256 MiB.
+	EventsBytes int64
+	// PayloadsBytes bounds the object store IMPORT_PAYLOADS. Defaults to 4 GiB.
+	PayloadsBytes int64
+	// WaitingDeliveries bounds the deliveries of one merchant waiting for
+	// or being read by ingest (ingest removes a delivery's message once it
+	// is done with it). Defaults to 100.
+	WaitingDeliveries int64
+}
+
+// Defaults of Limits.
+const (
+	DefaultDeliveriesBytes   = 1 << 30
+	DefaultWorkBytes         = 2 << 30
+	DefaultEventsBytes       = 256 << 20
+	DefaultPayloadsBytes     = 4 << 30
+	DefaultWaitingDeliveries = 100
+)
 
 func (c *Config) setDefaults() {
 	if c.Retention == 0 {
@@ -112,6 +143,16 @@ func (c *Config) setDefaults() {
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
+	}
+	l := &c.Limits
+	for _, f := range []struct {
+		v   *int64
+		def int64
+	}{{&l.DeliveriesBytes, DefaultDeliveriesBytes}, {&l.WorkBytes, DefaultWorkBytes}, {&l.EventsBytes, DefaultEventsBytes},
+		{&l.PayloadsBytes, DefaultPayloadsBytes}, {&l.WaitingDeliveries, DefaultWaitingDeliveries}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 }
 
@@ -175,6 +216,12 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  dupWindow,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.DeliveriesBytes,
+			// One subject a merchant: a merchant over its bound is refused,
+			// the others go on.
+			MaxMsgsPerSubject:    cfg.Limits.WaitingDeliveries,
+			Discard:              jetstream.DiscardNew,
+			DiscardNewPerSubject: true,
 		},
 		{
 			Name:        StreamWork,
@@ -184,6 +231,8 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  10 * time.Minute,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.WorkBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 		{
 			Name:        StreamCatalog,
@@ -194,6 +243,8 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  10 * time.Minute,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.EventsBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 		{
 			Name:        StreamEvents,
@@ -204,6 +255,8 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  10 * time.Minute,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.EventsBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 	}
 }
@@ -214,6 +267,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg.setDefaults()
 	for _, sc := range Streams(cfg) {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			if strings.Contains(err.Error(), "insufficient") {
+				return fmt.Errorf("bus: stream %s of at most %d bytes: %w (the server reserves each stream's bound on its disk: free space, or lower the bounds, README \"Configuration\")", sc.Name, sc.MaxBytes, err)
+			}
 			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
 		}
 	}
@@ -223,6 +279,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		TTL:         cfg.Retention,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
+		MaxBytes:    cfg.Limits.PayloadsBytes, // discard new, as every object store
 	})
 	if err != nil {
 		return fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
@@ -246,6 +303,17 @@ func IngestConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (je
 		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerIngest, err)
 	}
 	return c, nil
+}
+
+// JetStream's error code for a message it could not store; with discard
+// new, the code of a stream (or a merchant's subject) at its bound.
+const jsStoreFailed = 10077
+
+// IsStreamFull reports whether err is JetStream refusing a message because
+// a stream, or the publisher's subject, is at its bound.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsStoreFailed && strings.Contains(apiErr.Description, "maximum")
 }
 
 // IsObjectNotFound reports whether err means the object does not exist.

@@ -119,6 +119,12 @@ func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, bo
 		res.Object, res.Size = name, int64(info.Size)
 	}
 	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamDeliveries))
+	if err != nil && res.Object != "" {
+		// Refused: the body would wait in the bucket for nothing.
+		if obs, oerr := js.ObjectStore(ctx, BucketPayloads); oerr == nil {
+			_ = obs.Delete(ctx, res.Object)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return Published{}, fmt.Errorf("bus: publish to %s: no stream answered: has importd provisioned this NATS server? %w", msg.Subject, err)
