@@ -75,6 +75,16 @@ func (t *Tokens) Merchant(token string) (string, bool) {
 
 type scopeKey struct{}
 
+// tokenKey holds an identity of the request's token (its digest), by which
+// per-token bounds count; "" without tokens.
+type tokenKey struct{}
+
+// tokenOf returns the identity of the request's token.
+func tokenOf(ctx context.Context) string {
+	s, _ := ctx.Value(tokenKey{}).(string)
+	return s
+}
+
 // noScope is the scope of a request that went through no authentication:
 // not a valid merchant id, so it matches no delivery, operation or merchant.
 const noScope = "!unauthenticated"
@@ -100,12 +110,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		merchant, known := s.cfg.Tokens.Merchant(strings.TrimSpace(token))
+		token = strings.TrimSpace(token)
+		merchant, known := s.cfg.Tokens.Merchant(token)
 		if !ok || !known {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="importd"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, merchant)))
+		digest := sha256.Sum256([]byte(token))
+		ctx := context.WithValue(r.Context(), scopeKey{}, merchant)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenKey{}, string(digest[:]))))
 	})
 }

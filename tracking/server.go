@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -47,15 +49,22 @@ type ServerConfig struct {
 	// export streams from a database connection, which a client that stops
 	// reading would hold for ever. Defaults to 30s.
 	IOIdle time.Duration
+	// MaxStreams bounds the streamed responses (summary, errors.csv) served
+	// at once; more get 429 with Retry-After. Defaults to DefaultMaxStreams.
+	MaxStreams int
+	// MaxStreamsPerToken bounds those of one token (of every request in dev
+	// mode without tokens). Defaults to DefaultMaxStreamsPerToken.
+	MaxStreamsPerToken int
 }
 
 // Server is the query service: the three tracking endpoints of DESIGN §7,
 // /healthz, /readyz and /metrics.
 type Server struct {
-	store  *Store
-	logger *zap.Logger
-	cfg    ServerConfig
-	mux    *http.ServeMux
+	store   *Store
+	logger  *zap.Logger
+	cfg     ServerConfig
+	mux     *http.ServeMux
+	streams *streamLimiter
 }
 
 // NewServer returns the query service's handler.
@@ -75,9 +84,16 @@ func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
 	if cfg.IOIdle == 0 {
 		cfg.IOIdle = 30 * time.Second
 	}
-	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux()}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxStreamsPerToken == 0 {
+		cfg.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
+	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux(),
+		streams: newStreamLimiter(cfg.MaxStreams, cfg.MaxStreamsPerToken)}
 	s.handle("GET /import/{receiptId}/status", s.status)
-	s.handle("GET /import/{receiptId}/summary", s.summary)
+	s.handle("GET /import/{receiptId}/summary", s.streamed(s.summary))
 	s.handle("GET /import/{receiptId}/{productId}", s.history)
 	s.routesV1()
 	s.routesActions()
@@ -327,7 +343,21 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	product := r.PathValue("productId")
-	events, err := s.store.History(r.Context(), d, product)
+	q := r.URL.Query()
+	limit := DefaultHistoryLimit
+	if v := q.Get("limit"); v != "" || q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageLimit {
+			writeError(w, http.StatusBadRequest, msgBadLimit)
+			return
+		}
+		limit = n
+	}
+	events, next, err := s.store.History(r.Context(), d, product, q.Get("cursor"), limit)
+	if errors.Is(err, ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, msgBadCursor)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -335,6 +365,13 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	if len(events) == 0 {
 		writeError(w, http.StatusNotFound, "no event for "+product+" in delivery "+d.ReceiptID)
 		return
+	}
+	if next != "" {
+		// The body keeps its CDON shape, an array; that more events follow
+		// is said in the headers.
+		u := url.URL{Path: r.URL.Path, RawQuery: url.Values{"cursor": {next}, "limit": {strconv.Itoa(limit)}}.Encode()}
+		w.Header().Set("Link", "<"+u.String()+`>; rel="next"`)
+		w.Header().Set("Importd-Next-Cursor", next)
 	}
 	writeJSON(w, http.StatusOK, events)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/tracking"
 )
 
 // config is the environment of DESIGN §9. Only this package reads it.
@@ -33,7 +34,12 @@ type config struct {
 	AckWait        time.Duration
 	MaxInFlight    int // per delivery; -1 unbounded
 	Limits         bus.Limits
-	dev            bool // set by the dev role
+	// The query service's bounds: its statements' timeout, and how many
+	// streamed responses it serves at once in all and per token.
+	QueryStatementTimeout time.Duration
+	QueryMaxStreams       int
+	QueryStreamsPerToken  int
+	dev                   bool // set by the dev role
 }
 
 func loadConfig() (config, error) {
@@ -85,6 +91,15 @@ func loadConfig() (config, error) {
 		if *l.v, err = parseBytes(env(l.name, strconv.FormatInt(l.def, 10))); err != nil {
 			return c, fmt.Errorf("%s: %w", l.name, err)
 		}
+	}
+	if c.QueryStatementTimeout, err = time.ParseDuration(env("IMPORTD_QUERY_STATEMENT_TIMEOUT", "2m")); err != nil || c.QueryStatementTimeout < time.Second {
+		return c, fmt.Errorf("IMPORTD_QUERY_STATEMENT_TIMEOUT: want a duration of at least 1s, got %q", os.Getenv("IMPORTD_QUERY_STATEMENT_TIMEOUT"))
+	}
+	if c.QueryMaxStreams, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS", strconv.Itoa(tracking.DefaultMaxStreams))); err != nil || c.QueryMaxStreams < 1 {
+		return c, fmt.Errorf("IMPORTD_QUERY_MAX_STREAMS: want a number of responses, at least 1, got %q", os.Getenv("IMPORTD_QUERY_MAX_STREAMS"))
+	}
+	if c.QueryStreamsPerToken, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", strconv.Itoa(tracking.DefaultMaxStreamsPerToken))); err != nil || c.QueryStreamsPerToken < 1 {
+		return c, fmt.Errorf("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN: want a number of responses, at least 1, got %q", os.Getenv("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN"))
 	}
 	if c.Limits.WaitingDeliveries, err = strconv.ParseInt(env("IMPORTD_MAX_WAITING_DELIVERIES", strconv.Itoa(bus.DefaultWaitingDeliveries)), 10, 64); err != nil || c.Limits.WaitingDeliveries < 1 {
 		return c, fmt.Errorf("IMPORTD_MAX_WAITING_DELIVERIES: want a number of deliveries, at least 1, got %q", os.Getenv("IMPORTD_MAX_WAITING_DELIVERIES"))

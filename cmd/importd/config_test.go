@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/importd/importd/internal/testenv"
 )
 
 func TestParseRetention(t *testing.T) {
@@ -39,7 +44,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
 		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT",
 		"IMPORTD_DELIVERIES_MAX_BYTES", "IMPORTD_WORK_MAX_BYTES", "IMPORTD_EVENTS_MAX_BYTES", "IMPORTD_PAYLOADS_MAX_BYTES",
-		"IMPORTD_MAX_WAITING_DELIVERIES", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
+		"IMPORTD_MAX_WAITING_DELIVERIES", "IMPORTD_QUERY_STATEMENT_TIMEOUT", "IMPORTD_QUERY_MAX_STREAMS", "IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -63,6 +68,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 	require.Equal(t, int64(2<<30), c.Limits.WorkBytes)
 	require.Equal(t, int64(100), c.Limits.WaitingDeliveries)
+	require.Equal(t, 2*time.Minute, c.QueryStatementTimeout)
+	require.Equal(t, 16, c.QueryMaxStreams)
+	require.Equal(t, 2, c.QueryStreamsPerToken)
 	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "16GiB")
 	c, err = loadConfig()
 	require.NoError(t, err)
@@ -80,4 +88,22 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv("IMPORTD_LOG_LEVEL", "loud")
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "IMPORTD_LOG_LEVEL")
+}
+
+// TestQueryStatementTimeout: the query service's statements end after
+// IMPORTD_QUERY_STATEMENT_TIMEOUT.
+func TestQueryStatementTimeout(t *testing.T) {
+	t.Parallel()
+	a := &app{cfg: config{DatabaseURL: testenv.DBURL(t), QueryStatementTimeout: 1500 * time.Millisecond}, logger: zaptest.NewLogger(t)}
+	ctx := context.Background()
+	pool, err := a.queryPool(ctx)
+	require.NoError(t, err)
+	defer pool.Close()
+	var setting string
+	require.NoError(t, pool.QueryRow(ctx, "SHOW statement_timeout").Scan(&setting))
+	require.Equal(t, "1500ms", setting)
+	_, err = pool.Exec(ctx, "SELECT pg_sleep(5)")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "57014", pgErr.Code, "canceled by statement_timeout")
 }
