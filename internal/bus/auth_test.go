@@ -14,28 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/testenv"
 )
-
-// authServer starts a server with the shipped deploy/nats/nats.conf (and
-// the auth.conf it includes), on a free port with its store in a temporary
-// directory.
-func authServer(t *testing.T) *server.Server {
-	t.Helper()
-	opts, err := server.ProcessConfigFile("../../deploy/nats/nats.conf")
-	require.NoError(t, err)
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
-	opts.StoreDir = t.TempDir()
-	opts.NoSigs, opts.NoLog = true, true
-	ns, err := server.NewServer(opts)
-	require.NoError(t, err)
-	go ns.Start()
-	require.True(t, ns.ReadyForConnections(10*time.Second))
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
 
 // violations records the permission violations the server reports to a client.
 type violations struct {
@@ -77,7 +57,7 @@ func connectAs(t *testing.T, ns *server.Server, user, password string) (*nats.Co
 // of m2 nor read m2's events nor touch the streams.
 func TestUpstreamPermissions(t *testing.T) {
 	t.Parallel()
-	ns := authServer(t)
+	ns := testenv.NATSWithConfig(t, "../../deploy/nats/nats.conf")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
