@@ -7,19 +7,19 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
 )
 
 // Ingestion error codes: why a delivery as a whole could not be read. They
 // are stable; docs/errors.md documents each.
 const (
-	CodeUnknownFormat       = bus.CodeUnknownFormat
-	CodeUnknownDataType     = bus.CodeUnknownDataType
-	CodeUnsupportedContract = bus.CodeUnsupportedContract
-	CodeUnknownEncoding     = bus.CodeUnknownEncoding
-	CodeInvalidHeader       = bus.CodeInvalidHeader
-	CodeInvalidReceipt      = bus.CodeInvalidReceipt
-	CodeInvalidMerchant     = bus.CodeInvalidMerchant
+	CodeUnknownFormat       = headers.CodeUnknownFormat
+	CodeUnknownDataType     = headers.CodeUnknownDataType
+	CodeUnsupportedContract = headers.CodeUnsupportedContract
+	CodeUnknownEncoding     = headers.CodeUnknownEncoding
+	CodeInvalidHeader       = headers.CodeInvalidHeader
+	CodeInvalidReceipt      = headers.CodeInvalidReceipt
+	CodeInvalidMerchant     = headers.CodeInvalidMerchant
 	CodeMissingObject       = "MISSING_OBJECT"
 	CodeUnreadableGzip      = "UNREADABLE_GZIP"
 	CodeDeliveryTooLarge    = "DELIVERY_TOO_LARGE"

@@ -20,6 +20,7 @@ import (
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/headers"
 	"github.com/importd/importd/tracking"
 )
 
@@ -35,12 +36,12 @@ type header struct {
 }
 
 // parseHeader reads the headers of a delivery message (DESIGN §3) with the
-// rules bus.CheckHeader shares with POST /v1/imports.
+// rules headers.Check shares with POST /v1/imports.
 func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 	h := msg.Headers()
 	source := fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)
 	merchant := bus.MerchantOf(msg.Subject())
-	dh, probs := bus.CheckHeader(merchant, h, len(msg.Data()))
+	dh, probs := headers.Check(merchant, h, len(msg.Data()))
 	hd := header{receipt: dh.Receipt, resource: dh.Data, format: Format(dh.Format), gzip: dh.Gzip}
 	if hd.receipt == "" {
 		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
@@ -83,7 +84,7 @@ func assignReceipt(source string, ts time.Time) string {
 }
 
 // clip shortens a header value to 64 bytes, storable.
-func clip(s string) string { return bus.Clip(s) }
+func clip(s string) string { return headers.Clip(s) }
 
 // job is one delivery being read.
 type job struct {

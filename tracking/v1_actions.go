@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
 )
 
 // DefaultMaxSubmitBytes is the largest body POST /v1/imports takes, as sent
@@ -91,13 +92,13 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 // submitDelivery checks the headers of a submission with the rules ingest
-// applies (bus.CheckHeader): a mistake is refused before the body is even
+// applies (headers.Check): a mistake is refused before the body is even
 // read, instead of a 202 and then an IngestionFailure.
 func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
 	if h.Get(bus.HeaderObject) != "" {
 		return bus.Delivery{}, errors.New("Import-Object is not taken over HTTP: the request's body is the delivery's")
 	}
-	dh, probs := bus.CheckHeader(merchant, nats.Header(h), 0)
+	dh, probs := headers.Check(merchant, nats.Header(h), 0)
 	if len(probs) > 0 {
 		msgs := make([]string, len(probs))
 		for i, p := range probs {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
 )
 
 // Formats of Import-Format.
@@ -123,8 +124,8 @@ func (o *submitOptions) validate() error {
 		return usagef("submit: invalid receipt id %q: want 8 to 64 of A-Z a-z 0-9 _ -", o.receipt)
 	case o.data == "" || !headerSafe(o.data):
 		return usagef("submit: invalid --data %q: want a resource type such as Product", o.data)
-	case len(o.foreignKey) > bus.MaxForeignKey:
-		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), bus.MaxForeignKey)
+	case len(o.foreignKey) > headers.MaxForeignKey:
+		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), headers.MaxForeignKey)
 	case !headerSafe(o.foreignKey):
 		return usagef("submit: --foreign-key must not hold control characters")
 	case o.timeout < 0:

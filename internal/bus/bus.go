@@ -313,7 +313,10 @@ const jsStoreFailed = 10077
 // a stream, or the publisher's subject, is at its bound.
 func IsStreamFull(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsStoreFailed && strings.Contains(apiErr.Description, "maximum")
+	// "maximum bytes exceeded", "maximum messages exceeded", "maximum
+	// messages per subject exceeded"; not "message size exceeds maximum".
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsStoreFailed &&
+		strings.HasPrefix(apiErr.Description, "maximum") && strings.HasSuffix(apiErr.Description, "exceeded")
 }
 
 // IsObjectNotFound reports whether err means the object does not exist.

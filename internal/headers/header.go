@@ -1,4 +1,7 @@
-package bus
+// Package headers holds the rules on the headers of a delivery (DESIGN §3),
+// shared by ingest and POST /v1/imports so that both refuse exactly the
+// same deliveries.
+package headers
 
 import (
 	"fmt"
@@ -8,9 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 )
 
-// Codes of the header problems HeaderCheck finds, the ingestion error codes
+// Codes of the header problems Check finds, the ingestion error codes
 // of docs/errors.md.
 const (
 	CodeUnknownFormat       = "UNKNOWN_FORMAT"
@@ -28,18 +32,18 @@ const (
 	MaxObjectName = 1024 // bytes of Import-Object
 )
 
-// HeaderProblem is one unusable header of a delivery.
-type HeaderProblem struct {
+// Problem is one unusable header of a delivery.
+type Problem struct {
 	Code        string
 	Description string
 }
 
-func (p HeaderProblem) Error() string { return p.Description }
+func (p Problem) Error() string { return p.Description }
 
-// DeliveryHeader is what the headers of a delivery say, in canonical form.
+// Delivery is what the headers of a delivery say, in canonical form.
 // Every rule on the headers is here, so that a delivery submitted over HTTP
 // is refused for exactly what would make ingest fail it.
-type DeliveryHeader struct {
+type Delivery struct {
 	Receipt         string // "" when absent or invalid
 	Data            catalog.ResourceType
 	Format          string // ndjson, json or csv
@@ -50,27 +54,27 @@ type DeliveryHeader struct {
 	Object          string
 }
 
-// CheckHeader checks the headers of a delivery of merchant whose message
+// Check checks the headers of a delivery of merchant whose message
 // body is bodyLen bytes long, and returns what they say with every problem
 // found. Values of a problem header are left at their defaults (an
 // over-long foreign key is cut to MaxForeignKey).
-func CheckHeader(merchant string, h nats.Header, bodyLen int) (DeliveryHeader, []HeaderProblem) {
-	var d DeliveryHeader
-	var probs []HeaderProblem
+func Check(merchant string, h nats.Header, bodyLen int) (Delivery, []Problem) {
+	var d Delivery
+	var probs []Problem
 	fail := func(code, format string, args ...any) {
-		probs = append(probs, HeaderProblem{Code: code, Description: fmt.Sprintf(format, args...)})
+		probs = append(probs, Problem{Code: code, Description: fmt.Sprintf(format, args...)})
 	}
-	if !ValidMerchant(merchant) {
+	if !bus.ValidMerchant(merchant) {
 		fail(CodeInvalidMerchant, "merchant id %q does not match ^[A-Za-z0-9_-]{1,64}$", Clip(merchant))
 	}
-	if r := h.Get(HeaderMsgID); r != "" {
-		if ValidReceipt(r) {
+	if r := h.Get(bus.HeaderMsgID); r != "" {
+		if bus.ValidReceipt(r) {
 			d.Receipt = r
 		} else {
 			fail(CodeInvalidReceipt, "Nats-Msg-Id %q is not a valid receipt id (^[A-Za-z0-9_-]{8,64}$)", Clip(r))
 		}
 	}
-	if v := h.Get(HeaderData); v == "" {
+	if v := h.Get(bus.HeaderData); v == "" {
 		d.Data = catalog.Product
 	} else {
 		if t, ok := catalog.ParseResourceType(v); ok {
@@ -83,35 +87,35 @@ func CheckHeader(merchant string, h nats.Header, bodyLen int) (DeliveryHeader, [
 			fail(CodeUnknownDataType, "Import-Data %q is not one of %s", Clip(v), strings.Join(names, ", "))
 		}
 	}
-	switch f := strings.ToLower(strings.TrimSpace(h.Get(HeaderFormat))); f {
+	switch f := strings.ToLower(strings.TrimSpace(h.Get(bus.HeaderFormat))); f {
 	case "":
 		d.Format = "ndjson"
 	case "ndjson", "json", "csv":
 		d.Format = f
 	default:
-		fail(CodeUnknownFormat, "Import-Format %q is not one of ndjson, json, csv", Clip(h.Get(HeaderFormat)))
+		fail(CodeUnknownFormat, "Import-Format %q is not one of ndjson, json, csv", Clip(h.Get(bus.HeaderFormat)))
 	}
-	switch v := h.Get(HeaderContractVersion); v {
+	switch v := h.Get(bus.HeaderContractVersion); v {
 	case "", "1", "1.0":
 		d.ContractVersion = "1.0"
 	default:
 		fail(CodeUnsupportedContract, "Import-Contract-Version %q is not supported (supported: 1.0)", Clip(v))
 	}
-	switch enc := strings.ToLower(h.Get(HeaderEncoding)); enc {
+	switch enc := strings.ToLower(h.Get(bus.HeaderEncoding)); enc {
 	case "", "identity":
 	case "gzip":
 		d.Gzip = true
 	default:
 		fail(CodeUnknownEncoding, "Content-Encoding %q is not supported (supported: gzip)", Clip(enc))
 	}
-	switch v := strings.ToLower(h.Get(HeaderSkipErrors)); v {
+	switch v := strings.ToLower(h.Get(bus.HeaderSkipErrors)); v {
 	case "", "false":
 	case "true":
 		d.SkipErrors = true
 	default:
 		fail(CodeInvalidHeader, "Import-Skip-Errors %q must be true or false", Clip(v))
 	}
-	if fk := h.Get(HeaderForeignKey); fk != "" {
+	if fk := h.Get(bus.HeaderForeignKey); fk != "" {
 		if len(fk) > MaxForeignKey {
 			fail(CodeInvalidHeader, "Import-Foreign-Key is %d bytes long, over the limit of %d", len(fk), MaxForeignKey)
 			fk = fk[:MaxForeignKey]
@@ -122,13 +126,13 @@ func CheckHeader(merchant string, h nats.Header, bodyLen int) (DeliveryHeader, [
 		fk = Storable(fk)
 		d.ForeignKey = &fk
 	}
-	switch obj := h.Get(HeaderObject); {
+	switch obj := h.Get(bus.HeaderObject); {
 	case obj == "":
 	case len(obj) > MaxObjectName:
 		fail(CodeInvalidHeader, "Import-Object name is over %d bytes", MaxObjectName)
 	case !isText(obj):
 		fail(CodeInvalidHeader, "Import-Object name %q is not UTF-8 text (invalid bytes or NUL)", Clip(obj))
-	case !ObjectOfMerchant(obj, merchant):
+	case !bus.ObjectOfMerchant(obj, merchant):
 		fail(CodeInvalidHeader, "Import-Object %q is not an object of merchant %s: its name must start with %q", Clip(obj), Clip(merchant), Clip(merchant)+".")
 	default:
 		d.Object = obj
