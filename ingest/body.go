@@ -6,18 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/importd/importd/internal/headers"
 )
 
 // Ingestion error codes: why a delivery as a whole could not be read. They
 // are stable; docs/errors.md documents each.
 const (
-	CodeUnknownFormat       = "UNKNOWN_FORMAT"
-	CodeUnknownDataType     = "UNKNOWN_DATA_TYPE"
-	CodeUnsupportedContract = "UNSUPPORTED_CONTRACT_VERSION"
-	CodeUnknownEncoding     = "UNKNOWN_ENCODING"
-	CodeInvalidHeader       = "INVALID_HEADER"
-	CodeInvalidReceipt      = "INVALID_RECEIPT_ID"
-	CodeInvalidMerchant     = "INVALID_MERCHANT_ID"
+	CodeUnknownFormat       = headers.CodeUnknownFormat
+	CodeUnknownDataType     = headers.CodeUnknownDataType
+	CodeUnsupportedContract = headers.CodeUnsupportedContract
+	CodeUnknownEncoding     = headers.CodeUnknownEncoding
+	CodeInvalidHeader       = headers.CodeInvalidHeader
+	CodeInvalidReceipt      = headers.CodeInvalidReceipt
+	CodeInvalidMerchant     = headers.CodeInvalidMerchant
 	CodeMissingObject       = "MISSING_OBJECT"
 	CodeUnreadableGzip      = "UNREADABLE_GZIP"
 	CodeDeliveryTooLarge    = "DELIVERY_TOO_LARGE"

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +20,7 @@ import (
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/headers"
 	"github.com/importd/importd/tracking"
 )
 
@@ -36,100 +35,41 @@ type header struct {
 	errs     []tracking.IngestionError
 }
 
-const maxHeaderValue = 256
-
-// parseHeader reads the headers of a delivery message (DESIGN §3).
+// parseHeader reads the headers of a delivery message (DESIGN §3) with the
+// rules headers.Check shares with POST /v1/imports.
 func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 	h := msg.Headers()
-	var hd header
-	fail := func(code, format string, args ...any) {
-		hd.errs = append(hd.errs, tracking.IngestionError{Code: code, Description: fmt.Sprintf(format, args...)})
-	}
 	source := fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)
 	merchant := bus.MerchantOf(msg.Subject())
-	hd.receipt = bus.ReceiptOf(h.Get(bus.HeaderMsgID), merchant)
-	switch {
-	case hd.receipt == "":
-		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
-	case !bus.ValidReceipt(hd.receipt):
-		fail(CodeInvalidReceipt, "Nats-Msg-Id %q is not a valid receipt id (^[A-Za-z0-9_-]{8,64}$); receipt %s was assigned instead",
-			clip(hd.receipt), assignReceipt(source, meta.Timestamp))
+	dh, probs := headers.Check(merchant, h, len(msg.Data()))
+	hd := header{receipt: dh.Receipt, resource: dh.Data, format: Format(dh.Format), gzip: dh.Gzip}
+	if hd.receipt == "" {
 		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
 	}
-	if !bus.ValidMerchant(merchant) {
-		fail(CodeInvalidMerchant, "merchant id %q does not match ^[A-Za-z0-9_-]{1,64}$", clip(merchant))
-	}
-	data := h.Get(bus.HeaderData)
-	if data == "" {
-		data = string(catalog.Product)
-	}
-	if t, ok := catalog.ParseResourceType(data); ok {
-		hd.resource, data = t, string(t)
-	} else {
-		fail(CodeUnknownDataType, "Import-Data %q is not one of ProductType, Category, TaxCategory, Product, ProductVariant, Price, InventoryEntry", clip(data))
-	}
-	formatName := h.Get(bus.HeaderFormat)
-	if f, err := ParseFormat(formatName); err == nil {
-		hd.format, formatName = f, string(f)
-	} else {
-		fail(CodeUnknownFormat, "Import-Format %q is not one of ndjson, json, csv", clip(formatName))
-	}
-	version := h.Get(bus.HeaderContractVersion)
-	switch version {
-	case "", "1", "1.0":
-		version = "1.0"
-	default:
-		fail(CodeUnsupportedContract, "Import-Contract-Version %q is not supported (supported: 1.0)", clip(version))
-	}
-	switch enc := strings.ToLower(h.Get(bus.HeaderEncoding)); enc {
-	case "", "identity":
-	case "gzip":
-		hd.gzip = true
-	default:
-		fail(CodeUnknownEncoding, "Content-Encoding %q is not supported (supported: gzip)", clip(enc))
-	}
-	skip := false
-	switch v := strings.ToLower(h.Get(bus.HeaderSkipErrors)); v {
-	case "", "false":
-	case "true":
-		skip = true
-	default:
-		fail(CodeInvalidHeader, "Import-Skip-Errors %q must be true or false", clip(v))
-	}
-	var foreignKey *string
-	if fk := h.Get(bus.HeaderForeignKey); fk != "" {
-		if len(fk) > maxHeaderValue {
-			fail(CodeInvalidHeader, "Import-Foreign-Key is %d bytes long, over the limit of %d", len(fk), maxHeaderValue)
-			fk = fk[:maxHeaderValue]
+	for _, p := range probs {
+		if p.Code == CodeInvalidReceipt {
+			p.Description += "; receipt " + hd.receipt + " was assigned instead"
 		}
-		if !isText(fk) {
-			fail(CodeInvalidHeader, "Import-Foreign-Key %q is not UTF-8 text (invalid bytes or NUL)", clip(fk))
+		hd.errs = append(hd.errs, tracking.IngestionError{Code: p.Code, Description: p.Description})
+	}
+	// A value that breaks the rules is kept as sent, clipped, for people
+	// reading why the delivery failed.
+	or := func(canonical, header string) string {
+		if canonical == "" {
+			return clip(h.Get(header))
 		}
-		fk = storable(fk)
-		foreignKey = &fk
-	}
-	object := h.Get(bus.HeaderObject)
-	if len(object) > 1024 {
-		fail(CodeInvalidHeader, "Import-Object name is over 1024 bytes")
-		object = ""
-	}
-	if !isText(object) {
-		fail(CodeInvalidHeader, "Import-Object name %q is not UTF-8 text (invalid bytes or NUL)", clip(object))
-		object = ""
-	}
-	if object != "" && len(msg.Data()) > 0 {
-		fail(CodeInvalidHeader, "the message body must be empty when Import-Object names the body")
+		return canonical
 	}
 	hd.delivery = tracking.Delivery{
 		ReceiptID:       hd.receipt,
 		MerchantID:      clip(merchant),
 		AcceptedAt:      meta.Timestamp,
-		Data:            clip(data),
-		Format:          clip(formatName),
-		ContractVersion: clip(version),
-		ForeignKey:      foreignKey,
-		SkipErrors:      skip,
-		ObjectName:      object,
+		Data:            or(string(dh.Data), bus.HeaderData),
+		Format:          or(dh.Format, bus.HeaderFormat),
+		ContractVersion: or(dh.ContractVersion, bus.HeaderContractVersion),
+		ForeignKey:      dh.ForeignKey,
+		SkipErrors:      dh.SkipErrors,
+		ObjectName:      dh.Object,
 		ContentEncoding: clip(h.Get(bus.HeaderEncoding)),
 		Source:          source,
 	}
@@ -143,27 +83,8 @@ func assignReceipt(source string, ts time.Time) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// clip shortens a header value to 64 bytes, storable (see storable).
-func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return storable(s)
-}
-
-// isText reports whether a header value is valid UTF-8 without NUL bytes.
-func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
-
-// storable makes a header value something PostgreSQL stores as text: invalid
-// UTF-8 (a hostile header, or one clipped inside a character) replaced and
-// NUL bytes dropped. Otherwise storing the delivery fails on every attempt,
-// and the delivery is retried forever instead of failing with its reasons.
-func storable(s string) string {
-	if isText(s) {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-}
+// clip shortens a header value to 64 bytes, storable.
+func clip(s string) string { return headers.Clip(s) }
 
 // job is one delivery being read.
 type job struct {
@@ -219,7 +140,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		// The merchant's receipt published again: one delivery, never two.
 		log.Info("delivery published again; ignored", zap.String("first", d.Source), zap.String("again", hd.delivery.Source))
 		deliveriesTotal.WithLabelValues("duplicate").Inc()
-		return outcomeAck, nil
+		return outcomeDone, nil
 	}
 	j := &job{w: w, msg: msg, d: d, hd: hd, log: log, lastIP: time.Now()}
 	if created {
@@ -238,7 +159,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	case d.IngestState != tracking.IngestReceiving:
 		// Finished by an earlier attempt that died before acknowledging.
 		j.announceEnd(ctx)
-		return outcomeAck, nil
+		return j.readOutcome(), nil
 	case len(hd.errs) > 0:
 		return j.fail(ctx, hd.errs)
 	}
@@ -253,7 +174,11 @@ func (w *Worker) transient(ctx context.Context, err error) (outcome, error) {
 	if errors.Is(err, tracking.ErrCheckpointMoved) {
 		return outcomeLeave, err
 	}
-	if !database.IsTransient(err) {
+	switch {
+	case bus.IsStreamFull(err):
+		// Stored records are published again when the delivery resumes.
+		w.logger.Warn("a stream is at its size limit; the delivery waits and resumes", zap.Error(err))
+	case !database.IsTransient(err):
 		w.logger.Error("ingest failed with an unexpected error; retrying", zap.Error(err))
 	}
 	return outcomeRetry, err
@@ -427,7 +352,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	deliveriesTotal.WithLabelValues("ingested").Inc()
 	j.log.Info("delivery ingested", zap.Int("records", j.d.RecordsRead), zap.Int64("bytes", counter.read))
 	j.announceEnd(ctx)
-	return outcomeAck, nil
+	return j.readOutcome(), nil
 }
 
 // decoder returns the decoder of the delivery's records.
@@ -456,7 +381,7 @@ func (j *job) retryOrStop(ctx context.Context, err error) (outcome, error) {
 	if j.d.CompletedAt != nil {
 		j.announce(ctx, "completed")
 	}
-	return outcomeAck, nil
+	return j.readOutcome(), nil
 }
 
 // containerFailure maps a decoder error to the ingestion error of the delivery.
@@ -484,7 +409,7 @@ func (j *job) fail(ctx context.Context, ierrs []tracking.IngestionError) (outcom
 	deliveriesTotal.WithLabelValues("failed").Inc()
 	j.log.Warn("delivery could not be read", zap.Any("errors", ierrs), zap.Int("records_stored", j.d.RecordsRead))
 	j.announceEnd(ctx)
-	return outcomeAck, nil
+	return j.readOutcome(), nil
 }
 
 // announce publishes a delivery event on IMPORT_EVENTS with the delivery's
@@ -494,6 +419,16 @@ func (j *job) announce(ctx context.Context, event string) {
 	if err := j.w.store.Announce(ctx, j.w.js, &j.d, event); err != nil {
 		j.log.Warn("delivery event not published", zap.String("event", event), zap.Error(err))
 	}
+}
+
+// readOutcome is the outcome of a delivery read to its end: its message is kept,
+// for a re-drive of lost work reads it again, until the delivery completes
+// (tracking removes it then); one without records has nothing to re-drive.
+func (j *job) readOutcome() outcome {
+	if j.d.RecordsRead == 0 {
+		return outcomeDone
+	}
+	return outcomeAck
 }
 
 // announceEnd publishes the event that ends ingest: failed, queued or completed.

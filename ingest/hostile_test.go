@@ -110,9 +110,9 @@ func TestHostileInput(t *testing.T) {
 	digits400 := "1" + strings.Repeat("0", 399)
 
 	// The large bodies go through the object store (over the 1 MiB message limit).
-	h.putObject(t, "long-line", io.MultiReader(strings.NewReader(`{"key":"long","name":{"en":"`),
+	h.putObject(t, "m1.long-line", io.MultiReader(strings.NewReader(`{"key":"long","name":{"en":"`),
 		strings.NewReader(strings.Repeat("x", 10<<20)), strings.NewReader("\"}}\n"+good+"\n")))
-	h.putObject(t, "gzip-bomb", gzipBomb(1<<30))
+	h.putObject(t, "m1.gzip-bomb", gzipBomb(1<<30))
 
 	type record struct {
 		line  int
@@ -130,7 +130,7 @@ func TestHostileInput(t *testing.T) {
 	}{
 		{"invalid UTF-8", delivery{body: []byte(`{"key":"u-1","productType":{"key":"shirt"},"name":{"en":"caf` + "\xff\xfe" + `"},"slug":{"en":"u"}}` + "\n" + good)},
 			"Queued", "", "", []record{{1, "validationFailed", catalog.CodeMalformedRecord, fmt.Sprintf("line 1: invalid UTF-8 at offset %d", len(`{"key":"u-1","productType":{"key":"shirt"},"name":{"en":"caf`))}, {2, "processing", "", ""}}},
-		{"10 MB line", delivery{headers: map[string]string{bus.HeaderObject: "long-line"}},
+		{"10 MB line", delivery{headers: map[string]string{bus.HeaderObject: "m1.long-line"}},
 			"Queued", "", "", []record{{1, "validationFailed", catalog.CodeRecordTooLarge, "line 1: record is larger than the limit of 524288 bytes"}, {2, "processing", "", ""}}},
 		{"100k levels deep ndjson", delivery{body: []byte(deep + "\n" + good)},
 			"Queued", "", "", []record{{1, "validationFailed", catalog.CodeMalformedRecord, "line 1: "}, {2, "processing", "", ""}}},
@@ -166,7 +166,7 @@ func TestHostileInput(t *testing.T) {
 		{"gigantic inventory", delivery{headers: map[string]string{bus.HeaderData: "InventoryEntry"}, body: []byte(
 			`{"sku":"inv-1","quantityOnStock":` + digits400 + "}\n" + `{"sku":"inv-2","quantityOnStock":1e400}` + "\n" + `{"sku":"inv-3","quantityOnStock":3}`)},
 			"Queued", "", "", []record{{1, "validationFailed", "", "quantityOnStock"}, {2, "validationFailed", "", "quantityOnStock"}, {3, "processing", "", ""}}},
-		{"gzip bomb", delivery{headers: map[string]string{bus.HeaderObject: "gzip-bomb", "Content-Encoding": "gzip"}},
+		{"gzip bomb", delivery{headers: map[string]string{bus.HeaderObject: "m1.gzip-bomb", "Content-Encoding": "gzip"}},
 			"IngestionFailure", CodeDeliveryTooLarge, fmt.Sprintf("over the size limit of %d bytes (uncompressed)", maxDelivery), nil},
 		{"not gzip", delivery{headers: map[string]string{"Content-Encoding": "gzip"}, body: []byte(good)},
 			"IngestionFailure", CodeUnreadableGzip, "not a readable gzip stream", nil},

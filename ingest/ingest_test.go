@@ -320,7 +320,7 @@ func TestIngestStatuses(t *testing.T) {
 		{"unknown data", delivery{receipt: "status-data", headers: map[string]string{"Import-Data": "Order"}, body: products(1, 0)}, "IngestionFailure", CodeUnknownDataType, 0},
 		{"not gzip", delivery{receipt: "status-notgz", headers: map[string]string{"Content-Encoding": "gzip"}, body: products(1, 0)}, "IngestionFailure", CodeUnreadableGzip, 0},
 		{"corrupt gzip", delivery{receipt: "status-corrupt", headers: map[string]string{"Content-Encoding": "gzip"}, body: corrupt}, "IngestionFailure", CodeUnreadableGzip, -1},
-		{"missing object", delivery{receipt: "status-noobj", headers: map[string]string{"Import-Object": "nope"}}, "IngestionFailure", CodeMissingObject, 0},
+		{"missing object", delivery{receipt: "status-noobj", headers: map[string]string{"Import-Object": "m1.nope"}}, "IngestionFailure", CodeMissingObject, 0},
 		{"too large", delivery{receipt: "status-large", body: big}, "IngestionFailure", CodeDeliveryTooLarge, -1},
 		{"json not an array", delivery{receipt: "status-notarr", headers: map[string]string{"Import-Format": "json"}, body: []byte(`{"key":"x"}`)}, "IngestionFailure", CodeMalformedContainer, 0},
 		{"bad version", delivery{receipt: "status-version", headers: map[string]string{"Import-Contract-Version": "2.0"}, body: products(1, 0)}, "IngestionFailure", CodeUnsupportedContract, 0},
@@ -437,12 +437,21 @@ func TestIngestObjectStore(t *testing.T) {
 	h := newHarness(t, Config{})
 	os, err := h.js.ObjectStore(context.Background(), bus.BucketPayloads)
 	require.NoError(t, err)
-	_, err = os.PutBytes(context.Background(), "big-delivery", gz(t, products(3000, 0)))
+	_, err = os.PutBytes(context.Background(), "m1.big-delivery", gz(t, products(3000, 0)))
 	require.NoError(t, err)
-	h.publish(delivery{receipt: "object-1", headers: map[string]string{"Import-Object": "big-delivery", "Content-Encoding": "gzip"}})
+	h.publish(delivery{receipt: "object-1", headers: map[string]string{"Import-Object": "m1.big-delivery", "Content-Encoding": "gzip"}})
 	st := h.waitDone("object-1")
 	require.Equal(t, "Queued", st.Status)
 	require.Equal(t, int64(3000), st.Products.Pending)
+
+	// A publisher of merchant m2 naming m1's object does not import m1's
+	// body as its own.
+	h.publish(delivery{merchant: "m2", receipt: "object-stolen", headers: map[string]string{"Import-Object": "m1.big-delivery", "Content-Encoding": "gzip"}})
+	st = h.waitDone("object-stolen")
+	require.Equal(t, "IngestionFailure", st.Status)
+	require.Equal(t, CodeInvalidHeader, st.IngestionErrors[0].Code)
+	require.Contains(t, st.IngestionErrors[0].Description, `its name must start with "m2."`)
+	require.Empty(t, h.ops("object-stolen"))
 }
 
 // TestIngestCrashResumes kills the work of a delivery between the commit of

@@ -115,11 +115,11 @@ func TestIngestLargeDelivery(t *testing.T) {
 	t.Parallel()
 	const n = 200_000
 	h := newHarness(t, Config{})
-	putStream(t, h.js, "large-200k", n)
+	putStream(t, h.js, "m1.large-200k", n)
 	runtime.GC()
 	stop := peakMemory()
 	start := time.Now()
-	h.publish(delivery{receipt: "large-200k", headers: map[string]string{bus.HeaderObject: "large-200k"}})
+	h.publish(delivery{receipt: "large-200k", headers: map[string]string{bus.HeaderObject: "m1.large-200k"}})
 	st := h.waitDone("large-200k")
 	elapsed := time.Since(start)
 	heap, rss := stop()
@@ -146,7 +146,7 @@ func BenchmarkIngestDelivery(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		h := newHarness(b, Config{})
-		name := fmt.Sprintf("bench-%d", i)
+		name := fmt.Sprintf("m1.bench-%d", i)
 		putStream(b, h.js, name, n)
 		runtime.GC()
 		stop := peakMemory()

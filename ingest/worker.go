@@ -264,7 +264,8 @@ func (w *Worker) maintainPartitions(ctx context.Context) {
 type outcome int
 
 const (
-	outcomeAck   outcome = iota // done (or a duplicate): acknowledge
+	outcomeAck   outcome = iota // read: acknowledge, keep the message until the delivery completes
+	outcomeDone                 // nothing will read it again (a copy, no records): acknowledge and remove it
 	outcomeRetry                // transient failure: redeliver after a delay
 	outcomeLeave                // shutting down or another worker owns it: redeliver soon
 )
@@ -283,6 +284,12 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	switch res {
 	case outcomeAck:
 		err = msg.DoubleAck(actx)
+	case outcomeDone:
+		if err = msg.DoubleAck(actx); err == nil {
+			if rerr := bus.RemoveDelivery(actx, w.js, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)); rerr != nil {
+				w.logger.Warn("removing a delivery's message failed; it stays until the stream's max age", zap.Error(rerr))
+			}
+		}
 	case outcomeRetry:
 		delay := bus.RetryDelay(int(meta.NumDelivered), 500*time.Millisecond, time.Minute)
 		w.logger.Warn("delivery will be retried", zap.Uint64("stream_seq", meta.Sequence.Stream),

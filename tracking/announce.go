@@ -45,6 +45,12 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 		return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)
 	}
 	if !completedAt.IsZero() {
+		// Completed, nothing re-drives its records: its message may go.
+		// Until it has, the completion counts as unannounced, so the sweep
+		// (AnnounceMissed) tries again.
+		if err := bus.RemoveDelivery(ctx, js, d.Source); err != nil {
+			return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)
+		}
 		if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET completion_announced_at = $3
 			WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at = $3`, d.ReceiptID, d.AcceptedAt, completedAt); err != nil {
 			return fmt.Errorf("tracking: record the announced completion of %s: %w", d.ReceiptID, err)

@@ -75,28 +75,50 @@ func (t *Tokens) Merchant(token string) (string, bool) {
 
 type scopeKey struct{}
 
-// scopeOf returns the merchant the request may see, Operator for all.
+// tokenKey holds an identity of the request's token (its digest), by which
+// per-token bounds count; "" without tokens.
+type tokenKey struct{}
+
+// tokenOf returns the identity of the request's token.
+func tokenOf(ctx context.Context) string {
+	s, _ := ctx.Value(tokenKey{}).(string)
+	return s
+}
+
+// noScope is the scope of a request that went through no authentication:
+// not a valid merchant id, so it matches no delivery, operation or merchant.
+const noScope = "!unauthenticated"
+
+// scopeOf returns the merchant the request may see, Operator for all. It
+// fails closed: a request authenticate has not seen gets noScope, so a
+// handler mounted without authentication sees nothing.
 func scopeOf(ctx context.Context) string {
 	if s, ok := ctx.Value(scopeKey{}).(string); ok {
 		return s
 	}
-	return Operator
+	return noScope
 }
 
 // authenticate requires a valid bearer token when tokens are configured and
-// puts its merchant in the request's context.
+// puts its merchant in the request's context. Without tokens (dev mode
+// only) every request is an operator's, said so explicitly.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.cfg.Tokens == nil {
-		return next
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, Operator)))
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		merchant, known := s.cfg.Tokens.Merchant(strings.TrimSpace(token))
+		token = strings.TrimSpace(token)
+		merchant, known := s.cfg.Tokens.Merchant(token)
 		if !ok || !known {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="importd"`)
 			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, merchant)))
+		digest := sha256.Sum256([]byte(token))
+		ctx := context.WithValue(r.Context(), scopeKey{}, merchant)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenKey{}, string(digest[:]))))
 	})
 }

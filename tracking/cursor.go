@@ -19,16 +19,19 @@ var ErrBadCursor = errors.New("tracking: invalid cursor")
 const (
 	cursorImports    = "imports"
 	cursorOperations = "operations"
+	cursorHistory    = "history"
 )
 
 // cursor is the position after the last item of a page: the sort key of
 // that item. For GET /v1/imports the key is (acceptedAt, receipt); for the
-// operations of a delivery it is the receipt and the position (seq).
+// operations of a delivery it is the receipt and the position (seq); for a
+// record's history, the time and tracking id of its last event.
 type cursor struct {
 	Kind     string `json:"k"`
 	Accepted int64  `json:"t,omitempty"` // microseconds since the epoch
 	Receipt  string `json:"r"`
 	Seq      int    `json:"s,omitempty"`
+	ID       string `json:"i,omitempty"` // a tracking id, of a history's last event
 }
 
 // cursorSum is the length of the checksum that ends an encoded cursor. It
@@ -68,7 +71,7 @@ func decodeCursor(s, kind string) (cursor, error) {
 	if c.Kind != kind || !bus.ValidReceipt(c.Receipt) || c.Seq < 0 {
 		return cursor{}, ErrBadCursor
 	}
-	if kind == cursorImports && c.Accepted <= 0 {
+	if (kind == cursorImports || kind == cursorHistory) && c.Accepted <= 0 {
 		return cursor{}, ErrBadCursor
 	}
 	return c, nil

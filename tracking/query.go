@@ -161,32 +161,62 @@ type EventBody struct {
 	DebugInformation *string   `json:"DebugInformation"`
 }
 
-// History returns the events of one record of the delivery, oldest first, or
-// of the delivery itself when productID is empty.
-func (s *Store) History(ctx context.Context, d *Delivery, productID string) ([]EventBody, error) {
-	cond, args := "product_id = $3", []any{d.ReceiptID, d.AcceptedAt, productID}
+// DefaultHistoryLimit is how many events GET /import/{receiptId}/{productId}
+// returns unless ?limit= says otherwise (at most MaxPageLimit): records of
+// one key can be many, and a history is read into memory.
+const DefaultHistoryLimit = 1000
+
+// History returns at most limit events of one record of the delivery, or of
+// the delivery itself when productID is empty, oldest first, from after on
+// (a cursor History returned; "" for the first). next is the cursor of the
+// events that follow, "" when there are none.
+func (s *Store) History(ctx context.Context, d *Delivery, productID, after string, limit int) (events []EventBody, next string, err error) {
+	if limit < 1 || limit > MaxPageLimit {
+		return nil, "", fmt.Errorf("tracking: history limit %d not in 1..%d", limit, MaxPageLimit)
+	}
+	from := cursor{Kind: cursorHistory, Receipt: d.ReceiptID, ID: "00000000000000000000000000000000"}
+	if after != "" {
+		if from, err = decodeCursor(after, cursorHistory); err != nil || from.Receipt != d.ReceiptID {
+			return nil, "", ErrBadCursor
+		}
+	}
+	fromID, err := uuid.Parse(from.ID)
+	if err != nil {
+		return nil, "", ErrBadCursor
+	}
+	fromTS := time.UnixMicro(from.Accepted).UTC()
+	if after == "" {
+		fromTS = time.Unix(0, 0)
+	}
+	cond, args := "product_id = $5", []any{d.ReceiptID, d.AcceptedAt, fromTS, fromID, productID, limit + 1}
 	if productID == "" {
-		cond, args = "product_id IS NULL", args[:2]
+		cond, args = "product_id IS NULL AND $5::text IS NULL", []any{d.ReceiptID, d.AcceptedAt, fromTS, fromID, nil, limit + 1}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT ts, tracking_id, code, receipt_id, merchant_id, product_id, channel_id, message, debug
 		FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2 AND `+cond+`
-		ORDER BY ts, tracking_id`, args...)
+		AND (ts, tracking_id) > ($3, $4)
+		ORDER BY ts, tracking_id LIMIT $6`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("tracking: history of %s/%s: %w", d.ReceiptID, productID, err)
+		return nil, "", fmt.Errorf("tracking: history of %s/%s: %w", d.ReceiptID, productID, err)
 	}
-	var out []EventBody
 	var e EventBody
 	var tid uuid.UUID
+	var last cursor
 	_, err = pgx.ForEachRow(rows, []any{&e.Timestamp, &tid, &e.TrackingCode, &e.ReceiptID, &e.MerchantID, &e.ProductID, &e.ChannelID, &e.Message, &e.DebugInformation}, func() error {
+		if len(events) == limit {
+			next = last.encode()
+			return nil
+		}
+		last = cursor{Kind: cursorHistory, Receipt: d.ReceiptID, Accepted: e.Timestamp.UnixMicro(), ID: tid.String()}
 		e.Timestamp = e.Timestamp.UTC()
 		e.TrackingID = hexID(tid)
-		out = append(out, e)
+		events = append(events, e)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("tracking: history of %s/%s: %w", d.ReceiptID, productID, err)
+		return nil, "", fmt.Errorf("tracking: history of %s/%s: %w", d.ReceiptID, productID, err)
 	}
-	return out, nil
+	return events, next, nil
 }
 
 // hexID renders a tracking id as 32 lowercase hex digits, as CDON does.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,7 +31,8 @@ var httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 // ServerConfig configures the query service.
 type ServerConfig struct {
 	// Ready reports whether the service's dependencies answer; /readyz
-	// returns 503 with the error otherwise. Defaults to pinging PostgreSQL.
+	// returns 503 otherwise, and the error is logged, not sent. Defaults to
+	// pinging PostgreSQL.
 	Ready func(ctx context.Context) error
 	// Gatherer serves /metrics. Defaults to the Prometheus default registry.
 	Gatherer prometheus.Gatherer
@@ -46,15 +49,22 @@ type ServerConfig struct {
 	// export streams from a database connection, which a client that stops
 	// reading would hold for ever. Defaults to 30s.
 	IOIdle time.Duration
+	// MaxStreams bounds the streamed responses (summary, errors.csv) served
+	// at once; more get 429 with Retry-After. Defaults to DefaultMaxStreams.
+	MaxStreams int
+	// MaxStreamsPerToken bounds those of one token (of every request in dev
+	// mode without tokens). Defaults to DefaultMaxStreamsPerToken.
+	MaxStreamsPerToken int
 }
 
 // Server is the query service: the three tracking endpoints of DESIGN §7,
 // /healthz, /readyz and /metrics.
 type Server struct {
-	store  *Store
-	logger *zap.Logger
-	cfg    ServerConfig
-	mux    *http.ServeMux
+	store   *Store
+	logger  *zap.Logger
+	cfg     ServerConfig
+	mux     *http.ServeMux
+	streams *streamLimiter
 }
 
 // NewServer returns the query service's handler.
@@ -74,9 +84,16 @@ func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
 	if cfg.IOIdle == 0 {
 		cfg.IOIdle = 30 * time.Second
 	}
-	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux()}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxStreamsPerToken == 0 {
+		cfg.MaxStreamsPerToken = DefaultMaxStreamsPerToken
+	}
+	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux(),
+		streams: newStreamLimiter(cfg.MaxStreams, cfg.MaxStreamsPerToken)}
 	s.handle("GET /import/{receiptId}/status", s.status)
-	s.handle("GET /import/{receiptId}/summary", s.summary)
+	s.handle("GET /import/{receiptId}/summary", s.streamed(s.summary))
 	s.handle("GET /import/{receiptId}/{productId}", s.history)
 	s.routesV1()
 	s.routesActions()
@@ -105,8 +122,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	iw.moveWrite(time.Now()) // the rest of the response is flushed after the handler returns
 }
 
-// Handle registers another handler on the service's mux.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle registers another handler on the service's mux, behind the same
+// authentication as the service's own.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.authenticate(h)) }
 
 // idleWriter moves the connection's write deadline idle ahead as the
 // response is written, at most once a second: a write that waits that long
@@ -349,7 +367,21 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	product := r.PathValue("productId")
-	events, err := s.store.History(r.Context(), d, product)
+	q := r.URL.Query()
+	limit := DefaultHistoryLimit
+	if v := q.Get("limit"); v != "" || q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageLimit {
+			writeError(w, http.StatusBadRequest, msgBadLimit)
+			return
+		}
+		limit = n
+	}
+	events, next, err := s.store.History(r.Context(), d, product, q.Get("cursor"), limit)
+	if errors.Is(err, ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, msgBadCursor)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -358,6 +390,13 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no event for "+product+" in delivery "+d.ReceiptID)
 		return
 	}
+	if next != "" {
+		// The body keeps its CDON shape, an array; that more events follow
+		// is said in the headers.
+		u := url.URL{Path: r.URL.Path, RawQuery: url.Values{"cursor": {next}, "limit": {strconv.Itoa(limit)}}.Encode()}
+		w.Header().Set("Link", "<"+u.String()+`>; rel="next"`)
+		w.Header().Set("Importd-Next-Cursor", next)
+	}
 	writeJSON(w, http.StatusOK, events)
 }
 
@@ -365,7 +404,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		// What is down stays in the log: /readyz answers anyone.
+		s.logger.Warn("not ready", zap.Error(err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

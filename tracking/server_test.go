@@ -3,6 +3,7 @@ package tracking_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -282,7 +283,72 @@ func TestOperationalEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, string(body), `importd_http_request_duration_seconds_count{code="OK",route="GET /import/{receiptId}/status"}`)
 
-	down := tracking.NewServer(f.store, tracking.ServerConfig{Ready: func(context.Context) error { return io.ErrClosedPipe }}, nil)
-	code, _ = get(t, down, "/readyz", "")
+	down := tracking.NewServer(f.store, tracking.ServerConfig{Ready: func(context.Context) error {
+		return errors.New("postgresql: dial tcp 10.1.2.3:5432: connection refused")
+	}}, nil)
+	code, body = get(t, down, "/readyz", "")
 	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.JSONEq(t, `{"status":"not ready"}`, string(body), "what is down is logged, never told to whoever asks")
+}
+
+// TestHistoryCapped: a record's history comes in pages of at most ?limit=
+// events (DefaultHistoryLimit without it), still a CDON array; a Link
+// header leads to the rest.
+func TestHistoryCapped(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := tracking.NewServer(f.store, tracking.ServerConfig{}, nil)
+	keys := make([]string, tracking.DefaultHistoryLimit+1)
+	for i := range keys {
+		keys[i] = "shared-key" // every record one key: an event each
+	}
+	f.deliver("history-0001", "m1", keys, tracking.IngestDone)
+
+	fetch := func(path string) ([]tracking.EventBody, string) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+		var events []tracking.EventBody
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &events))
+		next := ""
+		if l := rec.Header().Get("Link"); l != "" {
+			next = strings.TrimSuffix(strings.TrimPrefix(l, "<"), `>; rel="next"`)
+		}
+		return events, next
+	}
+	all, next := fetch("/import/history-0001/shared-key")
+	require.Len(t, all, tracking.DefaultHistoryLimit, "capped")
+	require.NotEmpty(t, next, "and the rest is linked")
+	rest, next := fetch(next)
+	require.Len(t, rest, 1)
+	require.Empty(t, next)
+	all = append(all, rest...)
+
+	var paged []tracking.EventBody
+	for path := "/import/history-0001/shared-key?limit=300"; path != ""; {
+		var page []tracking.EventBody
+		page, path = fetch(path)
+		require.LessOrEqual(t, len(page), 300)
+		paged = append(paged, page...)
+	}
+	require.Equal(t, all, paged, "pages in order, none twice, none missed")
+	seen := map[string]bool{}
+	for i, e := range all {
+		require.False(t, seen[e.TrackingID])
+		seen[e.TrackingID] = true
+		if i > 0 {
+			require.False(t, e.Timestamp.Before(all[i-1].Timestamp), "oldest first")
+		}
+	}
+
+	code, _ := get(t, srv, "/import/history-0001/shared-key?limit=1001", "")
+	require.Equal(t, http.StatusBadRequest, code)
+	code, _ = get(t, srv, "/import/history-0001/shared-key?cursor=nonsense", "")
+	require.Equal(t, http.StatusBadRequest, code)
+	f.deliver("history-0002", "m1", []string{"other"}, tracking.IngestDone)
+	_, next = fetch("/import/history-0001/shared-key?limit=1")
+	code, _ = get(t, srv, strings.Replace(next, "history-0001", "history-0002", 1), "")
+	require.Equal(t, http.StatusBadRequest, code, "a cursor of another delivery")
 }

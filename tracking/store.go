@@ -70,6 +70,9 @@ type Store struct {
 	now        func() time.Time
 }
 
+// Ping checks that PostgreSQL answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
 // NewStore returns a store on pool.
 func NewStore(pool *pgxpool.Pool, cfg StoreConfig) (*Store, error) {
 	if pool == nil {

@@ -8,18 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
-	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
 )
 
 // DefaultMaxSubmitBytes is the largest body POST /v1/imports takes, as sent
 // (gzipped bodies count compressed).
 const DefaultMaxSubmitBytes = 1 << 30
-
-// maxForeignKey is the longest Import-Foreign-Key taken over HTTP.
-const maxForeignKey = 1024
 
 // routesActions registers the /v1 routes that change something.
 func (s *Server) routesActions() {
@@ -82,6 +80,16 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", limit))
 			return
 		}
+		if bus.IsStreamFull(err) {
+			s.logger.Warn("submit refused: a bound is reached", zap.String("receipt", d.Receipt), zap.String("merchant", merchant), zap.Error(err))
+			w.Header().Set("Retry-After", "60")
+			if strings.Contains(err.Error(), "per subject") {
+				writeError(w, http.StatusTooManyRequests, "merchant "+merchant+" has as many deliveries not completed yet as it may (IMPORTD_MAX_WAITING_DELIVERIES); retry once some have completed")
+				return
+			}
+			writeError(w, http.StatusServiceUnavailable, "the pipeline holds as much as it may (a size limit of "+bus.StreamDeliveries+" or "+bus.BucketPayloads+" is reached); retry later")
+			return
+		}
 		s.logger.Error("submit failed", zap.String("receipt", d.Receipt), zap.Error(err))
 		writeError(w, http.StatusBadGateway, "the delivery could not be published: "+err.Error())
 		return
@@ -94,66 +102,44 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// submitDelivery checks the headers of a submission. Ingest checks them
-// again when it reads the delivery; here a mistake is refused before the
-// body is even read.
+// submitDelivery checks the headers of a submission with the rules ingest
+// applies (headers.Check): a mistake is refused before the body is even
+// read, instead of a 202 and then an IngestionFailure.
 func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
+	if h.Get(bus.HeaderObject) != "" {
+		return bus.Delivery{}, errors.New("Import-Object is not taken over HTTP: the request's body is the delivery's")
+	}
+	dh, probs := headers.Check(merchant, nats.Header(h), 0)
+	if len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, p := range probs {
+			msgs[i] = p.Description
+		}
+		return bus.Delivery{}, errors.New(strings.Join(msgs, "; "))
+	}
 	d := bus.Delivery{
-		Merchant:        merchant,
-		Receipt:         bus.ReceiptOf(h.Get(bus.HeaderMsgID), merchant),
-		Data:            h.Get(bus.HeaderData),
-		Format:          strings.ToLower(h.Get(bus.HeaderFormat)),
-		ContractVersion: h.Get(bus.HeaderContractVersion),
-		ForeignKey:      h.Get(bus.HeaderForeignKey),
-		Description:     "POST /v1/imports",
+		Merchant:    merchant,
+		Receipt:     dh.Receipt,
+		SkipErrors:  dh.SkipErrors,
+		Gzip:        dh.Gzip,
+		Description: "POST /v1/imports",
+	}
+	if h.Get(bus.HeaderData) != "" {
+		d.Data = string(dh.Data)
+	}
+	if h.Get(bus.HeaderFormat) != "" {
+		d.Format = dh.Format
+	}
+	if h.Get(bus.HeaderContractVersion) != "" {
+		d.ContractVersion = dh.ContractVersion
+	}
+	if dh.ForeignKey != nil {
+		d.ForeignKey = *dh.ForeignKey
 	}
 	if d.Receipt == "" {
 		d.Receipt = bus.NewReceipt()
-	} else if !bus.ValidReceipt(d.Receipt) {
-		return d, errors.New("Nats-Msg-Id must match ^[A-Za-z0-9_-]{8,64}$")
-	}
-	if d.Data != "" {
-		t, ok := catalog.ParseResourceType(d.Data)
-		if !ok {
-			return d, fmt.Errorf("Import-Data %q is not one of ProductType, Category, TaxCategory, Product, ProductVariant, Price, InventoryEntry", clip(d.Data))
-		}
-		d.Data = string(t)
-	}
-	switch d.Format {
-	case "", "ndjson", "json", "csv":
-	default:
-		return d, fmt.Errorf("Import-Format %q is not one of ndjson, json, csv", clip(d.Format))
-	}
-	switch d.ContractVersion {
-	case "", "1", "1.0":
-	default:
-		return d, fmt.Errorf("Import-Contract-Version %q is not supported (supported: 1.0)", clip(d.ContractVersion))
-	}
-	switch v := strings.ToLower(h.Get(bus.HeaderSkipErrors)); v {
-	case "", "false":
-	case "true":
-		d.SkipErrors = true
-	default:
-		return d, fmt.Errorf("Import-Skip-Errors %q must be true or false", clip(v))
-	}
-	switch enc := strings.ToLower(h.Get(bus.HeaderEncoding)); enc {
-	case "", "identity":
-	case "gzip":
-		d.Gzip = true
-	default:
-		return d, fmt.Errorf("Content-Encoding %q is not supported (supported: gzip)", clip(enc))
-	}
-	if len(d.ForeignKey) > maxForeignKey {
-		return d, fmt.Errorf("Import-Foreign-Key is %d bytes long, over the limit of %d", len(d.ForeignKey), maxForeignKey)
 	}
 	return d, nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // cancel interrupts a delivery and cancels its pending operations.

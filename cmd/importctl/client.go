@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,16 +120,22 @@ func (c *Client) get(ctx context.Context, path string) (int, []byte, error) {
 // do sends the request (without a body) and returns the status code and (up
 // to maxResponse of) the body.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values) (int, []byte, error) {
+	code, _, raw, err := c.doHeader(ctx, method, path, query)
+	return code, raw, err
+}
+
+// doHeader is do with the answer's header.
+func (c *Client) doHeader(ctx context.Context, method, path string, query url.Values) (int, http.Header, []byte, error) {
 	resp, err := c.send(ctx, c.http, method, path, query)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return 0, nil, fmt.Errorf("query service: read the answer to %s %s: %w", method, path, err)
+		return 0, nil, nil, fmt.Errorf("query service: read the answer to %s %s: %w", method, path, err)
 	}
-	return resp.StatusCode, raw, nil
+	return resp.StatusCode, resp.Header, raw, nil
 }
 
 // send sends the request with hc and returns the response, whose body the
@@ -223,10 +230,33 @@ func (c *Client) Summary(ctx context.Context, query url.Values) ([]byte, Summary
 // History returns the tracking events of one record of a delivery
 // (GET /import/{receipt}/{productId}).
 func (c *Client) History(ctx context.Context, receipt, productID string) ([]byte, []tracking.EventBody, error) {
-	var events []tracking.EventBody
-	raw, err := c.call(ctx, http.MethodGet, "/import/"+url.PathEscape(receipt)+"/"+url.PathEscape(productID), nil,
-		"history of "+productID, fmt.Sprintf("no event of product %s in delivery %s", productID, receipt), &events)
-	return raw, events, err
+	// The service answers a page at a time; the header names the next.
+	path := "/import/" + url.PathEscape(receipt) + "/" + url.PathEscape(productID)
+	var all []tracking.EventBody
+	var query url.Values
+	for {
+		code, hdr, raw, err := c.doHeader(ctx, http.MethodGet, path, query)
+		if err != nil {
+			return nil, nil, err
+		}
+		if code != http.StatusOK {
+			return nil, nil, c.answerError(code, raw, "history of "+productID, fmt.Sprintf("no event of product %s in delivery %s", productID, receipt))
+		}
+		var page []tracking.EventBody
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return nil, nil, fmt.Errorf("history of %s: decode the answer of %s: %w", productID, c.base, err)
+		}
+		next := hdr.Get("Importd-Next-Cursor")
+		if next == "" && query == nil {
+			return raw, page, nil // one page: the body as the service sent it
+		}
+		all = append(all, page...)
+		if next == "" {
+			raw, err := json.Marshal(all)
+			return raw, all, err
+		}
+		query = url.Values{"cursor": {next}, "limit": {strconv.Itoa(tracking.MaxPageLimit)}}
+	}
 }
 
 // Cancel cancels the delivery with the receipt and returns its job view.

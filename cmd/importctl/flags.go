@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/importd/importd/internal/bus"
 )
 
 // Defaults of the global flags when their environment variable is unset.
@@ -18,10 +20,12 @@ type globals struct {
 	api   string // query service base URL
 	token string // bearer token for the query service
 	nats  string // NATS server URL(s)
+	auth  bus.Auth
 }
 
 // defaultGlobals returns the globals from the environment (IMPORTD_API,
-// IMPORTD_TOKEN, NATS_URL), falling back to the local defaults.
+// IMPORTD_TOKEN, NATS_URL and the NATS credentials of bus.AuthFromEnv),
+// falling back to the local defaults.
 func defaultGlobals(getenv func(string) string) globals {
 	or := func(name, def string) string {
 		if v := getenv(name); v != "" {
@@ -33,6 +37,7 @@ func defaultGlobals(getenv func(string) string) globals {
 		api:   or("IMPORTD_API", defaultAPI),
 		token: getenv("IMPORTD_TOKEN"),
 		nats:  or("NATS_URL", defaultNATS),
+		auth:  bus.AuthFromEnv(getenv),
 	}
 }
 

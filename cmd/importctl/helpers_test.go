@@ -59,6 +59,8 @@ type canned struct {
 	contentType string
 	// block makes the answer wait until the client gives up.
 	block bool
+	// header is set on the answer.
+	header map[string]string
 }
 
 // fakeAPI is a query service answering GET /import/{receipt}/status with
@@ -119,6 +121,9 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		a.contentType = "application/json"
 	}
 	w.Header().Set("Content-Type", a.contentType)
+	for k, v := range a.header {
+		w.Header().Set(k, v)
+	}
 	w.WriteHeader(a.code)
 	if a.text != "" {
 		_, _ = io.WriteString(w, a.text)

@@ -71,8 +71,12 @@ Global flags (before or after the command):
   --token T      bearer token for the query service (default $IMPORTD_TOKEN)
   --nats URL     NATS server(s) (default $NATS_URL or nats://127.0.0.1:4222)
 
+NATS credentials come from the environment, as for importd: NATS_CREDS (a
+credentials file) or NATS_NKEY (a file holding an nkey seed), NATS_TLS_CA,
+NATS_TLS_CERT and NATS_TLS_KEY.
+
 Bodies over 512 KiB are stored in the object store IMPORT_PAYLOADS under the
-receipt id and a random suffix; smaller ones travel in the message. The receipt id is the only
+merchant, the receipt id and a random suffix; smaller ones travel in the message. The receipt id is the only
 thing printed on stdout by submit; everything else goes to stderr.
 
 Exit codes:

@@ -19,10 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
 )
-
-// maxHeaderValue is the longest Import-Foreign-Key ingest accepts.
-const maxHeaderValue = 256
 
 // Formats of Import-Format.
 const (
@@ -69,7 +67,7 @@ func (c *cli) submit(ctx context.Context, g globals, args []string) (int, error)
 		return exitUsage, err
 	}
 	defer src.Close()
-	nc, err := bus.Connect(g.nats, "importctl", nil)
+	nc, err := bus.Connect(g.nats, "importctl", g.auth, nil)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -127,8 +125,8 @@ func (o *submitOptions) validate() error {
 		return usagef("submit: invalid receipt id %q: want 8 to 64 of A-Z a-z 0-9 _ -", o.receipt)
 	case o.data == "" || !headerSafe(o.data):
 		return usagef("submit: invalid --data %q: want a resource type such as Product", o.data)
-	case len(o.foreignKey) > maxHeaderValue:
-		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), maxHeaderValue)
+	case len(o.foreignKey) > headers.MaxForeignKey:
+		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), headers.MaxForeignKey)
 	case !headerSafe(o.foreignKey):
 		return usagef("submit: --foreign-key must not hold control characters")
 	case o.timeout < 0:
@@ -221,15 +219,6 @@ func newReceipt() (string, error) {
 		return "", fmt.Errorf("new receipt id: %w", err)
 	}
 	return hex.EncodeToString(b), nil
-}
-
-// objectName names a body in IMPORT_PAYLOADS: the receipt and 8 random hex digits.
-func objectName(receipt string) (string, error) {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("object name: %w", err)
-	}
-	return receipt + "." + hex.EncodeToString(b), nil
 }
 
 // subject is where the delivery is published.

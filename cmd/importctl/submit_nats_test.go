@@ -139,7 +139,7 @@ func TestSubmitLargeFileThroughObjectStore(t *testing.T) {
 	msg := e.lastDelivery(t, "m2")
 	require.Empty(t, msg.Data)
 	object := msg.Header.Get(bus.HeaderObject)
-	require.Regexp(t, `^big-receipt-1\.[0-9a-f]{8}$`, object, "the object is named after the receipt, with a suffix of its own")
+	require.Regexp(t, `^m2\.big-receipt-1\.[0-9a-f]{32}$`, object, "the object is named after the merchant and the receipt, with a suffix of its own")
 	require.Equal(t, "ndjson", msg.Header.Get(bus.HeaderFormat))
 	require.Empty(t, msg.Header.Get(bus.HeaderEncoding))
 	require.Equal(t, body, e.object(t, object))
@@ -183,7 +183,7 @@ func TestSubmitGzip(t *testing.T) {
 	requireNoErr(t, r)
 	msg = e.lastDelivery(t, "m1")
 	require.Equal(t, "gzip", msg.Header.Get(bus.HeaderEncoding))
-	require.Regexp(t, `^big-gzip-1\.`, msg.Header.Get(bus.HeaderObject))
+	require.Regexp(t, `^m1\.big-gzip-1\.`, msg.Header.Get(bus.HeaderObject))
 	require.Equal(t, big, gunzip(t, e.object(t, msg.Header.Get(bus.HeaderObject))))
 }
 
@@ -230,7 +230,7 @@ func TestSubmitStdin(t *testing.T) {
 	receipt := strings.TrimSpace(r.stdout)
 	msg = e.lastDelivery(t, "m1")
 	require.Empty(t, msg.Data)
-	require.Regexp(t, "^"+receipt+`\.`, msg.Header.Get(bus.HeaderObject))
+	require.Regexp(t, "^m1\\."+receipt+`\.`, msg.Header.Get(bus.HeaderObject))
 	require.Equal(t, large, e.object(t, msg.Header.Get(bus.HeaderObject)))
 }
 

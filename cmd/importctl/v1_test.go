@@ -233,6 +233,21 @@ func TestV1Commands(t *testing.T) {
 			},
 		},
 		{
+			// The service sends at most 1,000 events a page and names the next.
+			desc: "product, in pages",
+			args: []string{"product", receipt, "tshirt"},
+			routes: map[string]canned{
+				"GET /import/" + receipt + "/tshirt": {code: http.StatusOK, text: `[{"Timestamp": "2025-03-01T12:00:01Z", "TrackingCode": 2000, "Message": "Record received from line 1"}]`,
+					header: map[string]string{"Importd-Next-Cursor": "c1", "Link": "</import/" + receipt + "/tshirt?cursor=c1&limit=1000>; rel=\"next\""}},
+				"GET /import/" + receipt + "/tshirt?cursor=c1&limit=1000": {code: http.StatusOK, text: `[{"Timestamp": "2025-03-01T12:00:09Z", "TrackingCode": 2201, "Message": "Imported: created"}]`},
+			},
+			stdout: []string{
+				"2025-03-01T12:00:01.000Z  2000  Record received from line 1",
+				"2025-03-01T12:00:09.000Z  2201  Imported: created",
+			},
+			paths: []string{"GET /import/" + receipt + "/tshirt", "GET /import/" + receipt + "/tshirt?cursor=c1&limit=1000"},
+		},
+		{
 			desc:        "product json",
 			args:        []string{"product", "--json", receipt, "tshirt"},
 			routes:      map[string]canned{"GET /import/" + receipt + "/tshirt": jsonText(historyJSON)},

@@ -12,6 +12,7 @@ import (
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/tracking"
 )
 
 // config is the environment of DESIGN §9. Only this package reads it.
@@ -23,6 +24,8 @@ type config struct {
 	NATSListen     string
 	DataDir        string
 	HTTPAddr       string
+	HTTPAddrSet    bool
+	NATSAuth       bus.Auth
 	DebugAddr      string // /metrics and /debug/pprof/ of any role; empty: off
 	Retention      time.Duration
 	TokensFile     string
@@ -31,8 +34,14 @@ type config struct {
 	AckWait        time.Duration
 	RedriveAfter   time.Duration
 	RetryWindow    time.Duration
-	MaxInFlight    int  // per delivery; -1 unbounded
-	dev            bool // set by the dev role
+	MaxInFlight    int // per delivery; -1 unbounded
+	Limits         bus.Limits
+	// The query service's bounds: its statements' timeout, and how many
+	// streamed responses it serves at once in all and per token.
+	QueryStatementTimeout time.Duration
+	QueryMaxStreams       int
+	QueryStreamsPerToken  int
+	dev                   bool // set by the dev role
 
 	WorkMaxDeliveries int // of a work message that fails (bus.Config)
 }
@@ -49,6 +58,11 @@ func loadConfig() (config, error) {
 	}
 	c.DatabaseURLSet = os.Getenv("DATABASE_URL") != ""
 	c.NATSURLSet = os.Getenv("NATS_URL") != ""
+	c.HTTPAddrSet = os.Getenv("IMPORTD_HTTP_ADDR") != ""
+	c.NATSAuth = bus.AuthFromEnv(os.Getenv)
+	if _, err := c.NATSAuth.Options(); err != nil {
+		return c, err
+	}
 	var err error
 	if c.Retention, err = parseRetention(env("IMPORTD_RETENTION", "48h")); err != nil {
 		return c, err
@@ -83,7 +97,62 @@ func loadConfig() (config, error) {
 		return c, fmt.Errorf("IMPORTD_REDRIVE_AFTER: %s is not longer than the longest wait between attempts (%s, two thirds of IMPORTD_RETRY_WINDOW %s)",
 			c.RedriveAfter, longest, c.RetryWindow)
 	}
+	for _, l := range []struct {
+		name string
+		v    *int64
+		def  int64
+	}{
+		{"IMPORTD_DELIVERIES_MAX_BYTES", &c.Limits.DeliveriesBytes, bus.DefaultDeliveriesBytes},
+		{"IMPORTD_WORK_MAX_BYTES", &c.Limits.WorkBytes, bus.DefaultWorkBytes},
+		{"IMPORTD_EVENTS_MAX_BYTES", &c.Limits.EventsBytes, bus.DefaultEventsBytes},
+		{"IMPORTD_PAYLOADS_MAX_BYTES", &c.Limits.PayloadsBytes, bus.DefaultPayloadsBytes},
+	} {
+		if *l.v, err = parseBytes(env(l.name, strconv.FormatInt(l.def, 10))); err != nil {
+			return c, fmt.Errorf("%s: %w", l.name, err)
+		}
+	}
+	if c.QueryStatementTimeout, err = time.ParseDuration(env("IMPORTD_QUERY_STATEMENT_TIMEOUT", "2m")); err != nil || c.QueryStatementTimeout < time.Second {
+		return c, fmt.Errorf("IMPORTD_QUERY_STATEMENT_TIMEOUT: want a duration of at least 1s, got %q", os.Getenv("IMPORTD_QUERY_STATEMENT_TIMEOUT"))
+	}
+	if c.QueryMaxStreams, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS", strconv.Itoa(tracking.DefaultMaxStreams))); err != nil || c.QueryMaxStreams < 1 {
+		return c, fmt.Errorf("IMPORTD_QUERY_MAX_STREAMS: want a number of responses, at least 1, got %q", os.Getenv("IMPORTD_QUERY_MAX_STREAMS"))
+	}
+	if c.QueryStreamsPerToken, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", strconv.Itoa(tracking.DefaultMaxStreamsPerToken))); err != nil || c.QueryStreamsPerToken < 1 {
+		return c, fmt.Errorf("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN: want a number of responses, at least 1, got %q", os.Getenv("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN"))
+	}
+	if c.Limits.WaitingDeliveries, err = strconv.ParseInt(env("IMPORTD_MAX_WAITING_DELIVERIES", strconv.Itoa(bus.DefaultWaitingDeliveries)), 10, 64); err != nil || c.Limits.WaitingDeliveries < 1 {
+		return c, fmt.Errorf("IMPORTD_MAX_WAITING_DELIVERIES: want a number of deliveries, at least 1, got %q", os.Getenv("IMPORTD_MAX_WAITING_DELIVERIES"))
+	}
 	return c, nil
+}
+
+// parseBytes parses a size: a number of bytes, or a number with KiB, MiB,
+// GiB or TiB.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for i, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if n, ok := strings.CutSuffix(s, unit); ok {
+			s, mult = strings.TrimSpace(n), 1<<(10*(i+1))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a size such as 2GiB or 1048576, got %q", s)
+	}
+	return n * mult, nil
+}
+
+// devHTTPAddr is where importd dev serves HTTP unless IMPORTD_HTTP_ADDR
+// says otherwise: this machine only, as dev may run without tokens.
+const devHTTPAddr = "127.0.0.1:8080"
+
+// setDev applies the defaults of the dev role.
+func (c *config) setDev() {
+	c.dev = true
+	if !c.HTTPAddrSet {
+		c.HTTPAddr = devHTTPAddr
+	}
 }
 
 func env(name, def string) string {

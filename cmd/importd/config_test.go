@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/importd/importd/internal/testenv"
 )
 
 func TestParseRetention(t *testing.T) {
@@ -37,7 +42,9 @@ func TestParseRetention(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
-		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_REDRIVE_AFTER", "IMPORTD_RETRY_WINDOW"} {
+		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_REDRIVE_AFTER", "IMPORTD_RETRY_WINDOW", "IMPORTD_WORK_MAX_DELIVERIES",
+		"IMPORTD_DELIVERIES_MAX_BYTES", "IMPORTD_WORK_MAX_BYTES", "IMPORTD_EVENTS_MAX_BYTES", "IMPORTD_PAYLOADS_MAX_BYTES",
+		"IMPORTD_MAX_WAITING_DELIVERIES", "IMPORTD_QUERY_STATEMENT_TIMEOUT", "IMPORTD_QUERY_MAX_STREAMS", "IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -67,6 +74,35 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv("IMPORTD_RETRY_WINDOW", "")
 	t.Setenv("IMPORTD_REDRIVE_AFTER", "")
 
+	c.setDev()
+	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr, "dev, which may run without tokens, serves this machine only")
+
+	t.Setenv("IMPORTD_HTTP_ADDR", ":9090")
+	c, err = loadConfig()
+	require.NoError(t, err)
+	c.setDev()
+	require.Equal(t, ":9090", c.HTTPAddr, "unless told otherwise")
+	t.Setenv("IMPORTD_HTTP_ADDR", "")
+
+	require.Equal(t, int64(2<<30), c.Limits.WorkBytes)
+	require.Equal(t, int64(100), c.Limits.WaitingDeliveries)
+	require.Equal(t, 2*time.Minute, c.QueryStatementTimeout)
+	require.Equal(t, 16, c.QueryMaxStreams)
+	require.Equal(t, 2, c.QueryStreamsPerToken)
+	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "16GiB")
+	c, err = loadConfig()
+	require.NoError(t, err)
+	require.Equal(t, int64(16<<30), c.Limits.PayloadsBytes)
+	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "lots")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_PAYLOADS_MAX_BYTES")
+	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "")
+
+	t.Setenv("NATS_TLS_CERT", "client.pem")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "NATS_TLS_CERT and NATS_TLS_KEY go together")
+	t.Setenv("NATS_TLS_CERT", "")
+
 	t.Setenv("IMPORTD_LOG_LEVEL", "loud")
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "IMPORTD_LOG_LEVEL")
@@ -75,4 +111,22 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv("IMPORTD_RETRY_WINDOW", "500ms")
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "IMPORTD_RETRY_WINDOW")
+}
+
+// TestQueryStatementTimeout: the query service's statements end after
+// IMPORTD_QUERY_STATEMENT_TIMEOUT.
+func TestQueryStatementTimeout(t *testing.T) {
+	t.Parallel()
+	a := &app{cfg: config{DatabaseURL: testenv.DBURL(t), QueryStatementTimeout: 1500 * time.Millisecond}, logger: zaptest.NewLogger(t)}
+	ctx := context.Background()
+	pool, err := a.queryPool(ctx)
+	require.NoError(t, err)
+	defer pool.Close()
+	var setting string
+	require.NoError(t, pool.QueryRow(ctx, "SHOW statement_timeout").Scan(&setting))
+	require.Equal(t, "1500ms", setting)
+	_, err = pool.Exec(ctx, "SELECT pg_sleep(5)")
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "57014", pgErr.Code, "canceled by statement_timeout")
 }

@@ -116,7 +116,7 @@ func BenchmarkPipeline(b *testing.B) {
 			msg.Header.Set(bus.HeaderMsgID, receipt)
 			msg.Header.Set(bus.HeaderData, data)
 			if object {
-				msg.Header.Set(bus.HeaderObject, receipt)
+				msg.Header.Set(bus.HeaderObject, "m1."+receipt)
 			} else {
 				msg.Data = []byte(body)
 			}
@@ -153,7 +153,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		receipt := "bench-pipeline-" + strconv.Itoa(i)
-		if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: receipt}, &benchProducts{n: n}); err != nil {
+		if _, err := obs.Put(ctx, jetstream.ObjectMeta{Name: "m1." + receipt}, &benchProducts{n: n}); err != nil {
 			b.Fatal(err)
 		}
 		cpu0 := map[string]float64{"postgres": postgresCPU(), "nats+test": cpuSeconds(os.Getpid())}

@@ -109,11 +109,11 @@ func TestIngestProcessKilled(t *testing.T) {
 
 	obs, err := js.ObjectStore(context.Background(), bus.BucketPayloads)
 	require.NoError(t, err)
-	_, err = obs.Put(context.Background(), jetstream.ObjectMeta{Name: "killed-body"}, &records{n: n})
+	_, err = obs.Put(context.Background(), jetstream.ObjectMeta{Name: "m1.killed-body"}, &records{n: n})
 	require.NoError(t, err)
 	msg := nats.NewMsg(bus.DeliverySubject("m1"))
 	msg.Header.Set(bus.HeaderMsgID, "killed-delivery")
-	msg.Header.Set(bus.HeaderObject, "killed-body")
+	msg.Header.Set(bus.HeaderObject, "m1.killed-body")
 	_, err = js.PublishMsg(context.Background(), msg)
 	require.NoError(t, err)
 

@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -94,7 +95,7 @@ func (a *app) openDB(ctx context.Context) error {
 }
 
 func (a *app) openNATS(ctx context.Context) error {
-	nc, err := bus.Connect(a.cfg.NATSURL, "importd", a.logger)
+	nc, err := bus.Connect(a.cfg.NATSURL, "importd", a.cfg.NATSAuth, a.logger)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func (a *app) openNATS(ctx context.Context) error {
 }
 
 func (a *app) busConfig() bus.Config {
-	return bus.Config{Retention: a.cfg.Retention, Replicas: a.cfg.Replicas, AckWait: a.cfg.AckWait, WorkMaxDeliveries: a.cfg.WorkMaxDeliveries}
+	return bus.Config{Retention: a.cfg.Retention, Replicas: a.cfg.Replicas, AckWait: a.cfg.AckWait, WorkMaxDeliveries: a.cfg.WorkMaxDeliveries, Limits: a.cfg.Limits}
 }
 
 // start opens what the roles need and runs them until ctx is canceled.
@@ -203,12 +204,33 @@ func (a *app) maintain(ctx context.Context) {
 	}
 }
 
+// queryPool opens the query service's own pool, whose statements end
+// after IMPORTD_QUERY_STATEMENT_TIMEOUT: a request never holds a
+// connection longer, whatever it asks. The workers' pool keeps no such
+// bound (a batch or a partition drop may take longer).
+func (a *app) queryPool(ctx context.Context) (*pgxpool.Pool, error) {
+	return database.OpenWithParams(ctx, a.cfg.DatabaseURL, "importd query", map[string]string{
+		"statement_timeout": strconv.FormatInt(a.cfg.QueryStatementTimeout.Milliseconds(), 10),
+	})
+}
+
 func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
-	srv := tracking.NewServer(a.store, tracking.ServerConfig{
-		Tokens: tokens,
-		JS:     a.js,
+	pool, err := a.queryPool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{Retention: a.cfg.Retention})
+	if err != nil {
+		return err
+	}
+	srv := tracking.NewServer(store, tracking.ServerConfig{
+		Tokens:             tokens,
+		JS:                 a.js,
+		MaxStreams:         a.cfg.QueryMaxStreams,
+		MaxStreamsPerToken: a.cfg.QueryStreamsPerToken,
 		Ready: func(ctx context.Context) error {
-			if err := a.pool.Ping(ctx); err != nil {
+			if err := store.Ping(ctx); err != nil {
 				return fmt.Errorf("postgresql: %w", err)
 			}
 			if !a.nc.IsConnected() {
@@ -244,7 +266,7 @@ func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
 // dev runs every role with an embedded NATS server and, when needed, a
 // private PostgreSQL.
 func (a *app) dev(ctx context.Context) error {
-	a.cfg.dev = true
+	a.cfg.setDev()
 	dir, err := filepath.Abs(a.cfg.DataDir)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -135,7 +136,38 @@ type Config struct {
 	// message that can never be handled must not loop for ever. Operations
 	// spend their five import attempts within it. Defaults to 20.
 	WorkMaxDeliveries int
+	// Limits bound what the streams and the payload bucket hold.
+	Limits Limits
 }
+
+// Limits bound the streams and the payload bucket. A publish that would
+// go over one is refused (discard new: IsStreamFull reports it); what was
+// accepted is never dropped to make room. JetStream reserves each stream's
+// bound on the server's disk at creation.
+type Limits struct {
+	// DeliveriesBytes bounds IMPORT_DELIVERIES. Defaults to 1 GiB.
+	DeliveriesBytes int64
+	// WorkBytes bounds IMPORT_WORK. Defaults to 2 GiB.
+	WorkBytes int64
+	// EventsBytes bounds IMPORT_EVENTS and CATALOG_EVENTS, each. Defaults
+	// to 256 MiB.
+	EventsBytes int64
+	// PayloadsBytes bounds the object store IMPORT_PAYLOADS. Defaults to 4 GiB.
+	PayloadsBytes int64
+	// WaitingDeliveries bounds the deliveries of one merchant not completed
+	// yet: a delivery's message stays until it completes (RemoveDelivery),
+	// for a re-drive of lost work reads it again. Defaults to 100.
+	WaitingDeliveries int64
+}
+
+// Defaults of Limits.
+const (
+	DefaultDeliveriesBytes   = 1 << 30
+	DefaultWorkBytes         = 2 << 30
+	DefaultEventsBytes       = 256 << 20
+	DefaultPayloadsBytes     = 4 << 30
+	DefaultWaitingDeliveries = 100
+)
 
 func (c *Config) setDefaults() {
 	if c.Retention == 0 {
@@ -149,6 +181,16 @@ func (c *Config) setDefaults() {
 	}
 	if c.WorkMaxDeliveries == 0 {
 		c.WorkMaxDeliveries = DefaultWorkMaxDeliveries
+	}
+	l := &c.Limits
+	for _, f := range []struct {
+		v   *int64
+		def int64
+	}{{&l.DeliveriesBytes, DefaultDeliveriesBytes}, {&l.WorkBytes, DefaultWorkBytes}, {&l.EventsBytes, DefaultEventsBytes},
+		{&l.PayloadsBytes, DefaultPayloadsBytes}, {&l.WaitingDeliveries, DefaultWaitingDeliveries}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 }
 
@@ -165,12 +207,17 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Connect opens a NATS connection that reconnects forever.
-func Connect(url, name string, logger *zap.Logger) (*nats.Conn, error) {
+// Connect opens a NATS connection that reconnects forever, authenticated
+// with auth.
+func Connect(url, name string, auth Auth, logger *zap.Logger) (*nats.Conn, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	nc, err := nats.Connect(url,
+	authOpts, err := auth.Options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(authOpts,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond),
@@ -180,13 +227,27 @@ func Connect(url, name string, logger *zap.Logger) (*nats.Conn, error) {
 				logger.Warn("nats disconnected", zap.Error(err))
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", zap.String("url", c.ConnectedUrl())) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted())) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Warn("nats error", zap.Error(err)) }),
-	)
+	)...)
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect to %s: %w", url, err)
+		return nil, fmt.Errorf("bus: connect to %s: %w", redact(url), err)
 	}
 	return nc, nil
+}
+
+// redact hides the passwords of NATS URLs (nats://user:password@host).
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+				parts[i] = u.String()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // Streams returns the configuration of every stream of the contract.
@@ -202,6 +263,12 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  DeliveriesDuplicateWindow,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.DeliveriesBytes,
+			// One subject a merchant: a merchant over its bound is refused,
+			// the others go on.
+			MaxMsgsPerSubject:    cfg.Limits.WaitingDeliveries,
+			Discard:              jetstream.DiscardNew,
+			DiscardNewPerSubject: true,
 		},
 		{
 			Name:        StreamWork,
@@ -211,6 +278,8 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  10 * time.Minute,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.WorkBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 		{
 			Name:        StreamCatalog,
@@ -221,6 +290,8 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  10 * time.Minute,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.EventsBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 		{
 			Name:        StreamEvents,
@@ -231,6 +302,8 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Duplicates:  10 * time.Minute,
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
+			MaxBytes:    cfg.Limits.EventsBytes,
+			Discard:     jetstream.DiscardNew,
 		},
 	}
 }
@@ -241,6 +314,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg.setDefaults()
 	for _, sc := range Streams(cfg) {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			if strings.Contains(err.Error(), "insufficient") {
+				return fmt.Errorf("bus: stream %s of at most %d bytes: %w (the server reserves each stream's bound on its disk: free space, or lower the bounds, README \"Configuration\")", sc.Name, sc.MaxBytes, err)
+			}
 			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
 		}
 	}
@@ -250,6 +326,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		TTL:         cfg.Retention,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
+		MaxBytes:    cfg.Limits.PayloadsBytes, // discard new, as every object store
 	})
 	if err != nil {
 		return fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
@@ -273,6 +350,20 @@ func IngestConsumer(ctx context.Context, js jetstream.JetStream, cfg Config) (je
 		return nil, fmt.Errorf("bus: consumer %s: %w", ConsumerIngest, err)
 	}
 	return c, nil
+}
+
+// JetStream's error code for a message it could not store; with discard
+// new, the code of a stream (or a merchant's subject) at its bound.
+const jsStoreFailed = 10077
+
+// IsStreamFull reports whether err is JetStream refusing a message because
+// a stream, or the publisher's subject, is at its bound.
+func IsStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	// "maximum bytes exceeded", "maximum messages exceeded", "maximum
+	// messages per subject exceeded"; not "message size exceeds maximum".
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsStoreFailed &&
+		strings.HasPrefix(apiErr.Description, "maximum") && strings.HasSuffix(apiErr.Description, "exceeded")
 }
 
 // IsObjectNotFound reports whether err means the object does not exist.

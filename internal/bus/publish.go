@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -60,10 +62,34 @@ type Published struct {
 	Duplicate bool // JetStream had the merchant's receipt within its duplicate window: a no-op
 }
 
+// ObjectName returns a fresh name in IMPORT_PAYLOADS for a body of the
+// delivery receipt of merchant: the merchant, the receipt and 32 random hex
+// digits. Ingest reads only objects whose name starts with the delivery's
+// merchant (see ObjectOfMerchant); the random part keeps names unguessable
+// (object store subjects cannot be scoped to a merchant, so a name is all
+// that keeps another upstream from replacing the object) and keeps a
+// publication of the same receipt again from replacing a body ingest may be
+// reading.
+func ObjectName(merchant, receipt string) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return merchant + "." + receipt + "." + hex.EncodeToString(b)
+}
+
+// ObjectOfMerchant reports whether an Import-Object name may be read as a
+// body of merchant's delivery: it starts with the merchant and a dot.
+// Otherwise an upstream publishing for one merchant could name another
+// merchant's body and import it as its own.
+func ObjectOfMerchant(name, merchant string) bool {
+	rest, ok := strings.CutPrefix(name, merchant+".")
+	return ok && merchant != "" && rest != ""
+}
+
 // PublishDelivery publishes body as the delivery d: inline when it is at
 // most InlineLimit bytes, else streamed into IMPORT_PAYLOADS under a name
-// of its own (the receipt and 8 random hex digits: publishing the same
-// receipt again never replaces a body ingest may be reading).
+// of its own (ObjectName).
 func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, body io.Reader) (Published, error) {
 	if !ValidMerchant(d.Merchant) || !ValidReceipt(d.Receipt) {
 		return Published{}, fmt.Errorf("bus: invalid merchant %q or receipt %q", d.Merchant, d.Receipt)
@@ -85,11 +111,7 @@ func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, bo
 		if err != nil {
 			return Published{}, fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
 		}
-		b := make([]byte, 4)
-		if _, err := rand.Read(b); err != nil {
-			return Published{}, err
-		}
-		name := d.Receipt + "." + hex.EncodeToString(b)
+		name := ObjectName(d.Merchant, d.Receipt)
 		info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: name, Description: d.Description}, io.MultiReader(bytes.NewReader(head[:n]), body))
 		if err != nil {
 			return Published{}, fmt.Errorf("bus: store the body in %s: %w", BucketPayloads, err)
@@ -98,6 +120,12 @@ func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, bo
 		res.Object, res.Size = name, int64(info.Size)
 	}
 	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(StreamDeliveries))
+	if err != nil && res.Object != "" {
+		// Refused: the body would wait in the bucket for nothing.
+		if obs, oerr := js.ObjectStore(ctx, BucketPayloads); oerr == nil {
+			_ = obs.Delete(ctx, res.Object)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return Published{}, fmt.Errorf("bus: publish to %s: no stream answered: has importd provisioned this NATS server? %w", msg.Subject, err)
@@ -115,4 +143,26 @@ func NewReceipt() string {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b)
+}
+
+// RemoveDelivery removes the delivery message at source ("<stream>:<sequence>",
+// tracking.Delivery.Source) from its stream once nothing will read it again:
+// what a merchant has in IMPORT_DELIVERIES is then what waits for ingest or
+// is still in flight, the count Limits.WaitingDeliveries bounds. The
+// receipt stays stored, so a copy published again is still recognised. A
+// message already gone is no error.
+func RemoveDelivery(ctx context.Context, js jetstream.JetStream, source string) error {
+	stream, seqText, ok := strings.Cut(source, ":")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if !ok || err != nil || stream != StreamDeliveries {
+		return nil // not a message of IMPORT_DELIVERIES (a test's, or an older form)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err == nil {
+		err = s.DeleteMsg(ctx, seq)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("bus: remove delivery message %s: %w", source, err)
+	}
+	return nil
 }

@@ -51,9 +51,18 @@ const Prepared = pgx.QueryExecModeCacheStatement
 // carry name as application_name (pg_stat_activity, the server's logs)
 // unless url sets one.
 func Open(ctx context.Context, url, name string) (*pgxpool.Pool, error) {
+	return OpenWithParams(ctx, url, name, nil)
+}
+
+// OpenWithParams is Open with session settings of the pool's connections
+// (statement_timeout, …), over those of url.
+func OpenWithParams(ctx context.Context, url, name string, params map[string]string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database: parse DATABASE_URL: %w", err)
+	}
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok && name != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = name

@@ -106,6 +106,9 @@ func TestSubmitOverHTTP(t *testing.T) {
 		{"unknown format", "", merchantToken, map[string]string{bus.HeaderFormat: "xml"}, strings.NewReader("{}"), 2, 400, "Import-Format"},
 		{"bad receipt", "", merchantToken, map[string]string{bus.HeaderMsgID: "short"}, strings.NewReader("{}"), 2, 400, "Nats-Msg-Id"},
 		{"bad skip", "", merchantToken, map[string]string{bus.HeaderSkipErrors: "maybe"}, strings.NewReader("{}"), 2, 400, "Import-Skip-Errors"},
+		// Ingest's own limit, not a looser one: a 202 here would be an IngestionFailure later.
+		{"foreign key over ingest's limit", "", merchantToken, map[string]string{bus.HeaderForeignKey: strings.Repeat("k", 300)}, strings.NewReader("{}"), 2, 400, "Import-Foreign-Key is 300 bytes long, over the limit of 256"},
+		{"an object named", "", merchantToken, map[string]string{bus.HeaderObject: "m1.receipt-1.00"}, strings.NewReader("{}"), 2, 400, "Import-Object"},
 		{"bad encoding", "", merchantToken, map[string]string{bus.HeaderEncoding: "br"}, strings.NewReader("{}"), 2, 400, "Content-Encoding"},
 		{"operator without merchant", "", operatorToken, nil, strings.NewReader("{}"), 2, 400, "merchantId"},
 		{"another merchant", "?merchantId=m2", merchantToken, nil, strings.NewReader("{}"), 2, 403, "merchant m1"},

@@ -84,7 +84,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	require.NoError(t, err)
 	h.pool = pool
 	require.NoError(t, database.Migrate(ctx, pool))
-	nc, err := bus.Connect(cfg.NATSURL, "faults-test", h.log)
+	nc, err := bus.Connect(cfg.NATSURL, "faults-test", bus.Auth{}, h.log)
 	require.NoError(t, err)
 	h.nc = nc
 	h.js, err = jetstream.New(nc)

@@ -101,6 +101,27 @@ func NATSWith(t testing.TB, cfg bus.EmbeddedConfig) *server.Server {
 	return ns
 }
 
+// NATSWithConfig starts a server with the configuration file path (users
+// and permissions, limits), on a free port of 127.0.0.1 with its store in a
+// temporary directory, stopped when the test ends.
+func NATSWithConfig(t testing.TB, path string) *server.Server {
+	t.Helper()
+	opts, err := server.ProcessConfigFile(path)
+	require.NoError(t, err)
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
+	opts.StoreDir = t.TempDir()
+	opts.NoSigs, opts.NoLog = true, true
+	ns, err := server.NewServer(opts)
+	require.NoError(t, err)
+	go ns.Start()
+	require.True(t, ns.ReadyForConnections(10*time.Second), "testenv: NATS with %s not ready", path)
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
 // JetStream connects to ns and provisions the streams of the contract.
 func JetStream(t testing.TB, ns *server.Server) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()

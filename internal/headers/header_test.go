@@ -1,0 +1,66 @@
+package headers
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
+)
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    int
+		code    string // "" when valid
+	}{
+		{"defaults", nil, 10, ""},
+		{"all set", map[string]string{bus.HeaderMsgID: "receipt-0001", bus.HeaderData: "producttype", bus.HeaderFormat: "CSV",
+			bus.HeaderContractVersion: "1", bus.HeaderSkipErrors: "TRUE", bus.HeaderEncoding: "gzip", bus.HeaderForeignKey: "erp-7"}, 10, ""},
+		{"foreign key at the limit", map[string]string{bus.HeaderForeignKey: strings.Repeat("k", MaxForeignKey)}, 10, ""},
+		{"foreign key over the limit", map[string]string{bus.HeaderForeignKey: strings.Repeat("k", MaxForeignKey+1)}, 10, CodeInvalidHeader},
+		{"foreign key not text", map[string]string{bus.HeaderForeignKey: "a\x00b"}, 10, CodeInvalidHeader},
+		{"receipt", map[string]string{bus.HeaderMsgID: "short"}, 10, CodeInvalidReceipt},
+		{"data", map[string]string{bus.HeaderData: "Order"}, 10, CodeUnknownDataType},
+		{"format", map[string]string{bus.HeaderFormat: "xml"}, 10, CodeUnknownFormat},
+		{"version", map[string]string{bus.HeaderContractVersion: "2.0"}, 10, CodeUnsupportedContract},
+		{"encoding", map[string]string{bus.HeaderEncoding: "br"}, 10, CodeUnknownEncoding},
+		{"skip errors", map[string]string{bus.HeaderSkipErrors: "maybe"}, 10, CodeInvalidHeader},
+		{"object and a body", map[string]string{bus.HeaderObject: "m1.r.x"}, 10, CodeInvalidHeader},
+		{"object of the merchant", map[string]string{bus.HeaderObject: "m1.receipt-1.0a"}, 0, ""},
+		{"object of another merchant", map[string]string{bus.HeaderObject: "m2.receipt-1.0a"}, 0, CodeInvalidHeader},
+		{"object of a merchant whose id extends", map[string]string{bus.HeaderObject: "m10.receipt-1.0a"}, 0, CodeInvalidHeader},
+		{"object without a merchant", map[string]string{bus.HeaderObject: "receipt-1.0a"}, 0, CodeInvalidHeader},
+		{"object named by the merchant alone", map[string]string{bus.HeaderObject: "m1."}, 0, CodeInvalidHeader},
+		{"object name too long", map[string]string{bus.HeaderObject: "m1." + strings.Repeat("x", MaxObjectName)}, 0, CodeInvalidHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := nats.Header{}
+			for k, v := range tt.headers {
+				h.Set(k, v)
+			}
+			d, probs := Check("m1", h, tt.body)
+			if tt.code == "" {
+				require.Empty(t, probs)
+				return
+			}
+			require.Len(t, probs, 1, "%+v", probs)
+			require.Equal(t, tt.code, probs[0].Code)
+			_ = d
+		})
+	}
+	d, probs := Check("m1", nats.Header{bus.HeaderData: {"producttype"}, bus.HeaderFormat: {" Json "}, bus.HeaderSkipErrors: {"True"}}, 0)
+	require.Empty(t, probs)
+	require.Equal(t, catalog.ProductType, d.Data)
+	require.Equal(t, "json", d.Format)
+	require.Equal(t, "1.0", d.ContractVersion)
+	require.True(t, d.SkipErrors)
+	_, probs = Check("bad merchant!", nats.Header{}, 0)
+	require.Equal(t, CodeInvalidMerchant, probs[0].Code)
+}
