@@ -21,12 +21,12 @@ func TestObjectLinkIsIngestionFailure(t *testing.T) {
 	ctx := context.Background()
 	obs, err := h.js.ObjectStore(ctx, bus.BucketPayloads)
 	require.NoError(t, err)
-	info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: "target-body"}, bytes.NewReader(products(3, 0)))
+	info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: "m1.target-body"}, bytes.NewReader(products(3, 0)))
 	require.NoError(t, err)
-	_, err = obs.AddLink(ctx, "a-link", info)
+	_, err = obs.AddLink(ctx, "m1.a-link", info)
 	require.NoError(t, err)
 
-	h.publish(delivery{receipt: "object-link", headers: map[string]string{bus.HeaderObject: "a-link"}})
+	h.publish(delivery{receipt: "object-link", headers: map[string]string{bus.HeaderObject: "m1.a-link"}})
 	var st tracking.StatusBody
 	require.Eventually(t, func() bool {
 		d, err := h.store.DeliveryGet(ctx, "object-link")
@@ -52,13 +52,13 @@ func TestObjectWithoutDataIsIngestionFailure(t *testing.T) {
 	ctx := context.Background()
 	obs, err := h.js.ObjectStore(ctx, bus.BucketPayloads)
 	require.NoError(t, err)
-	info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: "gone-body"}, bytes.NewReader(products(3, 0)))
+	info, err := obs.Put(ctx, jetstream.ObjectMeta{Name: "m1.gone-body"}, bytes.NewReader(products(3, 0)))
 	require.NoError(t, err)
 	s, err := h.js.Stream(ctx, "OBJ_"+bus.BucketPayloads)
 	require.NoError(t, err)
 	require.NoError(t, s.Purge(ctx, jetstream.WithPurgeSubject("$O."+bus.BucketPayloads+".C."+info.NUID)))
 
-	h.publish(delivery{receipt: "object-gone", headers: map[string]string{bus.HeaderObject: "gone-body"}})
+	h.publish(delivery{receipt: "object-gone", headers: map[string]string{bus.HeaderObject: "m1.gone-body"}})
 	var st tracking.StatusBody
 	require.Eventually(t, func() bool {
 		d, err := h.store.DeliveryGet(ctx, "object-gone")

@@ -90,7 +90,7 @@ func TestUpstreamPermissions(t *testing.T) {
 	require.ErrorIs(t, err, jetstream.ErrMsgNotFound, "nothing reached m2's subject")
 	m1, err := deliveries.GetLastMsgForSubject(ctx, bus.DeliverySubject("m1"))
 	require.NoError(t, err)
-	require.Equal(t, "m1-large-0001", m1.Header.Get(bus.HeaderMsgID))
+	require.Equal(t, bus.DeliveryID("m1", "m1-large-0001"), m1.Header.Get(bus.HeaderMsgID))
 
 	// Its own events, live and replayed; not m2's.
 	live, err := nc.SubscribeSync("import.events.m1.>")
