@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"time"
@@ -143,12 +144,17 @@ func (w *Worker) publishApply(wb *bus.WorkBatch, limit int, msgID func([]bus.Wor
 		msg.Header.Set(bus.HeaderMsgID, msgID(m.Ops))
 		f, err := w.js.PublishMsgAsync(msg, jetstream.WithStallWait(30*time.Second))
 		if err != nil {
-			return nil, nil, fmt.Errorf("resolver: publish to importer: %w", err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrPublish, err)
 		}
 		futures = append(futures, f)
 	}
 	return futures, tooLarge, nil
 }
+
+// ErrPublish reports work JetStream did not take (a full IMPORT_WORK, NATS
+// unreachable): the work is fine and waits for room, so it never counts
+// towards the bound of a message's deliveries.
+var ErrPublish = errors.New("resolver: publish to importer")
 
 // awaitAll waits until JetStream has acknowledged every future.
 func awaitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
@@ -158,9 +164,9 @@ func awaitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("resolver: message to importer not stored: %w", err)
+			return fmt.Errorf("%w: not stored: %w", ErrPublish, err)
 		case <-timeout.C:
-			return fmt.Errorf("resolver: messages to importer not acknowledged within 30s")
+			return fmt.Errorf("%w: not acknowledged within 30s", ErrPublish)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -226,7 +226,7 @@ func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
 	err = w.resolveAndPublish(ctx, &wb, msg.Headers().Get(bus.HeaderRedrive))
 	stop()
 	if err != nil {
-		if attempt >= w.cfg.Bus.WorkMaxDeliveries {
+		if attempt >= w.cfg.Bus.WorkMaxDeliveries && !errors.Is(err, ErrPublish) {
 			w.reject(ctx, msg, &wb, tracking.CodeRedeliveryLimit,
 				tracking.RedeliveryDescription("resolver", attempt, err))
 			return
