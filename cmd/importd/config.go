@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
@@ -76,8 +77,11 @@ func loadConfig() (config, error) {
 	if c.AckWait, err = time.ParseDuration(env("IMPORTD_ACK_WAIT", "30s")); err != nil || c.AckWait < time.Second || c.AckWait > time.Hour {
 		return c, fmt.Errorf("IMPORTD_ACK_WAIT: want a duration from 1s to 1h, got %q", os.Getenv("IMPORTD_ACK_WAIT"))
 	}
-	if c.WorkMaxDeliveries, err = strconv.Atoi(env("IMPORTD_WORK_MAX_DELIVERIES", strconv.Itoa(bus.DefaultWorkMaxDeliveries))); err != nil || c.WorkMaxDeliveries < 1 {
-		return c, fmt.Errorf("IMPORTD_WORK_MAX_DELIVERIES: want a number of deliveries from 1, got %q", os.Getenv("IMPORTD_WORK_MAX_DELIVERIES"))
+	// A work message's deliveries include those that bring its next import
+	// attempt (MaxAttempts in all): a bound of twice that leaves as many
+	// for failures that record no attempt.
+	if c.WorkMaxDeliveries, err = strconv.Atoi(env("IMPORTD_WORK_MAX_DELIVERIES", strconv.Itoa(bus.DefaultWorkMaxDeliveries))); err != nil || c.WorkMaxDeliveries < 2*importer.MaxAttempts {
+		return c, fmt.Errorf("IMPORTD_WORK_MAX_DELIVERIES: want a number of deliveries from %d (twice the import attempts), got %q", 2*importer.MaxAttempts, os.Getenv("IMPORTD_WORK_MAX_DELIVERIES"))
 	}
 	if c.MaxInFlight, err = strconv.Atoi(env("IMPORTD_MAX_IN_FLIGHT", strconv.Itoa(ingest.DefaultMaxInFlight))); err != nil || c.MaxInFlight < 0 {
 		return c, fmt.Errorf("IMPORTD_MAX_IN_FLIGHT: want a number of operations, 0 for unbounded, got %q", os.Getenv("IMPORTD_MAX_IN_FLIGHT"))

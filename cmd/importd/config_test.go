@@ -64,6 +64,11 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.ErrorContains(t, err, "IMPORTD_REDRIVE_AFTER")
 	t.Setenv("IMPORTD_REDRIVE_AFTER", "")
 
+	t.Setenv("IMPORTD_WORK_MAX_DELIVERIES", "5")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_WORK_MAX_DELIVERIES", "fewer than the deliveries of five attempts")
+	t.Setenv("IMPORTD_WORK_MAX_DELIVERIES", "")
+
 	t.Setenv("IMPORTD_RETRY_WINDOW", "30m")
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "longest wait between attempts")
