@@ -75,7 +75,12 @@ func (w *Worker) redrivePass(ctx context.Context, cur *tracking.RedriveCursor) e
 	for i := range claims {
 		c := &claims[i]
 		log := w.logger.With(zap.String("receipt", c.Delivery.ReceiptID), zap.String("merchant", c.Delivery.MerchantID))
-		n, err := w.redrive(ctx, c)
+		var n int
+		var err error
+		if len(c.Seqs) > 0 { // the others were queued from their stored records
+			n, err = w.redrive(ctx, c)
+		}
+		n += c.Outboxed
 		if errors.Is(err, ErrBodyLost) {
 			// Never to be found again: ended, not claimed again for ever.
 			ops := make([]bus.WorkOp, len(c.Seqs))

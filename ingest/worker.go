@@ -286,7 +286,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		err = msg.DoubleAck(actx)
 	case outcomeDone:
 		if err = msg.DoubleAck(actx); err == nil {
-			if rerr := bus.RemoveDelivery(actx, w.js, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)); rerr != nil {
+			if rerr := bus.RemoveDelivery(actx, w.js, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream), ""); rerr != nil {
 				w.logger.Warn("removing a delivery's message failed; it stays until the stream's max age", zap.Error(rerr))
 			}
 		}

@@ -45,15 +45,15 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 		return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)
 	}
 	if !completedAt.IsZero() {
-		// Completed, nothing re-drives its records: its message may go.
-		// Until it has, the completion counts as unannounced, so the sweep
-		// (AnnounceMissed) tries again.
-		if err := bus.RemoveDelivery(ctx, js, d.Source); err != nil {
-			return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)
-		}
 		if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET completion_announced_at = $3
 			WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at = $3`, d.ReceiptID, d.AcceptedAt, completedAt); err != nil {
 			return fmt.Errorf("tracking: record the announced completion of %s: %w", d.ReceiptID, err)
+		}
+		// Completed, nothing re-drives from its body (a retry on request
+		// sends stored records): its message and object may go. What is not
+		// removed stays until the stream's max age or the bucket's TTL.
+		if err := bus.RemoveDelivery(ctx, js, d.Source, d.ObjectName); err != nil {
+			return fmt.Errorf("tracking: announced the completion of %s: %w", d.ReceiptID, err)
 		}
 	}
 	return nil

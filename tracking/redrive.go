@@ -12,8 +12,13 @@ import (
 // that made no progress for a while, claimed by RedriveClaim.
 type Redrive struct {
 	Delivery Delivery
-	Seqs     []int         // the claimed positions, in order
-	Stages   map[Stage]int // how many of them wait for each stage
+	Seqs     []int         // the claimed positions whose records the body holds, in order
+	Stages   map[Stage]int // how many claimed operations wait for each stage
+	// Outboxed counts the claimed operations resolved with their record
+	// stored (retried on request, released from parking, merged with their
+	// master variant): queued in apply_outbox in the claim's transaction,
+	// they need nothing of the body, which may be gone.
+	Outboxed int
 }
 
 // RedriveCursor is where the next RedriveClaim goes on from: the deliveries
@@ -80,9 +85,9 @@ func (s *Store) RedriveClaim(ctx context.Context, after time.Duration, limit int
 		if err != nil {
 			return out, err
 		}
-		if len(r.Seqs) > 0 {
+		if len(r.Seqs) > 0 || r.Outboxed > 0 {
 			out = append(out, r)
-			limit -= len(r.Seqs)
+			limit -= len(r.Seqs) + r.Outboxed
 		}
 	}
 	return out, nil
@@ -91,7 +96,7 @@ func (s *Store) RedriveClaim(ctx context.Context, after time.Duration, limit int
 func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff time.Time, after time.Duration, limit int) (Redrive, error) {
 	r := Redrive{Delivery: *d, Stages: map[Stage]int{}}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		r.Seqs, r.Stages = nil, map[Stage]int{}
+		r.Seqs, r.Stages, r.Outboxed = nil, map[Stage]int{}, 0
 		if err := ProbeByKey(ctx, tx); err != nil {
 			return err
 		}
@@ -115,6 +120,7 @@ func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff ti
 			return err
 		}
 		ts := make([]Transition, 0, len(states))
+		var outboxed []int
 		for _, seq := range positions {
 			st, ok := states[seq]
 			if !ok {
@@ -124,14 +130,29 @@ func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff ti
 			if st.Stage == StageResolved {
 				to = "importer"
 			}
+			if st.Stage == StageResolved && len(st.Record) > 0 {
+				outboxed = append(outboxed, seq)
+				to = "importer, from its stored record"
+			} else {
+				r.Seqs = append(r.Seqs, seq)
+			}
 			ev := NewEvent(d, st.ResourceKey, CodeRedriven, fmt.Sprintf("No progress for %s: its work is published again to the %s", after, to))
 			// The same state and stage, the record kept: only the event and
 			// last_modified_at change.
 			ts = append(ts, Transition{From: st, To: st.State, Stage: st.Stage, Events: []Event{ev}, Record: st.Record})
-			r.Seqs = append(r.Seqs, seq)
 			r.Stages[st.Stage]++
 		}
-		_, err = TransitionsApply(ctx, tx, ts)
+		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
+			return err
+		}
+		r.Outboxed = len(outboxed)
+		if len(outboxed) == 0 {
+			return nil
+		}
+		// The resolver's outbox publishes them to the importer, under ids
+		// of their own (new outbox rows), records included.
+		_, err = tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
+			SELECT $1, $2, s, $3 FROM unnest($4::int[]) AS s`, d.MerchantID, d.ReceiptID, d.AcceptedAt, outboxed)
 		return err
 	})
 	if err != nil {

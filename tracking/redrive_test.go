@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/internal/testenv"
@@ -95,4 +96,36 @@ func TestRedriveClaim(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM tracking_events WHERE receipt_id = $1 AND code = $2`,
 		old.ReceiptID, int(tracking.CodeRedriven)).Scan(&events))
 	require.Equal(t, 5, events)
+}
+
+// TestRedriveClaimStoredRecord: a resolved operation whose record is stored
+// (retried on request, released, merged) is re-driven through apply_outbox,
+// not from the delivery's body, which may be gone once it completed.
+func TestRedriveClaimStoredRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	d := deliverAt(t, store, "redrive-kept", time.Now().Add(-time.Hour), "k0", "k1")
+	_, err = endOperation(ctx, pool, &d, 0, tracking.StateProcessing, tracking.CodeResolved, []byte(`{"key":"k0"}`))
+	require.NoError(t, err)
+	_, err = endOperation(ctx, pool, &d, 1, tracking.StateProcessing, tracking.CodeResolved, nil)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE operations SET last_modified_at = now() - interval '1 hour' WHERE receipt_id = $1`, d.ReceiptID)
+	require.NoError(t, err)
+
+	var cur tracking.RedriveCursor
+	got, err := store.RedriveClaim(ctx, 10*time.Minute, 100, &cur)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, []int{1}, got[0].Seqs, "only the record the body holds is read from it")
+	require.Equal(t, 1, got[0].Outboxed)
+	require.Equal(t, map[tracking.Stage]int{tracking.StageResolved: 2}, got[0].Stages)
+	var seqs []int32
+	rows, err := pool.Query(ctx, `SELECT seq FROM apply_outbox WHERE merchant_id = $1 AND receipt_id = $2 ORDER BY seq`, d.MerchantID, d.ReceiptID)
+	require.NoError(t, err)
+	seqs, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+	require.NoError(t, err)
+	require.Equal(t, []int32{0}, seqs, "queued for the importer with its stored record")
 }

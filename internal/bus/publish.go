@@ -145,24 +145,33 @@ func NewReceipt() string {
 	return hex.EncodeToString(b)
 }
 
-// RemoveDelivery removes the delivery message at source ("<stream>:<sequence>",
-// tracking.Delivery.Source) from its stream once nothing will read it again:
-// what a merchant has in IMPORT_DELIVERIES is then what waits for ingest or
-// is still in flight, the count Limits.WaitingDeliveries bounds. The
-// receipt stays stored, so a copy published again is still recognised. A
-// message already gone is no error.
-func RemoveDelivery(ctx context.Context, js jetstream.JetStream, source string) error {
+// RemoveDelivery removes a delivery's message at source ("<stream>:<sequence>",
+// tracking.Delivery.Source) and its body's object, if any, once nothing will
+// read them again: what a merchant has in IMPORT_DELIVERIES is then what
+// waits for ingest or is still in flight, the count Limits.WaitingDeliveries
+// bounds, and the bucket holds only bodies still needed. The receipt stays
+// stored, so a copy published again is still recognised. What is already
+// gone is no error.
+func RemoveDelivery(ctx context.Context, js jetstream.JetStream, source, object string) error {
+	var errs []error
 	stream, seqText, ok := strings.Cut(source, ":")
-	seq, err := strconv.ParseUint(seqText, 10, 64)
-	if !ok || err != nil || stream != StreamDeliveries {
-		return nil // not a message of IMPORT_DELIVERIES (a test's, or an older form)
+	if seq, err := strconv.ParseUint(seqText, 10, 64); ok && err == nil && stream == StreamDeliveries {
+		s, err := js.Stream(ctx, stream)
+		if err == nil {
+			err = s.DeleteMsg(ctx, seq)
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			errs = append(errs, fmt.Errorf("bus: remove delivery message %s: %w", source, err))
+		}
 	}
-	s, err := js.Stream(ctx, stream)
-	if err == nil {
-		err = s.DeleteMsg(ctx, seq)
+	if object != "" {
+		obs, err := js.ObjectStore(ctx, BucketPayloads)
+		if err == nil {
+			err = obs.Delete(ctx, object)
+		}
+		if err != nil && !IsObjectNotFound(err) {
+			errs = append(errs, fmt.Errorf("bus: remove delivery object %s: %w", object, err))
+		}
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("bus: remove delivery message %s: %w", source, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
