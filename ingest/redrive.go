@@ -61,7 +61,33 @@ func (w *Worker) redriveLoop(ctx context.Context) {
 		if err := w.redrivePass(ctx, &cur); err != nil && ctx.Err() == nil {
 			w.logger.Warn("re-driving stalled operations failed", zap.Error(err))
 		}
+		if err := w.removeSettled(ctx); err != nil && ctx.Err() == nil {
+			w.logger.Warn("removing the messages of settled deliveries failed", zap.Error(err))
+		}
 	}
+}
+
+// removeSettled removes the messages and objects of deliveries whose
+// operations are all ended or parked (tracking.DeliveriesSettled), up to
+// 100 a pass: a merchant's deliveries waiting for references then no longer
+// hold its places in IMPORT_DELIVERIES (Limits.WaitingDeliveries).
+func (w *Worker) removeSettled(ctx context.Context) error {
+	ds, err := w.store.DeliveriesSettled(ctx, 100)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range ds {
+		d := &ds[i]
+		if err := bus.RemoveDelivery(ctx, w.js, d.Source, d.ObjectName); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := w.store.DeliveryMessageRemoved(ctx, d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // redrivePass claims the stalled operations of up to redriveBatch and

@@ -84,7 +84,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			s.logger.Warn("submit refused: a bound is reached", zap.String("receipt", d.Receipt), zap.String("merchant", merchant), zap.Error(err))
 			w.Header().Set("Retry-After", "60")
 			if strings.Contains(err.Error(), "per subject") {
-				writeError(w, http.StatusTooManyRequests, "merchant "+merchant+" has as many deliveries not completed yet as it may (IMPORTD_MAX_WAITING_DELIVERIES); retry once some have completed")
+				writeError(w, http.StatusTooManyRequests, "merchant "+merchant+" has as many deliveries waiting for ingest or in flight as it may (IMPORTD_MAX_WAITING_DELIVERIES); retry once some are done")
 				return
 			}
 			writeError(w, http.StatusServiceUnavailable, "the pipeline holds as much as it may (a size limit of "+bus.StreamDeliveries+" or "+bus.BucketPayloads+" is reached); retry later")

@@ -154,9 +154,10 @@ type Limits struct {
 	EventsBytes int64
 	// PayloadsBytes bounds the object store IMPORT_PAYLOADS. Defaults to 4 GiB.
 	PayloadsBytes int64
-	// WaitingDeliveries bounds the deliveries of one merchant not completed
-	// yet: a delivery's message stays until it completes (RemoveDelivery),
-	// for a re-drive of lost work reads it again. Defaults to 100.
+	// WaitingDeliveries bounds the deliveries of one merchant waiting for
+	// ingest or with operations in flight: a delivery's message stays while
+	// a re-drive of lost work may read it again (RemoveDelivery). Defaults
+	// to 100.
 	WaitingDeliveries int64
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
@@ -52,7 +53,7 @@ func TestMerchantBound(t *testing.T) {
 	body := productType("pt-http")
 	code, hdr, out := submit(t, srv, "", "token-of-merchant-m1", map[string]string{bus.HeaderData: "ProductType"}, strings.NewReader(body), int64(len(body)))
 	require.Equal(t, http.StatusTooManyRequests, code, "%s", out)
-	require.Contains(t, string(out), "merchant m1 has as many deliveries not completed yet as it may")
+	require.Contains(t, string(out), "merchant m1 has as many deliveries waiting for ingest or in flight as it may")
 	require.NotEmpty(t, hdr.Get("Retry-After"))
 
 	// A body too large for what the bucket may hold: refused, not stored.
@@ -69,9 +70,12 @@ func TestMerchantBound(t *testing.T) {
 	err = publish("m1", "bound-m1-0003")
 	require.True(t, bus.IsStreamFull(err), "read but not completed: %v", err)
 
-	// Completed, their messages go: m1 has room again.
-	e.startResolver(noSweep)
-	e.startImporter(importer.Config{})
+	// Completed, their messages go: m1 has room again. (Every role
+	// provisions the streams with its own limits: all the same.)
+	rc := noSweep
+	rc.Bus = busCfg
+	e.startResolver(rc)
+	e.startImporter(importer.Config{Bus: busCfg})
 	for _, r := range []string{"bound-m1-0001", "bound-m1-0002", "bound-m2-0001"} {
 		require.Eventually(t, func() bool { return e.statusName(r) == "CompletedSuccessfully" }, time.Minute, 10*time.Millisecond, r)
 	}
@@ -148,4 +152,34 @@ func TestWorkStreamFull(t *testing.T) {
 	}
 	require.Len(t, seen, n)
 	require.Eventually(t, func() bool { return e.statusName("work-full-0001") != "Receiving" }, time.Minute, 20*time.Millisecond)
+}
+
+// TestParkedDeliveryFreesItsPlace: a delivery whose records all wait for
+// references no longer holds its merchant's place in IMPORT_DELIVERIES
+// (parked records are stored, nothing reads its body again), and its
+// records are still imported once the references exist.
+func TestParkedDeliveryFreesItsPlace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	busCfg := bus.Config{Limits: bus.Limits{WaitingDeliveries: 1}}
+	require.NoError(t, bus.Provision(ctx, e.js, busCfg))
+	e.startIngestWith(ingest.Config{Bus: busCfg, RedriveAfter: time.Second})
+	// Every role provisions the streams with its own limits: all the same.
+	rc := noSweep
+	rc.Bus = busCfg
+	e.startResolver(rc)
+	e.startImporter(importer.Config{Bus: busCfg})
+
+	e.deliver("m1", "parked-place-1", catalog.Product, product("shirt-1", "apparel"))
+	e.waitState("parked-place-1", "shirt-1", "unresolved", 30*time.Second)
+	// Its place comes free within a pass of ingest's re-drive loop.
+	require.Eventually(t, func() bool {
+		_, err := bus.PublishDelivery(ctx, e.js, bus.Delivery{Merchant: "m1", Receipt: "parked-place-2", Data: "ProductType"},
+			strings.NewReader(productType("apparel")))
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond)
+	e.waitState("parked-place-1", "shirt-1", "imported", 30*time.Second)
+	require.Eventually(t, func() bool { return e.statusName("parked-place-1") == "CompletedSuccessfully" }, 30*time.Second, 10*time.Millisecond)
 }
