@@ -67,10 +67,12 @@ func (w *Worker) redriveLoop(ctx context.Context) {
 	}
 }
 
-// removeSettled removes the messages and objects of deliveries whose
-// operations are all ended or parked (tracking.DeliveriesSettled), up to
-// 100 a pass: a merchant's deliveries waiting for references then no longer
-// hold its places in IMPORT_DELIVERIES (Limits.WaitingDeliveries).
+// removeSettled removes the messages and objects of deliveries completed,
+// or whose operations are all ended or parked (tracking.DeliveriesSettled),
+// up to 100 a pass: what a merchant has in IMPORT_DELIVERIES is what waits
+// for ingest or is in flight (Limits.WaitingDeliveries), and the bucket
+// holds only bodies a re-drive may read. Ingest, which reads the bodies, is
+// the one role that removes them.
 func (w *Worker) removeSettled(ctx context.Context) error {
 	ds, err := w.store.DeliveriesSettled(ctx, 100)
 	if err != nil {

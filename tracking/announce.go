@@ -49,12 +49,6 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 			WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at = $3`, d.ReceiptID, d.AcceptedAt, completedAt); err != nil {
 			return fmt.Errorf("tracking: record the announced completion of %s: %w", d.ReceiptID, err)
 		}
-		// Completed, nothing re-drives from its body (a retry on request
-		// sends stored records): its message and object may go. What is not
-		// removed stays until the stream's max age or the bucket's TTL.
-		if err := bus.RemoveDelivery(ctx, js, d.Source, d.ObjectName); err != nil {
-			return fmt.Errorf("tracking: announced the completion of %s: %w", d.ReceiptID, err)
-		}
 	}
 	return nil
 }

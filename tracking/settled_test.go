@@ -12,8 +12,8 @@ import (
 )
 
 // TestDeliveriesSettled: a delivery read to its end whose operations are
-// all ended or parked is settled, once; one with an operation in flight, or
-// still being read, is not.
+// all ended or parked, or that completed, is settled, once; one with an
+// operation in flight, or still being read, is not.
 func TestDeliveriesSettled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -32,6 +32,11 @@ func TestDeliveriesSettled(t *testing.T) {
 	_, err = endOperation(ctx, pool, &reading, 0, tracking.StateUnresolved, tracking.CodeUnresolved, []byte(`{"key":"r0"}`))
 	require.NoError(t, err)
 
+	done := deliverAt(t, store, "settled-done", time.Now().Add(-30*time.Second), "d0")
+	completed, err := endOperation(ctx, pool, &done, 0, tracking.StateImported, tracking.CodeImported, nil)
+	require.NoError(t, err)
+	require.Len(t, completed, 1)
+
 	receipts := func() []string {
 		ds, err := store.DeliveriesSettled(ctx, 100)
 		require.NoError(t, err)
@@ -41,7 +46,8 @@ func TestDeliveriesSettled(t *testing.T) {
 		}
 		return out
 	}
-	require.Equal(t, []string{"settled-parked"}, receipts(), "f1 is in flight; settled-reading is still being read")
+	require.Equal(t, []string{"settled-parked", "settled-done"}, receipts(), "f1 is in flight; settled-reading is still being read")
 	require.NoError(t, store.DeliveryMessageRemoved(ctx, &parked))
+	require.NoError(t, store.DeliveryMessageRemoved(ctx, &done))
 	require.Empty(t, receipts(), "a message is removed once")
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/importd/importd/importer"
+	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/resolver"
@@ -47,7 +48,9 @@ func TestRolesUnderNATSAuthorization(t *testing.T) {
 	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 
 	e.js = connect("importd-ingest", "ingest-secret-change-me")
-	e.startIngest()
+	// Its re-drive loop, which removes the bodies of deliveries done with,
+	// passes every 250 ms.
+	e.startIngestWith(ingest.Config{RedriveAfter: time.Second})
 	e.js = connect("importd-resolve", "resolve-secret-change-me")
 	e.startResolver(resolver.Config{})
 	e.js = connect("importd-import", "import-secret-change-me")
@@ -79,4 +82,12 @@ func TestRolesUnderNATSAuthorization(t *testing.T) {
 		require.Eventually(t, func() bool { return e.statusName(r) == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond, r)
 	}
 	require.Equal(t, int64(n), e.status("auth-products-0001").Products.Successful)
+
+	// Done with, the delivery's message and object are removed by ingest.
+	obs, err := e.js.ObjectStore(ctx, bus.BucketPayloads)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := obs.GetInfo(ctx, pub.Object)
+		return bus.IsObjectNotFound(err)
+	}, 30*time.Second, 50*time.Millisecond, "object %s", pub.Object)
 }

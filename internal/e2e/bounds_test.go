@@ -63,7 +63,8 @@ func TestMerchantBound(t *testing.T) {
 	require.True(t, bus.IsStreamFull(err), "%v", err)
 
 	// Ingest reads them; read, they still hold their places.
-	e.startIngestWith(ingest.Config{Bus: busCfg, MaxInFlight: -1})
+	// Its re-drive loop, which removes what is done, passes every 250 ms.
+	e.startIngestWith(ingest.Config{Bus: busCfg, MaxInFlight: -1, RedriveAfter: time.Second})
 	for _, r := range []string{"bound-m1-0001", "bound-m1-0002", "bound-m2-0001"} {
 		require.Eventually(t, func() bool { return e.statusName(r) == "Queued" }, time.Minute, 10*time.Millisecond, r)
 	}
