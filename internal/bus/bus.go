@@ -79,13 +79,16 @@ func ReceiptOf(msgID, merchant string) string {
 	return msgID
 }
 
-// DeliveriesDuplicateWindow is IMPORT_DELIVERIES' duplicate window, the
-// shortest nats-server accepts (a zero window means its default, 2m). The
-// window spans the stream, not a merchant: a longer one drops a second
-// merchant's delivery published under the same receipt, while ingest
-// dedupes every merchant's republished receipt in PostgreSQL whatever the
-// window (tracking.Store.DeliveryBegin).
-const DeliveriesDuplicateWindow = 100 * time.Millisecond
+// deliveriesNoDedupe is the source that turns JetStream's deduplication
+// off on IMPORT_DELIVERIES. Its duplicate window would span the stream, not
+// a merchant, and drop a second merchant's delivery published under the
+// same receipt; ingest dedupes each merchant's receipts in PostgreSQL
+// instead (tracking.Store.DeliveryBegin). nats-server replaces a zero
+// window by its default (2m), and refuses one under 100ms, except on a
+// stream with sources, where zero means no deduplication: the stream
+// sources a subject of IMPORT_EVENTS nothing publishes (receipts have at
+// least 8 characters). TestDeliveriesNotDeduplicated pins the behaviour.
+var deliveriesNoDedupe = &jetstream.StreamSource{Name: StreamEvents, FilterSubject: "import.events._._.none"}
 
 // DeliverySubject is where upstreams publish a merchant's deliveries.
 func DeliverySubject(merchant string) string { return "import.deliveries." + merchant }
@@ -261,7 +264,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Subjects:    []string{"import.deliveries.*"},
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      cfg.Retention,
-			Duplicates:  DeliveriesDuplicateWindow,
+			Sources:     []*jetstream.StreamSource{deliveriesNoDedupe},
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.Replicas,
 			MaxBytes:    cfg.Limits.DeliveriesBytes,

@@ -61,7 +61,7 @@ func TestProvisionIdempotent(t *testing.T) {
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 72*time.Hour, info.Config.MaxAge)
-	require.Equal(t, DeliveriesDuplicateWindow, info.Config.Duplicates, "the shortest window: PostgreSQL dedupes per merchant")
+	require.Zero(t, info.Config.Duplicates, "no deduplication: PostgreSQL dedupes per merchant")
 	for _, name := range []string{StreamWork, StreamCatalog, StreamEvents} {
 		_, err := js.Stream(ctx, name)
 		require.NoError(t, err, name)
@@ -81,4 +81,38 @@ func TestReceiptOf(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, ReceiptOf(tt.msgID, tt.merchant), tt.msgID)
 	}
+}
+
+// TestDeliveriesNotDeduplicated: IMPORT_DELIVERIES keeps every message,
+// whatever its Nats-Msg-Id: two merchants publishing the same receipt at
+// once both have their delivery stored (and a merchant's copy is ignored by
+// ingest, not by JetStream); a stream created with a duplicate window
+// loses it once provisioned again.
+func TestDeliveriesNotDeduplicated(t *testing.T) {
+	t.Parallel()
+	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	defer ns.Shutdown()
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	// As earlier versions created it: a window of 100ms.
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: StreamDeliveries, Subjects: []string{"import.deliveries.*"}, Duplicates: 100 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, Provision(ctx, js, Config{}))
+	for _, subject := range []string{DeliverySubject("ma"), DeliverySubject("mb"), DeliverySubject("ma")} {
+		msg := nats.NewMsg(subject)
+		msg.Header.Set(HeaderMsgID, "erp-batch-0001")
+		ack, err := js.PublishMsg(ctx, msg)
+		require.NoError(t, err)
+		require.False(t, ack.Duplicate, subject)
+	}
+	s, err := js.Stream(ctx, StreamDeliveries)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, info.State.Msgs)
 }
