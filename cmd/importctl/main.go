@@ -29,6 +29,7 @@ Commands:
                              .ndjson/.jsonl/.json/.csv[.gz], else ndjson)
       --receipt ID           receipt id (default: 32 random hex digits);
                              publishing the same receipt again is a no-op
+                             (ingest ignores the copy)
       --foreign-key K        the upstream's own reference for the delivery
       --skip-errors          never interrupt the delivery on errors
       --gzip                 compress the body (a gzipped FILE is sent as is)

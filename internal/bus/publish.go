@@ -59,7 +59,7 @@ type Published struct {
 	Object    string // name in IMPORT_PAYLOADS; "" when inline
 	Size      int64  // body bytes as published
 	Sequence  uint64
-	Duplicate bool // JetStream had the merchant's receipt within its duplicate window: a no-op
+	Duplicate bool // JetStream dropped it as a duplicate: never on IMPORT_DELIVERIES as provisioned, which has no window
 }
 
 // ObjectName returns a fresh name in IMPORT_PAYLOADS for a body of the
