@@ -308,8 +308,8 @@ func TestCutWorkAlone(t *testing.T) {
 	require.Equal(t, 1, tooLarge[0].Seq)
 	require.Equal(t, [][]int{{0}, {2}}, requireCut(t, wb, msgs, tooLarge, MaxWorkOps, alone-1))
 
-	// A record at the record size limit (512 KiB) that does not compress
-	// fits alone under the NATS default max payload (1 MiB).
+	// A record at ingest's record size limit that does not compress fits
+	// alone under the NATS server's default max payload.
 	limit := 1<<20 - WorkHeaderRoom
 	atLimit := incompressibleWork(3, 512<<10)
 	msgs, tooLarge = CutWork(atLimit, 0, limit)
