@@ -90,7 +90,7 @@ func (w *Worker) release(ctx context.Context, tx pgx.Tx, taken map[tracking.OpRe
 		ts = append(ts, tracking.Transition{From: st, To: to, Stage: tracking.StagePickedUp,
 			Events: []tracking.Event{ev}, Unresolved: displayRefs(rest), Record: record})
 	}
-	if err := outboxInsert(ctx, tx, released); err != nil {
+	if err := tracking.ApplyOutboxInsert(ctx, tx, released); err != nil {
 		return nil, err
 	}
 	releasedTotal.Add(float64(len(released)))

@@ -237,23 +237,6 @@ func categoryCycle(ctx context.Context, tx pgx.Tx, merchant, self, parent string
 	return path, nil
 }
 
-// outboxInsert queues released operations for publication to the importer.
-func outboxInsert(ctx context.Context, tx pgx.Tx, ops []tracking.OpRef) error {
-	if len(ops) == 0 {
-		return nil
-	}
-	merchants, receipts, seqs, at := make([]string, len(ops)), make([]string, len(ops)), make([]int32, len(ops)), make([]time.Time, len(ops))
-	for i, op := range ops {
-		merchants[i], receipts[i], seqs[i], at[i] = op.MerchantID, op.ReceiptID, int32(op.Seq), op.DeliveryAt
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])`, merchants, receipts, seqs, at)
-	if err != nil {
-		return fmt.Errorf("resolver: outbox: %w", err)
-	}
-	return nil
-}
-
 // refOf makes a reference from a registry or parking row.
 func refOf(typeID, key string) catalog.Reference {
 	if typeID == masterTypeID {

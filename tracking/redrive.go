@@ -146,14 +146,7 @@ func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff ti
 			return err
 		}
 		r.Outboxed = len(outboxed)
-		if len(outboxed) == 0 {
-			return nil
-		}
-		// The resolver's outbox publishes them to the importer, under ids
-		// of their own (new outbox rows), records included.
-		_, err = tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
-			SELECT $1, $2, s, $3 FROM unnest($4::int[]) AS s`, d.MerchantID, d.ReceiptID, d.AcceptedAt, outboxed)
-		return err
+		return ApplyOutboxInsert(ctx, tx, opRefs(d, outboxed))
 	})
 	if err != nil {
 		return Redrive{}, fmt.Errorf("tracking: claim operations of %s to re-drive: %w", d.ReceiptID, err)

@@ -156,8 +156,7 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 			}
 		}
 		// The resolver's outbox publishes them to the importer, records included.
-		if _, err := tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
-			SELECT $1, $2, s, $3 FROM unnest($4::int[]) AS s`, d.MerchantID, d.ReceiptID, d.AcceptedAt, retried); err != nil {
+		if err := ApplyOutboxInsert(ctx, tx, opRefs(d, retried)); err != nil {
 			return fmt.Errorf("tracking: queue retried operations of %s: %w", d.ReceiptID, err)
 		}
 		n = len(ts)

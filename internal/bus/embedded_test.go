@@ -40,14 +40,7 @@ func TestMerchantOf(t *testing.T) {
 
 func TestProvisionIdempotent(t *testing.T) {
 	t.Parallel()
-	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := embeddedJetStream(t)
 	ctx := context.Background()
 	for i := 0; i < 2; i++ {
 		require.NoError(t, Provision(ctx, js, Config{}), "round %d", i)
@@ -90,17 +83,10 @@ func TestReceiptOf(t *testing.T) {
 // loses it once provisioned again.
 func TestDeliveriesNotDeduplicated(t *testing.T) {
 	t.Parallel()
-	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	defer ns.Shutdown()
-	nc, err := nats.Connect(ns.ClientURL())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := embeddedJetStream(t)
 	ctx := context.Background()
 	// As earlier versions created it: a window of 100ms.
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: StreamDeliveries, Subjects: []string{"import.deliveries.*"}, Duplicates: 100 * time.Millisecond})
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: StreamDeliveries, Subjects: []string{"import.deliveries.*"}, Duplicates: 100 * time.Millisecond})
 	require.NoError(t, err)
 	require.NoError(t, Provision(ctx, js, Config{}))
 	for _, subject := range []string{DeliverySubject("ma"), DeliverySubject("mb"), DeliverySubject("ma")} {
@@ -115,4 +101,19 @@ func TestDeliveriesNotDeduplicated(t *testing.T) {
 	info, err := s.Info(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 3, info.State.Msgs)
+}
+
+// embeddedJetStream starts an embedded server of the test's own and
+// returns a JetStream context on it.
+func embeddedJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	ns, err := StartEmbedded(EmbeddedConfig{Listen: "127.0.0.1:-1", StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
 }
