@@ -369,20 +369,6 @@ func checkCompletion(ctx context.Context, db database.DBTX, d delivery, sum *Sum
 	return nil
 }
 
-// catalogTables maps a resource type to its catalog table and identity column.
-var catalogTables = []struct {
-	t             catalog.ResourceType
-	table, column string
-}{
-	{catalog.ProductType, "catalog_product_types", "key"},
-	{catalog.Category, "catalog_categories", "key"},
-	{catalog.TaxCategory, "catalog_tax_categories", "key"},
-	{catalog.Product, "catalog_products", "key"},
-	{catalog.ProductVariant, "catalog_variants", "sku"},
-	{catalog.Price, "catalog_prices", "key"},
-	{catalog.InventoryEntry, "catalog_inventory", "sku"},
-}
-
 // checkCatalog: the resource of every imported or partially imported
 // operation is in the catalog table of its type (the primary keys make it
 // there at most once), and so is what its catalog row refers to: a
@@ -390,18 +376,19 @@ var catalogTables = []struct {
 // no foreign keys (migration 00008): the store checks these before writing.
 func checkCatalog(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
 	var parts []string
-	for _, c := range catalogTables {
+	for _, t := range catalog.ResourceTypes {
+		table, column := catalog.TableOf(t)
 		parts = append(parts, fmt.Sprintf(`SELECT o.seq, o.resource_key, o.resource_type, o.state FROM operations o
 			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = '%s'
-				AND NOT EXISTS (SELECT 1 FROM %s c WHERE c.merchant_id = o.merchant_id AND c.%s = o.resource_key)`, c.t, c.table, c.column))
+				AND NOT EXISTS (SELECT 1 FROM %s c WHERE c.merchant_id = o.merchant_id AND c.%s = o.resource_key)`, t, table, column))
 	}
 	// A type no table holds cannot have been imported.
 	parts = append(parts, `SELECT o.seq, o.resource_key, o.resource_type, o.state FROM operations o
 		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported')
 			AND o.resource_type <> ALL($3::text[])`)
-	types := make([]string, len(catalogTables))
-	for i, c := range catalogTables {
-		types[i] = string(c.t)
+	types := make([]string, len(catalog.ResourceTypes))
+	for i, t := range catalog.ResourceTypes {
+		types[i] = string(t)
 	}
 	rows, err := db.Query(ctx, strings.Join(parts, "\nUNION ALL\n")+"\nORDER BY 1", d.receipt, d.at, types)
 	if err != nil {
@@ -411,10 +398,8 @@ func checkCatalog(ctx context.Context, db database.DBTX, d delivery, _ *Summary,
 	var key, typ, state string
 	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &typ, &state}, func() error {
 		table := "no catalog table"
-		for _, c := range catalogTables {
-			if string(c.t) == typ {
-				table = c.table
-			}
+		if t, ok := catalog.ParseResourceType(typ); ok {
+			table, _ = catalog.TableOf(t)
 		}
 		report(Violation{Check: CheckCatalog, Seq: seq, Key: key,
 			Message: fmt.Sprintf("%s %s %q is not in the catalog (%s)", state, typ, key, table)})

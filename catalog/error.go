@@ -23,6 +23,8 @@ const (
 	CodeTooManyItems      = "TOO_MANY_ITEMS"     // a list or localized string over its item limit
 	CodeInvalidReference  = "INVALID_REFERENCE"  // a reference of the wrong typeId, or without key/sku
 	CodeDuplicateIdentity = "DUPLICATE_IDENTITY" // the same key or sku appears earlier in the same delivery
+	CodeUnsupportedField  = "UNSUPPORTED_FIELD"  // a field of the commercetools draft importd cannot honour (Product.state, a nested attribute type, …)
+	CodeDuplicatePrice    = "DUPLICATE_PRICE"    // two prices of a variant have the same scope (currency, country, customer group, channel, validity)
 )
 
 // Error is one problem with one record: {type, code, field, description}.

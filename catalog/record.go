@@ -1,11 +1,9 @@
 package catalog
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -21,7 +19,12 @@ type KeyReference struct {
 	Key    string `json:"key"`
 }
 
-// ProductTypeRecord describes the attributes its products have.
+// The record structs are the records of the contract as Go values, with
+// every field the schema (validate.go) knows. Pointers and omitempty mark
+// what a record may leave out.
+
+// ProductTypeRecord describes the attributes its products have
+// (commercetools' ProductTypeDraft).
 type ProductTypeRecord struct {
 	Key         string                `json:"key"`
 	Name        string                `json:"name"`
@@ -29,26 +32,70 @@ type ProductTypeRecord struct {
 	Attributes  []AttributeDefinition `json:"attributes,omitempty"`
 }
 
-// AttributeDefinition is one attribute of a product type. Type is one of
-// text, ltext, number, boolean, money, enum, date.
+// AttributeDefinition is one attribute of a product type
+// (AttributeDefinitionDraft; displayGroup is kept from older drafts).
 type AttributeDefinition struct {
-	Name       string          `json:"name"`
-	Type       string          `json:"type"`
-	IsRequired bool            `json:"isRequired,omitempty"`
-	Label      LocalizedString `json:"label,omitempty"`
+	Name                string          `json:"name"`
+	Type                AttributeType   `json:"type"`
+	IsRequired          bool            `json:"isRequired,omitempty"`
+	Label               LocalizedString `json:"label,omitempty"`
+	AttributeConstraint string          `json:"attributeConstraint,omitempty"` // None (when empty), Unique, CombinationUnique, SameForAll
+	InputTip            LocalizedString `json:"inputTip,omitempty"`
+	InputHint           string          `json:"inputHint,omitempty"` // SingleLine, MultiLine
+	IsSearchable        *bool           `json:"isSearchable,omitempty"`
+	DisplayGroup        string          `json:"displayGroup,omitempty"`
+	Level               string          `json:"level,omitempty"` // Variant (when empty) or Product
 }
 
-// CategoryRecord is a node of the category tree.
+// CategoryRecord is a node of the category tree (CategoryDraft).
 type CategoryRecord struct {
-	Key         string          `json:"key"`
-	Name        LocalizedString `json:"name"`
-	Slug        LocalizedString `json:"slug"`
-	Description LocalizedString `json:"description,omitempty"`
-	Parent      *KeyReference   `json:"parent,omitempty"`
-	OrderHint   string          `json:"orderHint,omitempty"`
+	Key             string          `json:"key"`
+	Name            LocalizedString `json:"name"`
+	Slug            LocalizedString `json:"slug"`
+	Description     LocalizedString `json:"description,omitempty"`
+	Parent          *KeyReference   `json:"parent,omitempty"`
+	OrderHint       string          `json:"orderHint,omitempty"`
+	ExternalID      string          `json:"externalId,omitempty"`
+	MetaTitle       LocalizedString `json:"metaTitle,omitempty"`
+	MetaDescription LocalizedString `json:"metaDescription,omitempty"`
+	MetaKeywords    LocalizedString `json:"metaKeywords,omitempty"`
+	Custom          *CustomFields   `json:"custom,omitempty"`
+	Assets          []Asset         `json:"assets,omitempty"`
 }
 
-// TaxCategoryRecord groups the tax rates that apply to products.
+// CustomFields are the custom fields of a resource (CustomFieldsDraft),
+// stored as given: custom types are not a resource type of importd.
+type CustomFields struct {
+	Type   KeyReference               `json:"type"`
+	Fields map[string]json.RawMessage `json:"fields,omitempty"`
+}
+
+// Asset is a file of a category or variant (AssetDraft).
+type Asset struct {
+	Key         string          `json:"key,omitempty"`
+	Sources     []AssetSource   `json:"sources"`
+	Name        LocalizedString `json:"name"`
+	Description LocalizedString `json:"description,omitempty"`
+	Tags        []string        `json:"tags,omitempty"`
+	Custom      *CustomFields   `json:"custom,omitempty"`
+}
+
+// AssetSource is one representation of an asset.
+type AssetSource struct {
+	URI         string      `json:"uri"`
+	Key         string      `json:"key,omitempty"`
+	Dimensions  *Dimensions `json:"dimensions,omitempty"`
+	ContentType string      `json:"contentType,omitempty"`
+}
+
+// Dimensions are an image's width and height in pixels.
+type Dimensions struct {
+	W int64 `json:"w"`
+	H int64 `json:"h"`
+}
+
+// TaxCategoryRecord groups the tax rates that apply to products
+// (TaxCategoryDraft).
 type TaxCategoryRecord struct {
 	Key         string    `json:"key"`
 	Name        string    `json:"name"`
@@ -56,37 +103,122 @@ type TaxCategoryRecord struct {
 	Rates       []TaxRate `json:"rates,omitempty"`
 }
 
-// TaxRate is the rate of one country: Amount is a fraction between 0 and 1,
-// Country an ISO 3166-1 alpha-2 code.
+// TaxRate is the rate of one country (TaxRateDraft): Amount is a fraction
+// between 0 and 1, Country an ISO 3166-1 alpha-2 code.
 type TaxRate struct {
-	Name            string  `json:"name"`
-	Amount          float64 `json:"amount"`
-	Country         string  `json:"country"`
-	IncludedInPrice bool    `json:"includedInPrice"`
+	Name            string    `json:"name"`
+	Amount          float64   `json:"amount"`
+	Country         string    `json:"country"`
+	IncludedInPrice bool      `json:"includedInPrice"`
+	State           string    `json:"state,omitempty"`
+	Key             string    `json:"key,omitempty"`
+	SubRates        []SubRate `json:"subRates,omitempty"`
 }
 
-// ProductRecord is a product with its embedded variants. A product without
-// MasterVariant waits for a ProductVariant record that provides it.
+// SubRate is a part of a tax rate.
+type SubRate struct {
+	Name   string  `json:"name"`
+	Amount float64 `json:"amount"`
+}
+
+// CustomerGroupRecord is a group of customers prices can be for
+// (CustomerGroupDraft).
+type CustomerGroupRecord struct {
+	Key       string        `json:"key"`
+	GroupName string        `json:"groupName"`
+	Custom    *CustomFields `json:"custom,omitempty"`
+}
+
+// ChannelRecord is a store, warehouse or other channel prices and stock
+// can be for (ChannelDraft).
+type ChannelRecord struct {
+	Key         string          `json:"key"`
+	Roles       []string        `json:"roles,omitempty"` // InventorySupply, ProductDistribution, OrderExport, OrderImport, Primary
+	Name        LocalizedString `json:"name,omitempty"`
+	Description LocalizedString `json:"description,omitempty"`
+	Address     *Address        `json:"address,omitempty"`
+	Custom      *CustomFields   `json:"custom,omitempty"`
+	GeoLocation *GeoJSONPoint   `json:"geoLocation,omitempty"`
+}
+
+// Address is a postal address (commercetools' BaseAddress).
+type Address struct {
+	Key                   string        `json:"key,omitempty"`
+	ExternalID            string        `json:"externalId,omitempty"`
+	Title                 string        `json:"title,omitempty"`
+	Salutation            string        `json:"salutation,omitempty"`
+	FirstName             string        `json:"firstName,omitempty"`
+	LastName              string        `json:"lastName,omitempty"`
+	StreetName            string        `json:"streetName,omitempty"`
+	StreetNumber          string        `json:"streetNumber,omitempty"`
+	AdditionalStreetInfo  string        `json:"additionalStreetInfo,omitempty"`
+	PostalCode            string        `json:"postalCode,omitempty"`
+	City                  string        `json:"city,omitempty"`
+	Region                string        `json:"region,omitempty"`
+	State                 string        `json:"state,omitempty"`
+	Country               string        `json:"country"`
+	Company               string        `json:"company,omitempty"`
+	Department            string        `json:"department,omitempty"`
+	Building              string        `json:"building,omitempty"`
+	Apartment             string        `json:"apartment,omitempty"`
+	POBox                 string        `json:"pOBox,omitempty"`
+	Phone                 string        `json:"phone,omitempty"`
+	Mobile                string        `json:"mobile,omitempty"`
+	Email                 string        `json:"email,omitempty"`
+	Fax                   string        `json:"fax,omitempty"`
+	AdditionalAddressInfo string        `json:"additionalAddressInfo,omitempty"`
+	Custom                *CustomFields `json:"custom,omitempty"`
+}
+
+// GeoJSONPoint is a location: Coordinates are [longitude, latitude].
+type GeoJSONPoint struct {
+	Type        string    `json:"type"` // Point
+	Coordinates []float64 `json:"coordinates"`
+}
+
+// ProductRecord is a product with its embedded variants (ProductDraft). A
+// product without MasterVariant waits for a ProductVariant record that
+// provides it.
 type ProductRecord struct {
-	Key           string          `json:"key"`
-	ProductType   KeyReference    `json:"productType"`
-	Name          LocalizedString `json:"name"`
-	Slug          LocalizedString `json:"slug"`
-	Description   LocalizedString `json:"description,omitempty"`
-	Categories    []KeyReference  `json:"categories,omitempty"`
-	TaxCategory   *KeyReference   `json:"taxCategory,omitempty"`
-	Publish       bool            `json:"publish,omitempty"`
-	MasterVariant *Variant        `json:"masterVariant,omitempty"`
-	Variants      []Variant       `json:"variants,omitempty"`
+	Key                string                     `json:"key"`
+	ProductType        KeyReference               `json:"productType"`
+	Name               LocalizedString            `json:"name"`
+	Slug               LocalizedString            `json:"slug"`
+	Description        LocalizedString            `json:"description,omitempty"`
+	Categories         []KeyReference             `json:"categories,omitempty"`
+	CategoryOrderHints map[string]string          `json:"categoryOrderHints,omitempty"`
+	MetaTitle          LocalizedString            `json:"metaTitle,omitempty"`
+	MetaDescription    LocalizedString            `json:"metaDescription,omitempty"`
+	MetaKeywords       LocalizedString            `json:"metaKeywords,omitempty"`
+	SearchKeywords     map[string][]SearchKeyword `json:"searchKeywords,omitempty"`
+	Attributes         []Attribute                `json:"attributes,omitempty"` // product-level attributes
+	TaxCategory        *KeyReference              `json:"taxCategory,omitempty"`
+	PriceMode          string                     `json:"priceMode,omitempty"` // Embedded, Standalone
+	Publish            bool                       `json:"publish,omitempty"`
+	MasterVariant      *Variant                   `json:"masterVariant,omitempty"`
+	Variants           []Variant                  `json:"variants,omitempty"`
 }
 
-// Variant is a variant embedded in a ProductRecord.
+// SearchKeyword is a keyword a product is found by.
+type SearchKeyword struct {
+	Text             string            `json:"text"`
+	SuggestTokenizer *SuggestTokenizer `json:"suggestTokenizer,omitempty"`
+}
+
+// SuggestTokenizer says how a keyword is split for suggestions.
+type SuggestTokenizer struct {
+	Type   string   `json:"type"` // whitespace, custom
+	Inputs []string `json:"inputs,omitempty"`
+}
+
+// Variant is a variant embedded in a ProductRecord (ProductVariantDraft).
 type Variant struct {
 	SKU        string          `json:"sku"`
 	Key        string          `json:"key,omitempty"`
 	Attributes []Attribute     `json:"attributes,omitempty"`
 	Prices     []EmbeddedPrice `json:"prices,omitempty"`
 	Images     []Image         `json:"images,omitempty"`
+	Assets     []Asset         `json:"assets,omitempty"`
 }
 
 // Attribute is the value of one attribute of a variant, kept as raw JSON:
@@ -96,28 +228,47 @@ type Attribute struct {
 	Value json.RawMessage `json:"value,omitempty"`
 }
 
-// EmbeddedPrice is a price embedded in a variant.
+// EmbeddedPrice is a price embedded in a variant (PriceDraft). Its scope
+// (currency, country, customer group, channel, validity) is unique among
+// the variant's prices.
 type EmbeddedPrice struct {
-	Key     string `json:"key,omitempty"`
-	Value   Money  `json:"value"`
-	Country string `json:"country,omitempty"`
+	Key           string        `json:"key,omitempty"`
+	Value         Money         `json:"value"`
+	Country       string        `json:"country,omitempty"`
+	CustomerGroup *KeyReference `json:"customerGroup,omitempty"`
+	Channel       *KeyReference `json:"channel,omitempty"`
+	ValidFrom     *time.Time    `json:"validFrom,omitempty"`
+	ValidUntil    *time.Time    `json:"validUntil,omitempty"`
+	Tiers         []PriceTier   `json:"tiers,omitempty"`
+	Custom        *CustomFields `json:"custom,omitempty"`
+}
+
+// PriceTier is the price from a quantity on.
+type PriceTier struct {
+	MinimumQuantity int64 `json:"minimumQuantity"`
+	Value           Money `json:"value"`
 }
 
 // Money is an amount in the smallest unit of an ISO 4217 currency.
-// FractionDigits defaults to the currency's own when nil.
+// FractionDigits defaults to the currency's own when nil. A highPrecision
+// amount has PreciseAmount in FractionDigits digits.
 type Money struct {
 	CurrencyCode   string `json:"currencyCode"`
 	CentAmount     int64  `json:"centAmount"`
 	FractionDigits *int   `json:"fractionDigits,omitempty"`
+	Type           string `json:"type,omitempty"` // centPrecision (when empty), highPrecision
+	PreciseAmount  *int64 `json:"preciseAmount,omitempty"`
 }
 
 // Image is an image of a variant.
 type Image struct {
-	URL   string `json:"url"`
-	Label string `json:"label,omitempty"`
+	URL        string      `json:"url"`
+	Dimensions *Dimensions `json:"dimensions,omitempty"`
+	Label      string      `json:"label,omitempty"`
 }
 
-// ProductVariantRecord is a variant imported on its own, attached to its product.
+// ProductVariantRecord is a variant imported on its own, attached to its
+// product (the Import API's ProductVariantImport, with prices).
 type ProductVariantRecord struct {
 	SKU             string          `json:"sku"`
 	Key             string          `json:"key,omitempty"`
@@ -126,35 +277,45 @@ type ProductVariantRecord struct {
 	Attributes      []Attribute     `json:"attributes,omitempty"`
 	Prices          []EmbeddedPrice `json:"prices,omitempty"`
 	Images          []Image         `json:"images,omitempty"`
+	Assets          []Asset         `json:"assets,omitempty"`
+	Publish         bool            `json:"publish,omitempty"`
+	Staged          *bool           `json:"staged,omitempty"`
 }
 
-// PriceRecord is a price of the variant with the given SKU.
+// PriceRecord is a price of the variant with the given SKU (the Import
+// API's PriceImport, the variant named by sku). Its scope is unique among
+// the Price records of the variant.
 type PriceRecord struct {
-	Key        string     `json:"key"`
-	SKU        string     `json:"sku"`
-	Value      Money      `json:"value"`
-	Country    string     `json:"country,omitempty"`
-	ValidFrom  *time.Time `json:"validFrom,omitempty"`
-	ValidUntil *time.Time `json:"validUntil,omitempty"`
+	SKU     string `json:"sku"`
+	Publish bool   `json:"publish,omitempty"`
+	Staged  *bool  `json:"staged,omitempty"`
+	EmbeddedPrice
 }
 
-// InventoryEntryRecord is the stock of the variant with the given SKU.
+// InventoryEntryRecord is the stock of the variant with the given SKU
+// (InventoryEntryDraft).
 type InventoryEntryRecord struct {
-	SKU               string        `json:"sku"`
-	QuantityOnStock   int64         `json:"quantityOnStock"`
-	SupplyChannel     *KeyReference `json:"supplyChannel,omitempty"`
-	RestockableInDays *int          `json:"restockableInDays,omitempty"`
-	ExpectedDelivery  *time.Time    `json:"expectedDelivery,omitempty"`
+	SKU                            string        `json:"sku"`
+	Key                            string        `json:"key,omitempty"`
+	QuantityOnStock                int64         `json:"quantityOnStock"`
+	SupplyChannel                  *KeyReference `json:"supplyChannel,omitempty"`
+	RestockableInDays              *int          `json:"restockableInDays,omitempty"`
+	ExpectedDelivery               *time.Time    `json:"expectedDelivery,omitempty"`
+	MinCartQuantity                *int64        `json:"minCartQuantity,omitempty"`
+	MaxCartQuantity                *int64        `json:"maxCartQuantity,omitempty"`
+	ReservationExpirationInMinutes *int64        `json:"reservationExpirationInMinutes,omitempty"`
+	Custom                         *CustomFields `json:"custom,omitempty"`
 }
 
 // Decode decodes a record that passed Validate into a pointer to the struct
-// of its type (*ProductRecord for Product, …). It reads the record as
-// Validate does, not as encoding/json would: names match case-sensitively,
-// unknown fields are ignored, strings and numbers are read with the same
-// rules, and an omitted reference typeId is filled in from the field. It
-// fails on data Validate reports as malformed or of the wrong type.
+// of its type (*ProductRecord for Product, …). It reads the record as the
+// store keeps it, in canonical form: the fields of the contract (others
+// ignored), names matched case-sensitively, strings read as Validate reads
+// them, an omitted reference typeId filled in from the field. It fails on
+// data Validate reports as malformed or of the wrong type.
 func Decode(t ResourceType, data []byte) (any, error) {
-	if schemaOf(t) == nil {
+	s := schemaOf(t)
+	if s == nil {
 		return nil, fmt.Errorf("catalog: decode: unknown resource type %q", string(t))
 	}
 	v := validators.Get().(*validator) // for its parser
@@ -165,26 +326,31 @@ func Decode(t ResourceType, data []byte) (any, error) {
 	if v.nodes[0].kind != jsonObject {
 		return nil, fmt.Errorf("catalog: decode %s: expected an object, got %s", t, v.nodes[0].kind)
 	}
-	d := decoder{parser: &v.parser}
+	w := canonWriter{p: &v.parser}
+	canon := w.objectBytes(0, s)
 	var rec any
 	switch t {
 	case ProductType:
-		rec = d.productType(0)
+		rec = new(ProductTypeRecord)
 	case Category:
-		rec = d.category(0)
+		rec = new(CategoryRecord)
 	case TaxCategory:
-		rec = d.taxCategory(0)
+		rec = new(TaxCategoryRecord)
+	case CustomerGroup:
+		rec = new(CustomerGroupRecord)
+	case Channel:
+		rec = new(ChannelRecord)
 	case Product:
-		rec = d.product(0)
+		rec = new(ProductRecord)
 	case ProductVariant:
-		rec = d.productVariant(0)
+		rec = new(ProductVariantRecord)
 	case Price:
-		rec = d.price(0)
+		rec = new(PriceRecord)
 	case InventoryEntry:
-		rec = d.inventoryEntry(0)
+		rec = new(InventoryEntryRecord)
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("catalog: decode %s: %w", t, d.err)
+	if err := json.Unmarshal(canon, rec); err != nil {
+		return nil, fmt.Errorf("catalog: decode %s: %w", t, err)
 	}
 	return rec, nil
 }
@@ -621,433 +787,33 @@ func (p *parser) text(n int32) string {
 	return string(p.appendText(nil, n))
 }
 
-// decoder fills the record structs from a parsed tree. Its first error
-// sticks; later reads return zero values.
-type decoder struct {
-	*parser
-	name []byte
-	err  error
-}
-
-func (d *decoder) fail(n int32, want string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("offset %d: expected %s, got %s", d.nodes[n].start, want, d.nodes[n].kind)
-	}
-}
-
-// members calls fn with the name and value of each member of the object n.
-// The name is valid only until fn reads another object.
-func (d *decoder) members(n int32, fn func(name []byte, v int32)) {
-	switch d.nodes[n].kind {
-	case jsonNull:
-		return
-	case jsonObject:
-	default:
-		d.fail(n, "object")
-		return
+// member is the value node of the first member of object n with the given
+// name, or -1 (also when n is not an object).
+func (p *parser) member(n int32, name string) int32 {
+	if n < 0 || p.nodes[n].kind != jsonObject {
+		return -1
 	}
 	j := n + 1
-	for range d.nodes[n].count {
-		d.name = d.appendText(d.name[:0], j)
-		v := j + 1
-		fn(d.name, v)
-		j = v + d.nodes[v].size
+	for range p.nodes[n].count {
+		nd := &p.nodes[j]
+		if nd.flags&flagEscaped == 0 {
+			if string(p.data[nd.start+1:nd.end-1]) == name {
+				return j + 1
+			}
+		} else if p.text(j) == name {
+			return j + 1
+		}
+		j++
+		j += p.nodes[j].size
 	}
+	return -1
 }
 
-// elements calls fn with each element of the array n.
-func (d *decoder) elements(n int32, fn func(e int32)) {
-	switch d.nodes[n].kind {
-	case jsonNull:
-		return
-	case jsonArray:
-	default:
-		d.fail(n, "array")
-		return
-	}
-	j := n + 1
-	for range d.nodes[n].count {
-		fn(j)
-		j += d.nodes[j].size
-	}
-}
-
-func (d *decoder) str(n int32) string {
-	switch d.nodes[n].kind {
-	case jsonNull:
+// memberText is the text of the string member name of object n, or "".
+func (p *parser) memberText(n int32, name string) string {
+	m := p.member(n, name)
+	if m < 0 || p.nodes[m].kind != jsonString {
 		return ""
-	case jsonString:
-		return d.text(n)
 	}
-	d.fail(n, "string")
-	return ""
-}
-
-func (d *decoder) bool(n int32) bool {
-	switch d.nodes[n].kind {
-	case jsonNull:
-		return false
-	case jsonBool:
-		return d.data[d.nodes[n].start] == 't'
-	}
-	d.fail(n, "boolean")
-	return false
-}
-
-func (d *decoder) int(n int32) int64 {
-	switch nd := d.nodes[n]; {
-	case nd.kind == jsonNull:
-		return 0
-	case nd.kind == jsonNumber && nd.flags&flagInt != 0:
-		i, err := strconv.ParseInt(string(d.raw(n)), 10, 64)
-		if err != nil && d.err == nil {
-			d.err = fmt.Errorf("offset %d: %w", nd.start, err)
-		}
-		return i
-	}
-	d.fail(n, "integer")
-	return 0
-}
-
-func (d *decoder) intPtr(n int32) *int {
-	if d.nodes[n].kind == jsonNull {
-		return nil
-	}
-	i := int(d.int(n))
-	return &i
-}
-
-func (d *decoder) float(n int32) float64 {
-	switch nd := d.nodes[n]; nd.kind {
-	case jsonNull:
-		return 0
-	case jsonNumber:
-		f, err := strconv.ParseFloat(string(d.raw(n)), 64)
-		if err != nil && d.err == nil {
-			d.err = fmt.Errorf("offset %d: %w", nd.start, err)
-		}
-		return f
-	}
-	d.fail(n, "number")
-	return 0
-}
-
-func (d *decoder) time(n int32) *time.Time {
-	s := d.str(n)
-	if s == "" {
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		if d.err == nil {
-			d.err = fmt.Errorf("offset %d: %w", d.nodes[n].start, err)
-		}
-		return nil
-	}
-	return &t
-}
-
-func (d *decoder) localized(n int32) LocalizedString {
-	if d.nodes[n].kind != jsonObject {
-		d.members(n, nil) // null, or the error
-		return nil
-	}
-	ls := make(LocalizedString, d.nodes[n].count)
-	d.members(n, func(tag []byte, v int32) {
-		if d.nodes[v].kind != jsonString {
-			d.fail(v, "string")
-			return
-		}
-		ls[string(tag)] = d.text(v)
-	})
-	return ls
-}
-
-func (d *decoder) keyRef(n int32, typeID string) KeyReference {
-	ref := KeyReference{TypeID: typeID}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "typeId":
-			if id := d.str(v); id != "" {
-				ref.TypeID = id
-			}
-		case "key":
-			ref.Key = d.str(v)
-		}
-	})
-	return ref
-}
-
-func (d *decoder) keyRefPtr(n int32, typeID string) *KeyReference {
-	if d.nodes[n].kind == jsonNull {
-		return nil
-	}
-	ref := d.keyRef(n, typeID)
-	return &ref
-}
-
-func (d *decoder) productType(n int32) *ProductTypeRecord {
-	pt := &ProductTypeRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "key":
-			pt.Key = d.str(v)
-		case "name":
-			pt.Name = d.str(v)
-		case "description":
-			pt.Description = d.str(v)
-		case "attributes":
-			d.elements(v, func(e int32) { pt.Attributes = append(pt.Attributes, d.attributeDefinition(e)) })
-		}
-	})
-	return pt
-}
-
-func (d *decoder) attributeDefinition(n int32) AttributeDefinition {
-	var ad AttributeDefinition
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "name":
-			ad.Name = d.str(v)
-		case "type":
-			ad.Type = d.str(v)
-		case "isRequired":
-			ad.IsRequired = d.bool(v)
-		case "label":
-			ad.Label = d.localized(v)
-		}
-	})
-	return ad
-}
-
-func (d *decoder) category(n int32) *CategoryRecord {
-	c := &CategoryRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "key":
-			c.Key = d.str(v)
-		case "name":
-			c.Name = d.localized(v)
-		case "slug":
-			c.Slug = d.localized(v)
-		case "description":
-			c.Description = d.localized(v)
-		case "parent":
-			c.Parent = d.keyRefPtr(v, Category.TypeID())
-		case "orderHint":
-			c.OrderHint = d.str(v)
-		}
-	})
-	return c
-}
-
-func (d *decoder) taxCategory(n int32) *TaxCategoryRecord {
-	tc := &TaxCategoryRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "key":
-			tc.Key = d.str(v)
-		case "name":
-			tc.Name = d.str(v)
-		case "description":
-			tc.Description = d.str(v)
-		case "rates":
-			d.elements(v, func(e int32) { tc.Rates = append(tc.Rates, d.taxRate(e)) })
-		}
-	})
-	return tc
-}
-
-func (d *decoder) taxRate(n int32) TaxRate {
-	var r TaxRate
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "name":
-			r.Name = d.str(v)
-		case "amount":
-			r.Amount = d.float(v)
-		case "country":
-			r.Country = d.str(v)
-		case "includedInPrice":
-			r.IncludedInPrice = d.bool(v)
-		}
-	})
-	return r
-}
-
-func (d *decoder) product(n int32) *ProductRecord {
-	p := &ProductRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "key":
-			p.Key = d.str(v)
-		case "productType":
-			p.ProductType = d.keyRef(v, ProductType.TypeID())
-		case "name":
-			p.Name = d.localized(v)
-		case "slug":
-			p.Slug = d.localized(v)
-		case "description":
-			p.Description = d.localized(v)
-		case "categories":
-			d.elements(v, func(e int32) { p.Categories = append(p.Categories, d.keyRef(e, Category.TypeID())) })
-		case "taxCategory":
-			p.TaxCategory = d.keyRefPtr(v, TaxCategory.TypeID())
-		case "publish":
-			p.Publish = d.bool(v)
-		case "masterVariant":
-			if d.nodes[v].kind != jsonNull {
-				mv := d.variant(v)
-				p.MasterVariant = &mv
-			}
-		case "variants":
-			d.elements(v, func(e int32) { p.Variants = append(p.Variants, d.variant(e)) })
-		}
-	})
-	return p
-}
-
-func (d *decoder) variant(n int32) Variant {
-	var va Variant
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "sku":
-			va.SKU = d.str(v)
-		case "key":
-			va.Key = d.str(v)
-		default:
-			d.variantPart(name, v, &va.Attributes, &va.Prices, &va.Images)
-		}
-	})
-	return va
-}
-
-// variantPart decodes the attributes, prices and images of a Variant or a
-// ProductVariant.
-func (d *decoder) variantPart(name []byte, v int32, attrs *[]Attribute, prices *[]EmbeddedPrice, images *[]Image) {
-	switch string(name) {
-	case "attributes":
-		d.elements(v, func(e int32) { *attrs = append(*attrs, d.attribute(e)) })
-	case "prices":
-		d.elements(v, func(e int32) { *prices = append(*prices, d.embeddedPrice(e)) })
-	case "images":
-		d.elements(v, func(e int32) { *images = append(*images, d.image(e)) })
-	}
-}
-
-func (d *decoder) attribute(n int32) Attribute {
-	var a Attribute
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "name":
-			a.Name = d.str(v)
-		case "value":
-			if d.nodes[v].kind != jsonNull {
-				a.Value = bytes.Clone(d.raw(v))
-			}
-		}
-	})
-	return a
-}
-
-func (d *decoder) embeddedPrice(n int32) EmbeddedPrice {
-	var ep EmbeddedPrice
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "key":
-			ep.Key = d.str(v)
-		case "value":
-			ep.Value = d.money(v)
-		case "country":
-			ep.Country = d.str(v)
-		}
-	})
-	return ep
-}
-
-func (d *decoder) money(n int32) Money {
-	var m Money
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "currencyCode":
-			m.CurrencyCode = d.str(v)
-		case "centAmount":
-			m.CentAmount = d.int(v)
-		case "fractionDigits":
-			m.FractionDigits = d.intPtr(v)
-		}
-	})
-	return m
-}
-
-func (d *decoder) image(n int32) Image {
-	var im Image
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "url":
-			im.URL = d.str(v)
-		case "label":
-			im.Label = d.str(v)
-		}
-	})
-	return im
-}
-
-func (d *decoder) productVariant(n int32) *ProductVariantRecord {
-	pv := &ProductVariantRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "sku":
-			pv.SKU = d.str(v)
-		case "key":
-			pv.Key = d.str(v)
-		case "product":
-			pv.Product = d.keyRef(v, Product.TypeID())
-		case "isMasterVariant":
-			pv.IsMasterVariant = d.bool(v)
-		default:
-			d.variantPart(name, v, &pv.Attributes, &pv.Prices, &pv.Images)
-		}
-	})
-	return pv
-}
-
-func (d *decoder) price(n int32) *PriceRecord {
-	pr := &PriceRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "key":
-			pr.Key = d.str(v)
-		case "sku":
-			pr.SKU = d.str(v)
-		case "value":
-			pr.Value = d.money(v)
-		case "country":
-			pr.Country = d.str(v)
-		case "validFrom":
-			pr.ValidFrom = d.time(v)
-		case "validUntil":
-			pr.ValidUntil = d.time(v)
-		}
-	})
-	return pr
-}
-
-func (d *decoder) inventoryEntry(n int32) *InventoryEntryRecord {
-	ie := &InventoryEntryRecord{}
-	d.members(n, func(name []byte, v int32) {
-		switch string(name) {
-		case "sku":
-			ie.SKU = d.str(v)
-		case "quantityOnStock":
-			ie.QuantityOnStock = d.int(v)
-		case "supplyChannel":
-			ie.SupplyChannel = d.keyRefPtr(v, channelTypeID)
-		case "restockableInDays":
-			ie.RestockableInDays = d.intPtr(v)
-		case "expectedDelivery":
-			ie.ExpectedDelivery = d.time(v)
-		}
-	})
-	return ie
+	return p.text(m)
 }

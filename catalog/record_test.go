@@ -23,9 +23,9 @@ func TestDecode(t *testing.T) {
 			Name:        "Shoes",
 			Description: "Footwear of every kind",
 			Attributes: []AttributeDefinition{
-				{Name: "size", Type: "number", IsRequired: true, Label: LocalizedString{"en": "Size", "de": "Größe"}},
-				{Name: "color", Type: "enum", Label: LocalizedString{"en": "Colour", "en-US": "Color"}},
-				{Name: "material", Type: "ltext"},
+				{Name: "size", Type: AttributeType{Name: "number"}, IsRequired: true, Label: LocalizedString{"en": "Size", "de": "Größe"}},
+				{Name: "color", Type: AttributeType{Name: "enum"}, Label: LocalizedString{"en": "Colour", "en-US": "Color"}},
+				{Name: "material", Type: AttributeType{Name: "ltext"}},
 			},
 		}},
 		{Category, &CategoryRecord{
@@ -92,12 +92,23 @@ func TestDecode(t *testing.T) {
 			Images: []Image{{URL: "https://img.example.com/shoe-123-43.jpg"}},
 		}},
 		{Price, &PriceRecord{
-			Key:        "price-shoe-123-40-eur",
-			SKU:        "shoe-123-40",
-			Value:      Money{CurrencyCode: "EUR", CentAmount: 7999, FractionDigits: ptr(2)},
-			Country:    "DE",
-			ValidFrom:  ptr(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
-			ValidUntil: ptr(time.Date(2026, 12, 31, 23, 59, 59, 0, time.FixedZone("", 3600))),
+			SKU: "shoe-123-40",
+			EmbeddedPrice: EmbeddedPrice{
+				Key:        "price-shoe-123-40-eur",
+				Value:      Money{CurrencyCode: "EUR", CentAmount: 7999, FractionDigits: ptr(2)},
+				Country:    "DE",
+				ValidFrom:  ptr(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+				ValidUntil: ptr(time.Date(2026, 12, 31, 23, 59, 59, 0, time.FixedZone("", 3600))),
+			},
+		}},
+		{CustomerGroup, &CustomerGroupRecord{Key: "b2b", GroupName: "b2b"}},
+		{Channel, &ChannelRecord{
+			Key:         "warehouse-1",
+			Roles:       []string{"InventorySupply", "ProductDistribution"},
+			Name:        LocalizedString{"en": "Warehouse 1", "de": "Lager 1"},
+			Description: LocalizedString{"en": "The first warehouse"},
+			Address:     &Address{StreetName: "Townsend Street", StreetNumber: "650", PostalCode: "CA 94103", City: "San Francisco", Country: "US"},
+			GeoLocation: &GeoJSONPoint{Type: "Point", Coordinates: []float64{-122.402917, 37.770929}},
 		}},
 		{InventoryEntry, &InventoryEntryRecord{
 			SKU:               "shoe-123-40",
@@ -141,7 +152,12 @@ func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 			require.NoError(t, err)
 			want := reflect.New(reflect.TypeOf(got).Elem()).Interface()
 			require.NoError(t, json.Unmarshal(data, want))
-			require.Equal(t, want, got)
+			// Raw attribute values are compared as JSON: Decode reads them compacted.
+			wantJSON, err := json.Marshal(want)
+			require.NoError(t, err)
+			gotJSON, err := json.Marshal(got)
+			require.NoError(t, err)
+			require.JSONEq(t, string(wantJSON), string(gotJSON))
 		})
 	}
 }
@@ -203,7 +219,6 @@ func TestDecodeErrors(t *testing.T) {
 		{"not an object", Product, `["key"]`},
 		{"a number for a string", ProductType, `{"key":"ab","name":5}`},
 		{"a string for a localized string", Category, `{"key":"ab","name":"x"}`},
-		{"a null language", Category, `{"key":"ab","name":{"en":null}}`},
 		{"a fraction for an integer", Price, `{"value":{"centAmount":1.5}}`},
 		{"an integer out of range", Price, `{"value":{"centAmount":99999999999999999999}}`},
 		{"a string for a number", TaxCategory, `{"rates":[{"amount":"0.1"}]}`},

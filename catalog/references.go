@@ -1,10 +1,5 @@
 package catalog
 
-// channelTypeID is the typeId of InventoryEntry.supplyChannel. Channels are
-// not a resource type of the contract: the reference is checked but not
-// reported in Validated.References.
-const channelTypeID = "channel"
-
 // reference is the schema of a key reference {"typeId": …, "key": …} in a
 // field that implies typeID. The typeId may be omitted; given, it must be
 // typeID. When collect is set, Validate reports the reference in

@@ -36,7 +36,11 @@ func TestValidateReferences(t *testing.T) {
 		{"ProductVariant", ProductVariant, record(t, ProductVariant), []Reference{{TypeID: "product", Key: "shoe-123"}}},
 		{"Price", Price, record(t, Price), []Reference{{TypeID: "product-variant", SKU: "shoe-123-40"}}},
 		{"Price with a bad sku", Price, record(t, Price, "sku", "a"), nil},
-		{"InventoryEntry, its supply channel left out", InventoryEntry, record(t, InventoryEntry), []Reference{{TypeID: "product-variant", SKU: "shoe-123-40"}}},
+		{"InventoryEntry", InventoryEntry, record(t, InventoryEntry), []Reference{{TypeID: "product-variant", SKU: "shoe-123-40"}, {TypeID: "channel", Key: "warehouse-1"}}},
+		{"Price with a customer group and a channel", Price, record(t, Price, "customerGroup", map[string]any{"key": "b2b"}, "channel", map[string]any{"typeId": "channel", "key": "store-1"}),
+			[]Reference{{TypeID: "product-variant", SKU: "shoe-123-40"}, {TypeID: "customer-group", Key: "b2b"}, {TypeID: "channel", Key: "store-1"}}},
+		{"CustomerGroup", CustomerGroup, record(t, CustomerGroup), nil},
+		{"Channel", Channel, record(t, Channel), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,7 +58,7 @@ func TestValidateReferences(t *testing.T) {
 }
 
 // referencesOf lists the references of a decoded record as Validate reports
-// them: in field order, without duplicates, supply channels left out.
+// them: in field order, without duplicates.
 func referencesOf(rec any) []Reference {
 	var refs []Reference
 	add := func(r Reference) {
@@ -83,8 +87,17 @@ func referencesOf(rec any) []Reference {
 		add(key(r.Product))
 	case *PriceRecord:
 		add(Reference{TypeID: ProductVariant.TypeID(), SKU: r.SKU})
+		if r.CustomerGroup != nil {
+			add(key(*r.CustomerGroup))
+		}
+		if r.Channel != nil {
+			add(key(*r.Channel))
+		}
 	case *InventoryEntryRecord:
 		add(Reference{TypeID: ProductVariant.TypeID(), SKU: r.SKU})
+		if r.SupplyChannel != nil {
+			add(key(*r.SupplyChannel))
+		}
 	}
 	return refs
 }

@@ -6,7 +6,7 @@ import "strings"
 // and the <ResourceType> token of catalog event subjects.
 type ResourceType string
 
-// The seven resource types of the record contract (DESIGN §4).
+// The nine resource types of the record contract (DESIGN §4).
 const (
 	ProductType    ResourceType = "ProductType"
 	Category       ResourceType = "Category"
@@ -15,11 +15,13 @@ const (
 	ProductVariant ResourceType = "ProductVariant"
 	Price          ResourceType = "Price"
 	InventoryEntry ResourceType = "InventoryEntry"
+	CustomerGroup  ResourceType = "CustomerGroup"
+	Channel        ResourceType = "Channel"
 )
 
 // ResourceTypes lists every resource type in dependency order: a type only
 // references types listed before it.
-var ResourceTypes = []ResourceType{ProductType, Category, TaxCategory, Product, ProductVariant, Price, InventoryEntry}
+var ResourceTypes = []ResourceType{ProductType, Category, TaxCategory, CustomerGroup, Channel, Product, ProductVariant, Price, InventoryEntry}
 
 var typeIDs = map[ResourceType]string{
 	ProductType:    "product-type",
@@ -29,6 +31,8 @@ var typeIDs = map[ResourceType]string{
 	ProductVariant: "product-variant",
 	Price:          "price",
 	InventoryEntry: "inventory-entry",
+	CustomerGroup:  "customer-group",
+	Channel:        "channel",
 }
 
 // ParseResourceType parses an Import-Data header value, case-insensitively.

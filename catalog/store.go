@@ -166,10 +166,22 @@ var storeTables = map[ResourceType]string{
 	ProductType:    "catalog_product_types",
 	Category:       "catalog_categories",
 	TaxCategory:    "catalog_tax_categories",
+	CustomerGroup:  "catalog_customer_groups",
+	Channel:        "catalog_channels",
 	Product:        "catalog_products",
 	ProductVariant: "catalog_variants",
 	Price:          "catalog_prices",
 	InventoryEntry: "catalog_inventory",
+}
+
+// TableOf is the catalog table of resource type t and its identity column
+// (key, or sku for the types identified by sku).
+func TableOf(t ResourceType) (table, column string) {
+	column = "key"
+	if t.IdentifiedBySKU() {
+		column = "sku"
+	}
+	return storeTables[t], column
 }
 
 // Applying a batch.
@@ -201,6 +213,8 @@ type applyItem struct {
 	sku        string          // Price: the variant's sku
 	quantity   int64           // InventoryEntry: quantityOnStock
 	variants   []*canonVariant // Product: its variants, master first; ProductVariant: itself
+	own        *canonVariant   // Product: the product without its variants, its own attributes apart
+	scope      string          // Price: its scope (priceScope)
 
 	refused bool
 	errs    []Error
@@ -222,26 +236,9 @@ type canonVariant struct {
 
 type canonAttribute struct {
 	name     string
-	hasValue bool // a value that is not null
+	hasValue bool   // a value that is not null
+	value    []byte // the value as written in the record (nil when absent or null)
 	json     []byte
-}
-
-// productTypeDef is what a product type says of its products' attributes.
-type productTypeDef struct {
-	key      string
-	required map[string]bool // name → isRequired, for every defined attribute
-	order    []string        // the required attributes, in definition order
-}
-
-func newProductTypeDef(r *ProductTypeRecord) *productTypeDef {
-	d := &productTypeDef{key: r.Key, required: make(map[string]bool, len(r.Attributes))}
-	for _, a := range r.Attributes {
-		if _, dup := d.required[a.Name]; !dup && a.IsRequired {
-			d.order = append(d.order, a.Name)
-		}
-		d.required[a.Name] = d.required[a.Name] || a.IsRequired
-	}
-	return d
 }
 
 func (it *applyItem) refuse(e Error) {
@@ -359,7 +356,12 @@ func prepareItems(recs []ApplyRecord) []*applyItem {
 			it.refuse(DataErr(CodeMalformedRecord, "", "expected a JSON object, got "+k.String()))
 			continue
 		}
+		w.at("")
+		w.warns = w.warns[:0]
 		w.prepare(it, s, rec)
+		if !it.refused && len(w.warns) > 0 {
+			it.warns = append(it.warns, w.warns...)
+		}
 	}
 	return items
 }
@@ -388,7 +390,7 @@ func (w *canonWriter) prepare(it *applyItem, s *schema, rec ApplyRecord) {
 	}
 	switch rec.Type {
 	case Product:
-		it.data = w.objectBytes(0, s, "masterVariant", "variants")
+		it.own = w.variant(0, s, "", "masterVariant", "variants")
 		it.typeKey = w.memberText(w.member(0, "productType"), "key")
 		if !required(it.typeKey, "productType.key") {
 			return
@@ -422,18 +424,19 @@ func (w *canonWriter) prepare(it *applyItem, s *schema, rec ApplyRecord) {
 		it.variants = []*canonVariant{w.variant(0, s, "", "product", "isMasterVariant")}
 	case ProductType:
 		it.data = w.objectBytes(0, s)
-		r, err := Decode(ProductType, rec.Data)
+		def, err := productTypeDefOf(it.data)
 		if err != nil {
 			it.refuse(DataErr(CodeMalformedRecord, "", err.Error()))
 			return
 		}
-		it.def = newProductTypeDef(r.(*ProductTypeRecord))
+		it.def = def
 	case Category:
 		it.data = w.objectBytes(0, s)
 		it.parent = w.memberText(w.member(0, "parent"), "key")
 	case Price:
 		it.data = w.objectBytes(0, s)
 		it.sku = w.memberText(0, "sku")
+		it.scope = priceScope(w.p, 0)
 		required(it.sku, "sku")
 	case InventoryEntry:
 		it.data = w.objectBytes(0, s)
@@ -456,6 +459,9 @@ func joinField(prefix, field string) string {
 	if prefix == "" {
 		return field
 	}
+	if field == "" {
+		return prefix
+	}
 	return prefix + "." + field
 }
 
@@ -472,6 +478,10 @@ type segment struct {
 	claimed   map[string]string          // sku → product, claimed by a record of the segment
 	masterSet map[string]*applyItem      // product key → the record making one of its variants the master
 
+	siblings    map[string]map[string]siblingVariant // product → sku → attributes, for the products with constraints
+	priceScopes map[string]map[string]string         // sku → price key → scope, of the Price records of the segment's skus
+
+	p    *parser // reads attribute values and stored rows
 	rows []variantRow
 }
 
@@ -495,9 +505,12 @@ type variantRow struct {
 }
 
 func applySegment(ctx context.Context, tx pgx.Tx, merchant string, items []*applyItem, results []ApplyResult) error {
+	v := validators.Get().(*validator) // for its parser
+	defer v.release()
 	sg := &segment{
 		merchant: merchant, items: items,
 		claimed: map[string]string{}, masterSet: map[string]*applyItem{},
+		p: &v.parser,
 	}
 	if err := sg.load(ctx, tx); err != nil {
 		return err
@@ -542,6 +555,12 @@ func (sg *segment) load(ctx context.Context, tx pgx.Tx) error {
 	if sg.skus, err = variantsExisting(ctx, tx, sg.merchant, priceSKUs); err != nil {
 		return err
 	}
+	if sg.siblings, err = variantsAttributesLoad(ctx, tx, sg.merchant, sg.constrainedProducts()); err != nil {
+		return err
+	}
+	if sg.priceScopes, err = sg.pricesScopesLoad(ctx, tx, priceSKUs); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -568,7 +587,9 @@ func (sg *segment) decide(it *applyItem) {
 		if _, claimed := sg.claimed[it.sku]; !claimed && !sg.skus[it.sku] {
 			it.refuse(DataErr(CodeUnknownReference, "sku", fmt.Sprintf(
 				"no variant has the sku %q; the resolver should have waited for it", it.sku)))
+			return
 		}
+		sg.checkPriceScope(it)
 	}
 }
 
@@ -587,14 +608,22 @@ func (sg *segment) decideProduct(it *applyItem) {
 			it.refuse(DataErr(CodeDuplicateSKU, field, fmt.Sprintf("sku %q belongs to product %q", cv.sku, owner)))
 		}
 	}
+	ownKeep := sg.checkAttributes(it, def, it.own, levelProduct)
 	keeps := make([][]bool, len(it.variants))
+	rows := make(map[string]siblingVariant, len(it.variants))
 	for i, cv := range it.variants {
-		keeps[i] = sg.checkAttributes(it, def, cv)
+		keeps[i] = sg.checkAttributes(it, def, cv, levelVariant)
+		rows[cv.sku] = siblingVariant{field: cv.field, attrs: cv.attrsJSON(keeps[i])}
+	}
+	if !it.refused {
+		sg.checkConstraints(it, def, it.key, rows)
 	}
 	if it.refused {
 		it.warns = nil
 		return
 	}
+	it.data = it.own.json(ownKeep)
+	sg.noteSiblings(it.key, rows)
 	sg.products[it.key] = it.typeKey
 	if it.hasMaster {
 		sg.masterSet[it.key] = it
@@ -631,17 +660,34 @@ func (sg *segment) decideVariant(it *applyItem) {
 			"product type %q of product %q is not in the catalog", typeKey, it.productKey)))
 		return
 	}
-	keep := sg.checkAttributes(it, def, cv)
+	keep := sg.checkAttributes(it, def, cv, levelVariant)
+	rows := map[string]siblingVariant{cv.sku: {field: cv.field, attrs: cv.attrsJSON(keep)}}
+	if !it.refused {
+		sg.checkConstraints(it, def, it.productKey, rows)
+	}
 	if it.refused {
 		it.warns = nil
 		return
 	}
+	sg.noteSiblings(it.productKey, rows)
 	row := variantRow{item: it, cv: cv, product: it.productKey, data: cv.json(keep), master: -1, position: noPosition}
 	if it.isMaster {
 		row.master = 1
 		sg.masterSet[it.productKey] = it
 	}
 	sg.addRow(row)
+}
+
+// noteSiblings notes the variants a record writes for the constraint
+// checks of the records after it.
+func (sg *segment) noteSiblings(product string, rows map[string]siblingVariant) {
+	m := sg.siblings[product]
+	if m == nil {
+		return // the product's type has no constraint
+	}
+	for sku, v := range rows {
+		m[sku] = siblingVariant{attrs: v.attrs}
+	}
 }
 
 func (sg *segment) addRow(row variantRow) {
@@ -652,28 +698,6 @@ func (sg *segment) addRow(row variantRow) {
 	}
 	sg.claimed[row.cv.sku] = row.product
 	sg.rows = append(sg.rows, row)
-}
-
-// checkAttributes checks the attributes of a variant against its product
-// type: it warns of (and drops) the undefined ones and refuses a variant
-// without a required one. It returns which attributes to keep.
-func (sg *segment) checkAttributes(it *applyItem, def *productTypeDef, cv *canonVariant) []bool {
-	keep := make([]bool, len(cv.attrs))
-	for i, a := range cv.attrs {
-		if _, ok := def.required[a.name]; !ok {
-			it.warns = append(it.warns, DataErr(CodeUndefinedAttribute, joinField(cv.field, "attributes."+strconv.Itoa(i)),
-				fmt.Sprintf("attribute %q is not defined by product type %q; it was dropped", a.name, def.key)))
-			continue
-		}
-		keep[i] = true
-	}
-	for _, name := range def.order {
-		if !slices.ContainsFunc(cv.attrs, func(a canonAttribute) bool { return a.name == name && a.hasValue }) {
-			it.refuse(DataErr(CodeRequiredAttribute, joinField(cv.field, "attributes"),
-				fmt.Sprintf("attribute %q is required by product type %q", name, def.key)))
-		}
-	}
-	return keep
 }
 
 // json is the variant with the attributes to keep.
@@ -719,7 +743,7 @@ func (sg *segment) write(ctx context.Context, tx pgx.Tx, results []ApplyResult) 
 		slices.SortFunc(its, func(a, b *applyItem) int { return strings.Compare(a.key, b.key) })
 	}
 	changed := map[rowID]bool{} // row → inserted
-	for _, t := range []ResourceType{ProductType, Category, TaxCategory, Product} {
+	for _, t := range []ResourceType{ProductType, Category, TaxCategory, CustomerGroup, Channel, Product} {
 		if err := rowsUpsert(ctx, tx, sg.merchant, t, byType[t], changed); err != nil {
 			return err
 		}
@@ -927,44 +951,39 @@ func (sg *segment) writeVariants(ctx context.Context, tx pgx.Tx, changed map[row
 // are. The result is valid input for jsonb, and two records Decode reads
 // alike compare equal as jsonb.
 type canonWriter struct {
-	p   *parser
-	buf []byte
-	tmp []byte
+	p     *parser
+	buf   []byte
+	tmp   []byte
+	path  []byte  // dotted path of the value being written
+	warns []Error // UNKNOWN_FIELD warnings of the record being written
 }
 
 // member is the value node of the first member of object n with the given
 // name, or -1.
-func (w *canonWriter) member(n int32, name string) int32 {
-	if n < 0 || w.p.nodes[n].kind != jsonObject {
-		return -1
-	}
-	j := n + 1
-	for range w.p.nodes[n].count {
-		if w.nameIs(j, name) {
-			return j + 1
-		}
-		j++
-		j += w.p.nodes[j].size
-	}
-	return -1
-}
-
-func (w *canonWriter) nameIs(n int32, name string) bool {
-	nd := &w.p.nodes[n]
-	if nd.flags&flagEscaped == 0 {
-		return string(w.p.data[nd.start+1:nd.end-1]) == name
-	}
-	w.tmp = w.p.appendText(w.tmp[:0], n)
-	return string(w.tmp) == name
-}
+func (w *canonWriter) member(n int32, name string) int32 { return w.p.member(n, name) }
 
 // memberText is the text of the string member name of object n, or "".
-func (w *canonWriter) memberText(n int32, name string) string {
-	m := w.member(n, name)
-	if m < 0 || w.p.nodes[m].kind != jsonString {
-		return ""
+func (w *canonWriter) memberText(n int32, name string) string { return w.p.memberText(n, name) }
+
+// at sets the path the next values are written at ("masterVariant").
+func (w *canonWriter) at(path string) { w.path = append(w.path[:0], path...) }
+
+func (w *canonWriter) push(name []byte) int {
+	at := len(w.path)
+	if at > 0 {
+		w.path = append(w.path, '.')
 	}
-	return w.p.text(m)
+	w.path = append(w.path, cut(name)...)
+	return at
+}
+
+func (w *canonWriter) pushIndex(i int) int {
+	at := len(w.path)
+	if at > 0 {
+		w.path = append(w.path, '.')
+	}
+	w.path = strconv.AppendInt(w.path, int64(i), 10)
+	return at
 }
 
 // objectBytes returns object n in canonical form, without the fields omit.
@@ -977,6 +996,7 @@ func (w *canonWriter) objectBytes(n int32, s *schema, omit ...string) []byte {
 // variant puts the variant object n in canonical form.
 func (w *canonWriter) variant(n int32, s *schema, field string, omit ...string) *canonVariant {
 	cv := &canonVariant{field: field, sku: w.memberText(n, "sku")}
+	w.at(field)
 	cv.base = w.objectBytes(n, s, append(omit, "attributes")...)
 	a := w.member(n, "attributes")
 	if a < 0 || w.p.nodes[a].kind != jsonArray {
@@ -985,12 +1005,14 @@ func (w *canonWriter) variant(n int32, s *schema, field string, omit ...string) 
 	cv.hasAttrs = true
 	elem := attributes.elem.schema
 	j := a + 1
-	for range w.p.nodes[a].count {
+	for i := range int(w.p.nodes[a].count) {
 		if w.p.nodes[j].kind == jsonObject {
 			v := w.member(j, "value")
+			w.at(joinField(field, "attributes."+strconv.Itoa(i)))
 			cv.attrs = append(cv.attrs, canonAttribute{
 				name:     w.memberText(j, "name"),
 				hasValue: v >= 0 && w.p.nodes[v].kind != jsonNull,
+				value:    w.valueOf(v),
 				json:     w.objectBytes(j, elem),
 			})
 		}
@@ -999,14 +1021,25 @@ func (w *canonWriter) variant(n int32, s *schema, field string, omit ...string) 
 	return cv
 }
 
+// valueOf is the value node n as written in the record, nil for none.
+func (w *canonWriter) valueOf(n int32) []byte {
+	if n < 0 || w.p.nodes[n].kind == jsonNull {
+		return nil
+	}
+	return w.p.raw(n)
+}
+
 // value appends node n, described by s (nil: free-form).
 func (w *canonWriter) value(n int32, s *schema) {
 	nd := &w.p.nodes[n]
 	switch nd.kind {
 	case jsonObject:
-		if s != nil && s.kind == valueObject {
+		switch {
+		case s != nil && s.kind == valueObject:
 			w.object(n, s, nil)
-		} else {
+		case s != nil && s.kind == valueMap:
+			w.mapObject(n, s.elem.schema)
+		default:
 			w.freeObject(n)
 		}
 	case jsonArray:
@@ -1016,11 +1049,13 @@ func (w *canonWriter) value(n int32, s *schema) {
 		}
 		w.buf = append(w.buf, '[')
 		j := n + 1
-		for i := range nd.count {
+		for i := range int(nd.count) {
 			if i > 0 {
 				w.buf = append(w.buf, ',')
 			}
+			at := w.pushIndex(i)
 			w.value(j, elem)
+			w.path = w.path[:at]
 			j += w.p.nodes[j].size
 		}
 		w.buf = append(w.buf, ']')
@@ -1033,7 +1068,9 @@ func (w *canonWriter) value(n int32, s *schema) {
 	}
 }
 
-// object appends object n with the fields of s but those in omit.
+// object appends object n with the fields of s but those in omit. A member
+// s does not name is not written: it is reported as an UNKNOWN_FIELD
+// warning, so that nothing is dropped in silence.
 func (w *canonWriter) object(n int32, s *schema, omit []string) {
 	w.buf = append(w.buf, '{')
 	first, hasTypeID := true, false
@@ -1045,25 +1082,39 @@ func (w *canonWriter) object(n int32, s *schema, omit []string) {
 			continue
 		}
 		var i int
+		var nameText []byte
 		if nd := &w.p.nodes[name]; nd.flags&flagEscaped == 0 {
-			i = s.lookup(w.p.data[nd.start+1 : nd.end-1])
+			nameText = w.p.data[nd.start+1 : nd.end-1]
 		} else {
 			w.tmp = w.p.appendText(w.tmp[:0], name)
-			i = s.lookup(w.tmp)
+			nameText = w.tmp
 		}
-		if i < 0 || slices.Contains(omit, s.fields[i].name) {
+		i = s.lookup(nameText)
+		if i < 0 {
+			at := w.push(nameText)
+			w.warns = append(w.warns, DataErr(CodeUnknownField, string(w.path),
+				"the field is not part of the record contract (nor of the commercetools draft): it was not stored"))
+			w.path = w.path[:at]
 			continue
+		}
+		if slices.Contains(omit, s.fields[i].name) {
+			continue
+		}
+		f := &s.fields[i]
+		if (f.name == "typeId" || f.schema.format == formatDate) && w.p.nodes[val].kind == jsonString && w.p.nodes[val].end-w.p.nodes[val].start == 2 {
+			continue // "": as if omitted (a typeId is filled in below)
 		}
 		if !first {
 			w.buf = append(w.buf, ',')
 		}
 		first = false
-		f := &s.fields[i]
 		hasTypeID = hasTypeID || f.name == "typeId"
 		w.buf = append(w.buf, '"')
 		w.buf = append(w.buf, f.name...)
 		w.buf = append(w.buf, '"', ':')
+		at := w.push([]byte(f.name))
 		w.value(val, f.schema)
+		w.path = w.path[:at]
 	}
 	if s.typeID != "" && !hasTypeID && s.index("typeId") >= 0 {
 		if !first {
@@ -1072,6 +1123,29 @@ func (w *canonWriter) object(n int32, s *schema, omit []string) {
 		w.buf = append(w.buf, `"typeId":"`...)
 		w.buf = append(w.buf, s.typeID...)
 		w.buf = append(w.buf, '"')
+	}
+	w.buf = append(w.buf, '}')
+}
+
+// mapObject appends object n, every member's value described by elem.
+func (w *canonWriter) mapObject(n int32, elem *schema) {
+	w.buf = append(w.buf, '{')
+	j := n + 1
+	for i := range w.p.nodes[n].count {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.str(j)
+		w.buf = append(w.buf, ':')
+		var at int
+		if nd := &w.p.nodes[j]; nd.flags&flagEscaped == 0 {
+			at = w.push(w.p.data[nd.start+1 : nd.end-1])
+		} else {
+			at = w.push(w.p.appendText(w.tmp[:0], j))
+		}
+		w.value(j+1, elem)
+		w.path = w.path[:at]
+		j += 1 + w.p.nodes[j+1].size
 	}
 	w.buf = append(w.buf, '}')
 }
@@ -1158,11 +1232,11 @@ func productTypesLoad(ctx context.Context, db database.DBTX, merchant string, ke
 	var key string
 	var data []byte
 	_, err = pgx.ForEachRow(rows, []any{&key, &data}, func() error {
-		r, err := Decode(ProductType, data)
+		def, err := productTypeDefOf(data)
 		if err != nil {
 			return fmt.Errorf("product type %q: %w", key, err)
 		}
-		defs[key] = newProductTypeDef(r.(*ProductTypeRecord))
+		defs[key] = def
 		return nil
 	})
 	if err != nil {
@@ -1272,6 +1346,8 @@ var storeUpsertSQL = map[ResourceType]string{
 	Product:        upsertSQL("catalog_products", "key", "product_type_key", "text", "r.extra"),
 	Price:          upsertSQL("catalog_prices", "key", "sku", "text", "r.extra"),
 	InventoryEntry: upsertSQL("catalog_inventory", "sku", "quantity_on_stock", "int8", "r.extra"),
+	CustomerGroup:  upsertSQL("catalog_customer_groups", "key", "", "", ""),
+	Channel:        upsertSQL("catalog_channels", "key", "", "", ""),
 }
 
 // upsertSQL is the statement of storeUpsertSQL for table, whose identity
@@ -1494,4 +1570,6 @@ var storeGetSQL = map[ResourceType]string{
 		FROM catalog_variants WHERE merchant_id = $1 AND sku = $2`,
 	Price:          `SELECT data FROM catalog_prices WHERE merchant_id = $1 AND key = $2`,
 	InventoryEntry: `SELECT data FROM catalog_inventory WHERE merchant_id = $1 AND sku = $2`,
+	CustomerGroup:  `SELECT data FROM catalog_customer_groups WHERE merchant_id = $1 AND key = $2`,
+	Channel:        `SELECT data FROM catalog_channels WHERE merchant_id = $1 AND key = $2`,
 }

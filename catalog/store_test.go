@@ -317,16 +317,18 @@ func TestStoreCanonicalForm(t *testing.T) {
 	require.Equal(t, "café \uFFFD \"q\" \uFFFD", got["name"].(map[string]any)["en"])
 	require.Equal(t, "tab\tnl", got["description"].(map[string]any)["en"])
 
-	// Attribute values are free-form: kept whole, with tiny and huge numbers.
-	applyOK(t, s, applyRec(t, ProductType, productTypeJSON(t, "pt", "size")))
+	// Attribute values are kept whole, with tiny and huge numbers.
+	applyOK(t, s, applyRec(t, ProductType, []byte(`{"key":"pt","name":"pt","attributes":[{"name":"size","type":{"name":"set","elementType":{"name":"number"}}},{"name":"s","type":"ltext"}]}`)))
 	p := productJSON(t, "pp", "pt", map[string]any{"sku": "p-1", "attributes": []any{
-		map[string]any{"name": "size", "value": map[string]any{"nn": json.Number("1e-400"), "mm": json.Number("1.5e300"), "ss": "\u2028"}},
+		map[string]any{"name": "size", "value": []any{json.Number("1e-400"), json.Number("1.5e300")}},
+		map[string]any{"name": "s", "value": map[string]any{"en": "\u2028"}},
 	}})
 	res = applyOK(t, s, applyRec(t, Product, p))
 	require.Equal(t, Created, res[0].Outcome, "%+v", res[0])
 	got = getJSON(t, s, Product, "pp")
-	value := got["masterVariant"].(map[string]any)["attributes"].([]any)[0].(map[string]any)["value"].(map[string]any)
-	require.Equal(t, map[string]any{"nn": 0.0, "mm": 1.5e300, "ss": "\u2028"}, value)
+	attrs := got["masterVariant"].(map[string]any)["attributes"].([]any)
+	require.Equal(t, []any{0.0, 1.5e300}, attrs[0].(map[string]any)["value"])
+	require.Equal(t, map[string]any{"en": "\u2028"}, attrs[1].(map[string]any)["value"])
 	res = applyOK(t, s, applyRec(t, Product, p))
 	require.Equal(t, Unchanged, res[0].Outcome)
 }
@@ -337,7 +339,7 @@ func TestStoreRefusesMalformed(t *testing.T) {
 	res := applyOK(t, s,
 		ApplyRecord{Type: Category, Key: "aa", Data: []byte(`{"key":"aa",`)},
 		ApplyRecord{Type: Category, Key: "bb", Data: []byte(`[1]`)},
-		ApplyRecord{Type: "Channel", Key: "cc", Data: []byte(`{"key":"cc"}`)},
+		ApplyRecord{Type: "Warehouse", Key: "cc", Data: []byte(`{"key":"cc"}`)},
 		ApplyRecord{Type: Category, Key: "other", Data: categoryJSON(t, "dd", "D")},
 		ApplyRecord{Type: Category, Data: categoryJSON(t, "ee", "E")}, // no Key: the record's
 	)

@@ -149,4 +149,16 @@ const (
 	// this one (a later delivery, or later in the same delivery); this
 	// record's data for it was not applied.
 	CodeSuperseded = "SUPERSEDED"
+	// CodeUnknownField (a warning): the record has a field the contract
+	// does not know (neither commercetools' draft nor importd's shorthand);
+	// it was not stored and the rest of the record was written.
+	CodeUnknownField = "UNKNOWN_FIELD"
+	// CodeInvalidAttributeValue: an attribute's value does not match the
+	// type its product type defines (an enum key it does not list, a date
+	// that does not parse, …).
+	CodeInvalidAttributeValue = "INVALID_ATTRIBUTE_VALUE"
+	// CodeAttributeConstraint: the attribute values of a product's
+	// variants break the attribute's constraint (SameForAll, Unique,
+	// CombinationUnique).
+	CodeAttributeConstraint = "ATTRIBUTE_CONSTRAINT"
 )

@@ -3,7 +3,9 @@ package catalog
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -35,10 +37,34 @@ const (
 	maxImages               = 50    // images of a variant
 	maxFractionDigits       = 20    // Money.fractionDigits
 	maxSafeInteger          = 1 << 53
+	maxEnumValues           = 1000  // values of an enum or lenum attribute type
+	maxShortTextLen         = 256   // short texts: external ids, enum keys, tags, address lines
+	maxAssets               = 50    // assets of a category or variant
+	maxAssetSources         = 20    // sources of an asset
+	maxTags                 = 50    // tags of an asset
+	maxTiers                = 100   // tiers of a price
+	maxSubRates             = 50    // sub-rates of a tax rate
+	maxSearchKeywords       = 100   // search keywords of one language
+	maxMapEntries           = 500   // category order hints, custom fields
+	maxCustomValueLen       = 65536 // bytes of a custom field value's JSON
 )
 
-// attributeTypes are the types an AttributeDefinition may have.
-var attributeTypes = []string{"text", "ltext", "number", "boolean", "money", "enum", "date"}
+// attributeTypes are the names of the types an AttributeDefinition may have.
+var attributeTypes = []string{"boolean", "text", "ltext", "enum", "lenum", "number", "money", "date", "time", "datetime", "reference", "set"}
+
+// shorthandTypes are the attribute types that may be given as a plain
+// string ("text") rather than an object ({"name": "text"}): those that need
+// no other field. A shorthand enum or lenum has no values: its keys are not
+// checked.
+var shorthandTypes = []string{"boolean", "text", "ltext", "enum", "lenum", "number", "money", "date", "time", "datetime"}
+
+// referenceTypeIDs are the typeIds a reference attribute may point at
+// (commercetools' AttributeReferenceTypeId).
+var referenceTypeIDs = []string{
+	"associate-role", "business-unit", "cart", "cart-discount", "category", "channel", "customer",
+	"customer-group", "key-value-document", "order", "product", "product-type", "review",
+	"shipping-method", "state", "variant", "zone",
+}
 
 // Validated is what Validate learns of a record besides its errors.
 type Validated struct {
@@ -109,37 +135,45 @@ const (
 	valueBool                       // true or false
 	valueObject                     // an object with the schema's fields
 	valueArray                      // an array of elem
-	valueAny                        // any JSON value (attribute values)
+	valueMap                        // an object of any member names (checked by keyFormat) → elem
+	valueAny                        // any JSON value (attribute values, custom fields)
 )
 
 // format is how a string (or the values of a localized string) is checked.
 type format uint8
 
 const (
-	formatText          format = iota // any text up to maxLen
-	formatKey                         // INVALID_KEY unless ^[A-Za-z0-9_-]{2,256}$
-	formatSlug                        // INVALID_VALUE unless ^[A-Za-z0-9_-]{2,256}$
-	formatCountry                     // ISO 3166-1 alpha-2: ^[A-Z]{2}$
-	formatCurrency                    // ISO 4217
-	formatAttributeType               // one of attributeTypes
-	formatDate                        // RFC 3339
-	formatTypeID                      // a reference typeId: must equal schema.typeID
+	formatText     format = iota // any text up to maxLen
+	formatKey                    // INVALID_KEY unless ^[A-Za-z0-9_-]{2,256}$
+	formatSlug                   // INVALID_VALUE unless ^[A-Za-z0-9_-]{2,256}$
+	formatCountry                // ISO 3166-1 alpha-2: ^[A-Z]{2}$
+	formatCurrency               // ISO 4217
+	formatOneOf                  // one of schema.oneOf
+	formatDate                   // RFC 3339
+	formatTypeID                 // a reference typeId: must equal schema.typeID
+	formatLanguage               // a language tag
 )
 
 // schema describes one value of a record. The schemas below are the single
-// definition of the record contract: Validate walks them, ColumnKind reads
-// the kinds of CSV columns off them.
+// definition of the record contract: Validate walks them, the store writes
+// what they name (canonWriter), ColumnKind reads the kinds of CSV columns
+// off them.
 type schema struct {
 	kind        valueKind
 	format      format
-	maxLen      int     // strings and localized values: runes; valueAny: bytes
-	maxItems    int     // arrays and localized strings
-	nonNegative bool    // integers: NEGATIVE_AMOUNT below zero
-	hasRange    bool    // numbers: INVALID_VALUE outside min..max
-	min, max    float64 // the range, with hasRange
-	typeID      string  // formatTypeID: the expected typeId; reference objects: the typeId reported
-	fields      []field // objects
-	elem        *field  // arrays
+	keyFormat   format   // maps: how member names are checked (formatText: up to maxShortTextLen)
+	oneOf       []string // formatOneOf: the values allowed
+	maxLen      int      // strings and localized values: runes; valueAny: bytes
+	maxItems    int      // arrays, maps and localized strings
+	nonNegative bool     // integers: NEGATIVE_AMOUNT below zero
+	hasRange    bool     // numbers: INVALID_VALUE outside min..max
+	min, max    float64  // the range, with hasRange
+	typeID      string   // formatTypeID: the expected typeId; reference objects: the typeId reported
+	fields      []field  // objects
+	elem        *field   // arrays and maps
+	// alt, for an object, is the schema of the shorthand string that may
+	// stand for it (an attribute type "text" for {"name": "text"}).
+	alt *schema
 	// check runs after an object's fields with the value node of each field
 	// (-1 when absent); clean tells whether the fields added no error.
 	check func(v *validator, s *schema, slots []int32, clean bool)
@@ -154,10 +188,18 @@ type field struct {
 	identity bool // the record's identity
 	skuRef   bool // a sku referencing a product-variant
 	unique   bool // unique among the record's fields with this flag (variant skus)
+	// unsupported, when set, refuses the field (UNSUPPORTED_FIELD) with
+	// this reason: a field of the commercetools draft that importd cannot
+	// honour, refused rather than dropped.
+	unsupported string
 }
 
 func req(name string, s *schema) field { return field{name: name, schema: s, required: true} }
 func opt(name string, s *schema) field { return field{name: name, schema: s} }
+
+func unsupported(name, reason string) field {
+	return field{name: name, schema: &schema{kind: valueAny}, unsupported: reason}
+}
 
 func object(fields ...field) *schema { return &schema{kind: valueObject, fields: fields} }
 
@@ -165,7 +207,15 @@ func array(maxItems int, elem *schema) *schema {
 	return &schema{kind: valueArray, maxItems: maxItems, elem: &field{schema: elem}}
 }
 
+func mapOf(keyFormat format, maxItems int, elem *schema) *schema {
+	return &schema{kind: valueMap, keyFormat: keyFormat, maxItems: maxItems, elem: &field{schema: elem}}
+}
+
 func text(maxLen int) *schema { return &schema{kind: valueString, maxLen: maxLen} }
+
+func oneOf(values ...string) *schema {
+	return &schema{kind: valueString, format: formatOneOf, oneOf: values}
+}
 
 func localized(f format, maxLen int) *schema {
 	return &schema{kind: valueLocalized, format: f, maxLen: maxLen, maxItems: maxLanguages}
@@ -186,42 +236,126 @@ var (
 	countryString  = &schema{kind: valueString, format: formatCountry}
 	dateString     = &schema{kind: valueString, format: formatDate}
 	nameString     = text(maxNameLen)
+	shortText      = text(maxShortTextLen)
 	localizedName  = localized(formatText, maxNameLen)
 	localizedSlug  = localized(formatSlug, keyMaxLen)
 	localizedDescr = localized(formatText, maxDescriptionLen)
 	boolean        = &schema{kind: valueBool}
 	quantity       = &schema{kind: valueInt, nonNegative: true}
+	anyValue       = &schema{kind: valueAny, maxLen: maxCustomValueLen}
 
-	money = object(
+	money = withCheck(object(
 		req("currencyCode", &schema{kind: valueString, format: formatCurrency}),
-		req("centAmount", quantity),
+		opt("centAmount", quantity),
 		opt("fractionDigits", &schema{kind: valueInt, hasRange: true, min: 0, max: maxFractionDigits}),
+		opt("type", oneOf("centPrecision", "highPrecision")),
+		opt("preciseAmount", quantity),
+	), checkMoney)
+	// custom is CustomFieldsDraft: the fields are stored as given; custom
+	// types are not a resource type of importd, so neither the type nor the
+	// fields' values are checked against one.
+	custom = object(
+		req("type", reference("type", false)),
+		opt("fields", mapOf(formatText, maxMapEntries, anyValue)),
 	)
+	dimensions = object(
+		req("w", quantity),
+		req("h", quantity),
+	)
+	assets = array(maxAssets, object(
+		opt("key", keyString),
+		req("sources", array(maxAssetSources, object(
+			req("uri", text(maxURLLen)),
+			opt("key", keyString),
+			opt("dimensions", dimensions),
+			opt("contentType", shortText),
+		))),
+		req("name", localizedName),
+		opt("description", localizedDescr),
+		opt("tags", array(maxTags, shortText)),
+		opt("custom", custom),
+	))
 	attributes = array(maxAttributes, object(
 		req("name", nameString),
 		opt("value", &schema{kind: valueAny, maxLen: maxAttributeValueLen}),
 	))
-	prices = array(maxPrices, object(
-		opt("key", keyString),
+	// priceFields are the fields of a PriceDraft; a variant's prices and
+	// Price records share them.
+	priceFields = []field{
 		req("value", money),
 		opt("country", countryString),
-	))
+		opt("customerGroup", reference(CustomerGroup.TypeID(), true)),
+		opt("channel", reference(Channel.TypeID(), true)),
+		opt("validFrom", dateString),
+		opt("validUntil", dateString),
+		opt("tiers", array(maxTiers, object(
+			req("minimumQuantity", &schema{kind: valueInt, hasRange: true, min: 2, max: maxSafeInteger}),
+			req("value", money),
+		))),
+		unsupported("discounted", "product discounts are not a resource type of importd; commercetools computes a price's discount itself"),
+		unsupported("recurrencePolicy", "recurrence policies are not a resource type of importd"),
+		opt("custom", custom),
+	}
+	prices = array(maxPrices, withCheck(object(append([]field{opt("key", keyString)}, priceFields...)...), checkValidity))
 	images = array(maxImages, object(
 		req("url", text(maxURLLen)),
+		opt("dimensions", dimensions),
 		opt("label", nameString),
 	))
+	attributeType = withCheck(object(
+		req("name", oneOf(append(attributeTypes, "nested")...)),
+		opt("values", array(maxEnumValues, object(
+			req("key", shortText),
+			opt("label", &schema{kind: valueAny, maxLen: maxNameLen * 4}),
+		))),
+		opt("elementType", nil), // attributeType itself: set in init
+		opt("referenceTypeId", oneOf(referenceTypeIDs...)),
+	), checkAttributeType)
+	address = object(
+		opt("key", keyString),
+		opt("externalId", shortText),
+		opt("title", shortText),
+		opt("salutation", shortText),
+		opt("firstName", shortText),
+		opt("lastName", shortText),
+		opt("streetName", shortText),
+		opt("streetNumber", shortText),
+		opt("additionalStreetInfo", shortText),
+		opt("postalCode", shortText),
+		opt("city", shortText),
+		opt("region", shortText),
+		opt("state", shortText),
+		req("country", countryString),
+		opt("company", shortText),
+		opt("department", shortText),
+		opt("building", shortText),
+		opt("apartment", shortText),
+		opt("pOBox", shortText),
+		opt("phone", shortText),
+		opt("mobile", shortText),
+		opt("email", shortText),
+		opt("fax", shortText),
+		opt("additionalAddressInfo", text(maxDescriptionLen)),
+		opt("custom", custom),
+	)
 
-	productTypeSchema = object(
+	productTypeSchema = withCheck(object(
 		field{name: "key", schema: keyString, required: true, identity: true},
 		req("name", nameString),
 		opt("description", text(maxDescriptionLen)),
 		opt("attributes", array(maxAttributeDefinitions, object(
 			req("name", nameString),
-			req("type", &schema{kind: valueString, format: formatAttributeType}),
+			req("type", attributeType),
 			opt("isRequired", boolean),
 			opt("label", localizedName),
+			opt("attributeConstraint", oneOf("None", "Unique", "CombinationUnique", "SameForAll")),
+			opt("inputTip", localizedDescr),
+			opt("inputHint", oneOf("SingleLine", "MultiLine")),
+			opt("isSearchable", boolean),
+			opt("displayGroup", shortText),
+			opt("level", oneOf("Variant", "Product")),
 		))),
-	)
+	), checkAttributeNames)
 	categorySchema = object(
 		field{name: "key", schema: keyString, required: true, identity: true},
 		req("name", localizedName),
@@ -229,25 +363,55 @@ var (
 		opt("description", localizedDescr),
 		opt("parent", reference(Category.TypeID(), true)),
 		opt("orderHint", text(maxOrderHintLen)),
+		opt("externalId", shortText),
+		opt("metaTitle", localizedName),
+		opt("metaDescription", localizedDescr),
+		opt("metaKeywords", localizedDescr),
+		opt("custom", custom),
+		opt("assets", assets),
 	)
 	taxCategorySchema = object(
 		field{name: "key", schema: keyString, required: true, identity: true},
 		req("name", nameString),
 		opt("description", text(maxDescriptionLen)),
-		opt("rates", array(maxTaxRates, object(
+		opt("rates", array(maxTaxRates, withCheck(object(
 			req("name", nameString),
-			req("amount", &schema{kind: valueNumber, hasRange: true, min: 0, max: 1}),
+			opt("amount", &schema{kind: valueNumber, hasRange: true, min: 0, max: 1}),
 			req("country", countryString),
 			opt("includedInPrice", boolean),
-		))),
+			opt("state", shortText),
+			opt("key", keyString),
+			opt("subRates", array(maxSubRates, object(
+				req("name", nameString),
+				req("amount", &schema{kind: valueNumber, hasRange: true, min: 0, max: 1}),
+			))),
+		), checkTaxRate))),
 	)
-	variant = object(
+	customerGroupSchema = object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		req("groupName", nameString),
+		opt("custom", custom),
+	)
+	channelSchema = object(
+		field{name: "key", schema: keyString, required: true, identity: true},
+		opt("roles", array(5, oneOf("InventorySupply", "ProductDistribution", "OrderExport", "OrderImport", "Primary"))),
+		opt("name", localizedName),
+		opt("description", localizedDescr),
+		opt("address", address),
+		opt("custom", custom),
+		opt("geoLocation", withCheck(object(
+			req("type", oneOf("Point")),
+			req("coordinates", array(2, &schema{kind: valueNumber})),
+		), checkGeoLocation)),
+	)
+	variant = withCheck(object(
 		field{name: "sku", schema: keyString, required: true, unique: true},
 		opt("key", keyString),
 		opt("attributes", attributes),
 		opt("prices", prices),
 		opt("images", images),
-	)
+		opt("assets", assets),
+	), checkPriceScopes)
 	productSchema = object(
 		field{name: "key", schema: keyString, required: true, identity: true},
 		req("productType", reference(ProductType.TypeID(), true)),
@@ -255,12 +419,26 @@ var (
 		req("slug", localizedSlug),
 		opt("description", localizedDescr),
 		opt("categories", array(maxCategories, reference(Category.TypeID(), true))),
+		opt("categoryOrderHints", mapOf(formatText, maxCategories, text(maxOrderHintLen))),
+		opt("metaTitle", localizedName),
+		opt("metaDescription", localizedDescr),
+		opt("metaKeywords", localizedDescr),
+		opt("searchKeywords", mapOf(formatLanguage, maxLanguages, array(maxSearchKeywords, object(
+			req("text", nameString),
+			opt("suggestTokenizer", object(
+				req("type", oneOf("whitespace", "custom")),
+				opt("inputs", array(maxSearchKeywords, nameString)),
+			)),
+		)))),
+		opt("attributes", attributes),
 		opt("taxCategory", reference(TaxCategory.TypeID(), true)),
+		unsupported("state", "states are not a resource type of importd"),
+		opt("priceMode", oneOf("Embedded", "Standalone")),
 		opt("publish", boolean),
 		opt("masterVariant", variant),
 		opt("variants", array(maxVariants, variant)),
 	)
-	productVariantSchema = object(
+	productVariantSchema = withCheck(object(
 		field{name: "sku", schema: keyString, required: true, identity: true},
 		opt("key", keyString),
 		req("product", reference(Product.TypeID(), true)),
@@ -268,23 +446,35 @@ var (
 		opt("attributes", attributes),
 		opt("prices", prices),
 		opt("images", images),
-	)
-	priceSchema = withCheck(object(
+		opt("assets", assets),
+		opt("publish", boolean),
+		opt("staged", boolean),
+	), checkPriceScopes)
+	priceSchema = withCheck(object(append([]field{
 		field{name: "key", schema: keyString, required: true, identity: true},
 		field{name: "sku", schema: keyString, required: true, skuRef: true},
-		req("value", money),
-		opt("country", countryString),
-		opt("validFrom", dateString),
-		opt("validUntil", dateString),
-	), checkValidity)
+		opt("publish", boolean),
+		opt("staged", boolean),
+	}, priceFields...)...), checkValidity)
 	inventoryEntrySchema = object(
 		field{name: "sku", schema: keyString, required: true, identity: true, skuRef: true},
+		opt("key", keyString),
 		req("quantityOnStock", quantity),
-		opt("supplyChannel", reference(channelTypeID, false)),
+		opt("supplyChannel", reference(Channel.TypeID(), true)),
 		opt("restockableInDays", quantity),
 		opt("expectedDelivery", dateString),
+		opt("minCartQuantity", &schema{kind: valueInt, hasRange: true, min: 1, max: maxSafeInteger}),
+		opt("maxCartQuantity", &schema{kind: valueInt, hasRange: true, min: 1, max: maxSafeInteger}),
+		opt("reservationExpirationInMinutes", &schema{kind: valueInt, hasRange: true, min: 1, max: 44640}),
+		opt("custom", custom),
 	)
 )
+
+func init() {
+	// A set's elementType is an attribute type itself.
+	attributeType.fields[attributeType.index("elementType")].schema = attributeType
+	attributeType.alt = oneOf(shorthandTypes...)
+}
 
 func withCheck(s *schema, check func(v *validator, s *schema, slots []int32, clean bool)) *schema {
 	s.check = check
@@ -308,6 +498,10 @@ func schemaOf(t ResourceType) *schema {
 		return priceSchema
 	case InventoryEntry:
 		return inventoryEntrySchema
+	case CustomerGroup:
+		return customerGroupSchema
+	case Channel:
+		return channelSchema
 	}
 	return nil
 }
@@ -320,6 +514,177 @@ func checkValidity(v *validator, s *schema, slots []int32, _ bool) {
 		at := v.push("validUntil")
 		v.add(CodeInvalidValue, "validUntil is before validFrom")
 		v.pop(at)
+	}
+}
+
+// checkMoney asks for centAmount, or for preciseAmount and fractionDigits
+// in a high-precision amount.
+func checkMoney(v *validator, s *schema, slots []int32, _ bool) {
+	need := func(name, why string) {
+		if n := slots[s.index(name)]; n < 0 || v.nodes[n].kind == jsonNull {
+			at := v.push(name)
+			v.add(CodeRequiredField, "required field is missing"+why)
+			v.pop(at)
+		}
+	}
+	if t := slots[s.index("type")]; t >= 0 && v.nodes[t].kind == jsonString && string(v.textOf(t)) == "highPrecision" {
+		need("preciseAmount", " (a highPrecision amount)")
+		need("fractionDigits", " (a highPrecision amount)")
+		return
+	}
+	need("centAmount", "")
+}
+
+// checkAttributeType checks the fields an attribute type needs by its name:
+// values for enum and lenum (labels a string or a localized string, keys
+// once each), elementType for set, referenceTypeId for reference.
+func checkAttributeType(v *validator, s *schema, slots []int32, clean bool) {
+	if !clean {
+		return
+	}
+	name := string(v.textOf(slots[s.index("name")]))
+	present := func(f string) bool { n := slots[s.index(f)]; return n >= 0 && v.nodes[n].kind != jsonNull }
+	report := func(f, code, msg string) {
+		at := v.push(f)
+		v.add(code, msg)
+		v.pop(at)
+	}
+	for _, f := range []struct{ field, owner string }{{"values", "enum"}, {"elementType", "set"}, {"referenceTypeId", "reference"}} {
+		switch {
+		case present(f.field) && name != f.owner && !(f.owner == "enum" && name == "lenum"):
+			report(f.field, CodeInvalidValue, fmt.Sprintf("%s belongs to %s types, not to %s", f.field, f.owner, name))
+		case !present(f.field) && (name == f.owner && f.owner != "enum"):
+			report(f.field, CodeRequiredField, "required field is missing for a "+name+" type")
+		}
+	}
+	switch name {
+	case "nested":
+		report("name", CodeUnsupportedField, "nested attribute types are not supported: their values would need product types resolved inside attribute values; define the attributes on the product type itself")
+	case "set":
+		if e := slots[s.index("elementType")]; e >= 0 && v.nodes[e].kind == jsonObject {
+			if n := v.member(e, "name"); n >= 0 && v.nodes[n].kind == jsonString && string(v.textOf(n)) == "set" {
+				report("elementType.name", CodeUnsupportedField, "a set of sets is not supported")
+			}
+		}
+	case "enum", "lenum":
+		vals := slots[s.index("values")]
+		if vals < 0 || v.nodes[vals].kind != jsonArray {
+			return
+		}
+		label := &field{name: "label", schema: nameString}
+		if name == "lenum" {
+			label.schema = localizedName
+		}
+		at := v.push("values")
+		j := vals + 1
+		for i := range int(v.nodes[vals].count) {
+			if v.full() {
+				break
+			}
+			iat := v.pushIndex(i)
+			if l := v.member(j, "label"); l >= 0 {
+				lat := v.push("label")
+				if v.nodes[l].kind != jsonNull {
+					v.value(label, l)
+				}
+				v.pop(lat)
+			}
+			if k := v.member(j, "key"); k >= 0 && i <= 100 || k >= 0 && int(v.nodes[vals].count) <= maxEnumValues {
+				for o, m := 0, vals+1; o < i; o++ {
+					if mk := v.member(m, "key"); mk >= 0 && v.sameName(mk, k) {
+						kat := v.push("key")
+						v.add(CodeInvalidValue, fmt.Sprintf("the key %s is already values.%d", quote(v.textOf(k)), o))
+						v.pop(kat)
+						break
+					}
+					m += v.nodes[m].size
+				}
+			}
+			v.pop(iat)
+			j += v.nodes[j].size
+		}
+		v.pop(at)
+	}
+}
+
+// checkAttributeNames refuses an attribute defined twice by a product type.
+func checkAttributeNames(v *validator, s *schema, slots []int32, _ bool) {
+	as := slots[s.index("attributes")]
+	if as < 0 || v.nodes[as].kind != jsonArray || int(v.nodes[as].count) > maxAttributeDefinitions {
+		return
+	}
+	var names []int32
+	j := as + 1
+	for i := range int(v.nodes[as].count) {
+		n := v.member(j, "name")
+		if n >= 0 && v.nodes[n].kind == jsonString {
+			for _, o := range names {
+				if v.sameName(o, n) {
+					at := v.push("attributes")
+					iat := v.pushIndex(i)
+					nat := v.push("name")
+					v.add(CodeInvalidValue, "attribute "+quote(v.textOf(n))+" is defined more than once")
+					v.pop(nat)
+					v.pop(iat)
+					v.pop(at)
+					break
+				}
+			}
+			names = append(names, n)
+		}
+		j += v.nodes[j].size
+	}
+}
+
+// checkTaxRate asks for an amount unless the rate has sub-rates.
+func checkTaxRate(v *validator, s *schema, slots []int32, _ bool) {
+	if slots[s.index("amount")] < 0 && slots[s.index("subRates")] < 0 {
+		at := v.push("amount")
+		v.add(CodeRequiredField, "required field is missing (a rate without subRates)")
+		v.pop(at)
+	}
+}
+
+// checkGeoLocation checks a GeoJSON point: [longitude, latitude].
+func checkGeoLocation(v *validator, s *schema, slots []int32, clean bool) {
+	c := slots[s.index("coordinates")]
+	if !clean || c < 0 || v.nodes[c].kind != jsonArray {
+		return
+	}
+	at := v.push("coordinates")
+	defer v.pop(at)
+	if v.nodes[c].count != 2 {
+		v.add(CodeInvalidValue, "a point has two coordinates: [longitude, latitude]")
+		return
+	}
+	lng, _ := strconv.ParseFloat(string(v.raw(c+1)), 64)
+	lat, _ := strconv.ParseFloat(string(v.raw(c+2)), 64)
+	if lng < -180 || lng > 180 || lat < -90 || lat > 90 {
+		v.add(CodeInvalidValue, "a longitude is between -180 and 180, a latitude between -90 and 90")
+	}
+}
+
+// checkPriceScopes refuses two prices of one variant with the same scope:
+// currency, country, customer group, channel and validity. commercetools
+// selects a price by its scope, so two with one scope cannot be told apart.
+func checkPriceScopes(v *validator, s *schema, slots []int32, clean bool) {
+	ps := slots[s.index("prices")]
+	if !clean || ps < 0 || v.nodes[ps].kind != jsonArray || v.nodes[ps].count < 2 {
+		return
+	}
+	scopes := make([]string, 0, v.nodes[ps].count)
+	j := ps + 1
+	for i := range int(v.nodes[ps].count) {
+		scope := priceScope(&v.parser, j)
+		if o := slices.Index(scopes, scope); o >= 0 {
+			at := v.push("prices")
+			iat := v.pushIndex(i)
+			v.add(CodeDuplicatePrice, fmt.Sprintf("the price has the scope of prices.%d (%s): two prices of a variant need different currencies, countries, customer groups, channels or validity", o, describeScope(scope)))
+			v.pop(iat)
+			v.pop(at)
+		}
+		scopes = append(scopes, scope)
+		j += v.nodes[j].size
 	}
 }
 
@@ -451,7 +816,15 @@ func (v *validator) value(f *field, n int32) {
 		}
 		return
 	}
+	if f.unsupported != "" {
+		v.add(CodeUnsupportedField, "the field is not supported: "+f.unsupported)
+		return
+	}
 	s := f.schema
+	if s.alt != nil && v.nodes[n].kind == jsonString {
+		v.string(&field{name: f.name, schema: s.alt, required: f.required}, n)
+		return
+	}
 	switch s.kind {
 	case valueString:
 		v.string(f, n)
@@ -473,8 +846,55 @@ func (v *validator) value(f *field, n int32) {
 		v.object(s, n)
 	case valueArray:
 		v.array(s, n)
+	case valueMap:
+		v.mapOf(s, n)
 	case valueAny:
 		v.any(s, n)
+	}
+}
+
+// mapOf checks the members of object node n: their names by s.keyFormat,
+// their values against s.elem.
+func (v *validator) mapOf(s *schema, n int32) {
+	if v.nodes[n].kind != jsonObject {
+		v.typeError("object", n)
+		return
+	}
+	count := int(v.nodes[n].count)
+	if count > s.maxItems {
+		v.add(CodeTooManyItems, fmt.Sprintf("%d members, limit %d", count, s.maxItems))
+		return
+	}
+	j := n + 1
+	for k := range count {
+		if v.full() {
+			return
+		}
+		name, val := j, j+1
+		j = val + v.nodes[val].size
+		b := v.nameOf(name)
+		at := v.pushName(b)
+		switch {
+		case s.keyFormat == formatLanguage && !isLanguageTag(b):
+			v.add(CodeInvalidValue, quote(b)+" is not a language tag")
+		case len(b) == 0 || utf8.RuneCount(b) > maxShortTextLen:
+			v.add(CodeInvalidValue, fmt.Sprintf("a member name needs 1 to %d characters", maxShortTextLen))
+		case v.nodes[name].flags&flagNUL != 0:
+			v.add(CodeInvalidValue, "contains a NUL character (\\u0000)")
+		}
+		for i, m := 0, n+1; i < k; i++ {
+			if v.sameName(m, name) {
+				v.add(CodeInvalidValue, "the member is given more than once")
+				break
+			}
+			m += 1 + v.nodes[m+1].size
+		}
+		if v.nodes[val].kind == jsonNull {
+			v.typeError(s.elem.schema.expected(), val)
+		} else {
+			v.value(s.elem, val)
+		}
+		v.pop(at)
 	}
 }
 
@@ -615,13 +1035,17 @@ func (v *validator) string(f *field, n int32) {
 		if !isCurrency(b) {
 			v.add(CodeInvalidCurrency, quote(b)+" is not an ISO 4217 currency code")
 		}
-	case formatAttributeType:
-		for _, t := range attributeTypes {
+	case formatOneOf:
+		for _, t := range s.oneOf {
 			if string(b) == t {
 				return
 			}
 		}
-		v.add(CodeInvalidValue, fmt.Sprintf("%s is not an attribute type (one of %v)", quote(b), attributeTypes))
+		v.add(CodeInvalidValue, fmt.Sprintf("%s is not one of %s", quote(b), strings.Join(s.oneOf, ", ")))
+	case formatLanguage:
+		if !isLanguageTag(b) {
+			v.add(CodeInvalidValue, quote(b)+" is not a language tag")
+		}
 	case formatDate:
 		if _, err := time.Parse(time.RFC3339, string(b)); err != nil {
 			v.add(CodeInvalidValue, quote(b)+" is not an RFC 3339 date-time")

@@ -44,6 +44,10 @@ func identityOf(rec any) string {
 		return r.Key
 	case *InventoryEntryRecord:
 		return r.SKU
+	case *CustomerGroupRecord:
+		return r.Key
+	case *ChannelRecord:
+		return r.Key
 	}
 	return ""
 }
@@ -56,6 +60,8 @@ func FuzzValidate(f *testing.F) {
 		Product:        {`{"key":"ab","productType":{"typeId":"category","key":"x"},"name":{},"slug":{"en":""},"categories":[{"key":"!"},{}],"masterVariant":{"sku":"s1","prices":[{"value":{"currencyCode":"XXX","centAmount":-1,"fractionDigits":21}}]},"variants":[{"sku":"s1","attributes":[{"value":12345678901234567890}]}]}`},
 		ProductVariant: {`{"sku":"a","product":{"key":""},"isMasterVariant":"yes","images":[{"url":5}]}`},
 		Price:          {`{"key":"ab","sku":"s1","value":{"currencyCode":"eur","centAmount":1.5},"validFrom":"2026-02-01T00:00:00Z","validUntil":"2026-01-01T00:00:00Z"}`},
+		CustomerGroup:  {`{"key":"a","groupName":7,"custom":{"type":{}}}`},
+		Channel:        {`{"key":"ab","roles":["Warehouse"],"geoLocation":{"type":"Point","coordinates":[200]},"address":{"city":"x"}}`},
 		InventoryEntry: {`{"sku":"ab","quantityOnStock":-1,"restockableInDays":"3","expectedDelivery":"soon","supplyChannel":{"typeId":"category","key":"c"}}`},
 	}
 	for i, rt := range ResourceTypes {
