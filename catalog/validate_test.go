@@ -159,7 +159,7 @@ func TestValidateValid(t *testing.T) {
 		{"a key with escapes", ProductType, []byte(`{"key":"\u0061b_-9Z","name":"x"}`), "ab_-9Z"},
 		{"a name of 4096 two-byte characters", ProductType, record(t, ProductType, "name", strings.Repeat("é", maxNameLen)), "shoes"},
 		{"100 languages", Category, record(t, Category, "name", languages(maxLanguages)), "running-shoes"},
-		{"500 attribute definitions", ProductType, record(t, ProductType, "attributes", items(maxAttributeDefinitions, func(int) any { return map[string]any{"name": "a", "type": "text"} })), "shoes"},
+		{"500 attribute definitions", ProductType, record(t, ProductType, "attributes", items(maxAttributeDefinitions, func(i int) any { return map[string]any{"name": fmt.Sprint("a", i), "type": "text"} })), "shoes"},
 		{"100 variants", Product, record(t, Product, "variants", items(maxVariants, func(i int) any { return map[string]any{"sku": fmt.Sprint("v-", i)} })), "shoe-123"},
 		{"the largest safe integer", InventoryEntry, record(t, InventoryEntry, "quantityOnStock", rawJSON("9007199254740992")), "shoe-123-40"},
 		{"tax amounts 0 and 1", TaxCategory, record(t, TaxCategory, "rates.0.amount", 0, "rates.1.amount", 1), "standard"},
