@@ -1,7 +1,7 @@
 // Package audit checks the invariants of deliveries, operations, tracking
 // events and the catalog against what is stored in PostgreSQL: that every
 // operation's state, its history, its delivery's counters and the catalog
-// agree (DESIGN §5, §6, §8).
+// agree.
 //
 // Every check is one set-based query per delivery, pruned to the
 // delivery's partition by receipt id and delivery time, and returns only the

@@ -1,6 +1,6 @@
 package catalog
 
-// Error types (DESIGN §5).
+// Error types (docs/errors.md).
 const (
 	DataError    = "DATA_ERROR"
 	SystemError  = "SYSTEM_ERROR"

@@ -6,7 +6,7 @@ import "strings"
 // and the <ResourceType> token of catalog event subjects.
 type ResourceType string
 
-// The nine resource types of the record contract (DESIGN §4).
+// The nine resource types of the record contract (docs/records.md).
 const (
 	ProductType    ResourceType = "ProductType"
 	Category       ResourceType = "Category"

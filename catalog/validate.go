@@ -80,7 +80,7 @@ type Validated struct {
 }
 
 // Validate checks one record of type t against the record contract
-// (DESIGN §4). It reports every problem it finds, up to MaxRecordErrors, as
+// (docs/records.md). It reports every problem it finds, up to MaxRecordErrors, as
 // DATA_ERRORs in a deterministic order (field order of the schema, then
 // array and member order of the record); each names the dotted path of its
 // field ("masterVariant.prices.0.value.currencyCode"). Unknown fields are

@@ -21,7 +21,7 @@ import (
 )
 
 // MaxAttempts is how often an operation is tried before it is rejected
-// (DESIGN §1). It is the contract, not a setting.
+//. It is the contract, not a setting.
 const MaxAttempts = 5
 
 // Error codes of rejected operations.

@@ -385,7 +385,7 @@ func uniq(s []string) []string {
 	return out
 }
 
-// displayRefs are references as DESIGN §5 shows them: {typeId, key}, the
+// displayRefs are references as docs/errors.md shows them: {typeId, key}, the
 // sku as key for variants.
 func displayRefs(refs []catalog.Reference) []catalog.Reference {
 	out := make([]catalog.Reference, len(refs))

@@ -1,6 +1,6 @@
 // Package tracking owns the state of deliveries and operations and their
 // tracking events: the PostgreSQL store every worker writes through, the
-// status rules of DESIGN §5, and the query HTTP API of DESIGN §7.
+// status rules of the README, and the query HTTP API of the README.
 //
 // Every state change is written in one transaction with the tracking event
 // that records it, so that history and state never disagree. Writes are

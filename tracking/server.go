@@ -57,7 +57,7 @@ type ServerConfig struct {
 	MaxStreamsPerToken int
 }
 
-// Server is the query service: the three tracking endpoints of DESIGN §7,
+// Server is the query service: the three tracking endpoints of the README,
 // /healthz, /readyz and /metrics.
 type Server struct {
 	store   *Store

@@ -2,7 +2,7 @@ package tracking
 
 import "time"
 
-// State of an operation (DESIGN §5, commercetools' names).
+// State of an operation.
 type State string
 
 // Operation states.
@@ -72,7 +72,7 @@ func RecordStatusOf(s State, st Stage) RecordStatus {
 	}
 }
 
-// DeliveryStatus is the status of a delivery with its code (DESIGN §5).
+// DeliveryStatus is the status of a delivery with its code.
 type DeliveryStatus struct {
 	Name string
 	Code int

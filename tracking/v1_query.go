@@ -14,7 +14,7 @@ import (
 	"github.com/importd/importd/catalog"
 )
 
-// Job statuses of the /v1 job object (DESIGN §5, Commerce Layer's names).
+// Job statuses of the /v1 job object.
 const (
 	JobPending     = "pending"
 	JobInProgress  = "in_progress"
@@ -439,7 +439,7 @@ type LastEvent struct {
 	Message      string `json:"message"`
 }
 
-// Ingestion statuses (DESIGN §5, Walmart's names).
+// Ingestion statuses.
 const (
 	IngestionInProgress   = "INPROGRESS"
 	IngestionSuccess      = "SUCCESS"

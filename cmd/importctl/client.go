@@ -48,7 +48,7 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.Code, e.Message)
 }
 
-// Client calls the query service (DESIGN §7). It is safe for concurrent use.
+// Client calls the query service. It is safe for concurrent use.
 type Client struct {
 	base  string // base URL without a trailing slash
 	token string

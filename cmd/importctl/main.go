@@ -1,7 +1,7 @@
 // Command importctl is the command-line client of the import pipeline: it
-// publishes a delivery to NATS JetStream (DESIGN §3) and reads its status,
+// publishes a delivery to NATS JetStream and reads its status,
 // its errors and the history of its records from the query service, and
-// cancels or retries it (DESIGN §7).
+// cancels or retries it.
 //
 //	importctl submit FILE --merchant M [--watch]
 //	importctl status RECEIPT

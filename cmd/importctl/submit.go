@@ -113,7 +113,7 @@ func parseSubmit(g *globals, args []string, stderr io.Writer) (submitOptions, er
 	return o, o.validate()
 }
 
-// validate checks the options against the contract of DESIGN §3, so that a
+// validate checks the options against the contract of the README, so that a
 // mistake is an error here rather than an IngestionFailure later.
 func (o *submitOptions) validate() error {
 	switch {
@@ -175,7 +175,7 @@ func isGzip(name string, head []byte) bool {
 // hasGzipMagic reports whether head starts with the gzip magic bytes 1f 8b.
 func hasGzipMagic(head []byte) bool { return bytes.HasPrefix(head, []byte{0x1f, 0x8b}) }
 
-// delivery is what a delivery message says about its body (DESIGN §3).
+// delivery is what a delivery message says about its body.
 type delivery struct {
 	merchant   string
 	receipt    string

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The shapes of the /v1 API (DESIGN §7) that importctl reads. They are
+// The shapes of the /v1 API that importctl reads. They are
 // declared here rather than imported from the server's packages, so that the
 // client depends on the wire format only.
 
@@ -127,7 +127,7 @@ type RetryResult struct {
 	Retried int64 `json:"retried"`
 }
 
-// opStates are the operation states, in the order of DESIGN §5: the
+// opStates are the operation states, in the order of the README: the
 // columns of the summary.
 var opStates = []string{
 	"processing", "unresolved", "waitForMasterVariant",

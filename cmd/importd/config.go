@@ -16,7 +16,7 @@ import (
 	"github.com/importd/importd/tracking"
 )
 
-// config is the environment of DESIGN §9. Only this package reads it.
+// config is the environment (README, "Configuration"). Only this package reads it.
 type config struct {
 	DatabaseURL    string
 	DatabaseURLSet bool

@@ -12,7 +12,7 @@ import (
 // Go's default of a collection each time the heap doubles spends 12–21% of a
 // worker's CPU collecting (pprof of a 100,000-record benchmark). Collecting
 // at five times the live heap cuts that about fourfold; the soft limit keeps
-// every role well within its memory budget (DESIGN: 300 MB a role) by
+// every role well within its memory budget (300 MB a role) by
 // collecting more often as the heap approaches it.
 const (
 	defaultGCPercent = 400

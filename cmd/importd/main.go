@@ -1,5 +1,5 @@
 // Command importd runs the import pipeline: one binary, one role per process
-// (or every role at once), configured by the environment of DESIGN §9.
+// (or every role at once), configured by the environment (README, "Configuration").
 //
 //	importd ingest|resolve|import|query|all|dev|migrate|audit
 package main

@@ -1,6 +1,6 @@
 // Package bus is the NATS JetStream plumbing shared by every role: the
 // connection, the streams, consumers and object store of the contract
-// (DESIGN §3), subject names, and the internal work message.
+//, subject names, and the internal work message.
 package bus
 
 import (
@@ -30,7 +30,7 @@ const (
 	ConsumerApply   = "apply"
 )
 
-// Headers of a delivery message (DESIGN §3).
+// Headers of a delivery message.
 const (
 	HeaderMsgID           = "Nats-Msg-Id"
 	HeaderData            = "Import-Data"

@@ -19,7 +19,7 @@ import (
 // larger ones go through the object store IMPORT_PAYLOADS.
 const InlineLimit = 512 << 10
 
-// Delivery is a delivery to publish (DESIGN §3, "Publishing a delivery").
+// Delivery is a delivery to publish.
 type Delivery struct {
 	Merchant        string
 	Receipt         string // required; Nats-Msg-Id is DeliveryID(Merchant, Receipt)

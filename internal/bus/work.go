@@ -18,7 +18,7 @@ import (
 // so that every stage fetches, writes and acknowledges in batches; each
 // operation is still tracked, and made idempotent, on its own.
 //
-// IMPORT_WORK is internal (DESIGN §3): its messages are written by
+// IMPORT_WORK is internal: its messages are written by
 // EncodeWork and read by DecodeWork, a length-prefixed binary form in which
 // the records travel as they are. Encoding them as JSON cost a third of the
 // resolver's CPU (every record validated again on decode and compacted again

@@ -265,7 +265,7 @@ func (h *harness) drive(w *workload, tick func(ctx context.Context, p progress))
 			if h.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE receipt_id = any($1) AND completed_at IS NOT NULL`,
 				[]string{w.receipt("late-types"), w.receipt("late-categories")}).Scan(&n) == nil && n == 2 {
 				lateDone = true
-				// DESIGN §8 (fairness): a small delivery completes in seconds while a large one is processing.
+				// Fairness: a small delivery completes in seconds while a large one is processing.
 				h.t.Logf("faults: +%s the late deliveries (3 records) completed %s after publication (main delivery: %d of %d imported)",
 					time.Since(h.start).Round(time.Millisecond), time.Since(lateAt).Round(time.Millisecond), last.imported, valid)
 			}

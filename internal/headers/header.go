@@ -1,4 +1,4 @@
-// Package headers holds the rules on the headers of a delivery (DESIGN §3),
+// Package headers holds the rules on the headers of a delivery,
 // shared by ingest and POST /v1/imports so that both refuse exactly the
 // same deliveries.
 package headers
