@@ -351,6 +351,19 @@ func TestSunriseDraftsImportUnchanged(t *testing.T) {
 			require.Equal(t, []string{"boolean", "datetime", "enum", "lenum", "ltext", "set of ltext", "set of text", "text"}, all)
 		}
 	}
+	// Again, as published and written differently (members reordered, typeIds
+	// dropped, nulls and an unknown field added): nothing changes.
+	for _, f := range sunriseFiles {
+		for _, d := range sunriseDrafts(t, f.name) {
+			rec := sunriseRecord(t, f.rt, d)
+			res := applyOK(t, s, rec)
+			require.Equal(t, Unchanged, res[0].Outcome, "%s %s again: %+v", f.rt, rec.Key, res[0])
+			require.Empty(t, res[0].Warnings)
+			res = applyOK(t, s, sunriseRecord(t, f.rt, reformat(t, d)))
+			require.Equal(t, Unchanged, res[0].Outcome, "%s %s reformatted: %+v", f.rt, rec.Key, res[0])
+			require.Equal(t, []string{"UNKNOWN_FIELD unknownField"}, codesOf(res[0].Warnings))
+		}
+	}
 	for _, f := range sunriseFiles {
 		n, err := s.Count(ctx, storeMerchant, f.rt)
 		require.NoError(t, err)
@@ -541,9 +554,26 @@ func TestSunriseAttributeValuesChecked(t *testing.T) {
 		})
 	}
 
-	// The draft as published passes, on the same store.
-	res := applyOK(t, s, sunriseRecord(t, Product, sunriseProduct(t, func(map[string]any) {})))
+	// Values that are the same as the constraints see them: an enum key given
+	// as a string and as {key, label}, a set in another order. And a Unique
+	// value that is only on one variant.
+	ok := sunriseProduct(t, func(p map[string]any) {
+		setAttr(t, p, "variants.0", "designer", map[string]any{"key": "michaelkors", "label": "Michael Kors"})
+		setAttr(t, p, "variants.0", "lookProducts", []any{"M0E20000000EAT8", "M0E20000000DSB9", "M0E20000000EAT8"})
+		i := attrIndex(t, p, "variants.0", "sapExternalId")
+		v := path(t, p, "variants.0").(map[string]any)
+		v["attributes"] = slices.Delete(v["attributes"].([]any), i, i+1)
+	})
+	res := applyOK(t, s, sunriseRecord(t, Product, ok))
 	require.Equal(t, Created, res[0].Outcome, "%+v", res[0])
+	require.Empty(t, res[0].Warnings)
+	stored := getJSON(t, s, Product, "michael-kors-bag-30T3GTVT7L")
+	require.Equal(t, map[string]any{"key": "michaelkors", "label": "Michael Kors"},
+		path(t, stored, fmt.Sprintf("variants.0.attributes.%d.value", attrIndex(t, stored, "variants.0", "designer"))), "the value as given")
+
+	// The draft as published passes, on the same store.
+	res = applyOK(t, s, sunriseRecord(t, Product, sunriseProduct(t, func(map[string]any) {})))
+	require.Equal(t, Updated, res[0].Outcome, "%+v", res[0])
 }
 
 func TestSunrisePriceIdentity(t *testing.T) {
@@ -620,6 +650,16 @@ func TestSunrisePriceIdentity(t *testing.T) {
 		require.Equal(t, []string{"DUPLICATE_PRICE masterVariant.prices.5"}, codesOf(errs), tc.name)
 		require.Contains(t, errs[0].Description, fmt.Sprintf("prices.%d", tc.dupOf), tc.name)
 	}
+	// A validity is an instant, however it is written.
+	p := decodeJSON(t, sunriseDrafts(t, "products.json")[0]).(map[string]any)
+	mv := path(t, p, "masterVariant").(map[string]any)
+	require.Equal(t, "2026-11-27T00:00:00.000Z", path(t, mv, "prices.7.validFrom"))
+	mv["prices"] = append(mv["prices"].([]any), map[string]any{"value": map[string]any{"currencyCode": "EUR", "centAmount": 1}, "country": "DE",
+		"validFrom": "2026-11-27T01:00:00+01:00", "validUntil": "2026-12-01T00:00:00Z"})
+	_, errs := Validate(Product, mustJSON(t, p))
+	require.Equal(t, []string{"DUPLICATE_PRICE masterVariant.prices.8"}, codesOf(errs))
+	require.Contains(t, errs[0].Description, "prices.7")
+
 	// Scopes that differ in one dimension only are not duplicates.
 	for _, extra := range []map[string]any{
 		{"value": map[string]any{"currencyCode": "EUR", "centAmount": 100}, "country": "DE", "customerGroup": map[string]any{"key": "gold"}, "channel": map[string]any{"key": "sunrise-store-berlin"}},
@@ -664,15 +704,19 @@ func TestSunriseUnknownField(t *testing.T) {
 	require.Empty(t, jsonDiff("", want, got, &leaves), "the rest of the draft is stored as given")
 	require.Greater(t, leaves, 50)
 
-	// Unknown fields deeper in the draft: in a price, an image, a variant.
+	// Unknown fields deeper in the draft: in a reference, a variant, a
+	// price, its money, a customer group reference, a tier, an image, an
+	// attribute. Nothing else of the draft changed: Unchanged.
 	p = decodeJSON(t, draft).(map[string]any)
-	path(t, p, "masterVariant.prices.0").(map[string]any)["foo"] = "x"
-	path(t, p, "masterVariant.images.0").(map[string]any)["foo"] = true
-	path(t, p, "masterVariant").(map[string]any)["foo"] = 1
+	var warns []string
+	for _, at := range []string{"productType", "masterVariant", "masterVariant.prices.0", "masterVariant.prices.1.value",
+		"masterVariant.prices.2.customerGroup", "masterVariant.prices.2.tiers.1", "masterVariant.images.0", "masterVariant.attributes.4"} {
+		path(t, p, at).(map[string]any)["foo"] = "x"
+		warns = append(warns, "UNKNOWN_FIELD "+at+".foo")
+	}
 	res = applyOK(t, s, sunriseRecord(t, Product, mustJSON(t, p)))
 	require.Equal(t, Unchanged, res[0].Outcome, "%+v", res[0])
-	require.ElementsMatch(t, []string{"UNKNOWN_FIELD masterVariant.foo", "UNKNOWN_FIELD masterVariant.prices.0.foo", "UNKNOWN_FIELD masterVariant.images.0.foo"},
-		codesOf(res[0].Warnings))
+	require.ElementsMatch(t, warns, codesOf(res[0].Warnings))
 	require.NotContains(t, string(getJSONBytes(t, s, Product, "barbour-jacket-MQU0281")), "foo")
 }
 
