@@ -727,3 +727,58 @@ func getJSONBytes(t testing.TB, s *Store, rt ResourceType, key string) []byte {
 	require.True(t, found)
 	return data
 }
+
+// TestSunriseKnownGaps holds drafts the catalog takes although it should
+// not, or takes without saying what it dropped. Each is reported, not
+// fixed here; set SUNRISE_KNOWN_GAPS=1 to run them (they fail until fixed).
+func TestSunriseKnownGaps(t *testing.T) {
+	if os.Getenv("SUNRISE_KNOWN_GAPS") == "" {
+		t.Skip("known gaps of the catalog, reported; SUNRISE_KNOWN_GAPS=1 runs them")
+	}
+	t.Parallel()
+	s := sunriseStore(t)
+	res := applyOK(t, s, sunriseRecord(t, Product, sunriseDrafts(t, "products.json")[0]))
+	require.Equal(t, Created, res[0].Outcome)
+
+	t.Run("unknown field in a ProductVariant's product reference is not reported", func(t *testing.T) {
+		// The store omits "product" when it writes the variant
+		// (canonWriter.variant with omit "product"), so the members of
+		// the reference are never walked: "foo" is dropped in silence.
+		pv := []byte(`{"sku":"M0E20000000DSBB","product":{"typeId":"product","key":"michael-kors-bag-30T3GTVT7L","foo":1},
+			"attributes":[{"name":"baseId","value":"82612"},{"name":"designer","value":"michaelkors"},{"name":"madeInItaly","value":"no"},
+			{"name":"gender","value":"women"},{"name":"season","value":"s15"},{"name":"seasonNew","value":"SS15"},
+			{"name":"lookProducts","value":["M0E20000000DSB9","M0E20000000EAT8"]}]}`)
+		res := applyOK(t, s, sunriseRecord(t, ProductVariant, pv))
+		require.Equal(t, Created, res[0].Outcome, "%+v", res[0])
+		require.Equal(t, []string{"UNKNOWN_FIELD product.foo"}, codesOf(res[0].Warnings))
+	})
+	t.Run("two prices of a variant with one key", func(t *testing.T) {
+		// commercetools: a price key is unique per variant (DuplicatePriceKey).
+		data := sunriseProduct(t, func(p map[string]any) {
+			p["key"] = "gap-price-key"
+			p["slug"] = map[string]any{"en": "gap-price-key"}
+			path(t, p, "masterVariant").(map[string]any)["sku"] = "gap-price-key-1"
+			path(t, p, "variants.0").(map[string]any)["sku"] = "gap-price-key-2"
+			path(t, p, "masterVariant.prices.1").(map[string]any)["key"] = "dsb9-eur-de"
+		})
+		_, errs := Validate(Product, data)
+		if len(errs) == 0 {
+			res := applyOK(t, s, sunriseRecord(t, Product, data))
+			require.Equal(t, Refused, res[0].Outcome, "prices 0 and 1 of masterVariant both have the key dsb9-eur-de: %+v", res[0])
+		}
+	})
+	t.Run("two variants of a product with one key", func(t *testing.T) {
+		data := sunriseProduct(t, func(p map[string]any) {
+			p["key"] = "gap-variant-key"
+			p["slug"] = map[string]any{"en": "gap-variant-key"}
+			path(t, p, "masterVariant").(map[string]any)["sku"] = "gap-variant-key-1"
+			path(t, p, "variants.0").(map[string]any)["sku"] = "gap-variant-key-2"
+			path(t, p, "variants.0").(map[string]any)["key"] = "M0E20000000DSB9"
+		})
+		_, errs := Validate(Product, data)
+		if len(errs) == 0 {
+			res := applyOK(t, s, sunriseRecord(t, Product, data))
+			require.Equal(t, Refused, res[0].Outcome, "masterVariant and variants.0 both have the key M0E20000000DSB9: %+v", res[0])
+		}
+	})
+}
