@@ -437,11 +437,14 @@ func attrMoney(p *parser, n int32) (path, problem string) {
 	if code := attrText(p, cur, buf[:0]); !isCurrency(code) {
 		return "currencyCode", quote(code) + " is not an ISO 4217 currency code"
 	}
-	if cent < 0 {
-		return "centAmount", "required field is missing"
-	}
-	if _, problem := attrInt(p, cent); problem != "" {
-		return "centAmount", problem
+	if cent >= 0 {
+		c, problem := attrInt(p, cent)
+		if problem != "" {
+			return "centAmount", problem
+		}
+		if c < 0 {
+			return "centAmount", fmt.Sprintf("%d is below zero", c)
+		}
 	}
 	if digits >= 0 {
 		d, problem := attrInt(p, digits)
@@ -467,11 +470,23 @@ func attrMoney(p *parser, n int32) (path, problem string) {
 		}
 	}
 	if precise >= 0 {
-		if _, problem := attrInt(p, precise); problem != "" {
+		a, problem := attrInt(p, precise)
+		if problem != "" {
 			return "preciseAmount", problem
 		}
-	} else if high {
+		if a < 0 {
+			return "preciseAmount", fmt.Sprintf("%d is below zero", a)
+		}
+	}
+	// As a record's Money (checkMoney): centAmount, or for a highPrecision
+	// amount preciseAmount and fractionDigits.
+	switch {
+	case high && precise < 0:
 		return "preciseAmount", "required field is missing: a highPrecision money needs a preciseAmount"
+	case high && digits < 0:
+		return "fractionDigits", "required field is missing: a highPrecision money needs fractionDigits"
+	case !high && cent < 0:
+		return "centAmount", "required field is missing"
 	}
 	return "", ""
 }

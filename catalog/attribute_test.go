@@ -96,7 +96,8 @@ func TestAttributeCheckValue(t *testing.T) {
 		{typ: `"number"`, value: `true`, problem: "expected number, got true"},
 
 		{typ: `"money"`, value: `{"currencyCode":"EUR","centAmount":1999}`},
-		{typ: `"money"`, value: `{"type":"centPrecision","currencyCode":"USD","centAmount":-5,"fractionDigits":2}`},
+		{typ: `"money"`, value: `{"type":"centPrecision","currencyCode":"USD","centAmount":5,"fractionDigits":2}`},
+		{typ: `"money"`, value: `{"type":"highPrecision","currencyCode":"EUR","preciseAmount":123456,"fractionDigits":5}`},
 		{typ: `"money"`, value: `{"type":"highPrecision","currencyCode":"EUR","centAmount":123,"preciseAmount":123456,"fractionDigits":5}`},
 		{typ: `"money"`, value: `{"centAmount":1999}`, path: "currencyCode", problem: "required field is missing"},
 		{typ: `"money"`, value: `{"currencyCode":null,"centAmount":1999}`, path: "currencyCode", problem: "required field is missing"},
@@ -111,6 +112,8 @@ func TestAttributeCheckValue(t *testing.T) {
 		{typ: `"money"`, value: `{"currencyCode":"EUR","centAmount":1,"fractionDigits":-1}`, path: "fractionDigits", problem: "-1 is not between 0 and 20"},
 		{typ: `"money"`, value: `{"currencyCode":"EUR","centAmount":1,"type":"fancy"}`, path: "type", problem: `"fancy" is not a money type`},
 		{typ: `"money"`, value: `{"currencyCode":"EUR","centAmount":1,"type":"highPrecision"}`, path: "preciseAmount", problem: "required field is missing"},
+		{typ: `"money"`, value: `{"currencyCode":"EUR","type":"highPrecision","preciseAmount":12345}`, path: "fractionDigits", problem: "required field is missing"},
+		{typ: `"money"`, value: `{"currencyCode":"USD","centAmount":-5}`, path: "centAmount", problem: "below zero"},
 		{typ: `"money"`, value: `{"currencyCode":"EUR","centAmount":1,"type":"highPrecision","preciseAmount":1.5}`, path: "preciseAmount", problem: "expected integer"},
 		{typ: `"money"`, value: `1999`, problem: "expected money (an object with currencyCode and centAmount), got number 1999"},
 

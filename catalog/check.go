@@ -120,7 +120,8 @@ func typeName(t *AttributeType) string {
 // siblingVariant is a variant of a product as the constraint check sees
 // it: its attributes, as a canonical JSON array.
 type siblingVariant struct {
-	field string // path in the record being checked; "" for a stored variant
+	field string        // path in the record being checked; "" for a stored variant
+	cv    *canonVariant // the record's variant; nil for a stored one
 	attrs []byte
 }
 
@@ -204,8 +205,16 @@ func (sg *segment) checkConstraints(it *applyItem, def *productTypeDef, product 
 		}
 		return out
 	}
-	report := func(sku string, msg string) {
-		it.refuse(DataErr(CodeAttributeConstraint, joinField(variants[sku].field, "attributes"), msg))
+	// report refuses the record at the attribute name of the variant sku.
+	report := func(sku, name, msg string) {
+		v := variants[sku]
+		field := joinField(v.field, "attributes")
+		if v.cv != nil {
+			if i := slices.IndexFunc(v.cv.attrs, func(a canonAttribute) bool { return a.name == name }); i >= 0 {
+				field = joinField(field, strconv.Itoa(i))
+			}
+		}
+		it.refuse(DataErr(CodeAttributeConstraint, field, msg))
 	}
 	show := func(v string) string {
 		if v == "" {
@@ -220,7 +229,7 @@ func (sg *segment) checkConstraints(it *applyItem, def *productTypeDef, product 
 			vs := values(d)
 			for i := 1; i < len(vs); i++ {
 				if vs[i] != vs[0] {
-					report(skus[0], fmt.Sprintf("attribute %q is SameForAll in product type %q, but variant %q has %s and variant %q has %s",
+					report(skus[0], d.Name, fmt.Sprintf("attribute %q is SameForAll in product type %q, but variant %q has %s and variant %q has %s",
 						d.Name, def.key, skus[0], show(vs[0]), skus[i], show(vs[i])))
 					break
 				}
@@ -229,7 +238,7 @@ func (sg *segment) checkConstraints(it *applyItem, def *productTypeDef, product 
 			vs := values(d)
 			for i := range vs {
 				if j := slices.Index(vs[:i], vs[i]); vs[i] != "" && j >= 0 {
-					report(skus[j], fmt.Sprintf("attribute %q is Unique in product type %q, but variants %q and %q both have %s",
+					report(skus[j], d.Name, fmt.Sprintf("attribute %q is Unique in product type %q, but variants %q and %q both have %s",
 						d.Name, def.key, skus[j], skus[i], show(vs[i])))
 					break
 				}
@@ -240,9 +249,11 @@ func (sg *segment) checkConstraints(it *applyItem, def *productTypeDef, product 
 	}
 	if len(combination) > 0 {
 		combos := make([]string, len(skus))
+		valued := make([]bool, len(skus)) // a variant with none of the values has no combination
 		for _, d := range combination {
 			for i, v := range values(d) {
 				combos[i] += strconv.Quote(v) + ","
+				valued[i] = valued[i] || v != ""
 			}
 		}
 		names := make([]string, len(combination))
@@ -250,8 +261,8 @@ func (sg *segment) checkConstraints(it *applyItem, def *productTypeDef, product 
 			names[i] = strconv.Quote(d.Name)
 		}
 		for i := range combos {
-			if j := slices.Index(combos[:i], combos[i]); j >= 0 {
-				report(skus[j], fmt.Sprintf("attributes %s are CombinationUnique in product type %q, but variants %q and %q have the same values",
+			if j := slices.Index(combos[:i], combos[i]); valued[i] && j >= 0 {
+				report(skus[j], combination[0].Name, fmt.Sprintf("attributes %s are CombinationUnique in product type %q, but variants %q and %q have the same values",
 					strings.Join(names, ", "), def.key, skus[j], skus[i]))
 				break
 			}

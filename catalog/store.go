@@ -422,6 +422,7 @@ func (w *canonWriter) prepare(it *applyItem, s *schema, rec ApplyRecord) {
 			it.isMaster = w.p.data[w.p.nodes[m].start] == 't'
 		}
 		it.variants = []*canonVariant{w.variant(0, s, "", "product", "isMasterVariant")}
+		w.lint(w.member(0, "product"), "product", s.fields[s.index("product")].schema)
 	case ProductType:
 		it.data = w.objectBytes(0, s)
 		def, err := productTypeDefOf(it.data)
@@ -613,7 +614,7 @@ func (sg *segment) decideProduct(it *applyItem) {
 	rows := make(map[string]siblingVariant, len(it.variants))
 	for i, cv := range it.variants {
 		keeps[i] = sg.checkAttributes(it, def, cv, levelVariant)
-		rows[cv.sku] = siblingVariant{field: cv.field, attrs: cv.attrsJSON(keeps[i])}
+		rows[cv.sku] = siblingVariant{field: cv.field, cv: cv, attrs: cv.attrsJSON(keeps[i])}
 	}
 	if !it.refused {
 		sg.checkConstraints(it, def, it.key, rows)
@@ -661,7 +662,7 @@ func (sg *segment) decideVariant(it *applyItem) {
 		return
 	}
 	keep := sg.checkAttributes(it, def, cv, levelVariant)
-	rows := map[string]siblingVariant{cv.sku: {field: cv.field, attrs: cv.attrsJSON(keep)}}
+	rows := map[string]siblingVariant{cv.sku: {field: cv.field, cv: cv, attrs: cv.attrsJSON(keep)}}
 	if !it.refused {
 		sg.checkConstraints(it, def, it.productKey, rows)
 	}
@@ -1019,6 +1020,18 @@ func (w *canonWriter) variant(n int32, s *schema, field string, omit ...string) 
 		j += w.p.nodes[j].size
 	}
 	return cv
+}
+
+// lint reports the unknown fields of node n (-1: none), at path, without
+// writing it: a field the record's canonical form keeps elsewhere.
+func (w *canonWriter) lint(n int32, path string, s *schema) {
+	if n < 0 || w.p.nodes[n].kind == jsonNull {
+		return
+	}
+	w.at(path)
+	keep := len(w.buf)
+	w.value(n, s)
+	w.buf = w.buf[:keep]
 }
 
 // valueOf is the value node n as written in the record, nil for none.

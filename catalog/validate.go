@@ -83,8 +83,9 @@ type Validated struct {
 // (docs/records.md). It reports every problem it finds, up to MaxRecordErrors, as
 // DATA_ERRORs in a deterministic order (field order of the schema, then
 // array and member order of the record); each names the dotted path of its
-// field ("masterVariant.prices.0.value.currencyCode"). Unknown fields are
-// ignored; a field given twice is an error. Validate is safe for concurrent use.
+// field ("masterVariant.prices.0.value.currencyCode"). Unknown fields pass
+// (the store reports them as UNKNOWN_FIELD warnings when it writes the
+// record); a field given twice is an error. Validate is safe for concurrent use.
 func Validate(t ResourceType, data []byte) (Validated, []Error) {
 	s := schemaOf(t)
 	if s == nil {
@@ -159,18 +160,21 @@ const (
 // what they name (canonWriter), ColumnKind reads the kinds of CSV columns
 // off them.
 type schema struct {
-	kind        valueKind
-	format      format
-	keyFormat   format   // maps: how member names are checked (formatText: up to maxShortTextLen)
-	oneOf       []string // formatOneOf: the values allowed
-	maxLen      int      // strings and localized values: runes; valueAny: bytes
-	maxItems    int      // arrays, maps and localized strings
-	nonNegative bool     // integers: NEGATIVE_AMOUNT below zero
-	hasRange    bool     // numbers: INVALID_VALUE outside min..max
-	min, max    float64  // the range, with hasRange
-	typeID      string   // formatTypeID: the expected typeId; reference objects: the typeId reported
-	fields      []field  // objects
-	elem        *field   // arrays and maps
+	kind      valueKind
+	format    format
+	keyFormat format   // maps: how member names are checked (formatText: up to maxShortTextLen)
+	oneOf     []string // formatOneOf: the values allowed
+	// refusedValues are values of a formatOneOf string refused with
+	// UNSUPPORTED_FIELD and the reason given, rather than as unknown.
+	refusedValues map[string]string
+	maxLen        int     // strings and localized values: runes; valueAny: bytes
+	maxItems      int     // arrays, maps and localized strings
+	nonNegative   bool    // integers: NEGATIVE_AMOUNT below zero
+	hasRange      bool    // numbers: INVALID_VALUE outside min..max
+	min, max      float64 // the range, with hasRange
+	typeID        string  // formatTypeID: the expected typeId; reference objects: the typeId reported
+	fields        []field // objects
+	elem          *field  // arrays and maps
 	// alt, for an object, is the schema of the shorthand string that may
 	// stand for it (an attribute type "text" for {"name": "text"}).
 	alt *schema
@@ -303,7 +307,7 @@ var (
 		opt("label", nameString),
 	))
 	attributeType = withCheck(object(
-		req("name", oneOf(append(attributeTypes, "nested")...)),
+		req("name", withRefused(oneOf(attributeTypes...), refusedAttributeTypes)),
 		opt("values", array(maxEnumValues, object(
 			req("key", shortText),
 			opt("label", &schema{kind: valueAny, maxLen: maxNameLen * 4}),
@@ -343,7 +347,7 @@ var (
 		field{name: "key", schema: keyString, required: true, identity: true},
 		req("name", nameString),
 		opt("description", text(maxDescriptionLen)),
-		opt("attributes", array(maxAttributeDefinitions, object(
+		opt("attributes", array(maxAttributeDefinitions, withCheck(object(
 			req("name", nameString),
 			req("type", attributeType),
 			opt("isRequired", boolean),
@@ -354,7 +358,7 @@ var (
 			opt("isSearchable", boolean),
 			opt("displayGroup", shortText),
 			opt("level", oneOf("Variant", "Product")),
-		))),
+		), checkAttributeLevel))),
 	), checkAttributeNames)
 	categorySchema = object(
 		field{name: "key", schema: keyString, required: true, identity: true},
@@ -404,6 +408,9 @@ var (
 			req("coordinates", array(2, &schema{kind: valueNumber})),
 		), checkGeoLocation)),
 	)
+	// variant is a ProductVariantDraft; publish and staged, of a
+	// ProductVariant record, are kept on the variant, so a variant reads
+	// back the same embedded or on its own.
 	variant = withCheck(object(
 		field{name: "sku", schema: keyString, required: true, unique: true},
 		opt("key", keyString),
@@ -411,8 +418,10 @@ var (
 		opt("prices", prices),
 		opt("images", images),
 		opt("assets", assets),
+		opt("publish", boolean),
+		opt("staged", boolean),
 	), checkPriceScopes)
-	productSchema = object(
+	productSchema = withCheck(object(
 		field{name: "key", schema: keyString, required: true, identity: true},
 		req("productType", reference(ProductType.TypeID(), true)),
 		req("name", localizedName),
@@ -437,7 +446,7 @@ var (
 		opt("publish", boolean),
 		opt("masterVariant", variant),
 		opt("variants", array(maxVariants, variant)),
-	)
+	), checkVariantKeys)
 	productVariantSchema = withCheck(object(
 		field{name: "sku", schema: keyString, required: true, identity: true},
 		opt("key", keyString),
@@ -473,7 +482,18 @@ var (
 func init() {
 	// A set's elementType is an attribute type itself.
 	attributeType.fields[attributeType.index("elementType")].schema = attributeType
-	attributeType.alt = oneOf(shorthandTypes...)
+	attributeType.alt = withRefused(oneOf(shorthandTypes...), refusedAttributeTypes)
+}
+
+// refusedAttributeTypes are the commercetools attribute types importd
+// refuses, with the reason.
+var refusedAttributeTypes = map[string]string{
+	"nested": "nested attribute types are not supported: their values would need product types resolved inside attribute values; define the attributes on the product type itself",
+}
+
+func withRefused(s *schema, refused map[string]string) *schema {
+	s.refusedValues = refused
+	return s
 }
 
 func withCheck(s *schema, check func(v *validator, s *schema, slots []int32, clean bool)) *schema {
@@ -558,8 +578,6 @@ func checkAttributeType(v *validator, s *schema, slots []int32, clean bool) {
 		}
 	}
 	switch name {
-	case "nested":
-		report("name", CodeUnsupportedField, "nested attribute types are not supported: their values would need product types resolved inside attribute values; define the attributes on the product type itself")
 	case "set":
 		if e := slots[s.index("elementType")]; e >= 0 && v.nodes[e].kind == jsonObject {
 			if n := v.member(e, "name"); n >= 0 && v.nodes[n].kind == jsonString && string(v.textOf(n)) == "set" {
@@ -589,21 +607,38 @@ func checkAttributeType(v *validator, s *schema, slots []int32, clean bool) {
 				}
 				v.pop(lat)
 			}
-			if k := v.member(j, "key"); k >= 0 && i <= 100 || k >= 0 && int(v.nodes[vals].count) <= maxEnumValues {
-				for o, m := 0, vals+1; o < i; o++ {
-					if mk := v.member(m, "key"); mk >= 0 && v.sameName(mk, k) {
-						kat := v.push("key")
-						v.add(CodeInvalidValue, fmt.Sprintf("the key %s is already values.%d", quote(v.textOf(k)), o))
-						v.pop(kat)
-						break
-					}
-					m += v.nodes[m].size
-				}
-			}
 			v.pop(iat)
 			j += v.nodes[j].size
 		}
 		v.pop(at)
+		v.uniqueIn("values", vals, "key")
+	}
+}
+
+// uniqueIn reports each element of array node arr (at field) whose string
+// member name repeats that of an earlier element.
+func (v *validator) uniqueIn(field string, arr int32, name string) {
+	if arr < 0 || v.nodes[arr].kind != jsonArray || v.nodes[arr].count > maxEnumValues {
+		return
+	}
+	var seen []int32
+	var at []int
+	j := arr + 1
+	for i := range int(v.nodes[arr].count) {
+		if m := v.member(j, name); m >= 0 && v.nodes[m].kind == jsonString {
+			for k, o := range seen {
+				if v.sameName(o, m) {
+					p := v.push(field)
+					v.pushIndex(i)
+					v.push(name)
+					v.add(CodeInvalidValue, fmt.Sprintf("the %s %s is already that of %s.%d", name, quote(v.textOf(m)), field, at[k]))
+					v.pop(p)
+					break
+				}
+			}
+			seen, at = append(seen, m), append(at, i)
+		}
+		j += v.nodes[j].size
 	}
 }
 
@@ -636,6 +671,42 @@ func checkAttributeNames(v *validator, s *schema, slots []int32, _ bool) {
 	}
 }
 
+// checkAttributeLevel refuses a constraint on a product-level attribute,
+// as commercetools does: a product has one value of it.
+func checkAttributeLevel(v *validator, s *schema, slots []int32, clean bool) {
+	l, c := slots[s.index("level")], slots[s.index("attributeConstraint")]
+	if !clean || l < 0 || c < 0 || v.nodes[l].kind != jsonString || v.nodes[c].kind != jsonString {
+		return
+	}
+	if string(v.textOf(l)) == "Product" && string(v.textOf(c)) != "None" {
+		at := v.push("attributeConstraint")
+		v.add(CodeInvalidValue, "a product-level attribute has no constraint (None)")
+		v.pop(at)
+	}
+}
+
+// checkVariantKeys refuses two variants of a product with one key.
+func checkVariantKeys(v *validator, s *schema, slots []int32, clean bool) {
+	vs := slots[s.index("variants")]
+	if !clean || vs < 0 || v.nodes[vs].kind != jsonArray {
+		return
+	}
+	if mk := v.member(slots[s.index("masterVariant")], "key"); mk >= 0 && v.nodes[mk].kind == jsonString {
+		j := vs + 1
+		for i := range int(v.nodes[vs].count) {
+			if k := v.member(j, "key"); k >= 0 && v.nodes[k].kind == jsonString && v.sameName(mk, k) {
+				at := v.push("variants")
+				v.pushIndex(i)
+				v.push("key")
+				v.add(CodeInvalidValue, fmt.Sprintf("the key %s is already that of masterVariant", quote(v.textOf(k))))
+				v.pop(at)
+			}
+			j += v.nodes[j].size
+		}
+	}
+	v.uniqueIn("variants", vs, "key")
+}
+
 // checkTaxRate asks for an amount unless the rate has sub-rates.
 func checkTaxRate(v *validator, s *schema, slots []int32, _ bool) {
 	if slots[s.index("amount")] < 0 && slots[s.index("subRates")] < 0 {
@@ -664,7 +735,8 @@ func checkGeoLocation(v *validator, s *schema, slots []int32, clean bool) {
 	}
 }
 
-// checkPriceScopes refuses two prices of one variant with the same scope:
+// checkPriceScopes refuses two prices of one variant with the same key or
+// the same scope:
 // currency, country, customer group, channel and validity. commercetools
 // selects a price by its scope, so two with one scope cannot be told apart.
 func checkPriceScopes(v *validator, s *schema, slots []int32, clean bool) {
@@ -672,6 +744,7 @@ func checkPriceScopes(v *validator, s *schema, slots []int32, clean bool) {
 	if !clean || ps < 0 || v.nodes[ps].kind != jsonArray || v.nodes[ps].count < 2 {
 		return
 	}
+	v.uniqueIn("prices", ps, "key") // commercetools: a price key is unique per variant
 	scopes := make([]string, 0, v.nodes[ps].count)
 	j := ps + 1
 	for i := range int(v.nodes[ps].count) {
@@ -911,7 +984,7 @@ func (v *validator) object(s *schema, n int32) {
 		j = val + v.nodes[val].size
 		i := s.lookup(v.nameOf(name))
 		if i < 0 {
-			continue // unknown fields are ignored
+			continue // unknown fields: the store warns of them
 		}
 		if v.slots[base+i] >= 0 {
 			at := v.push(s.fields[i].name)
@@ -1040,6 +1113,10 @@ func (v *validator) string(f *field, n int32) {
 			if string(b) == t {
 				return
 			}
+		}
+		if reason, ok := s.refusedValues[string(b)]; ok {
+			v.add(CodeUnsupportedField, reason)
+			return
 		}
 		v.add(CodeInvalidValue, fmt.Sprintf("%s is not one of %s", quote(b), strings.Join(s.oneOf, ", ")))
 	case formatLanguage:
