@@ -32,15 +32,15 @@ func pipeline(t *testing.T, cfg importer.Config) *env {
 
 var resolver0 = noSweep
 
-// mixed is a delivery of each of the seven resource types, in an order
+// mixed is a delivery of each of the nine resource types, in an order
 // where every reference comes later.
 var mixed = []struct {
 	receipt string
 	t       catalog.ResourceType
 	records []string
 }{
-	{"mixed-inventory", catalog.InventoryEntry, []string{`{"sku":"mx-sku-1","quantityOnStock":7}`}},
-	{"mixed-prices", catalog.Price, []string{`{"key":"mx-price-1","sku":"mx-sku-2","value":{"currencyCode":"EUR","centAmount":1299}}`}},
+	{"mixed-inventory", catalog.InventoryEntry, []string{`{"sku":"mx-sku-1","quantityOnStock":7,"supplyChannel":{"key":"mx-store"}}`}},
+	{"mixed-prices", catalog.Price, []string{`{"key":"mx-price-1","sku":"mx-sku-2","value":{"currencyCode":"EUR","centAmount":1299},"customerGroup":{"key":"mx-gold"},"channel":{"typeId":"channel","key":"mx-store"}}`}},
 	{"mixed-variants", catalog.ProductVariant, []string{`{"sku":"mx-sku-2","product":{"key":"mx-shirt"},"attributes":[{"name":"size","value":"L"}]}`}},
 	{"mixed-products", catalog.Product, []string{
 		`{"key":"mx-shirt","productType":{"key":"mx-apparel"},"name":{"en":"Shirt"},"slug":{"en":"mx-shirt"},"categories":[{"key":"mx-men"}],"taxCategory":{"key":"mx-standard"},` +
@@ -48,6 +48,9 @@ var mixed = []struct {
 	{"mixed-taxes", catalog.TaxCategory, []string{`{"key":"mx-standard","name":"Standard","rates":[{"name":"DE","amount":0.19,"country":"DE","includedInPrice":true}]}`}},
 	{"mixed-categories", catalog.Category, []string{category("mx-shirts", "mx-men"), category("mx-men", "")}},
 	{"mixed-types", catalog.ProductType, []string{`{"key":"mx-apparel","name":"Apparel","attributes":[{"name":"size","type":"text"}]}`}},
+	{"mixed-customer-groups", catalog.CustomerGroup, []string{`{"key":"mx-gold","groupName":"Gold"}`}},
+	{"mixed-channels", catalog.Channel, []string{`{"key":"mx-store","roles":["InventorySupply","ProductDistribution"],"name":{"en":"Store"},` +
+		`"custom":{"type":{"key":"physicalStore"},"fields":{"openingTimes":{"en":"Mo-Fr"}}},"geoLocation":{"type":"Point","coordinates":[13.4,52.5]}}`}},
 }
 
 func TestMixedDeliveryEndToEnd(t *testing.T) {
@@ -64,11 +67,18 @@ func TestMixedDeliveryEndToEnd(t *testing.T) {
 		t   catalog.ResourceType
 		key string
 	}{{catalog.ProductType, "mx-apparel"}, {catalog.Category, "mx-men"}, {catalog.Category, "mx-shirts"}, {catalog.TaxCategory, "mx-standard"},
-		{catalog.Product, "mx-shirt"}, {catalog.ProductVariant, "mx-sku-2"}, {catalog.Price, "mx-price-1"}, {catalog.InventoryEntry, "mx-sku-1"}} {
+		{catalog.Product, "mx-shirt"}, {catalog.ProductVariant, "mx-sku-2"}, {catalog.Price, "mx-price-1"}, {catalog.InventoryEntry, "mx-sku-1"},
+		{catalog.CustomerGroup, "mx-gold"}, {catalog.Channel, "mx-store"}} {
 		_, found, err := cat.Get(context.Background(), "m1", c.t, c.key)
 		require.NoError(t, err)
 		require.True(t, found, "%s %s in the catalog", c.t, c.key)
 	}
+	// The price waited for its customer group and channel, and keeps them.
+	require.Contains(t, e.events("mixed-prices", "mx-price-1"), int(tracking.CodeUnresolved))
+	price, _, err := cat.Get(context.Background(), "m1", catalog.Price, "mx-price-1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"key":"mx-price-1","sku":"mx-sku-2","value":{"currencyCode":"EUR","centAmount":1299},`+
+		`"customerGroup":{"typeId":"customer-group","key":"mx-gold"},"channel":{"typeId":"channel","key":"mx-store"}}`, string(price))
 
 	// The same content again, in new deliveries: every record imported as unchanged.
 	for _, d := range mixed {
@@ -347,4 +357,38 @@ func TestOneBadRecordFailsAlone(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, attempts[len(attempts)-1].Sub(attempts[0]), window)
 	require.Equal(t, tracking.ProductCounts{Successful: 19, Failed: 1}, e.status("iso-products").Products)
+}
+
+// TestDraftChecksEndToEnd: what the catalog finds of a commercetools draft
+// reaches the operation: an attribute value of the wrong type fails it, an
+// unknown field is a warning on an imported record.
+func TestDraftChecksEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := pipeline(t, importer.Config{})
+	e.deliver("m1", "draft-types", catalog.ProductType, `{"key":"dr-type","name":"T","attributes":[`+
+		`{"name":"color","type":{"name":"enum","values":[{"key":"red","label":"Red"},{"key":"blue","label":"Blue"}]}},`+
+		`{"name":"made","type":{"name":"datetime"},"attributeConstraint":"SameForAll"}]}`)
+	e.waitState("draft-types", "dr-type", "imported", time.Minute)
+	p := func(key, extra string, attrs string) string {
+		return fmt.Sprintf(`{"key":%q,"productType":{"key":"dr-type"},"name":{"en":"x"},"slug":{"en":%q},"masterVariant":{"sku":%q,"attributes":[%s]}%s}`,
+			key, key, key+"-1", attrs, extra)
+	}
+	e.deliver("m1", "draft-products", catalog.Product,
+		p("dr-good", "", `{"name":"color","value":"red"},{"name":"made","value":"2026-01-02T03:04:05Z"}`),
+		p("dr-fuchsia", "", `{"name":"color","value":"fuchsia"}`),
+		p("dr-yesterday", "", `{"name":"made","value":"yesterday"}`),
+		p("dr-extra", `,"colour":"red"`, `{"name":"color","value":{"key":"blue","label":"Blue"}}`))
+	e.waitState("draft-products", "dr-good", "imported", time.Minute)
+	for key, field := range map[string]string{"dr-fuchsia": "masterVariant.attributes.0.value", "dr-yesterday": "masterVariant.attributes.0.value"} {
+		o := e.waitState("draft-products", key, "validationFailed", time.Minute)
+		require.Len(t, o.Errors, 1, key)
+		require.Equal(t, catalog.CodeInvalidAttributeValue, o.Errors[0].Code, key)
+		require.Equal(t, field, o.Errors[0].Field, key)
+	}
+	e.waitState("draft-products", "dr-extra", "partiallyImported", time.Minute)
+	var warnings string
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT warnings::text FROM operations WHERE receipt_id = 'draft-products' AND resource_key = 'dr-extra'`).Scan(&warnings))
+	require.Contains(t, warnings, catalog.CodeUnknownField)
+	require.Contains(t, warnings, `"colour"`)
+	require.Equal(t, "CompletedWithErrors", e.statusName("draft-products"))
 }
