@@ -88,6 +88,11 @@ func (sg *segment) checkAttributes(it *applyItem, def *productTypeDef, cv *canon
 			continue
 		}
 		keep[i] = true
+		if want := importTypeName(&d.Type); a.typ != "" && a.typ != want {
+			it.refuse(DataErr(CodeInvalidAttributeValue, joinField(field, "type"),
+				fmt.Sprintf("attribute %q is %s in product type %q (type %q), not %q", a.name, typeName(&d.Type), def.key, want, a.typ)))
+			continue
+		}
 		if a.value == nil {
 			continue
 		}
@@ -109,6 +114,15 @@ func (sg *segment) checkAttributes(it *applyItem, def *productTypeDef, cv *canon
 	return keep
 }
 
+// importTypeName is the Import API's discriminator for values of type t:
+// "lenum", "lenum-set".
+func importTypeName(t *AttributeType) string {
+	if t.Name == "set" && t.ElementType != nil {
+		return t.ElementType.Name + "-set"
+	}
+	return t.Name
+}
+
 // typeName names an attribute type for a person: "set of lenum".
 func typeName(t *AttributeType) string {
 	if t.Name == "set" && t.ElementType != nil {
@@ -120,7 +134,7 @@ func typeName(t *AttributeType) string {
 // siblingVariant is a variant of a product as the constraint check sees
 // it: its attributes, as a canonical JSON array.
 type siblingVariant struct {
-	field string        // path in the record being checked; "" for a stored variant
+	field string        // path in the record being checked
 	cv    *canonVariant // the record's variant; nil for a stored one
 	attrs []byte
 }
@@ -186,15 +200,15 @@ func (sg *segment) checkConstraints(it *applyItem, def *productTypeDef, product 
 	}
 	// The record's variants first, in record order; then the others by sku.
 	slices.SortFunc(skus, func(a, b string) int {
-		fa, fb := variants[a].field, variants[b].field
+		va, vb := variants[a], variants[b]
 		switch {
-		case (fa == "") != (fb == ""):
-			if fa == "" {
+		case (va.cv == nil) != (vb.cv == nil):
+			if va.cv == nil {
 				return 1
 			}
 			return -1
-		case fa != fb:
-			return strings.Compare(fa, fb)
+		case va.cv != nil:
+			return va.cv.order - vb.cv.order
 		}
 		return strings.Compare(a, b)
 	})

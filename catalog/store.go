@@ -227,6 +227,7 @@ type applyItem struct {
 // canonVariant is a variant in canonical form, its attributes apart so that
 // the undefined ones can be dropped.
 type canonVariant struct {
+	order    int    // its place in the record: 0 for the master or a ProductVariant record, i+1 for variants.i
 	field    string // path in the record: "masterVariant", "variants.3", "" for a ProductVariant record
 	sku      string
 	base     []byte // the canonical object without attributes
@@ -236,6 +237,7 @@ type canonVariant struct {
 
 type canonAttribute struct {
 	name     string
+	typ      string // the Import API's type discriminator, "" when not given
 	hasValue bool   // a value that is not null
 	value    []byte // the value as written in the record (nil when absent or null)
 	json     []byte
@@ -403,7 +405,9 @@ func (w *canonWriter) prepare(it *applyItem, s *schema, rec ApplyRecord) {
 			j := vs + 1
 			for i := range w.p.nodes[vs].count {
 				if w.p.nodes[j].kind == jsonObject {
-					it.variants = append(it.variants, w.variant(j, variant, "variants."+strconv.Itoa(int(i))))
+					cv := w.variant(j, variant, "variants."+strconv.Itoa(int(i)))
+					cv.order = int(i) + 1
+					it.variants = append(it.variants, cv)
 				}
 				j += w.p.nodes[j].size
 			}
@@ -1012,6 +1016,7 @@ func (w *canonWriter) variant(n int32, s *schema, field string, omit ...string) 
 			w.at(joinField(field, "attributes."+strconv.Itoa(i)))
 			cv.attrs = append(cv.attrs, canonAttribute{
 				name:     w.memberText(j, "name"),
+				typ:      w.memberText(j, "type"),
 				hasValue: v >= 0 && w.p.nodes[v].kind != jsonNull,
 				value:    w.valueOf(v),
 				json:     w.objectBytes(j, elem),

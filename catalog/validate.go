@@ -58,6 +58,18 @@ var attributeTypes = []string{"boolean", "text", "ltext", "enum", "lenum", "numb
 // checked.
 var shorthandTypes = []string{"boolean", "text", "ltext", "enum", "lenum", "number", "money", "date", "time", "datetime"}
 
+// importAttributeTypes are the values of the Import API's attribute type
+// discriminator: each attribute type's name, and "<name>-set" for a set.
+func importAttributeTypes() []string {
+	var out []string
+	for _, t := range attributeTypes {
+		if t != "set" {
+			out = append(out, t, t+"-set")
+		}
+	}
+	return out
+}
+
 // referenceTypeIDs are the typeIds a reference attribute may point at
 // (commercetools' AttributeReferenceTypeId).
 var referenceTypeIDs = []string{
@@ -279,9 +291,13 @@ var (
 		opt("tags", array(maxTags, shortText)),
 		opt("custom", custom),
 	))
+	// attributes are a variant's or product's attributes; type is the
+	// Import API's discriminator ("text", "lenum-set"), checked by the store
+	// against the product type.
 	attributes = array(maxAttributes, object(
 		req("name", nameString),
 		opt("value", &schema{kind: valueAny, maxLen: maxAttributeValueLen}),
+		opt("type", oneOf(importAttributeTypes()...)),
 	))
 	// priceFields are the fields of a PriceDraft; a variant's prices and
 	// Price records share them.

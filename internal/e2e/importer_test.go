@@ -304,6 +304,16 @@ func TestResourceEventsOfProducts(t *testing.T) {
 	require.Equal(t, "Product.updated", subject)
 	require.Equal(t, bus.ResourceEvent{TypeID: "product", Key: "ev-shirt", SKUs: []string{"ev-2"}}, ev)
 	e.waitState("ev-products-2", "ev-shirt", "imported", time.Minute)
+
+	// Customer groups and channels are announced like the rest.
+	e.deliver("m-ev", "ev-groups", catalog.CustomerGroup, `{"key":"ev-gold","groupName":"Gold"}`)
+	subject, ev = next()
+	require.Equal(t, "CustomerGroup.created", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "customer-group", Key: "ev-gold"}, ev)
+	e.deliver("m-ev", "ev-channels", catalog.Channel, `{"key":"ev-store","roles":["InventorySupply"]}`)
+	subject, ev = next()
+	require.Equal(t, "Channel.created", subject)
+	require.Equal(t, bus.ResourceEvent{TypeID: "channel", Key: "ev-store"}, ev)
 	_, err = sub.NextMsg(500 * time.Millisecond)
 	require.ErrorIs(t, err, nats.ErrTimeout, "no other event")
 }
