@@ -27,8 +27,8 @@ func TestStorePriceRecordScopes(t *testing.T) {
 
 	res = applyOK(t, s,
 		price("pr-6", "sku-1", `,"validFrom":"2025-12-31T23:00:00Z"`), // pr-5's instant, stored before
-		price("pr-1", "sku-1", `,"customerGroup":{"key":"gold"}`),    // pr-1 changes its own scope
-		price("pr-7", "sku-1", ""),                                   // the scope pr-1 left
+		price("pr-1", "sku-1", `,"customerGroup":{"key":"gold"}`),     // pr-1 changes its own scope
+		price("pr-7", "sku-1", ""),                                    // the scope pr-1 left
 	)
 	require.Equal(t, []Outcome{Refused, Updated, Created}, outcomes(res))
 	require.Equal(t, []string{"DUPLICATE_PRICE "}, codesOf(res[0].Errors))

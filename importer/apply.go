@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// MaxAttempts is how often an operation is tried before it is rejected
-//. It is the contract, not a setting.
+// MaxAttempts is how often an operation is tried before it is rejected.
+// It is the contract, not a setting.
 const MaxAttempts = 5
 
 // Error codes of rejected operations.

@@ -1,6 +1,6 @@
 // Package bus is the NATS JetStream plumbing shared by every role: the
-// connection, the streams, consumers and object store of the contract
-//, subject names, and the internal work message.
+// connection, the streams, consumers and object store of the contract,
+// subject names, and the internal work message.
 package bus
 
 import (
