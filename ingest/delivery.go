@@ -35,7 +35,7 @@ type header struct {
 	errs     []tracking.IngestionError
 }
 
-// parseHeader reads the headers of a delivery message (README, "Publishing a delivery") with the
+// parseHeader reads the headers of a delivery message (README) with the
 // rules headers.Check shares with POST /v1/imports.
 func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 	h := msg.Headers()

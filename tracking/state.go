@@ -2,7 +2,7 @@ package tracking
 
 import "time"
 
-// State of an operation.
+// State of an operation (commercetools' names).
 type State string
 
 // Operation states.

@@ -14,7 +14,7 @@ import (
 	"github.com/importd/importd/catalog"
 )
 
-// Job statuses of the /v1 job object.
+// Job statuses of the /v1 job object (Commerce Layer's names).
 const (
 	JobPending     = "pending"
 	JobInProgress  = "in_progress"
@@ -439,7 +439,7 @@ type LastEvent struct {
 	Message      string `json:"message"`
 }
 
-// Ingestion statuses.
+// Ingestion statuses (Walmart's names).
 const (
 	IngestionInProgress   = "INPROGRESS"
 	IngestionSuccess      = "SUCCESS"
