@@ -377,3 +377,47 @@ func (sg *segment) checkPriceScope(it *applyItem) {
 	}
 	scopes[it.key] = it.scope
 }
+
+// inventoryChannelsLoad returns the supply channel of the inventory entries
+// of the given skus: sku → channel key ("" for none).
+func inventoryChannelsLoad(ctx context.Context, db database.DBTX, merchant string, skus []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(skus) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT sku, coalesce(data->'supplyChannel'->>'key', '') FROM catalog_inventory
+		WHERE merchant_id = $1 AND sku = ANY($2)`, merchant, skus)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	var sku, channel string
+	_, err = pgx.ForEachRow(rows, []any{&sku, &channel}, func() error {
+		out[sku] = channel
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	return out, nil
+}
+
+// checkStockChannel refuses an inventory entry for another supply channel
+// than the entry the catalog holds for its sku. commercetools keeps one
+// entry per sku and channel; importd identifies an entry by its sku alone,
+// so the new entry would silently replace the other channel's stock.
+func (sg *segment) checkStockChannel(it *applyItem) {
+	stored, ok := sg.stockChannels[it.key]
+	if ok && stored != it.channel {
+		name := func(c string) string {
+			if c == "" {
+				return "no supply channel"
+			}
+			return fmt.Sprintf("supply channel %q", c)
+		}
+		it.refuse(DataErr(CodeUnsupportedField, "supplyChannel", fmt.Sprintf(
+			"sku %q has an inventory entry for %s; importd keeps one inventory entry per sku, so one for %s would replace it",
+			it.key, name(stored), name(it.channel))))
+		return
+	}
+	sg.stockChannels[it.key] = it.channel
+}

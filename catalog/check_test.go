@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -104,4 +105,24 @@ func TestStoreConstraintsAcrossRecords(t *testing.T) {
 	// A Product record that changes every variant's color at once is fine.
 	res = applyOK(t, s, applyRec(t, Product, productJSON(t, "pp", "pt", variantJSON("sku-1", "color=green", "ean=1"), variantJSON("sku-4", "color=green", "ean=4"))))
 	require.Equal(t, Updated, res[0].Outcome, "%+v", res[0])
+}
+
+func TestStoreInventoryOneChannelPerSKU(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t)
+	stock := func(sku, channel string, qty int) ApplyRecord {
+		ch := ""
+		if channel != "" {
+			ch = `,"supplyChannel":{"key":"` + channel + `"}`
+		}
+		return applyRec(t, InventoryEntry, []byte(`{"sku":"`+sku+`","quantityOnStock":`+fmt.Sprint(qty)+ch+`}`))
+	}
+	res := applyOK(t, s, stock("sku-1", "store-a", 5), stock("sku-2", "", 1))
+	require.Equal(t, []Outcome{Created, Created}, outcomes(res))
+	res = applyOK(t, s, stock("sku-1", "store-a", 7), stock("sku-1", "store-b", 3), stock("sku-2", "store-a", 2))
+	require.Equal(t, []Outcome{Updated, Refused, Refused}, outcomes(res))
+	require.Equal(t, []string{"UNSUPPORTED_FIELD supplyChannel"}, codesOf(res[1].Errors))
+	require.Contains(t, res[1].Errors[0].Description, `supply channel "store-a"`)
+	require.Contains(t, res[2].Errors[0].Description, "no supply channel")
+	require.Equal(t, 7.0, getJSON(t, s, InventoryEntry, "sku-1")["quantityOnStock"])
 }

@@ -212,6 +212,7 @@ type applyItem struct {
 	isMaster   bool            // ProductVariant: isMasterVariant
 	sku        string          // Price: the variant's sku
 	quantity   int64           // InventoryEntry: quantityOnStock
+	channel    string          // InventoryEntry: its supply channel's key, "" for none
 	variants   []*canonVariant // Product: its variants, master first; ProductVariant: itself
 	own        *canonVariant   // Product: the product without its variants, its own attributes apart
 	scope      string          // Price: its scope (priceScope)
@@ -445,6 +446,7 @@ func (w *canonWriter) prepare(it *applyItem, s *schema, rec ApplyRecord) {
 		required(it.sku, "sku")
 	case InventoryEntry:
 		it.data = w.objectBytes(0, s)
+		it.channel = w.memberText(w.member(0, "supplyChannel"), "key")
 		if q := w.member(0, "quantityOnStock"); q >= 0 && w.p.nodes[q].kind == jsonNumber {
 			n, err := strconv.ParseInt(string(w.p.raw(q)), 10, 64)
 			if err != nil {
@@ -483,8 +485,9 @@ type segment struct {
 	claimed   map[string]string          // sku → product, claimed by a record of the segment
 	masterSet map[string]*applyItem      // product key → the record making one of its variants the master
 
-	siblings    map[string]map[string]siblingVariant // product → sku → attributes, for the products with constraints
-	priceScopes map[string]map[string]string         // sku → price key → scope, of the Price records of the segment's skus
+	siblings      map[string]map[string]siblingVariant // product → sku → attributes, for the products with constraints
+	priceScopes   map[string]map[string]string         // sku → price key → scope, of the Price records of the segment's skus
+	stockChannels map[string]string                    // sku → the supply channel of its inventory entry, of the segment's entries
 
 	p    *parser // reads attribute values and stored rows
 	rows []variantRow
@@ -528,7 +531,7 @@ func applySegment(ctx context.Context, tx pgx.Tx, merchant string, items []*appl
 
 // load reads what the segment's records need from the database.
 func (sg *segment) load(ctx context.Context, tx pgx.Tx) error {
-	var typeKeys, productKeys, writeSKUs, priceSKUs []string
+	var typeKeys, productKeys, writeSKUs, priceSKUs, stockSKUs []string
 	for _, it := range sg.items {
 		switch it.t {
 		case Product:
@@ -541,6 +544,8 @@ func (sg *segment) load(ctx context.Context, tx pgx.Tx) error {
 			writeSKUs = append(writeSKUs, it.key)
 		case Price:
 			priceSKUs = append(priceSKUs, it.sku)
+		case InventoryEntry:
+			stockSKUs = append(stockSKUs, it.key)
 		}
 	}
 	var err error
@@ -564,6 +569,9 @@ func (sg *segment) load(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	if sg.priceScopes, err = sg.pricesScopesLoad(ctx, tx, priceSKUs); err != nil {
+		return err
+	}
+	if sg.stockChannels, err = inventoryChannelsLoad(ctx, tx, sg.merchant, stockSKUs); err != nil {
 		return err
 	}
 	return nil
@@ -595,6 +603,8 @@ func (sg *segment) decide(it *applyItem) {
 			return
 		}
 		sg.checkPriceScope(it)
+	case InventoryEntry:
+		sg.checkStockChannel(it)
 	}
 }
 
