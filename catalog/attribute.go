@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // AttributeType is the type of an attribute as its product type defines it.
@@ -661,7 +660,7 @@ func (t *AttributeType) appendComparable(dst []byte, p *parser, n int32) []byte 
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = attrAppendString(dst, []byte(f))
+			dst = appendJSONString(dst, []byte(f))
 		}
 		return append(dst, ']')
 	case "time":
@@ -671,12 +670,12 @@ func (t *AttributeType) appendComparable(dst []byte, p *parser, n int32) []byte 
 				b = bytes.TrimRight(b, "0")
 				b = bytes.TrimSuffix(b, []byte("."))
 			}
-			return attrAppendString(dst, b)
+			return appendJSONString(dst, b)
 		}
 	case "datetime":
 		if nd.kind == jsonString {
 			if tm, err := time.Parse(time.RFC3339Nano, p.text(n)); err == nil {
-				return attrAppendString(dst, tm.UTC().AppendFormat(nil, time.RFC3339Nano))
+				return appendJSONString(dst, tm.UTC().AppendFormat(nil, time.RFC3339Nano))
 			}
 		}
 	}
@@ -691,7 +690,7 @@ func attrCanonical(dst []byte, p *parser, n int32) []byte {
 	switch nd.kind {
 	case jsonString:
 		var buf [64]byte
-		return attrAppendString(dst, attrText(p, n, buf[:0]))
+		return appendJSONString(dst, attrText(p, n, buf[:0]))
 	case jsonNumber:
 		return attrAppendNumber(dst, p.raw(n), nd.flags&flagInt != 0)
 	case jsonArray:
@@ -723,7 +722,7 @@ func attrCanonical(dst []byte, p *parser, n int32) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = attrAppendString(dst, []byte(m.name))
+			dst = appendJSONString(dst, []byte(m.name))
 			dst = append(dst, ':')
 			dst = attrCanonical(dst, p, m.value)
 		}
@@ -749,35 +748,4 @@ func attrAppendNumber(dst, raw []byte, isInt bool) []byte {
 		return strconv.AppendInt(dst, int64(x), 10)
 	}
 	return strconv.AppendFloat(dst, x, 'g', -1, 64)
-}
-
-// attrAppendString appends s, valid UTF-8, as a JSON string escaping only
-// what JSON requires.
-func attrAppendString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-		default:
-			r, size := utf8.DecodeRune(s[i:])
-			dst = utf8.AppendRune(dst, r) // U+FFFD for invalid UTF-8
-			i += size
-			continue
-		}
-		i++
-	}
-	return append(dst, '"')
 }

@@ -969,8 +969,8 @@ type canonWriter struct {
 	p     *parser
 	buf   []byte
 	tmp   []byte
-	path  []byte  // dotted path of the value being written
-	warns []Error // UNKNOWN_FIELD warnings of the record being written
+	path  fieldPath // of the value being written
+	warns []Error   // UNKNOWN_FIELD warnings of the record being written
 }
 
 // member is the value node of the first member of object n with the given
@@ -982,24 +982,6 @@ func (w *canonWriter) memberText(n int32, name string) string { return w.p.membe
 
 // at sets the path the next values are written at ("masterVariant").
 func (w *canonWriter) at(path string) { w.path = append(w.path[:0], path...) }
-
-func (w *canonWriter) push(name []byte) int {
-	at := len(w.path)
-	if at > 0 {
-		w.path = append(w.path, '.')
-	}
-	w.path = append(w.path, cut(name)...)
-	return at
-}
-
-func (w *canonWriter) pushIndex(i int) int {
-	at := len(w.path)
-	if at > 0 {
-		w.path = append(w.path, '.')
-	}
-	w.path = strconv.AppendInt(w.path, int64(i), 10)
-	return at
-}
 
 // objectBytes returns object n in canonical form, without the fields omit.
 func (w *canonWriter) objectBytes(n int32, s *schema, omit ...string) []byte {
@@ -1068,7 +1050,7 @@ func (w *canonWriter) value(n int32, s *schema) {
 		case s != nil && s.kind == valueMap:
 			w.mapObject(n, s.elem.schema)
 		default:
-			w.freeObject(n)
+			w.mapObject(n, nil)
 		}
 	case jsonArray:
 		var elem *schema
@@ -1081,9 +1063,9 @@ func (w *canonWriter) value(n int32, s *schema) {
 			if i > 0 {
 				w.buf = append(w.buf, ',')
 			}
-			at := w.pushIndex(i)
+			at := w.path.pushIndex(i)
 			w.value(j, elem)
-			w.path = w.path[:at]
+			w.path.pop(at)
 			j += w.p.nodes[j].size
 		}
 		w.buf = append(w.buf, ']')
@@ -1119,10 +1101,10 @@ func (w *canonWriter) object(n int32, s *schema, omit []string) {
 		}
 		i = s.lookup(nameText)
 		if i < 0 {
-			at := w.push(nameText)
+			at := w.path.pushName(nameText)
 			w.warns = append(w.warns, DataErr(CodeUnknownField, string(w.path),
 				"the field is not part of the record contract (nor of the commercetools draft): it was not stored"))
-			w.path = w.path[:at]
+			w.path.pop(at)
 			continue
 		}
 		if slices.Contains(omit, s.fields[i].name) {
@@ -1140,9 +1122,9 @@ func (w *canonWriter) object(n int32, s *schema, omit []string) {
 		w.buf = append(w.buf, '"')
 		w.buf = append(w.buf, f.name...)
 		w.buf = append(w.buf, '"', ':')
-		at := w.push([]byte(f.name))
+		at := w.path.push(f.name)
 		w.value(val, f.schema)
-		w.path = w.path[:at]
+		w.path.pop(at)
 	}
 	if s.typeID != "" && !hasTypeID && s.index("typeId") >= 0 {
 		if !first {
@@ -1155,7 +1137,8 @@ func (w *canonWriter) object(n int32, s *schema, omit []string) {
 	w.buf = append(w.buf, '}')
 }
 
-// mapObject appends object n, every member's value described by elem.
+// mapObject appends object n with all its members, every member's value
+// described by elem (nil: free-form).
 func (w *canonWriter) mapObject(n int32, elem *schema) {
 	w.buf = append(w.buf, '{')
 	j := n + 1
@@ -1167,28 +1150,12 @@ func (w *canonWriter) mapObject(n int32, elem *schema) {
 		w.buf = append(w.buf, ':')
 		var at int
 		if nd := &w.p.nodes[j]; nd.flags&flagEscaped == 0 {
-			at = w.push(w.p.data[nd.start+1 : nd.end-1])
+			at = w.path.pushName(w.p.data[nd.start+1 : nd.end-1])
 		} else {
-			at = w.push(w.p.appendText(w.tmp[:0], j))
+			at = w.path.pushName(w.p.appendText(w.tmp[:0], j))
 		}
 		w.value(j+1, elem)
-		w.path = w.path[:at]
-		j += 1 + w.p.nodes[j+1].size
-	}
-	w.buf = append(w.buf, '}')
-}
-
-// freeObject appends object n with all its members.
-func (w *canonWriter) freeObject(n int32) {
-	w.buf = append(w.buf, '{')
-	j := n + 1
-	for i := range w.p.nodes[n].count {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
-		}
-		w.str(j)
-		w.buf = append(w.buf, ':')
-		w.value(j+1, nil)
+		w.path.pop(at)
 		j += 1 + w.p.nodes[j+1].size
 	}
 	w.buf = append(w.buf, '}')

@@ -785,11 +785,11 @@ type validator struct {
 	errs     []Error
 	refs     []Reference
 	identity string
-	path     []byte  // dotted path of the value being checked
-	slots    []int32 // stack of the value nodes of the fields of the objects being checked
-	buf      []byte  // text of the string being checked
-	nameBuf  []byte  // text of the member name being matched
-	skus     []byte  // unique values seen, concatenated
+	path     fieldPath // of the value being checked
+	slots    []int32   // stack of the value nodes of the fields of the objects being checked
+	buf      []byte    // text of the string being checked
+	nameBuf  []byte    // text of the member name being matched
+	skus     []byte    // unique values seen, concatenated
 	skuEnds  []int
 	refSet   map[Reference]struct{} // refs, once there are many
 }
@@ -814,36 +814,45 @@ func (v *validator) add(code, description string) {
 	}
 }
 
-// push appends a field name to the path and returns the length to pop back to.
-func (v *validator) push(name string) int {
-	at := len(v.path)
+// fieldPath is the dotted path of the value being walked
+// ("masterVariant.prices.0"), for errors and warnings. Each push returns
+// the length to pop back to.
+type fieldPath []byte
+
+func (p *fieldPath) push(name string) int {
+	at := len(*p)
 	if at > 0 {
-		v.path = append(v.path, '.')
+		*p = append(*p, '.')
 	}
-	v.path = append(v.path, name...)
+	*p = append(*p, name...)
 	return at
 }
 
 // pushName appends a member name of the record, cut to 64 bytes.
-func (v *validator) pushName(name []byte) int {
-	at := len(v.path)
+func (p *fieldPath) pushName(name []byte) int {
+	at := len(*p)
 	if at > 0 {
-		v.path = append(v.path, '.')
+		*p = append(*p, '.')
 	}
-	v.path = append(v.path, cut(name)...)
+	*p = append(*p, cut(name)...)
 	return at
 }
 
-func (v *validator) pushIndex(i int) int {
-	at := len(v.path)
+func (p *fieldPath) pushIndex(i int) int {
+	at := len(*p)
 	if at > 0 {
-		v.path = append(v.path, '.')
+		*p = append(*p, '.')
 	}
-	v.path = strconv.AppendInt(v.path, int64(i), 10)
+	*p = strconv.AppendInt(*p, int64(i), 10)
 	return at
 }
 
-func (v *validator) pop(at int) { v.path = v.path[:at] }
+func (p *fieldPath) pop(at int) { *p = (*p)[:at] }
+
+func (v *validator) push(name string) int     { return v.path.push(name) }
+func (v *validator) pushName(name []byte) int { return v.path.pushName(name) }
+func (v *validator) pushIndex(i int) int      { return v.path.pushIndex(i) }
+func (v *validator) pop(at int)               { v.path.pop(at) }
 
 // textOf is the text of string node n; it stays valid until the next call.
 func (v *validator) textOf(n int32) []byte {
