@@ -16,6 +16,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 	"go.uber.org/zap"
 )
@@ -38,9 +39,8 @@ var isolatedTotal = promauto.NewCounter(prometheus.CounterOpts{
 
 // applied is what handling one work message decided.
 type applied struct {
-	retry     bool // some operations failed transiently and stay processing
-	attempt   int  // the highest attempt number among them
-	completed []*tracking.Delivery
+	retry   bool // some operations failed transiently and stay processing
+	attempt int  // the highest attempt number among them
 }
 
 // applyBatch writes the operations of one work message to the target and
@@ -59,7 +59,7 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 	for i, op := range wb.Ops {
 		seqs[i] = op.Seq
 	}
-	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		res = applied{}
 		// Each statement, the target's included, is bounded by the server.
 		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", w.cfg.ApplyTimeout.Milliseconds())); err != nil {
@@ -144,7 +144,12 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 		if err := w.recordWritten(ctx, tx, wb.MerchantID, written); err != nil {
 			return err
 		}
-		res.completed, err = tracking.TransitionsApply(ctx, tx, ts)
+		completed, err := tracking.TransitionsApply(ctx, tx, ts)
+		// Both read what the transaction wrote, on other connections.
+		tx.AfterCommit(func() {
+			w.announce(completed)
+			w.kickOutbox()
+		})
 		return err
 	})
 	return res, err

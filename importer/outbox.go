@@ -14,6 +14,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 )
 
 // outboxRows is how many outbox rows (one per importer transaction, each a
@@ -27,7 +28,7 @@ const outboxRows = 8
 // ids are the row and the position in it) and the resolver's idempotence
 // absorb.
 func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error) {
-	err = pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+	err = store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		var ids []int64
 		var futures []jetstream.PubAckFuture
 		var id int64

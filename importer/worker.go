@@ -233,10 +233,6 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.settle(msg, msg.NakWithDelay(delay))
 		return
 	}
-	for _, d := range res.completed {
-		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
-	}
-	w.kickOutbox()
 	if res.retry {
 		w.settle(msg, msg.NakWithDelay(w.attemptDelay(res.attempt)))
 		return
@@ -257,9 +253,7 @@ func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatc
 		w.settle(msg, msg.NakWithDelay(w.delay(attempt)))
 		return
 	}
-	for _, d := range completed {
-		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
-	}
+	w.announce(completed)
 	w.settle(msg, msg.Term())
 }
 
@@ -272,6 +266,14 @@ func (w *Worker) delay(n int) time.Duration {
 func (w *Worker) settle(msg jetstream.Msg, err error) {
 	if err != nil {
 		w.logger.Warn("acknowledgement failed; the message will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
+	}
+}
+
+// announce announces deliveries the importer completed, in a transaction
+// that has committed.
+func (w *Worker) announce(ds []*tracking.Delivery) {
+	for _, d := range ds {
+		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -25,8 +26,7 @@ const outboxBatch = 500
 // handled.
 func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 	n := 0
-	var completed []*tracking.Delivery
-	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		if err := tracking.ProbeByKey(ctx, tx); err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(ids)
-		completed = nil
+		var completed []*tracking.Delivery
 		var futures []jetstream.PubAckFuture
 		limit := bus.MaxWorkBytes(w.js.Conn())
 		for k, g := range groups {
@@ -91,11 +91,9 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM apply_outbox WHERE id = any($1)`, ids)
+		w.announceAfterCommit(tx, completed)
 		return err
 	})
-	if err == nil {
-		w.noteCompleted(completed)
-	}
 	return n, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -118,7 +119,7 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs, registe
 	total := 0
 	for {
 		n := 0
-		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 			if err := tracking.ProbeByKey(ctx, tx); err != nil {
 				return err
 			}
@@ -159,7 +160,7 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs, registe
 				return err
 			}
 			completed, err := tracking.TransitionsApply(ctx, tx, ts)
-			w.noteCompleted(completed)
+			w.announceAfterCommit(tx, completed)
 			return err
 		})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -45,7 +46,7 @@ func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.Wor
 		seqs[i] = op.Seq
 	}
 	var out []bus.WorkOp
-	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		out = out[:0]
 		if err := tracking.ProbeByKey(ctx, tx); err != nil {
 			return err
@@ -88,7 +89,7 @@ func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.Wor
 	return out, nil
 }
 
-func (w *Worker) resolveItems(ctx context.Context, tx pgx.Tx, t catalog.ResourceType, wb *bus.WorkBatch, items []*item) ([]bus.WorkOp, error) {
+func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.ResourceType, wb *bus.WorkBatch, items []*item) ([]bus.WorkOp, error) {
 	merchant := wb.MerchantID
 	var all []catalog.Reference
 	var masterProducts []string // products this batch pairs or waits for
@@ -244,7 +245,7 @@ func (w *Worker) resolveItems(ctx context.Context, tx pgx.Tx, t catalog.Resource
 	if err != nil {
 		return nil, err
 	}
-	w.noteCompleted(completed)
+	w.announceAfterCommit(tx, completed)
 	return out, nil
 }
 

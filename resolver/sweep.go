@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -63,7 +64,7 @@ func (w *Worker) sweep(ctx context.Context) error {
 	for _, d := range completed {
 		w.logger.Info("sweep completed a delivery whose last operations ended in concurrent transactions", zapReceipt(d.ReceiptID))
 	}
-	w.noteCompleted(completed)
+	w.announce(completed)
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func (w *Worker) sweepMasters(ctx context.Context) error {
 		return err
 	}
 	for _, p := range todo {
-		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 			if err := pairingLock(ctx, tx, p.merchant, []string{p.product}); err != nil {
 				return err
 			}
@@ -151,7 +152,7 @@ func (w *Worker) sweepMasters(ctx context.Context) error {
 					return err
 				}
 				completed, err := tracking.TransitionsApply(ctx, tx, ts)
-				w.noteCompleted(completed)
+				w.announceAfterCommit(tx, completed)
 				return err
 			}
 			return nil
@@ -180,7 +181,7 @@ func (w *Worker) sweepCycles(ctx context.Context) error {
 		return err
 	}
 	for _, e := range edges {
-		err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 			cycle, err := categoryCycle(ctx, tx, e.merchant, e.child, e.parent)
 			if err != nil || cycle == nil {
 				return err
@@ -191,7 +192,7 @@ func (w *Worker) sweepCycles(ctx context.Context) error {
 			}
 			w.logger.Info("sweep failed a category cycle", zap.String("merchant", e.merchant), zap.Strings("cycle", cycle))
 			completed, err := tracking.TransitionsApply(ctx, tx, ts)
-			w.noteCompleted(completed)
+			w.announceAfterCommit(tx, completed)
 			return err
 		})
 		if err != nil {

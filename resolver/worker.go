@@ -28,6 +28,7 @@ import (
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -250,7 +251,7 @@ func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatc
 		w.retry(msg, fmt.Errorf("rejecting the operations: %w", err), zapReceipt(wb.ReceiptID))
 		return
 	}
-	w.noteCompleted(completed)
+	w.announce(completed)
 	w.settle(msg, msg.Term())
 }
 
@@ -285,7 +286,7 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch, redri
 	if err != nil {
 		return err
 	}
-	w.noteCompleted(completed)
+	w.announce(completed)
 	return awaitAll(ctx, fs)
 }
 
@@ -456,11 +457,20 @@ func (w *Worker) outboxLoop(ctx context.Context) {
 	}
 }
 
-// noteCompleted announces deliveries the resolver completed (every
-// operation in an end state, the last ones failed here).
-func (w *Worker) noteCompleted(ds []*tracking.Delivery) {
+// announce announces deliveries the resolver completed (every operation
+// in an end state, the last ones failed here) in a transaction that has
+// committed.
+func (w *Worker) announce(ds []*tracking.Delivery) {
 	for _, d := range ds {
 		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)
+	}
+}
+
+// announceAfterCommit announces deliveries tx completed once it has
+// committed: the announcement reads the delivery on another connection.
+func (w *Worker) announceAfterCommit(tx *store.Tx, ds []*tracking.Delivery) {
+	if len(ds) > 0 {
+		tx.AfterCommit(func() { w.announce(ds) })
 	}
 }
 

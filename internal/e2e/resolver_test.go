@@ -320,3 +320,26 @@ func TestProductWaitingForMasterReleasedByItsCreation(t *testing.T) {
 		})
 	}
 }
+
+// TestResolverAnnouncesCompletionAtOnce: a delivery whose last operation
+// ends in the resolver (a category that is its own parent) is announced
+// completed as soon as the resolver commits, not by the sweep: the
+// announcement runs after the commit, so it finds the delivery completed.
+func TestResolverAnnouncesCompletionAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startIngest()
+	e.startResolver(noSweep)
+	e.startWriter()
+	sub, err := e.nc.SubscribeSync("import.events.m1.self-parent.completed")
+	require.NoError(t, err)
+	e.deliver("m1", "self-parent", catalog.Category, category("ouroboros", "ouroboros"))
+	msg, err := sub.NextMsg(30 * time.Second)
+	require.NoError(t, err, "no completed event")
+	arrived := time.Now()
+	o := e.waitState("self-parent", "ouroboros", "validationFailed", time.Second)
+	require.Equal(t, resolver.CodeCyclicReference, o.Errors[0].Code)
+	var completedAt time.Time
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT completed_at FROM deliveries WHERE receipt_id = 'self-parent'`).Scan(&completedAt))
+	require.Less(t, arrived.Sub(completedAt), time.Second, "completed at %s, announced at %s: %s", completedAt, arrived, msg.Data)
+}
