@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -119,9 +119,7 @@ func applyError(err error) error {
 	if errors.Is(err, ErrTransient) {
 		return fmt.Errorf("catalog: apply: %w", err)
 	}
-	var pgErr *pgconn.PgError
-	if database.IsTransient(err) || errors.Is(err, context.Canceled) ||
-		errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if database.IsTransient(err) || errors.Is(err, context.Canceled) || database.HasCode(err, pgerrcode.UniqueViolation) {
 		return fmt.Errorf("catalog: apply: %w: %w", ErrTransient, err)
 	}
 	return fmt.Errorf("catalog: apply: %w", err)

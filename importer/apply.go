@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/database"
 	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 	"go.uber.org/zap"
@@ -250,8 +251,7 @@ func (w *Worker) apply(ctx context.Context, tx pgx.Tx, merchant string, recs []c
 			if rerr := sp.Rollback(ctx); rerr != nil {
 				return nil, fmt.Errorf("%w: %w", errTxBroken, rerr), false
 			}
-			var pgErr *pgconn.PgError
-			return nil, err, errors.As(err, &pgErr) && pgErr.Code == "57014"
+			return nil, err, database.HasCode(err, pgerrcode.QueryCanceled)
 		}
 		if err := sp.Commit(ctx); err != nil {
 			return nil, fmt.Errorf("%w: %w", errTxBroken, err), false

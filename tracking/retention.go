@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/database"
 )
 
 // Expired says what one retention pass removed.
@@ -200,7 +202,4 @@ func (s *Store) dropPartition(ctx context.Context, lower time.Time, suffix strin
 	return dropped, nil
 }
 
-func isLockTimeout(err error) bool {
-	var pe interface{ SQLState() string }
-	return errors.As(err, &pe) && pe.SQLState() == "55P03"
-}
+func isLockTimeout(err error) bool { return database.HasCode(err, pgerrcode.LockNotAvailable) }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -168,7 +169,11 @@ func IsTransient(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004":
+		case pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected, pgerrcode.LockNotAvailable,
+			pgerrcode.QueryCanceled, pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
+			pgerrcode.TooManyConnections, pgerrcode.ConnectionException, pgerrcode.ConnectionDoesNotExist,
+			pgerrcode.ConnectionFailure, pgerrcode.SQLClientUnableToEstablishSQLConnection,
+			pgerrcode.SQLServerRejectedEstablishmentOfSQLConnection:
 			return true
 		}
 		return false
@@ -178,4 +183,11 @@ func IsTransient(err error) bool {
 	}
 	var connErr *pgconn.ConnectError
 	return errors.As(err, &connErr) || errors.Is(err, pgx.ErrTxClosed) || isNetErr(err)
+}
+
+// HasCode reports whether err is a PostgreSQL error with the SQLSTATE code
+// (a pgerrcode constant).
+func HasCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
 }
