@@ -35,8 +35,9 @@ type header struct {
 	errs     []tracking.IngestionError
 }
 
-// parseHeader reads the headers of a delivery message (README) with the
-// rules headers.Check shares with POST /v1/imports.
+// parseHeader reads the headers of a delivery message (docs/contract.md,
+// "A delivery message") with the rules headers.Check shares with POST
+// /v1/imports.
 func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 	h := msg.Headers()
 	source := fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)

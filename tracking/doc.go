@@ -1,6 +1,7 @@
 // Package tracking owns the state of deliveries and operations and their
 // tracking events: the PostgreSQL store every worker writes through, the
-// status rules of the README, and the query HTTP API of the README.
+// status rules and the query HTTP API of docs/contract.md ("States and
+// statuses", "HTTP").
 //
 // Every state change is written in one transaction with the tracking event
 // that records it, so that history and state never disagree. Writes are

@@ -57,8 +57,8 @@ type ServerConfig struct {
 	MaxStreamsPerToken int
 }
 
-// Server is the query service: the three tracking endpoints of the README,
-// /healthz, /readyz and /metrics.
+// Server is the query service: the three tracking endpoints and the /v1 API
+// of docs/contract.md ("HTTP"), /healthz, /readyz and /metrics.
 type Server struct {
 	store   *Store
 	logger  *zap.Logger

@@ -10,8 +10,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// routesV1 registers the read side of the /v1 API (docs: v1spec). Every
-// route goes through handle, hence authentication and metrics.
+// routesV1 registers the read side of the /v1 API (docs/contract.md, "The
+// /v1 API"). Every route goes through handle, hence authentication and
+// metrics.
 func (s *Server) routesV1() {
 	s.handle("GET /v1/imports", s.v1Jobs)
 	s.handle("GET /v1/imports/{receiptId}", s.v1Job)

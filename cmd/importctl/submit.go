@@ -113,8 +113,9 @@ func parseSubmit(g *globals, args []string, stderr io.Writer) (submitOptions, er
 	return o, o.validate()
 }
 
-// validate checks the options against the contract of the README, so that a
-// mistake is an error here rather than an IngestionFailure later.
+// validate checks the options against the contract (docs/contract.md, "A
+// delivery message"), so that a mistake is an error here rather than an
+// IngestionFailure later.
 func (o *submitOptions) validate() error {
 	switch {
 	case o.merchant == "":

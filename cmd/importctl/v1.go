@@ -127,8 +127,8 @@ type RetryResult struct {
 	Retried int64 `json:"retried"`
 }
 
-// opStates are the operation states, in the order of the README: the
-// columns of the summary.
+// opStates are the operation states, in the order of docs/contract.md
+// ("Operations"): the columns of the summary.
 var opStates = []string{
 	"processing", "unresolved", "waitForMasterVariant",
 	"imported", "partiallyImported", "validationFailed", "rejected", "canceled",

@@ -16,7 +16,8 @@ import (
 	"github.com/importd/importd/tracking"
 )
 
-// config is the environment (README, "Configuration"). Only this package reads it.
+// config is the environment (docs/contract.md, "Environment"). Only this
+// package reads it.
 type config struct {
 	DatabaseURL    string
 	DatabaseURLSet bool

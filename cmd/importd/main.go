@@ -1,5 +1,6 @@
 // Command importd runs the import pipeline: one binary, one role per process
-// (or every role at once), configured by the environment (README, "Configuration").
+// (or every role at once), configured by the environment (docs/contract.md,
+// "Environment").
 //
 //	importd ingest|resolve|import|query|all|dev|migrate|audit
 package main
@@ -34,7 +35,7 @@ Roles:
 
 Environment: DATABASE_URL, NATS_URL, IMPORTD_NATS_LISTEN, IMPORTD_DATA_DIR,
 IMPORTD_HTTP_ADDR, IMPORTD_RETENTION, IMPORTD_TOKENS_FILE, IMPORTD_LOG_LEVEL,
-IMPORTD_STREAM_REPLICAS (see README.md).
+IMPORTD_STREAM_REPLICAS and more (see docs/contract.md, "Environment").
 `
 
 func main() {

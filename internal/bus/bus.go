@@ -319,7 +319,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	for _, sc := range Streams(cfg) {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			if strings.Contains(err.Error(), "insufficient") {
-				return fmt.Errorf("bus: stream %s of at most %d bytes: %w (the server reserves each stream's bound on its disk: free space, or lower the bounds, README \"Configuration\")", sc.Name, sc.MaxBytes, err)
+				return fmt.Errorf("bus: stream %s of at most %d bytes: %w (the server reserves each stream's bound on its disk: free space, or lower the bounds, docs/contract.md \"Environment\")", sc.Name, sc.MaxBytes, err)
 			}
 			return fmt.Errorf("bus: stream %s: %w", sc.Name, err)
 		}
