@@ -1271,8 +1271,8 @@ func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus [
 	// One primary-key probe per sku, in byte order (Go's string order), so
 	// that rows are locked in one order everywhere. Not "sku = ANY(…) ORDER
 	// BY sku": to return rows in order without a sort, PostgreSQL 15 may scan
-	// every variant of the merchant with the array as a filter (63 ms a
-	// call in a 50,000-record benchmark, growing with the catalog).
+	// every variant of the merchant with the array as a filter, a cost that
+	// grows with the catalog.
 	skus = slices.Clone(skus)
 	slices.Sort(skus)
 	skus = slices.Compact(skus)

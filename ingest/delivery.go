@@ -109,8 +109,7 @@ type job struct {
 // background. Until a partition is first analysed the planner believes a
 // delivery has one operation, and the workers' batch updates then read the
 // whole delivery with their positions as a filter, not as an index
-// condition (seen with auto_explain in the benchmark: 2,000 rows read to
-// update 250, growing with the delivery).
+// condition: rows read for every row updated, more as the delivery grows.
 func (j *job) analyzeAsItGrows(stored int) {
 	if j.analyzeAt == 0 {
 		j.analyzeAt = j.w.cfg.BatchSize

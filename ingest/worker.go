@@ -56,13 +56,10 @@ type Config struct {
 }
 
 // DefaultMaxInFlight is the default of Config.MaxInFlight: enough to keep
-// every worker's batches full, little enough that a small delivery behind
-// it waits seconds, not minutes. Measured on 2 cores (importbench): one
-// 30,000-record delivery alone went at 1,264 records/s under 2,000 and at
-// 808 under 1,000 (the resolver and the importer starved); four
-// 12,500-record deliveries at once went at 1,150 records/s under either,
-// and a 10-record delivery of another merchant then completed in 2.9 s at
-// p99 under 1,000 each, 6.5 s under 2,000 each. Hence inFlightLimit.
+// every worker's batches full (a lower bound starves the resolver and the
+// importer of a delivery read alone), little enough that a small delivery
+// behind it waits seconds, not minutes. What one bound cannot do for
+// several large deliveries read at once, inFlightLimit does.
 const DefaultMaxInFlight = 2000
 
 // inFlightLimit is what one delivery may have in flight now: MaxInFlight,

@@ -73,9 +73,8 @@ func SetPlanner(ctx context.Context, tx pgx.Tx, name, value string) (restore fun
 // settings back as they were. Under ProbeByKey alone the planner joins them
 // in a nested loop that reads the whole unnest again for every row, and a
 // cached generic plan, believing the arrays hold 10 elements, does so even
-// with hash joins allowed: 81 ms a call for about 213 operations, 11 ms
-// once hashed (pg_stat_statements over a 50,000-record benchmark, the
-// machine's two cores busy). The four statements go in one round trip.
+// with hash joins allowed: the cost grows with the square of the batch.
+// The four statements go in one round trip.
 func execHashJoined(ctx context.Context, tx pgx.Tx, sql string, args ...any) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('importd.enable_hashjoin', current_setting('enable_hashjoin'), true),

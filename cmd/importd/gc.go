@@ -9,11 +9,10 @@ import (
 
 // Garbage collector defaults of a role, where GOGC and GOMEMLIMIT are not
 // set. A worker's live heap is small (tens of MiB: the batches in hand), so
-// Go's default of a collection each time the heap doubles spends 12–21% of a
-// worker's CPU collecting (pprof of a 100,000-record benchmark). Collecting
-// at five times the live heap cuts that about fourfold; the soft limit keeps
-// every role well within its memory budget (300 MB a role) by
-// collecting more often as the heap approaches it.
+// Go's default of a collection each time the heap doubles spends a large
+// share of a worker's CPU collecting. Collecting at five times the live heap
+// spends far less; the soft limit keeps every role well within its memory
+// budget (300 MB a role) by collecting more often as the heap approaches it.
 const (
 	defaultGCPercent = 400
 	roleMemoryLimit  = 200 << 20 // one role a process

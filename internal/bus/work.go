@@ -20,10 +20,10 @@ import (
 //
 // IMPORT_WORK is internal: its messages are written by
 // EncodeWork and read by DecodeWork, a length-prefixed binary form in which
-// the records travel as they are. Encoding them as JSON cost a third of the
-// resolver's CPU (every record validated again on decode and compacted again
-// on encode, though no stage reads it there). The JSON tags are those of the
-// earlier JSON form, which DecodeWork still reads.
+// the records travel as they are: as JSON every record would be validated
+// again on decode and compacted again on encode, though no stage reads it
+// there. The JSON tags are those of the earlier JSON form, which DecodeWork
+// still reads.
 type WorkBatch struct {
 	ReceiptID    string    `json:"receiptId"`
 	MerchantID   string    `json:"merchantId"`
@@ -104,10 +104,9 @@ func WorkOpSize(op *WorkOp) int {
 //	count × (id, uvarint seq, key, record)  strings as above; the record as it was read
 //
 // or, when that is smaller, 0x00 0x02 and the same fields compressed as one
-// S2 block. Records of a delivery shrink to a third or less: every byte a
-// work message saves is a byte the NATS server does not copy, hash, write
-// and read back twice (each record crosses IMPORT_WORK twice), which made
-// most of its CPU in the end-to-end benchmark.
+// S2 block. Records of a delivery compress well, and every byte a work
+// message saves is a byte the NATS server does not copy, hash, write and
+// read back twice (each record crosses IMPORT_WORK twice).
 func EncodeWork(b []byte, wb *WorkBatch) []byte {
 	raw := encodeWorkRaw(make([]byte, 0, WorkSize(wb)), wb)
 	body := raw[len(workMagic):]

@@ -43,9 +43,8 @@ type DBTX interface {
 // custom ones), instead of planning every execution (the pool's default,
 // see Open). For the small statements workers run thousands of times a
 // minute whose plan does not depend on their parameters: key probes,
-// counters, one delivery. Planning those on every call was a tenth of
-// PostgreSQL's time in a 100,000-record benchmark (pg_stat_statements with
-// track_planning: 4.9 s of planning against 48 s of execution).
+// counters, one delivery. Planning those on every call takes a large share
+// of PostgreSQL's time for statements that run in a fraction of it.
 const Prepared = pgx.QueryExecModeCacheStatement
 
 // Open connects a pool and checks that the server answers. Its sessions
