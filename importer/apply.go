@@ -23,7 +23,7 @@ import (
 )
 
 // MaxAttempts is how often an operation is tried before it is rejected.
-// It is the contract, not a setting.
+// It is the contract (docs/contract.md, "Operations"), not a setting.
 const MaxAttempts = 5
 
 // Error codes of rejected operations.
@@ -287,7 +287,7 @@ func writtenOf(t catalog.ResourceType, rec catalog.ApplyRecord, r catalog.ApplyR
 
 // ownRefs are the resources a record stands for: itself, and for a product
 // its variants' skus. For targets that do not say (ApplyResult.Resources):
-// decoding the record again cost a quarter of the importer's CPU.
+// decoding the record again is the slow path.
 func ownRefs(t catalog.ResourceType, key string, data []byte) []catalog.Reference {
 	refs := []catalog.Reference{catalog.Reference{TypeID: t.TypeID(), Key: key}.Normalize()}
 	if t == catalog.Product {

@@ -88,11 +88,10 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 	}
 	// One probe of the primary key per reference (LATERAL, in key order so
 	// that the primary key is the index that serves it), under a generic
-	// plan: the arrays as constants cost 12–28 ms of planning a call
-	// (pg_stat_statements with track_planning, 20,000-record benchmark),
-	// against 2 ms to run, and the custom plan read every parked reference of
-	// the merchant once per key when one key has many. Prepared, the
-	// connection keeps that plan.
+	// plan: with the arrays as constants, planning costs far more than
+	// running, and the custom plan reads every parked reference of the
+	// merchant once per key when one key has many. Prepared, the connection
+	// keeps that plan (docs/performance.md).
 	restore, err := tracking.SetPlanner(ctx, tx, "plan_cache_mode", "force_generic_plan")
 	if err != nil {
 		return nil, 0, err

@@ -20,9 +20,9 @@ import (
 // resolvers at once.
 func (w *Worker) sweep(ctx context.Context) error {
 	// Driven by the parked references (few) with one registry probe each
-	// (LATERAL … LIMIT 1): a join let the planner hash the whole registry,
-	// every resource of every merchant, every two seconds (240 ms a sweep
-	// after a 50,000-record benchmark, growing with the catalog).
+	// (LATERAL … LIMIT 1): a join lets the planner hash the whole registry,
+	// every resource of every merchant, every two seconds, a cost that grows
+	// with the catalog.
 	// A product waiting for its master variant (master-variant:P) waits on
 	// the product P existing too: releaseRefs of product P releases it.
 	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT p.merchant_id, k.type_id, p.key FROM parked_refs p
