@@ -1,9 +1,9 @@
 -- +goose Up
 
 -- One outbox row per importer transaction, its resource events as parallel
--- arrays: a row per event cost an insert, a locking read and a delete for
--- every product and variant imported (about 12% of PostgreSQL's time in a
--- 50,000-record benchmark). Rows waiting at the upgrade become batches of one.
+-- arrays: a row per event costs an insert, a locking read and a delete for
+-- every product and variant imported (docs/performance.md). Rows waiting at
+-- the upgrade become batches of one.
 ALTER TABLE event_outbox RENAME COLUMN resource_type TO resource_types;
 ALTER TABLE event_outbox RENAME COLUMN event TO events;
 ALTER TABLE event_outbox RENAME COLUMN type_id TO type_ids;

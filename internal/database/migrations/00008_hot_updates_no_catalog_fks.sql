@@ -14,8 +14,9 @@ CREATE INDEX operations_failed_idx ON operations (receipt_id, delivery_at, seq) 
 -- The catalog's foreign keys go: the store checks each reference before it
 -- writes (a product's type, a variant's product, a price's variant; see
 -- catalog.Store), nothing deletes catalog rows, and importd audit checks
--- them. Each check was a query per row, and every product locked its product
--- type's row (FOR KEY SHARE): 40% of the time of writing a variant.
+-- them. Each check is a query per row, and every product locks its product
+-- type's row (FOR KEY SHARE): much of the time of writing a variant
+-- (docs/performance.md).
 ALTER TABLE catalog_products DROP CONSTRAINT catalog_products_merchant_id_product_type_key_fkey;
 ALTER TABLE catalog_variants DROP CONSTRAINT catalog_variants_merchant_id_product_key_fkey;
 ALTER TABLE catalog_prices DROP CONSTRAINT catalog_prices_merchant_id_sku_fkey;

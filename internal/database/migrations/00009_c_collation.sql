@@ -3,8 +3,8 @@
 -- Identities (receipts, merchants, keys, skus, resource types) compare as
 -- bytes: COLLATE "C" on every text column an index holds. Under the
 -- database's collation (C.UTF-8 here, often en_US.UTF-8) every comparison in
--- a B-tree went through strcoll, 8% of PostgreSQL's CPU in a 100,000-record
--- benchmark (perf). The order is the same for these values: they are ASCII
+-- a B-tree goes through strcoll (docs/performance.md). The order is the same
+-- for these values: they are ASCII
 -- (keys match ^[A-Za-z0-9_-]+$), and C.UTF-8 sorts by code point. The
 -- columns keep their type, so no table is rewritten; their indexes are
 -- rebuilt.

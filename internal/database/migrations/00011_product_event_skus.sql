@@ -1,7 +1,7 @@
 -- +goose Up
 
 -- A Product record's variants are announced in its Product event (the body's
--- skus), not by an event each: the variants of a product were 71% of the
+-- skus), not by an event each: the variants of a product are most of the
 -- resource events, and each event is a JetStream message stored, delivered
 -- and acknowledged. Element i holds the skus of event i, separated by
 -- spaces ('' for none); rows written before have none.
