@@ -66,9 +66,6 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", w.cfg.ApplyTimeout.Milliseconds())); err != nil {
 			return err
 		}
-		if err := tracking.ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
 		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt, seqs)
 		if err != nil {
 			return err

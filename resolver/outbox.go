@@ -27,9 +27,6 @@ const outboxBatch = 500
 func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 	n := 0
 	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
-		if err := tracking.ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
 		rows, err := tx.Query(ctx, `SELECT id, merchant_id, receipt_id, seq, delivery_at FROM apply_outbox
 			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxBatch)
 		if err != nil {

@@ -120,9 +120,6 @@ func (w *Worker) releaseRefs(ctx context.Context, merchant string, refs, registe
 	for {
 		n := 0
 		err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
-			if err := tracking.ProbeByKey(ctx, tx); err != nil {
-				return err
-			}
 			// Mark only what the registry does not know to exist: marking
 			// again locks each row (an upsert locks the row it conflicts with
 			// even when it changes nothing), a WAL record for every product

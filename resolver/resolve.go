@@ -48,9 +48,6 @@ func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.Wor
 	var out []bus.WorkOp
 	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		out = out[:0]
-		if err := tracking.ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
 		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt, seqs)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -92,7 +93,7 @@ func parkedRefsTake(ctx context.Context, tx pgx.Tx, merchant string, refs []cata
 	// running, and the custom plan reads every parked reference of the
 	// merchant once per key when one key has many. Prepared, the connection
 	// keeps that plan (docs/performance.md).
-	restore, err := tracking.SetPlanner(ctx, tx, "plan_cache_mode", "force_generic_plan")
+	restore, err := store.SetPlanner(ctx, tx, "plan_cache_mode", "force_generic_plan")
 	if err != nil {
 		return nil, 0, err
 	}

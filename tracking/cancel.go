@@ -12,6 +12,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
 // ErrInterrupted means the delivery was interrupted (canceled on request or
@@ -119,11 +120,8 @@ func (s *Store) CancelPending(ctx context.Context, d *Delivery) (int, error) {
 // after. It returns the last position it looked at, -1 when none was left.
 func (s *Store) cancelChunk(ctx context.Context, d *Delivery, after int) (n, last int, err error) {
 	last = -1
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		n, last = 0, -1
-		if err := ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
 		// Read, not locked: interrupted is never undone, and the delivery row
 		// is locked last (completion), after the counter slots.
 		cur, err := deliveryRow(ctx, tx, d, "")

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/importd/importd/internal/store"
 )
 
 // Redrive is what one delivery has to publish again: operations in flight
@@ -95,11 +97,8 @@ func (s *Store) RedriveClaim(ctx context.Context, after time.Duration, limit int
 
 func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff time.Time, after time.Duration, limit int) (Redrive, error) {
 	r := Redrive{Delivery: *d, Stages: map[Stage]int{}}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		r.Seqs, r.Stages, r.Outboxed = nil, map[Stage]int{}, 0
-		if err := ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
 		rows, err := tx.Query(ctx, `SELECT seq FROM operations
 			WHERE receipt_id = $1 AND delivery_at = $2 AND state = 'processing' AND stage IN ($3, $4) AND last_modified_at < $5
 			ORDER BY seq LIMIT $6 FOR UPDATE SKIP LOCKED`,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 )
 
 // SYSTEM_ERROR codes of operations whose work no retry can carry or
@@ -70,10 +71,7 @@ func (s *Store) RejectWork(ctx context.Context, wb *bus.WorkBatch, ops []bus.Wor
 		return nil, nil
 	}
 	var completed []*Delivery
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		var err error
 		completed, err = RejectWorkTx(ctx, tx, wb, ops, code, description)
 		return err

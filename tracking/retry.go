@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/store"
 )
 
 // StateError refuses an action on an operation or delivery in the wrong
@@ -65,11 +66,8 @@ func (s *Store) Retry(ctx context.Context, d *Delivery) (int, error) {
 // outbox, in one transaction.
 func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error) {
 	n := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		n = 0
-		if err := ProbeByKey(ctx, tx); err != nil {
-			return err
-		}
 		// Read, not locked, to refuse early: the delivery row is locked
 		// below, after the counter slots (see TransitionsApply).
 		cur, err := deliveryRow(ctx, tx, d, "")

@@ -24,12 +24,16 @@ type Tx struct {
 // here: run inside the transaction, it would find the writes missing.
 func (tx *Tx) AfterCommit(fn func()) { tx.after = append(tx.after, fn) }
 
-// InTx runs fn in a transaction on pool and commits it when fn returns nil
-// (rolls it back otherwise), then runs the effects fn queued, in order.
+// InTx runs fn in a transaction on pool, with the planner told to probe
+// by key (ProbeByKey), and commits it when fn returns nil (rolls it back
+// otherwise), then runs the effects fn queued, in order.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx *Tx) error) error {
 	tx := &Tx{}
 	err := pgx.BeginFunc(ctx, pool, func(ptx pgx.Tx) error {
 		tx.Tx = ptx
+		if err := ProbeByKey(ctx, ptx); err != nil {
+			return err
+		}
 		return fn(tx)
 	})
 	if err != nil {
