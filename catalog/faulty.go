@@ -21,10 +21,10 @@ import (
 type Faulty struct {
 	// Target receives what is not failed.
 	Target Target
-	// FailFirst fails the first FailFirst calls of Apply (or ApplyTx) as a
-	// whole with ErrTransient, without calling Target.
+	// FailFirst fails the first FailFirst calls (of Apply and ApplyTx) as
+	// a whole with ErrTransient, without calling Target.
 	FailFirst int
-	// FailAlways fails every call of Apply as a whole with ErrTransient.
+	// FailAlways fails every call as a whole with ErrTransient.
 	FailAlways bool
 	// FailKey, when set, fails every record whose Key it matches: its
 	// result is Failed with a SYSTEM_ERROR (CodeTargetFailure) and Target

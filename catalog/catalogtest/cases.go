@@ -397,9 +397,6 @@ func testConcurrent(t *testing.T, m *mode) {
 // A transaction that rolls back takes the records ApplyTx wrote within it;
 // one savepoint rolled back takes its own alone.
 func testRolledBack(t *testing.T, m *mode) {
-	if m.tx == nil {
-		t.Skip("through ApplyTx only")
-	}
 	ctx := t.Context()
 	mc := merchant(t, "m")
 	before := m.state(t, mc)

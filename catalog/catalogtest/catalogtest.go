@@ -47,22 +47,21 @@ type TxTarget interface {
 // the harnesses may share one catalog.
 func TestTarget(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Run("Apply", func(t *testing.T) {
-		run(t, newHarness, func(t *testing.T, h Harness) *mode { return &mode{h: h, apply: h.Target.Apply} })
+		run(t, newHarness, cases, func(h Harness) *mode { return &mode{h: h, apply: h.Target.Apply} })
 	})
 	t.Run("ApplyTx", func(t *testing.T) {
-		run(t, newHarness, func(t *testing.T, h Harness) *mode {
-			tt, ok := h.Target.(TxTarget)
-			if !ok {
-				t.Skip("the target has no ApplyTx")
-			}
-			if h.Pool == nil {
-				t.Skip("the harness has no Pool for the target's ApplyTx")
-			}
-			m := &mode{h: h, tx: tt}
-			m.apply = func(ctx context.Context, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
+		h := newHarness(t)
+		if _, ok := h.Target.(TxTarget); !ok {
+			t.Skip("the target has no ApplyTx")
+		}
+		if h.Pool == nil {
+			t.Skip("the harness has no Pool for the target's ApplyTx")
+		}
+		run(t, newHarness, append(cases[:len(cases):len(cases)], txCases...), func(h Harness) *mode {
+			tt := h.Target.(TxTarget)
+			return &mode{h: h, tx: tt, apply: func(ctx context.Context, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
 				return applyInTx(ctx, h.Pool, tt, merchant, recs)
-			}
-			return m
+			}}
 		})
 	})
 }
@@ -75,11 +74,13 @@ type mode struct {
 	apply func(ctx context.Context, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error)
 }
 
-// cases are the guarantees of Target, one subtest each.
-var cases = []struct {
+type testCase struct {
 	name string
 	run  func(t *testing.T, m *mode)
-}{
+}
+
+// cases are the guarantees of Target, one subtest each.
+var cases = []testCase{
 	{"CreatedUpdatedUnchanged", testCreatedUpdatedUnchanged},
 	{"IdenticalReapplyWritesNothing", testIdenticalReapply},
 	{"BatchInOrder", testBatchInOrder},
@@ -90,15 +91,19 @@ var cases = []struct {
 	{"DoneContext", testDoneContext},
 	{"MerchantsIsolated", testMerchantsIsolated},
 	{"Concurrent", testConcurrent},
+}
+
+// txCases are the guarantees of ApplyTx besides.
+var txCases = []testCase{
 	{"RolledBackWritesNothing", testRolledBack},
 }
 
-func run(t *testing.T, newHarness func(t *testing.T) Harness, modeOf func(t *testing.T, h Harness) *mode) {
+func run(t *testing.T, newHarness func(t *testing.T) Harness, cases []testCase, modeOf func(h Harness) *mode) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
 			require.NotNil(t, h.Target, "the harness has no target")
-			c.run(t, modeOf(t, h))
+			c.run(t, modeOf(h))
 		})
 	}
 }
