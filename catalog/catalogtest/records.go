@@ -2,6 +2,7 @@ package catalogtest
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func at(o catalog.Order, r catalog.ApplyRecord) catalog.ApplyRecord {
 // accepted a second apart.
 func delivery(n, seq int) catalog.Order {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return catalog.Order{At: t0.Add(time.Duration(n) * time.Second), Seq: seq, Receipt: "delivery-" + string(rune('0'+n))}
+	return catalog.Order{At: t0.Add(time.Duration(n) * time.Second), Seq: seq, Receipt: "delivery-" + strconv.Itoa(n)}
 }
 
 // productType has text attributes; a name with a trailing "!" is required.
