@@ -27,9 +27,8 @@ const outboxBatch = 500
 func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 	n := 0
 	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, merchant_id, receipt_id, seq, delivery_at FROM apply_outbox
-			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxBatch)
-		if err != nil {
+		locked, err := store.ApplyOutboxLock(ctx, tx, outboxBatch)
+		if err != nil || len(locked) == 0 {
 			return err
 		}
 		type delivery struct {
@@ -42,21 +41,15 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 			rowOf    map[int]int64 // outbox row of each position
 		}
 		groups := map[delivery]*group{}
-		var ids []int64
-		var id int64
-		var op tracking.OpRef
-		_, err = pgx.ForEachRow(rows, []any{&id, &op.MerchantID, &op.ReceiptID, &op.Seq, &op.DeliveryAt}, func() error {
-			ids = append(ids, id)
-			k := delivery{op.ReceiptID, op.DeliveryAt.UTC()}
+		ids := make([]int64, len(locked))
+		for i, r := range locked {
+			ids[i] = r.ID
+			k := delivery{r.ReceiptID, r.DeliveryAt}
 			if groups[k] == nil {
-				groups[k] = &group{merchant: op.MerchantID, rowOf: map[int]int64{}}
+				groups[k] = &group{merchant: r.MerchantID, rowOf: map[int]int64{}}
 			}
-			groups[k].seqs = append(groups[k].seqs, op.Seq)
-			groups[k].rowOf[op.Seq] = id
-			return nil
-		})
-		if err != nil || len(ids) == 0 {
-			return err
+			groups[k].seqs = append(groups[k].seqs, r.Seq)
+			groups[k].rowOf[r.Seq] = r.ID
 		}
 		n = len(ids)
 		var completed []*tracking.Delivery
@@ -87,9 +80,8 @@ func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
 		if err := awaitAll(ctx, futures); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM apply_outbox WHERE id = any($1)`, ids)
 		w.announceAfterCommit(tx, completed)
-		return err
+		return store.ApplyOutboxDelete(ctx, tx, ids)
 	})
 	return n, err
 }
@@ -109,21 +101,16 @@ func outboxMsgID(receipt string, ops []bus.WorkOp, rowOf map[int]int64) string {
 
 // loadReleased reads the records of released operations, by resource type.
 func (w *Worker) loadReleased(ctx context.Context, tx pgx.Tx, merchant, receipt string, at time.Time, seqs []int) (map[string][]bus.WorkOp, error) {
-	rows, err := tx.Query(ctx, `SELECT seq, resource_type, resource_key, record FROM operations
-		WHERE receipt_id = $1 AND delivery_at = $2 AND seq = any($3) AND state = 'processing' AND stage = $4 AND record IS NOT NULL
-		ORDER BY seq`, receipt, at, seqs, int16(tracking.StageResolved))
+	recs, err := store.OperationsRecordsAt(ctx, tx, receipt, at, seqs, int16(tracking.StageResolved))
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]bus.WorkOp{}
-	var seq int
-	var rt, key string
-	var record []byte
-	_, err = pgx.ForEachRow(rows, []any{&seq, &rt, &key, &record}, func() error {
-		out[rt] = append(out[rt], bus.WorkOp{ID: tracking.OperationID(merchant, receipt, seq).String(), Seq: seq, Key: key, Record: json.RawMessage(append([]byte(nil), record...))})
-		return nil
-	})
-	return out, err
+	for _, r := range recs {
+		out[r.ResourceType] = append(out[r.ResourceType], bus.WorkOp{ID: tracking.OperationID(merchant, receipt, r.Seq).String(),
+			Seq: r.Seq, Key: r.ResourceKey, Record: json.RawMessage(r.Record)})
+	}
+	return out, nil
 }
 
 // publishApply publishes a work batch to the importer asynchronously, cut

@@ -310,8 +310,8 @@ func (w *Worker) failCycle(ctx context.Context, tx pgx.Tx, merchant string, cycl
 			if !ok || st.ResourceKey != key || st.State.Final() {
 				continue
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM parked_refs WHERE receipt_id = $1 AND delivery_at = $2 AND seq = $3`, o.ReceiptID, o.DeliveryAt, o.Seq); err != nil {
-				return nil, fmt.Errorf("resolver: unpark cycle: %w", err)
+			if err := store.ParkedRefsDeleteOp(ctx, tx, opKey(o)); err != nil {
+				return nil, err
 			}
 			ev := tracking.NewEvent(o.Delivery(), key, tracking.CodeValidationFailed, "Validation failed: "+cerr.Error())
 			ts = append(ts, tracking.Transition{From: st, To: tracking.StateValidationFailed, Stage: tracking.StagePickedUp,

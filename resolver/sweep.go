@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/catalog"
@@ -25,21 +24,13 @@ func (w *Worker) sweep(ctx context.Context) error {
 	// with the catalog.
 	// A product waiting for its master variant (master-variant:P) waits on
 	// the product P existing too: releaseRefs of product P releases it.
-	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT p.merchant_id, k.type_id, p.key FROM parked_refs p
-		CROSS JOIN LATERAL (SELECT k.type_id FROM known_keys k
-			WHERE k.merchant_id = p.merchant_id AND k.type_id = CASE WHEN p.type_id = $1 THEN 'product' ELSE p.type_id END
-				AND k.key = p.key AND k.exists LIMIT 1) k
-		LIMIT 1000`, masterTypeID)
+	existing, err := store.ParkedRefsExisting(ctx, w.store.Pool(), masterTypeID, 1000)
 	if err != nil {
 		return err
 	}
 	byMerchant := map[string][]catalog.Reference{}
-	var merchant, typeID, key string
-	if _, err := pgx.ForEachRow(rows, []any{&merchant, &typeID, &key}, func() error {
-		byMerchant[merchant] = append(byMerchant[merchant], refOf(typeID, key))
-		return nil
-	}); err != nil {
-		return err
+	for _, p := range existing {
+		byMerchant[p.MerchantID] = append(byMerchant[p.MerchantID], refOf(p.TypeID, p.Key))
 	}
 	for m, refs := range byMerchant {
 		n, err := w.releaseRefs(ctx, m, refs, nil, "sweep")
@@ -111,22 +102,12 @@ func (w *Worker) sweepInterrupted(ctx context.Context) error {
 // sweepMasters pairs products waiting for a master variant with a master
 // variant parked on them.
 func (w *Worker) sweepMasters(ctx context.Context) error {
-	rows, err := w.store.Pool().Query(ctx, `SELECT DISTINCT m.merchant_id, m.key FROM parked_refs m
-		JOIN parked_refs v ON v.merchant_id = m.merchant_id AND v.type_id = 'product' AND v.key = m.key AND v.op_type = 'ProductVariant'
-		WHERE m.type_id = $1 LIMIT 100`, masterTypeID)
+	waiting, err := store.ParkedRefsMastersWaiting(ctx, w.store.Pool(), masterTypeID, 100)
 	if err != nil {
 		return err
 	}
-	type pending struct{ merchant, product string }
-	var todo []pending
-	var p pending
-	if _, err := pgx.ForEachRow(rows, []any{&p.merchant, &p.product}, func() error {
-		todo = append(todo, p)
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, p := range todo {
+	for _, m := range waiting {
+		p := struct{ merchant, product string }{m.MerchantID, m.Key}
 		err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 			if err := pairingLock(ctx, tx, p.merchant, []string{p.product}); err != nil {
 				return err
@@ -166,21 +147,12 @@ func (w *Worker) sweepMasters(ctx context.Context) error {
 
 // sweepCycles fails category cycles among parked categories.
 func (w *Worker) sweepCycles(ctx context.Context) error {
-	rows, err := w.store.Pool().Query(ctx, `SELECT merchant_id, op_key, key FROM parked_refs
-		WHERE op_type = 'Category' AND type_id = 'category' AND parked_at < now() - interval '1 second' LIMIT 500`)
+	edges, err := store.ParkedRefsCategoryEdges(ctx, w.store.Pool(), 500)
 	if err != nil {
 		return err
 	}
-	type edge struct{ merchant, child, parent string }
-	var edges []edge
-	var e edge
-	if _, err := pgx.ForEachRow(rows, []any{&e.merchant, &e.child, &e.parent}, func() error {
-		edges = append(edges, e)
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, e := range edges {
+	for _, p := range edges {
+		e := struct{ merchant, child, parent string }{p.MerchantID, p.OpKey, p.Key}
 		err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 			cycle, err := categoryCycle(ctx, tx, e.merchant, e.child, e.parent)
 			if err != nil || cycle == nil {

@@ -2,10 +2,10 @@ package tracking
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/importd/importd/internal/store"
 )
 
 // ApplyOutboxInsert queues operations resolved with their record stored
@@ -13,18 +13,11 @@ import (
 // in the caller's transaction: the resolver's outbox publishes them to the
 // importer, records included, under message ids of new outbox rows.
 func ApplyOutboxInsert(ctx context.Context, tx pgx.Tx, ops []OpRef) error {
-	if len(ops) == 0 {
-		return nil
-	}
-	merchants, receipts, seqs, at := make([]string, len(ops)), make([]string, len(ops)), make([]int32, len(ops)), make([]time.Time, len(ops))
+	rows := make([]store.ApplyOutboxRow, len(ops))
 	for i, op := range ops {
-		merchants[i], receipts[i], seqs[i], at[i] = op.MerchantID, op.ReceiptID, int32(op.Seq), op.DeliveryAt
+		rows[i] = store.ApplyOutboxRow{MerchantID: op.MerchantID, ReceiptID: op.ReceiptID, DeliveryAt: op.DeliveryAt, Seq: op.Seq}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO apply_outbox (merchant_id, receipt_id, seq, delivery_at)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])`, merchants, receipts, seqs, at); err != nil {
-		return fmt.Errorf("tracking: apply outbox: %w", err)
-	}
-	return nil
+	return store.ApplyOutboxInsert(ctx, tx, rows)
 }
 
 // opRefs names the operations of d at seqs.

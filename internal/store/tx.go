@@ -1,7 +1,3 @@
-// Package store runs importd's PostgreSQL transactions. InTx is the one
-// way the workers open one: it commits, and only then runs the effects the
-// transaction queued (announcing a completed delivery, waking an outbox),
-// so an effect can never see, or announce, what is not committed yet.
 package store
 
 import (
@@ -12,7 +8,9 @@ import (
 )
 
 // Tx is a transaction of InTx. It is a pgx.Tx with a queue of effects to
-// run once it has committed.
+// run once it has committed: InTx runs them only then, so an effect
+// (announcing a completed delivery, waking an outbox) can never see, or
+// announce, what is not committed yet.
 type Tx struct {
 	pgx.Tx
 	after []func()
