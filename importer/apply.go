@@ -63,7 +63,7 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		res = applied{}
 		// Each statement, the target's included, is bounded by the server.
-		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", w.cfg.ApplyTimeout.Milliseconds())); err != nil {
+		if err := store.SetStatementTimeout(ctx, tx, w.cfg.ApplyTimeout); err != nil {
 			return err
 		}
 		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt, seqs)
@@ -344,18 +344,14 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 		return nil
 	}
 	n := len(evs.list)
-	types, kinds, typeIDs, keys, skus := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	row := store.EventOutboxRow{MerchantID: merchant, ResourceTypes: make([]string, n), Events: make([]string, n),
+		TypeIDs: make([]string, n), Keys: make([]string, n), SKUs: make([]string, n)}
 	for i, e := range evs.list {
 		rt, _ := catalog.ResourceTypeOf(e.ref.TypeID)
-		types[i], kinds[i], typeIDs[i], keys[i], skus[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity(), strings.Join(e.skus, " ")
+		row.ResourceTypes[i], row.Events[i], row.TypeIDs[i], row.Keys[i], row.SKUs[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity(), strings.Join(e.skus, " ")
 	}
-	// One row for the transaction's events (migrations 00007, 00011).
-	_, err = tx.Exec(ctx, `INSERT INTO event_outbox (merchant_id, resource_types, events, type_ids, keys, skus) VALUES ($1, $2, $3, $4, $5, $6)`,
-		merchant, types, kinds, typeIDs, keys, skus)
-	if err != nil {
-		return fmt.Errorf("importer: event outbox: %w", err)
-	}
-	return nil
+	// One row for the transaction's events.
+	return store.EventOutboxInsert(ctx, tx, row)
 }
 
 // resourceEvent is an event to publish on CATALOG_EVENTS.

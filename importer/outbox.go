@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -31,15 +30,12 @@ func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error
 	err = store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		var ids []int64
 		var futures []jetstream.PubAckFuture
-		var id int64
-		var merchant string
-		var rts, evs, typeIDs, keys, skus []string
-		res, err := tx.Query(ctx, `SELECT id, merchant_id, resource_types, events, type_ids, keys, coalesce(skus, '{}') FROM event_outbox
-			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, outboxRows)
+		locked, err := store.EventOutboxLock(ctx, tx, outboxRows)
 		if err != nil {
 			return err
 		}
-		_, err = pgx.ForEachRow(res, []any{&id, &merchant, &rts, &evs, &typeIDs, &keys, &skus}, func() error {
+		for _, r := range locked {
+			id, merchant, rts, evs, typeIDs, keys, skus := r.ID, r.MerchantID, r.ResourceTypes, r.Events, r.TypeIDs, r.Keys, r.SKUs
 			if len(evs) != len(rts) || len(typeIDs) != len(rts) || len(keys) != len(rts) || (len(skus) != 0 && len(skus) != len(rts)) {
 				return fmt.Errorf("importer: event outbox row %d: arrays of different lengths", id)
 			}
@@ -63,10 +59,9 @@ func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error
 				futures = append(futures, f)
 			}
 			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
 			return nil
-		})
-		if err != nil || len(ids) == 0 {
-			return err
 		}
 		timeout := time.NewTimer(30 * time.Second)
 		defer timeout.Stop()
@@ -82,8 +77,7 @@ func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error
 			}
 		}
 		rows, events = len(ids), len(futures)
-		_, err = tx.Exec(ctx, `DELETE FROM event_outbox WHERE id = any($1)`, ids)
-		return err
+		return store.EventOutboxDelete(ctx, tx, ids)
 	})
 	if err != nil {
 		return 0, 0, err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -35,4 +36,13 @@ func SetPlanner(ctx context.Context, tx pgx.Tx, name, value string) (restore fun
 		}
 		return nil
 	}, nil
+}
+
+// SetStatementTimeout bounds each statement of the rest of the
+// transaction, the server canceling one that runs longer.
+func SetStatementTimeout(ctx context.Context, tx pgx.Tx, d time.Duration) error {
+	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, fmt.Sprintf("%dms", d.Milliseconds())); err != nil {
+		return fmt.Errorf("store: statement timeout: %w", err)
+	}
+	return nil
 }
