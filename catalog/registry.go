@@ -2,18 +2,18 @@ package catalog
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
-// The registry (table known_keys) records which resources exist in a
-// merchant's catalog, whoever created them: the importer marks what it
-// writes in the same transaction, the resolver marks what other systems
-// announce. A key somebody waits for has a row with exists = false.
+// The registry (table known_keys, internal/store) records which resources
+// exist in a merchant's catalog, whoever created them: the importer marks
+// what it writes in the same transaction, the resolver marks what other
+// systems announce. A key somebody waits for has a row with exists = false.
 //
 // Parking and creation of the same key are serialised on its row: parking
 // locks the rows of the keys it misses FOR SHARE (RegistryLockMissing) and
@@ -28,21 +28,12 @@ func RegistryExisting(ctx context.Context, db database.DBTX, merchant string, re
 		return out, nil
 	}
 	types, keys := splitRefs(refs)
-	// One primary-key probe per reference (LATERAL … LIMIT 1), whatever the
-	// statistics say.
-	rows, err := db.Query(ctx, `SELECT k.type_id, k.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
-		CROSS JOIN LATERAL (SELECT type_id, key FROM known_keys
-			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key AND exists LIMIT 1) k`, database.Prepared, merchant, types, keys)
+	rows, err := store.KnownKeysExisting(ctx, db, merchant, types, keys)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: registry lookup: %w", err)
+		return nil, err
 	}
-	var typeID, key string
-	_, err = pgx.ForEachRow(rows, []any{&typeID, &key}, func() error {
-		out[refOf(typeID, key)] = true
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("catalog: registry lookup: %w", err)
+	for _, r := range rows {
+		out[refOf(r.TypeID, r.Key)] = true
 	}
 	return out, nil
 }
@@ -56,29 +47,12 @@ func RegistryLockMissing(ctx context.Context, tx pgx.Tx, merchant string, refs [
 		return out, nil
 	}
 	types, keys := splitRefs(sortedRefs(refs))
-	if _, err := tx.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key)
-		SELECT $1, r.type_id, r.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
-		ON CONFLICT DO NOTHING`, merchant, types, keys); err != nil {
-		return nil, fmt.Errorf("catalog: registry insert: %w", err)
-	}
-	// The references are sorted, so the rows are locked in one order.
-	rows, err := tx.Query(ctx, `SELECT k.type_id, k.key, k.exists FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(type_id, key, n)
-		CROSS JOIN LATERAL (SELECT type_id, key, exists FROM known_keys
-			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key LIMIT 1 FOR SHARE) k
-		ORDER BY r.n`, merchant, types, keys)
+	rows, err := store.KnownKeysLockMissing(ctx, tx, merchant, types, keys)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: registry lock: %w", err)
+		return nil, err
 	}
-	var typeID, key string
-	var exists bool
-	_, err = pgx.ForEachRow(rows, []any{&typeID, &key, &exists}, func() error {
-		if exists {
-			out[refOf(typeID, key)] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("catalog: registry lock: %w", err)
+	for _, r := range rows {
+		out[refOf(r.TypeID, r.Key)] = true
 	}
 	return out, nil
 }
@@ -91,22 +65,13 @@ func RegistryMarkExisting(ctx context.Context, db database.DBTX, merchant string
 		return nil, nil
 	}
 	types, keys := splitRefs(sortedRefs(refs))
-	rows, err := db.Query(ctx, `INSERT INTO known_keys AS k (merchant_id, type_id, key, exists, created_at, source)
-		SELECT $1, r.type_id, r.key, true, now(), $4 FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
-		ON CONFLICT (merchant_id, type_id, key) DO UPDATE SET exists = true, created_at = now(), source = excluded.source
-		WHERE NOT k.exists
-		RETURNING k.type_id, k.key`, merchant, types, keys, source)
+	rows, err := store.KnownKeysMarkExisting(ctx, db, merchant, types, keys, source)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: registry mark: %w", err)
+		return nil, err
 	}
-	var fresh []Reference
-	var typeID, key string
-	_, err = pgx.ForEachRow(rows, []any{&typeID, &key}, func() error {
-		fresh = append(fresh, refOf(typeID, key))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("catalog: registry mark: %w", err)
+	fresh := make([]Reference, len(rows))
+	for i, r := range rows {
+		fresh[i] = refOf(r.TypeID, r.Key)
 	}
 	return fresh, nil
 }

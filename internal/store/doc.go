@@ -5,8 +5,8 @@
 // rows and plain values, not in the pipeline's types, so every package can
 // use it and it depends on none of them.
 //
-// The tables it owns so far: parked_refs, apply_outbox, event_outbox, and
-// the pairing rows of known_keys. The other tables' statements still live
-// with their packages (tracking, catalog, audit) and move here in later
+// The tables it owns so far: parked_refs, apply_outbox, event_outbox and
+// known_keys (the registry). The other tables' statements still live with
+// their packages (tracking, catalog's store, audit) and move here in later
 // steps; the resolver and the importer hold no SQL.
 package store

@@ -5,8 +5,103 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/importd/importd/internal/database"
 )
+
+// The registry (table known_keys) records which resources exist in a
+// merchant's catalog, whoever created them; a key somebody waits for has a
+// row with exists = false. Parking and creation of the same key are
+// serialised on its row: parking locks the rows of the keys it misses FOR
+// SHARE (KnownKeysLockMissing) and re-reads them; creation upserts them
+// (KnownKeysMarkExisting), which waits for those locks.
+
+// TypeKey names a resource by its typeId and key (a sku for variants and
+// inventory).
+type TypeKey struct {
+	TypeID string
+	Key    string
+}
+
+func collectTypeKeys(rows pgx.Rows) ([]TypeKey, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TypeKey, error) {
+		var r TypeKey
+		err := row.Scan(&r.TypeID, &r.Key)
+		return r, err
+	})
+}
+
+// KnownKeysExisting returns which of the resources (typeIDs[i], keys[i])
+// exist for the merchant.
+func KnownKeysExisting(ctx context.Context, db database.DBTX, merchant string, typeIDs, keys []string) ([]TypeKey, error) {
+	// One primary-key probe per reference (LATERAL … LIMIT 1), whatever the
+	// statistics say.
+	rows, err := db.Query(ctx, `SELECT k.type_id, k.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
+		CROSS JOIN LATERAL (SELECT type_id, key FROM known_keys
+			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key AND exists LIMIT 1) k`, database.Prepared, merchant, typeIDs, keys)
+	if err != nil {
+		return nil, fmt.Errorf("store: registry lookup: %w", err)
+	}
+	out, err := collectTypeKeys(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: registry lookup: %w", err)
+	}
+	return out, nil
+}
+
+// KnownKeysLockMissing locks the rows of the resources (creating absent
+// ones with exists = false) until the end of the transaction and returns
+// which exist after all: a creation that committed meanwhile is seen. The
+// resources come sorted by (typeId, key), so rows are locked in one order.
+func KnownKeysLockMissing(ctx context.Context, db database.DBTX, merchant string, typeIDs, keys []string) ([]TypeKey, error) {
+	if _, err := db.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key)
+		SELECT $1, r.type_id, r.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
+		ON CONFLICT DO NOTHING`, merchant, typeIDs, keys); err != nil {
+		return nil, fmt.Errorf("store: registry insert: %w", err)
+	}
+	// Every row is locked, existing or not: the filter is applied here.
+	rows, err := db.Query(ctx, `SELECT k.type_id, k.key, k.exists FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(type_id, key, n)
+		CROSS JOIN LATERAL (SELECT type_id, key, exists FROM known_keys
+			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key LIMIT 1 FOR SHARE) k
+		ORDER BY r.n`, merchant, typeIDs, keys)
+	if err != nil {
+		return nil, fmt.Errorf("store: registry lock: %w", err)
+	}
+	var out []TypeKey
+	var r TypeKey
+	var exists bool
+	_, err = pgx.ForEachRow(rows, []any{&r.TypeID, &r.Key, &exists}, func() error {
+		if exists {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: registry lock: %w", err)
+	}
+	return out, nil
+}
+
+// KnownKeysMarkExisting records that the resources exist for the merchant
+// and returns those it did not know to exist before. source says who
+// announced them ("importer", "event", "sweep"). The resources come sorted
+// by (typeId, key).
+func KnownKeysMarkExisting(ctx context.Context, db database.DBTX, merchant string, typeIDs, keys []string, source string) ([]TypeKey, error) {
+	rows, err := db.Query(ctx, `INSERT INTO known_keys AS k (merchant_id, type_id, key, exists, created_at, source)
+		SELECT $1, r.type_id, r.key, true, now(), $4 FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
+		ON CONFLICT (merchant_id, type_id, key) DO UPDATE SET exists = true, created_at = now(), source = excluded.source
+		WHERE NOT k.exists
+		RETURNING k.type_id, k.key`, merchant, typeIDs, keys, source)
+	if err != nil {
+		return nil, fmt.Errorf("store: registry mark: %w", err)
+	}
+	out, err := collectTypeKeys(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: registry mark: %w", err)
+	}
+	return out, nil
+}
 
 // KnownKeysLockPairing locks the registry rows of type pseudoType (the
 // master-variant pseudo reference) of the products, creating the absent
