@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -150,41 +149,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		w.fetchLoop(ctx, cons)
+		bus.FetchLoop(ctx, cons, w.cfg.Fetch, time.Second, w.logger, func(ctx context.Context, msgs []jetstream.Msg) {
+			bus.EachConcurrently(msgs, w.cfg.Concurrency, func(msg jetstream.Msg) { w.handle(ctx, msg) })
+		})
 	}()
 	wg.Wait()
 	return nil
-}
-
-func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
-	retry := backoff.NewExponentialBackOff()
-	retry.MaxElapsedTime = 0
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(w.cfg.Fetch, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			d := retry.NextBackOff()
-			w.logger.Warn("fetch failed", zap.Error(err), zap.Duration("retry_in", d))
-			bus.Sleep(ctx, d)
-			continue
-		}
-		retry.Reset()
-		slots := make(chan struct{}, w.cfg.Concurrency)
-		var wg sync.WaitGroup
-		for msg := range batch.Messages() {
-			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				// Finish the batch in hand even when shutting down.
-				w.handle(context.WithoutCancel(ctx), msg)
-			}()
-		}
-		wg.Wait()
-	}
 }
 
 // handle applies one work message and maps the result to JetStream: ack

@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -153,51 +152,20 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // fetchLoop fetches batches of messages and hands them to handle until ctx
-// is canceled.
+// is canceled, timing each batch as kind.
 func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, n int, handle func(context.Context, []jetstream.Msg), kind string) {
-	retry := backoff.NewExponentialBackOff()
-	retry.MaxElapsedTime = 0
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			d := retry.NextBackOff()
-			w.logger.Warn("fetch failed", zap.String("kind", kind), zap.Error(err), zap.Duration("retry_in", d))
-			bus.Sleep(ctx, d)
-			continue
-		}
-		retry.Reset()
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) > 0 {
-			start := time.Now()
-			// Finish the batch in hand even when shutting down.
-			handle(context.WithoutCancel(ctx), msgs)
-			batchSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
-		}
-	}
+	bus.FetchLoop(ctx, cons, n, time.Second, w.logger.With(zap.String("kind", kind)), func(ctx context.Context, msgs []jetstream.Msg) {
+		start := time.Now()
+		handle(ctx, msgs)
+		batchSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	})
 }
 
 // handleWork resolves work messages, each in its own transaction, up to
 // Concurrency at once; each is acknowledged once what it resolved is
 // published.
 func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
-	slots := make(chan struct{}, w.cfg.Concurrency)
-	var wg sync.WaitGroup
-	for _, msg := range msgs {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			w.handleWorkMsg(ctx, msg)
-		}()
-	}
-	wg.Wait()
+	bus.EachConcurrently(msgs, w.cfg.Concurrency, func(msg jetstream.Msg) { w.handleWorkMsg(ctx, msg) })
 }
 
 // handleWorkMsg resolves one work message and maps the result to
