@@ -149,9 +149,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		bus.FetchLoop(ctx, cons, w.cfg.Fetch, time.Second, w.logger, func(ctx context.Context, msgs []jetstream.Msg) {
-			bus.EachConcurrently(msgs, w.cfg.Concurrency, func(msg jetstream.Msg) { w.handle(ctx, msg) })
-		})
+		bus.FetchEach(ctx, cons, w.cfg.Fetch, w.cfg.Concurrency, time.Second, w.logger, w.handle)
 	}()
 	wg.Wait()
 	return nil

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -165,7 +166,7 @@ func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, n int, 
 // Concurrency at once; each is acknowledged once what it resolved is
 // published.
 func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
-	bus.EachConcurrently(msgs, w.cfg.Concurrency, func(msg jetstream.Msg) { w.handleWorkMsg(ctx, msg) })
+	bus.EachConcurrently(slices.Values(msgs), w.cfg.Concurrency, func(msg jetstream.Msg) { w.handleWorkMsg(ctx, msg) })
 }
 
 // handleWorkMsg resolves one work message and maps the result to

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"iter"
 	"sync"
 	"time"
 
@@ -11,11 +12,42 @@ import (
 )
 
 // FetchLoop fetches batches of up to n messages from cons, waiting at most
-// maxWait for each, and hands every non-empty batch to handle until ctx is
-// canceled. A failed fetch is retried with exponential backoff. handle gets
-// a context that is not canceled: a worker shutting down finishes the batch
-// in hand, whose messages would otherwise wait for their ack timeout.
+// maxWait for each, and hands every non-empty batch to handle, whole, until
+// ctx is canceled. A failed fetch is retried with exponential backoff.
+// handle gets a context that is not canceled: a worker shutting down
+// finishes the batch in hand, whose messages would otherwise wait for their
+// ack timeout.
 func FetchLoop(ctx context.Context, cons jetstream.Consumer, n int, maxWait time.Duration, logger *zap.Logger, handle func(context.Context, []jetstream.Msg)) {
+	fetchBatches(ctx, cons, n, maxWait, logger, func(ctx context.Context, batch jetstream.MessageBatch) {
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) > 0 {
+			handle(ctx, msgs)
+		}
+	})
+}
+
+// FetchEach is FetchLoop for handlers of one message: each message is
+// handed to handle as soon as the fetch delivers it, at most limit at once,
+// rather than when the batch is complete (a batch the stream cannot fill
+// takes maxWait to complete); the next fetch starts once every message of
+// the batch is handled.
+func FetchEach(ctx context.Context, cons jetstream.Consumer, n, limit int, maxWait time.Duration, logger *zap.Logger, handle func(context.Context, jetstream.Msg)) {
+	fetchBatches(ctx, cons, n, maxWait, logger, func(ctx context.Context, batch jetstream.MessageBatch) {
+		arriving := func(yield func(jetstream.Msg) bool) {
+			for m := range batch.Messages() {
+				if !yield(m) {
+					return
+				}
+			}
+		}
+		EachConcurrently(arriving, limit, func(m jetstream.Msg) { handle(ctx, m) })
+	})
+}
+
+func fetchBatches(ctx context.Context, cons jetstream.Consumer, n int, maxWait time.Duration, logger *zap.Logger, handle func(context.Context, jetstream.MessageBatch)) {
 	retry := backoff.NewExponentialBackOff()
 	retry.MaxElapsedTime = 0
 	for ctx.Err() == nil {
@@ -30,22 +62,16 @@ func FetchLoop(ctx context.Context, cons jetstream.Consumer, n int, maxWait time
 			continue
 		}
 		retry.Reset()
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) > 0 {
-			handle(context.WithoutCancel(ctx), msgs)
-		}
+		handle(context.WithoutCancel(ctx), batch)
 	}
 }
 
-// EachConcurrently calls fn for each message, at most limit at once, and
-// returns when every call has returned.
-func EachConcurrently(msgs []jetstream.Msg, limit int, fn func(jetstream.Msg)) {
+// EachConcurrently calls fn for each message, as msgs yields it, at most
+// limit at once, and returns when every call has returned.
+func EachConcurrently(msgs iter.Seq[jetstream.Msg], limit int, fn func(jetstream.Msg)) {
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for _, msg := range msgs {
+	for msg := range msgs {
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {

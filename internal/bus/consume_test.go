@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,7 +64,7 @@ func TestEachConcurrently(t *testing.T) {
 	t.Parallel()
 	msgs := make([]jetstream.Msg, 20)
 	var running, peak, calls atomic.Int32
-	bus.EachConcurrently(msgs, 3, func(jetstream.Msg) {
+	bus.EachConcurrently(slices.Values(msgs), 3, func(jetstream.Msg) {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
