@@ -547,9 +547,7 @@ func checkValidity(v *validator, s *schema, slots []int32, _ bool) {
 	from, fromOK := v.time(slots[s.index("validFrom")])
 	until, untilOK := v.time(slots[s.index("validUntil")])
 	if fromOK && untilOK && until.Before(from) {
-		at := v.push("validUntil")
-		v.add(CodeInvalidValue, "validUntil is before validFrom")
-		v.pop(at)
+		v.addAt("validUntil", CodeInvalidValue, "validUntil is before validFrom")
 	}
 }
 
@@ -558,9 +556,7 @@ func checkValidity(v *validator, s *schema, slots []int32, _ bool) {
 func checkMoney(v *validator, s *schema, slots []int32, _ bool) {
 	need := func(name, why string) {
 		if n := slots[s.index(name)]; n < 0 || v.nodes[n].kind == jsonNull {
-			at := v.push(name)
-			v.add(CodeRequiredField, "required field is missing"+why)
-			v.pop(at)
+			v.addAt(name, CodeRequiredField, "required field is missing"+why)
 		}
 	}
 	if t := slots[s.index("type")]; t >= 0 && v.nodes[t].kind == jsonString && string(v.textOf(t)) == "highPrecision" {
@@ -581,9 +577,7 @@ func checkAttributeType(v *validator, s *schema, slots []int32, clean bool) {
 	name := string(v.textOf(slots[s.index("name")]))
 	present := func(f string) bool { n := slots[s.index(f)]; return n >= 0 && v.nodes[n].kind != jsonNull }
 	report := func(f, code, msg string) {
-		at := v.push(f)
-		v.add(code, msg)
-		v.pop(at)
+		v.addAt(f, code, msg)
 	}
 	for _, f := range []struct{ field, owner string }{{"values", "enum"}, {"elementType", "set"}, {"referenceTypeId", "reference"}} {
 		switch {
@@ -644,11 +638,7 @@ func (v *validator) uniqueIn(field string, arr int32, name string) {
 		if m := v.member(j, name); m >= 0 && v.nodes[m].kind == jsonString {
 			for k, o := range seen {
 				if v.sameName(o, m) {
-					p := v.push(field)
-					v.pushIndex(i)
-					v.push(name)
-					v.add(CodeInvalidValue, fmt.Sprintf("the %s %s is already that of %s.%d", name, quote(v.textOf(m)), field, at[k]))
-					v.pop(p)
+					v.addAt(field+"."+strconv.Itoa(i)+"."+name, CodeInvalidValue, fmt.Sprintf("the %s %s is already that of %s.%d", name, quote(v.textOf(m)), field, at[k]))
 					break
 				}
 			}
@@ -671,13 +661,7 @@ func checkAttributeNames(v *validator, s *schema, slots []int32, _ bool) {
 		if n >= 0 && v.nodes[n].kind == jsonString {
 			for _, o := range names {
 				if v.sameName(o, n) {
-					at := v.push("attributes")
-					iat := v.pushIndex(i)
-					nat := v.push("name")
-					v.add(CodeInvalidValue, "attribute "+quote(v.textOf(n))+" is defined more than once")
-					v.pop(nat)
-					v.pop(iat)
-					v.pop(at)
+					v.addAt("attributes."+strconv.Itoa(i)+".name", CodeInvalidValue, "attribute "+quote(v.textOf(n))+" is defined more than once")
 					break
 				}
 			}
@@ -695,9 +679,7 @@ func checkAttributeLevel(v *validator, s *schema, slots []int32, clean bool) {
 		return
 	}
 	if string(v.textOf(l)) == "Product" && string(v.textOf(c)) != "None" {
-		at := v.push("attributeConstraint")
-		v.add(CodeInvalidValue, "a product-level attribute has no constraint (None)")
-		v.pop(at)
+		v.addAt("attributeConstraint", CodeInvalidValue, "a product-level attribute has no constraint (None)")
 	}
 }
 
@@ -711,11 +693,7 @@ func checkVariantKeys(v *validator, s *schema, slots []int32, clean bool) {
 		j := vs + 1
 		for i := range int(v.nodes[vs].count) {
 			if k := v.member(j, "key"); k >= 0 && v.nodes[k].kind == jsonString && v.sameName(mk, k) {
-				at := v.push("variants")
-				v.pushIndex(i)
-				v.push("key")
-				v.add(CodeInvalidValue, fmt.Sprintf("the key %s is already that of masterVariant", quote(v.textOf(k))))
-				v.pop(at)
+				v.addAt("variants."+strconv.Itoa(i)+".key", CodeInvalidValue, fmt.Sprintf("the key %s is already that of masterVariant", quote(v.textOf(k))))
 			}
 			j += v.nodes[j].size
 		}
@@ -726,9 +704,7 @@ func checkVariantKeys(v *validator, s *schema, slots []int32, clean bool) {
 // checkTaxRate asks for an amount unless the rate has sub-rates.
 func checkTaxRate(v *validator, s *schema, slots []int32, _ bool) {
 	if slots[s.index("amount")] < 0 && slots[s.index("subRates")] < 0 {
-		at := v.push("amount")
-		v.add(CodeRequiredField, "required field is missing (a rate without subRates)")
-		v.pop(at)
+		v.addAt("amount", CodeRequiredField, "required field is missing (a rate without subRates)")
 	}
 }
 
@@ -766,11 +742,7 @@ func checkPriceScopes(v *validator, s *schema, slots []int32, clean bool) {
 	for i := range int(v.nodes[ps].count) {
 		scope := priceScope(&v.parser, j)
 		if o := slices.Index(scopes, scope); o >= 0 {
-			at := v.push("prices")
-			iat := v.pushIndex(i)
-			v.add(CodeDuplicatePrice, fmt.Sprintf("the price has the scope of prices.%d (%s): two prices of a variant need different currencies, countries, customer groups, channels or validity", o, describeScope(scope)))
-			v.pop(iat)
-			v.pop(at)
+			v.addAt("prices."+strconv.Itoa(i), CodeDuplicatePrice, fmt.Sprintf("the price has the scope of prices.%d (%s): two prices of a variant need different currencies, countries, customer groups, channels or validity", o, describeScope(scope)))
 		}
 		scopes = append(scopes, scope)
 		j += v.nodes[j].size
@@ -807,6 +779,13 @@ func (v *validator) release() {
 }
 
 func (v *validator) full() bool { return len(v.errs) >= MaxRecordErrors }
+
+// addAt adds an error at the field name below the current path.
+func (v *validator) addAt(name, code, description string) {
+	at := v.push(name)
+	v.add(code, description)
+	v.pop(at)
+}
 
 func (v *validator) add(code, description string) {
 	if len(v.errs) < MaxRecordErrors {
