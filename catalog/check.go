@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -363,11 +364,12 @@ func (sg *segment) pricesScopesLoad(ctx context.Context, db database.DBTX, skus 
 // record of its variant, and notes its own.
 func (sg *segment) checkPriceScope(it *applyItem) {
 	scopes := sg.priceScopes[it.sku]
-	for key, scope := range scopes {
-		if key != it.key && scope == it.scope {
+	// In key order, so that the error names the same price every time.
+	for _, key := range slices.Sorted(maps.Keys(scopes)) {
+		if key != it.key && scopes[key] == it.scope {
 			it.refuse(DataErr(CodeDuplicatePrice, "", fmt.Sprintf(
 				"price %q of sku %q has the same scope (%s): two prices of a variant need different currencies, countries, customer groups, channels or validity",
-				key, it.sku, describeScope(scope))))
+				key, it.sku, describeScope(it.scope))))
 			return
 		}
 	}

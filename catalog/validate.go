@@ -959,12 +959,8 @@ func (v *validator) mapOf(s *schema, n int32) {
 		case v.nodes[name].flags&flagNUL != 0:
 			v.add(CodeInvalidValue, "contains a NUL character (\\u0000)")
 		}
-		for i, m := 0, n+1; i < k; i++ {
-			if v.sameName(m, name) {
-				v.add(CodeInvalidValue, "the member is given more than once")
-				break
-			}
-			m += 1 + v.nodes[m+1].size
+		if v.repeatsName(n, k, name) {
+			v.add(CodeInvalidValue, "the member is given more than once")
 		}
 		if v.nodes[val].kind == jsonNull {
 			v.typeError(s.elem.schema.expected(), val)
@@ -1192,18 +1188,25 @@ func (v *validator) localized(f *field, n int32) {
 		if !isLanguageTag(tag) {
 			v.add(CodeInvalidValue, quote(tag)+" is not a language tag")
 		}
-		if count <= s.maxItems { // more are reported above; don't spend quadratic time on them
-			for i, m := 0, n+1; i < k; i++ {
-				if v.sameName(m, name) {
-					v.add(CodeInvalidValue, "the language is given more than once")
-					break
-				}
-				m += 1 + v.nodes[m+1].size
-			}
+		// More than maxItems are reported above; no quadratic time on them.
+		if count <= s.maxItems && v.repeatsName(n, k, name) {
+			v.add(CodeInvalidValue, "the language is given more than once")
 		}
 		v.localizedValue(s, val)
 		v.pop(at)
 	}
+}
+
+// repeatsName reports whether the member name node name, the k-th member
+// of object n, has the name of an earlier member.
+func (v *validator) repeatsName(n int32, k int, name int32) bool {
+	for i, m := 0, n+1; i < k; i++ {
+		if v.sameName(m, name) {
+			return true
+		}
+		m += 1 + v.nodes[m+1].size
+	}
+	return false
 }
 
 func (v *validator) localizedValue(s *schema, n int32) {
