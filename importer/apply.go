@@ -45,7 +45,7 @@ type applied struct {
 }
 
 // applyBatch writes the operations of one work message to the target and
-// records the outcome of each, in one transaction that holds the
+// records the outcome of each (decide), in one transaction that holds the
 // operations' row locks throughout: a duplicate of the message waits and
 // then finds them done. A record that fails on its own fails alone
 // (applyIsolating).
@@ -74,9 +74,7 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 		var froms []tracking.OpState
 		for _, op := range wb.Ops {
 			st, ok := states[op.Seq]
-			// Only resolved operations with attempts left: never a sixth
-			// attempt, whatever JetStream redelivers.
-			if !ok || st.State != tracking.StateProcessing || st.Stage != tracking.StageResolved || st.RetryCount >= MaxAttempts {
+			if !due(st, ok) {
 				continue
 			}
 			recs = append(recs, catalog.ApplyRecord{OpID: op.ID, Type: t, Key: op.Key, Data: op.Record,
@@ -90,53 +88,22 @@ func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, er
 		if err != nil {
 			return err // errTxBroken: nothing can be recorded, the message is retried
 		}
-		var ts []tracking.Transition
+		ts := make([]tracking.Transition, 0, len(recs))
 		var written []written
 		for i, st := range froms {
-			d := st.OpRef.Delivery()
-			r := results[i]
-			key := recs[i].Key
-			switch r.Outcome {
-			case catalog.Created, catalog.Updated, catalog.Unchanged:
-				to, code, msg := tracking.StateImported, tracking.CodeImported, "Imported: "+r.Outcome.String()
-				if r.Outcome == catalog.Unchanged {
-					code, msg = tracking.CodeImportedUnchanged, "Imported: identical to the catalog, nothing written"
-				}
-				if len(r.Warnings) > 0 {
-					to, code, msg = tracking.StatePartiallyImported, tracking.CodePartiallyImported, "Partially imported: "+describe(r.Warnings)
-				}
-				ev := tracking.NewEvent(d, key, code, msg)
-				if len(r.Warnings) > 0 {
-					ev.Debug = errorsJSON(r.Warnings)
-				}
-				ts = append(ts, tracking.Transition{From: st, To: to, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Warnings: r.Warnings})
-				written = append(written, writtenOf(t, recs[i], r))
-			case catalog.Superseded:
-				// Successful: what the catalog holds came later from upstream.
-				ev := tracking.NewEvent(d, key, tracking.CodeImportSuperseded, "Not applied, superseded: "+describe(r.Warnings))
-				ev.Debug = errorsJSON(r.Warnings)
-				ts = append(ts, tracking.Transition{From: st, To: tracking.StateImported, Stage: tracking.StageResolved,
-					Events: []tracking.Event{ev}, Warnings: r.Warnings})
-			case catalog.Refused:
-				ev := tracking.NewEvent(d, key, tracking.CodeTargetRefused, "Refused by the catalog: "+describe(r.Errors))
-				ev.Debug = errorsJSON(r.Errors)
-				ts = append(ts, tracking.Transition{From: st, To: tracking.StateValidationFailed, Stage: tracking.StageResolved,
-					Events: []tracking.Event{ev}, Errors: r.Errors})
-			default: // Failed: attempt n of MaxAttempts
-				n := st.RetryCount + 1
-				ev := tracking.NewEvent(d, key, tracking.CodeImportAttemptFailed, fmt.Sprintf("Import attempt %d of %d failed: %s", n, MaxAttempts, describe(r.Errors)))
-				tr := tracking.Transition{From: st, To: tracking.StateProcessing, Stage: tracking.StageResolved, Events: []tracking.Event{ev}, Retries: 1, Record: st.Record}
-				if n >= MaxAttempts {
-					rej := tracking.NewEvent(d, key, tracking.CodeRejected, fmt.Sprintf("Rejected after %d attempts: %s", MaxAttempts, describe(r.Errors)))
-					tr.To, tr.Events, tr.Errors = tracking.StateRejected, append(tr.Events, rej), r.Errors
-					tr.Record = recs[i].Data // kept, so that a retry on request can send it again
+			d := decide(st, recs[i], results[i])
+			ts = append(ts, d.tr)
+			if d.written {
+				written = append(written, writtenOf(t, recs[i], results[i]))
+			}
+			if d.failed {
+				attemptsFailedTotal.Inc()
+				if d.rejected {
 					rejectedTotal.Inc()
 				} else {
 					res.retry = true
-					res.attempt = max(res.attempt, n)
+					res.attempt = max(res.attempt, d.attempt)
 				}
-				attemptsFailedTotal.Inc()
-				ts = append(ts, tr)
 			}
 		}
 		if err := w.recordWritten(ctx, tx, wb.MerchantID, written); err != nil {
