@@ -55,18 +55,12 @@ func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.Wor
 		var items []*item
 		for _, op := range wb.Ops {
 			st, ok := states[op.Seq]
-			switch {
-			case !ok:
+			switch s, op := triage(op, st, ok); s {
+			case stepUnknown:
 				w.logger.Warn("work for an unknown operation ignored", zapReceipt(wb.ReceiptID), zapSeq(op.Seq))
-			case st.State == tracking.StateProcessing && st.Stage == tracking.StageQueued:
+			case stepResolve:
 				items = append(items, &item{op: op, from: st, record: op.Record})
-			case st.State == tracking.StateProcessing && st.Stage == tracking.StageResolved:
-				// Resolved before; its publication may be lost. The record
-				// the operation keeps, when it keeps one, is the one to
-				// import (a product with its paired master variant).
-				if len(st.Record) > 0 {
-					op.Record = st.Record
-				}
+			case stepResend:
 				out = append(out, op)
 			}
 		}
@@ -182,55 +176,28 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 				}
 			}
 		}
-		from := it.from
-		switch {
-		case it.cycle != nil:
-			cerr := cycleError(it.cycle)
-			ev := tracking.NewEvent(d, it.op.Key, tracking.CodeValidationFailed, "Validation failed: "+cerr.Error())
-			transitions = append(transitions, tracking.Transition{From: from, To: tracking.StateValidationFailed, Stage: tracking.StagePickedUp,
-				Events: []tracking.Event{started, ev}, Errors: []catalog.Error{cerr}})
+		res := decide(d, it, started)
+		if res.release {
+			released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
+			if err != nil {
+				return nil, err
+			}
+			transitions = append(transitions, released...)
+		}
+		transitions = append(transitions, res.tr)
+		if res.failCycle {
 			more, err := w.failCycle(ctx, tx, merchant, it.cycle, it.op.Key)
 			if err != nil {
 				return nil, err
 			}
 			transitions = append(transitions, more...)
-		case len(it.missing) == 0:
-			ev := tracking.NewEvent(d, it.op.Key, tracking.CodeResolved, "All references exist; queued for import")
-			tr := tracking.Transition{From: from, To: tracking.StateProcessing, Stage: tracking.StageResolved, Events: []tracking.Event{started, ev}}
-			if it.merged {
-				// Kept: the message redelivered sends this record again,
-				// not the message's (resolveBatch).
-				tr.Record = it.record
-			}
-			if it.masterOf != "" {
-				released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
-				if err != nil {
-					return nil, err
-				}
-				transitions = append(transitions, released...)
-			}
-			transitions = append(transitions, tr)
-			op := it.op
-			op.Record = it.record
-			out = append(out, op)
-		default:
-			state, code, msg := tracking.StateUnresolved, tracking.CodeUnresolved, "Waiting for "+describeRefs(it.missing)
-			if len(it.missing) == 1 && it.missing[0].TypeID == masterTypeID {
-				state, code, msg = tracking.StateWaitForMasterVariant, tracking.CodeWaitForMasterVariant, "Waiting for a ProductVariant with isMasterVariant: true for product "+it.op.Key
-			}
-			ev := tracking.NewEvent(d, it.op.Key, code, msg)
-			ev.Debug = refsJSON(it.missing)
-			if it.masterOf != "" {
-				released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
-				if err != nil {
-					return nil, err
-				}
-				transitions = append(transitions, released...)
-			}
-			transitions = append(transitions, tracking.Transition{From: from, To: state, Stage: tracking.StagePickedUp,
-				Events: []tracking.Event{started, ev}, Unresolved: displayRefs(it.missing), Record: it.record})
+		}
+		if res.forward {
+			out = append(out, res.op)
+		}
+		if res.park {
 			for _, r := range it.missing {
-				parked = append(parked, parkedRef{Ref: r, Op: from.OpRef, OpType: string(t), OpKey: it.op.Key})
+				parked = append(parked, parkedRef{Ref: r, Op: it.from.OpRef, OpType: string(t), OpKey: it.op.Key})
 			}
 			resolvedTotal.WithLabelValues("parked").Inc()
 		}
