@@ -1,7 +1,7 @@
 // Package tracking owns the state of deliveries and operations and their
-// tracking events: the PostgreSQL store every worker writes through, the
-// status rules and the query HTTP API of docs/contract.md ("States and
-// statuses", "HTTP").
+// tracking events: the store every worker writes through and the status
+// rules of docs/contract.md ("States and statuses"). The query service's
+// HTTP API, package api, answers from it.
 //
 // Every state change is written in one transaction with the tracking event
 // that records it, so that history and state never disagree. Writes are

@@ -3,6 +3,7 @@ package tracking_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/tracking"
@@ -98,7 +100,7 @@ func TestRetentionDropsPartitions(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 10, 30, 0, 0, time.UTC)}
 	store, err := tracking.NewStore(pool, tracking.StoreConfig{Retention: time.Hour, Now: clk.Now})
 	require.NoError(t, err)
-	srv := tracking.NewServer(store, tracking.ServerConfig{}, nil)
+	srv := api.NewServer(store, api.ServerConfig{}, nil)
 
 	old := deliverAt(t, store, "retain-old", clk.Now(), "k1", "k2", "k3")
 	// k2 is parked on a category that never comes.
@@ -114,14 +116,14 @@ func TestRetentionDropsPartitions(t *testing.T) {
 		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE receipt_id = $1", receipt).Scan(&n))
 		return n
 	}
-	code, _ := get(t, srv, "/import/retain-old/status", "")
+	code := statusOf(srv, "/import/retain-old/status")
 	require.Equal(t, http.StatusOK, code)
 
 	// Past its retention: every endpoint answers 404 at once, though its
 	// partition (10:00–11:00) is not due for dropping until 12:00.
 	clk.Set(old.AcceptedAt.Add(time.Hour + time.Minute))
 	for _, path := range []string{"/import/retain-old/status", "/import/retain-old/summary", "/import/retain-old/k1"} {
-		code, _ := get(t, srv, path, "")
+		code := statusOf(srv, path)
 		require.Equal(t, http.StatusNotFound, code, path)
 	}
 	res, err := store.Expire(ctx, js, nil)
@@ -143,7 +145,7 @@ func TestRetentionDropsPartitions(t *testing.T) {
 		require.False(t, exists, "%s_p20260101t1000 dropped", table)
 	}
 	require.Equal(t, 1, rows("operations", "retain-new"), "a newer partition stays")
-	code, _ = get(t, srv, "/import/retain-new/status", "")
+	code = statusOf(srv, "/import/retain-new/status")
 	require.Equal(t, http.StatusOK, code)
 
 	// Its delivery was told on IMPORT_EVENTS that an operation expired unresolved.
@@ -158,4 +160,11 @@ func TestRetentionDropsPartitions(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, res.Partitions)
 	var _ jetstream.JetStream = js
+}
+
+// statusOf is the status code srv answers a GET of path with.
+func statusOf(srv http.Handler, path string) int {
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code
 }

@@ -196,3 +196,7 @@ func Estimate(acceptedAt, now time.Time, c Counts) *time.Time {
 	eta := now.Add(per * time.Duration(pending)).UTC()
 	return &eta
 }
+
+// Operator is the merchant of a token that sees every merchant's deliveries:
+// a query scoped to it matches every merchant.
+const Operator = "*"

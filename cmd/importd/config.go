@@ -9,11 +9,11 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
-	"github.com/importd/importd/tracking"
 )
 
 // config is the environment (docs/contract.md, "Environment"). Only this
@@ -119,10 +119,10 @@ func loadConfig() (config, error) {
 	if c.QueryStatementTimeout, err = time.ParseDuration(env("IMPORTD_QUERY_STATEMENT_TIMEOUT", "2m")); err != nil || c.QueryStatementTimeout < time.Second {
 		return c, fmt.Errorf("IMPORTD_QUERY_STATEMENT_TIMEOUT: want a duration of at least 1s, got %q", os.Getenv("IMPORTD_QUERY_STATEMENT_TIMEOUT"))
 	}
-	if c.QueryMaxStreams, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS", strconv.Itoa(tracking.DefaultMaxStreams))); err != nil || c.QueryMaxStreams < 1 {
+	if c.QueryMaxStreams, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS", strconv.Itoa(api.DefaultMaxStreams))); err != nil || c.QueryMaxStreams < 1 {
 		return c, fmt.Errorf("IMPORTD_QUERY_MAX_STREAMS: want a number of responses, at least 1, got %q", os.Getenv("IMPORTD_QUERY_MAX_STREAMS"))
 	}
-	if c.QueryStreamsPerToken, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", strconv.Itoa(tracking.DefaultMaxStreamsPerToken))); err != nil || c.QueryStreamsPerToken < 1 {
+	if c.QueryStreamsPerToken, err = strconv.Atoi(env("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", strconv.Itoa(api.DefaultMaxStreamsPerToken))); err != nil || c.QueryStreamsPerToken < 1 {
 		return c, fmt.Errorf("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN: want a number of responses, at least 1, got %q", os.Getenv("IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN"))
 	}
 	if c.Limits.WaitingDeliveries, err = strconv.ParseInt(env("IMPORTD_MAX_WAITING_DELIVERIES", strconv.Itoa(bus.DefaultWaitingDeliveries)), 10, 64); err != nil || c.Limits.WaitingDeliveries < 1 {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
@@ -133,9 +134,9 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 	if err := store.EnsurePartitions(ctx); err != nil {
 		return err
 	}
-	var tokens *tracking.Tokens
+	var tokens *api.Tokens
 	if a.cfg.TokensFile != "" {
-		if tokens, err = tracking.LoadTokens(a.cfg.TokensFile); err != nil {
+		if tokens, err = api.LoadTokens(a.cfg.TokensFile); err != nil {
 			return err
 		}
 	}
@@ -214,7 +215,7 @@ func (a *app) queryPool(ctx context.Context) (*pgxpool.Pool, error) {
 	})
 }
 
-func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
+func (a *app) serveHTTP(ctx context.Context, tokens *api.Tokens) error {
 	pool, err := a.queryPool(ctx)
 	if err != nil {
 		return err
@@ -224,7 +225,7 @@ func (a *app) serveHTTP(ctx context.Context, tokens *tracking.Tokens) error {
 	if err != nil {
 		return err
 	}
-	srv := tracking.NewServer(store, tracking.ServerConfig{
+	srv := api.NewServer(store, api.ServerConfig{
 		Tokens:             tokens,
 		JS:                 a.js,
 		MaxStreams:         a.cfg.QueryMaxStreams,

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
@@ -55,8 +56,8 @@ func TestRolesUnderNATSAuthorization(t *testing.T) {
 	e.startResolver(resolver.Config{})
 	e.js = connect("importd-import", "import-secret-change-me")
 	e.startImporter(importer.Config{})
-	srv := tracking.NewServer(store, tracking.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
-		Tokens: tracking.NewTokens(map[string]string{"token-of-merchant-m1": "m1"})}, nil)
+	srv := api.NewServer(store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
+		Tokens: api.NewTokens(map[string]string{"token-of-merchant-m1": "m1"})}, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -15,11 +15,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
-	"github.com/importd/importd/tracking"
 )
 
 // TestMerchantBound: a merchant with as many deliveries not completed as it
@@ -34,8 +34,8 @@ func TestMerchantBound(t *testing.T) {
 	defer cancel()
 	busCfg := bus.Config{Limits: bus.Limits{WaitingDeliveries: 2, PayloadsBytes: 4 << 20}}
 	require.NoError(t, bus.Provision(ctx, e.js, busCfg))
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{JS: e.js,
-		Tokens: tracking.NewTokens(map[string]string{"token-of-merchant-m1": "m1"})}, nil)
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js,
+		Tokens: api.NewTokens(map[string]string{"token-of-merchant-m1": "m1"})}, nil)
 
 	publish := func(merchant, receipt string) error {
 		_, err := bus.PublishDelivery(ctx, e.js, bus.Delivery{Merchant: merchant, Receipt: receipt, Data: "ProductType"},

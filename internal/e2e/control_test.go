@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/resolver"
@@ -97,7 +98,7 @@ func tail(s []int, n int) []int { return s[len(s)-n:] }
 func TestCancelOnRequest(t *testing.T) {
 	t.Parallel()
 	e := pipeline(t, importer.Config{})
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{JS: e.js}, nil)
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js}, nil)
 	e.deliver("m1", "cxl-types", catalog.ProductType, productType("cxl-type"))
 	e.waitState("cxl-types", "cxl-type", "imported", time.Minute)
 	var recs []string
@@ -143,7 +144,7 @@ func TestRetryRejected(t *testing.T) {
 	e.startIngest()
 	e.startResolver(noSweep)
 	e.startImporter(importer.Config{Target: faulty})
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{JS: e.js}, nil)
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js}, nil)
 	e.deliver("m1", "rty-types", catalog.ProductType, productType("rty-type"))
 	e.waitState("rty-types", "rty-type", "rejected", time.Minute)
 	require.Eventually(t, func() bool { return e.statusName("rty-types") == "CompletedWithErrors" }, 10*time.Second, 10*time.Millisecond)
@@ -177,7 +178,7 @@ func TestRetryDeliveryGetsFreshBudget(t *testing.T) {
 	e.startIngest()
 	e.startResolver(noSweep)
 	e.startImporter(importer.Config{Target: faulty})
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{JS: e.js}, nil)
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js}, nil)
 	e.deliver("m1", "rtd-types", catalog.ProductType, productType("rtd-a"), productType("rtd-b"))
 	e.waitState("rtd-types", "rtd-a", "rejected", time.Minute)
 	e.waitState("rtd-types", "rtd-b", "rejected", time.Minute)

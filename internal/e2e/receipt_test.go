@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
@@ -94,8 +95,8 @@ func TestSameReceiptTwoMerchants(t *testing.T) {
 
 	// Over HTTP each merchant's token finds its own delivery.
 	const tokenA, tokenB, tokenOp = "token-of-merchant-a", "token-of-merchant-b", "token-of-the-operator"
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{
-		Tokens: tracking.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb", tokenOp: tracking.Operator}),
+	srv := api.NewServer(e.store, api.ServerConfig{
+		Tokens: api.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb", tokenOp: tracking.Operator}),
 	}, nil)
 	status := func(path, token string) (int, tracking.StatusBody, string) {
 		req, err := http.NewRequest(http.MethodGet, path, nil)
@@ -154,9 +155,9 @@ func TestSubmitDuplicatePerMerchant(t *testing.T) {
 	e := newEnv(t)
 	e.startIngestWith(ingest.Config{MaxInFlight: -1})
 	const tokenA, tokenB = "token-of-merchant-a", "token-of-merchant-b"
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{
+	srv := api.NewServer(e.store, api.ServerConfig{
 		JS:     e.js,
-		Tokens: tracking.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb"}),
+		Tokens: api.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb"}),
 	}, nil)
 	post := func(token string, msgID ...string) bool {
 		id := "http-shared-1"

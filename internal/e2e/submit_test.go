@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
@@ -40,9 +41,9 @@ func TestSubmitOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: nothing takes operations out of flight
 	const merchantToken, operatorToken = "token-of-merchant-m1", "token-of-the-operator"
-	srv := tracking.NewServer(e.store, tracking.ServerConfig{
+	srv := api.NewServer(e.store, api.ServerConfig{
 		JS:             e.js,
-		Tokens:         tracking.NewTokens(map[string]string{merchantToken: "m1", operatorToken: tracking.Operator}),
+		Tokens:         api.NewTokens(map[string]string{merchantToken: "m1", operatorToken: tracking.Operator}),
 		MaxSubmitBytes: 2 << 20,
 	}, nil)
 
@@ -120,7 +121,7 @@ func TestSubmitOverHTTP(t *testing.T) {
 	}
 
 	// Without NATS the service says it cannot publish.
-	noJS := tracking.NewServer(e.store, tracking.ServerConfig{}, nil)
+	noJS := api.NewServer(e.store, api.ServerConfig{}, nil)
 	code, _, _ = submit(t, noJS, "?merchantId=m1", "", nil, strings.NewReader("{}"), 2)
 	require.Equal(t, http.StatusServiceUnavailable, code)
 }

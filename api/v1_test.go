@@ -1,4 +1,4 @@
-package tracking_test
+package api_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/tracking"
 )
@@ -29,8 +30,8 @@ const (
 )
 
 func v1Server(store *tracking.Store) http.Handler {
-	tokens := tracking.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb", tokenOperator: "*"})
-	return tracking.NewServer(store, tracking.ServerConfig{Tokens: tokens}, nil)
+	tokens := api.NewTokens(map[string]string{tokenA: "ma", tokenB: "mb", tokenOperator: "*"})
+	return api.NewServer(store, api.ServerConfig{Tokens: tokens}, nil)
 }
 
 // deliverAt stores a delivery accepted at a given time, ingested with no

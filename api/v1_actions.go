@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
+	"github.com/importd/importd/tracking"
 )
 
 // DefaultMaxSubmitBytes is the largest body POST /v1/imports takes, as sent
@@ -35,7 +36,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	merchant := scopeOf(r.Context())
-	if merchant == Operator {
+	if merchant == tracking.Operator {
 		merchant = r.URL.Query().Get("merchantId")
 		if merchant == "" {
 			writeError(w, http.StatusBadRequest, "an operator must name the merchant: ?merchantId=M")
@@ -61,7 +62,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/v1/imports/"+prior.ReceiptID)
 		writeJSON(w, http.StatusAccepted, map[string]any{"receiptId": prior.ReceiptID, "status": "accepted", "duplicate": true, "bytes": 0})
 		return
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if !errors.Is(err, tracking.ErrNotFound) {
 		s.fail(w, r, err)
 		return
 	}
@@ -149,7 +150,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	got, err := s.store.Cancel(r.Context(), d)
-	if errors.Is(err, ErrCompleted) {
+	if errors.Is(err, tracking.ErrCompleted) {
 		writeError(w, http.StatusConflict, "delivery "+d.ReceiptID+" is completed; there is nothing to cancel")
 		return
 	}
@@ -178,7 +179,7 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := s.store.Retry(r.Context(), d)
-	var se *StateError
+	var se *tracking.StateError
 	if errors.As(err, &se) {
 		writeError(w, http.StatusConflict, se.Error())
 		return
@@ -201,12 +202,12 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.store.RetryOperation(r.Context(), &d, o.Seq)
 	}
-	var se *StateError
+	var se *tracking.StateError
 	if errors.As(err, &se) {
 		writeError(w, http.StatusConflict, se.Error())
 		return
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tracking.ErrNotFound) {
 		// Expired (or dropped) since it was looked up: as unknown as any.
 		writeError(w, http.StatusNotFound, "no operation with id "+r.PathValue("id"))
 		return
@@ -225,7 +226,7 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeJob answers with the delivery's job object, in detail.
-func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, d *Delivery) {
+func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, d *tracking.Delivery) {
 	job, err := s.store.Job(r.Context(), d, true)
 	if err != nil {
 		s.fail(w, r, err)

@@ -1,4 +1,4 @@
-package tracking_test
+package api_test
 
 import (
 	"context"

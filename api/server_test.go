@@ -1,4 +1,4 @@
-package tracking_test
+package api_test
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/tracking"
@@ -23,13 +25,15 @@ import (
 // fixture stores deliveries through the store API, as ingest does.
 type fixture struct {
 	t     *testing.T
+	pool  *pgxpool.Pool
 	store *tracking.Store
 }
 
 func newFixture(t *testing.T) *fixture {
-	store, err := tracking.NewStore(testenv.DB(t), tracking.StoreConfig{})
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
 	require.NoError(t, err)
-	return &fixture{t: t, store: store}
+	return &fixture{t: t, pool: pool, store: store}
 }
 
 // deliver stores a delivery with one operation per key; keys starting with
@@ -103,7 +107,7 @@ func keysOf(t *testing.T, raw []byte) []string {
 func TestStatusEndpoint(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := tracking.NewServer(f.store, tracking.ServerConfig{}, nil)
+	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
 	f.deliver("receipt-queued", "m1", []string{"p1", "p2", "bad3"}, tracking.IngestDone)
 	f.deliver("receipt-receiving", "m1", []string{"p1"}, "")
 	f.deliver("receipt-empty", "m1", nil, tracking.IngestDone)
@@ -165,7 +169,7 @@ func must[T any](v T, err error) T {
 func TestSummaryEndpoint(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := tracking.NewServer(f.store, tracking.ServerConfig{}, nil)
+	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
 	var keys []string
 	for i := 0; i < 2500; i++ {
 		k := "p" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "-" + itoa(i)
@@ -224,7 +228,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func TestHistoryEndpoint(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := tracking.NewServer(f.store, tracking.ServerConfig{}, nil)
+	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
 	f.deliver("history-1", "m1", []string{"good", "bad-1"}, tracking.IngestDone)
 	code, body := get(t, srv, "/import/history-1/bad-1", "")
 	require.Equal(t, http.StatusOK, code)
@@ -248,8 +252,8 @@ func TestHistoryEndpoint(t *testing.T) {
 func TestAuthAndIsolation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	tokens := tracking.NewTokens(map[string]string{"token-of-merchant-a": "ma", "token-of-merchant-b": "mb", "operator-token-123": "*"})
-	srv := tracking.NewServer(f.store, tracking.ServerConfig{Tokens: tokens}, nil)
+	tokens := api.NewTokens(map[string]string{"token-of-merchant-a": "ma", "token-of-merchant-b": "mb", "operator-token-123": "*"})
+	srv := api.NewServer(f.store, api.ServerConfig{Tokens: tokens}, nil)
 	f.deliver("receipt-of-a", "ma", []string{"p1"}, tracking.IngestDone)
 
 	for _, path := range []string{"/import/receipt-of-a/status", "/import/receipt-of-a/summary", "/import/receipt-of-a/p1"} {
@@ -274,7 +278,7 @@ func TestAuthAndIsolation(t *testing.T) {
 func TestOperationalEndpoints(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := tracking.NewServer(f.store, tracking.ServerConfig{}, nil)
+	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
 	f.deliver("metrics-1", "m1", []string{"p1"}, tracking.IngestDone)
 	get(t, srv, "/import/metrics-1/status", "")
 	code, body := get(t, srv, "/readyz", "")
@@ -283,7 +287,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, string(body), `importd_http_request_duration_seconds_count{code="OK",route="GET /import/{receiptId}/status"}`)
 
-	down := tracking.NewServer(f.store, tracking.ServerConfig{Ready: func(context.Context) error {
+	down := api.NewServer(f.store, api.ServerConfig{Ready: func(context.Context) error {
 		return errors.New("postgresql: dial tcp 10.1.2.3:5432: connection refused")
 	}}, nil)
 	code, body = get(t, down, "/readyz", "")
@@ -297,7 +301,7 @@ func TestOperationalEndpoints(t *testing.T) {
 func TestHistoryCapped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	srv := tracking.NewServer(f.store, tracking.ServerConfig{}, nil)
+	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
 	keys := make([]string, tracking.DefaultHistoryLimit+1)
 	for i := range keys {
 		keys[i] = "shared-key" // every record one key: an event each

@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"bufio"
@@ -10,10 +10,8 @@ import (
 	"strings"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
 )
-
-// Operator is the merchant of a token that sees every merchant's deliveries.
-const Operator = "*"
 
 // Tokens maps API tokens to the merchant they belong to. Tokens are kept as
 // SHA-256 digests.
@@ -44,7 +42,7 @@ func LoadTokens(path string) (*Tokens, error) {
 		if len(token) < 16 {
 			return nil, fmt.Errorf("tracking: tokens file %s line %d: token shorter than 16 characters", path, n)
 		}
-		if merchant != Operator && !bus.ValidMerchant(merchant) {
+		if merchant != tracking.Operator && !bus.ValidMerchant(merchant) {
 			return nil, fmt.Errorf("tracking: tokens file %s line %d: invalid merchant id %q", path, n, merchant)
 		}
 		t.byDigest[sha256.Sum256([]byte(token))] = merchant
@@ -105,7 +103,7 @@ func scopeOf(ctx context.Context) string {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.cfg.Tokens == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, Operator)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, tracking.Operator)))
 		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

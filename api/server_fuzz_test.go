@@ -1,4 +1,4 @@
-package tracking_test
+package api_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/tracking"
 )
@@ -45,8 +46,8 @@ func FuzzServer(f *testing.F) {
 	deliver("fuzz-queued-1", "m1", []string{"p-1", "p-2"}, tracking.IngestDone)
 	deliver("fuzz-failed-1", "m1", nil, tracking.IngestFailed, tracking.IngestionError{Code: "UNREADABLE_GZIP", Description: "not gzip"})
 	deliver("fuzz-other-1", "m2", []string{"q-1"}, tracking.IngestDone)
-	open := tracking.NewServer(store, tracking.ServerConfig{}, nil)
-	authed := tracking.NewServer(store, tracking.ServerConfig{Tokens: tracking.NewTokens(map[string]string{"tok-m1": "m1", "tok-op": "*"})}, nil)
+	open := api.NewServer(store, api.ServerConfig{}, nil)
+	authed := api.NewServer(store, api.ServerConfig{Tokens: api.NewTokens(map[string]string{"tok-m1": "m1", "tok-op": "*"})}, nil)
 
 	for _, seed := range []struct{ method, path, query, header, value, auth string }{
 		{"GET", "/import/fuzz-queued-1/status", "", "Accept", "application/json", ""},

@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
 )
 
 var httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -60,7 +61,7 @@ type ServerConfig struct {
 // Server is the query service: the three tracking endpoints and the /v1 API
 // of docs/contract.md ("HTTP"), /healthz, /readyz and /metrics.
 type Server struct {
-	store   *Store
+	store   *tracking.Store
 	logger  *zap.Logger
 	cfg     ServerConfig
 	mux     *http.ServeMux
@@ -68,12 +69,12 @@ type Server struct {
 }
 
 // NewServer returns the query service's handler.
-func NewServer(store *Store, cfg ServerConfig, logger *zap.Logger) *Server {
+func NewServer(store *tracking.Store, cfg ServerConfig, logger *zap.Logger) *Server {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	if cfg.Ready == nil {
-		cfg.Ready = func(ctx context.Context) error { return store.pool.Ping(ctx) }
+		cfg.Ready = func(ctx context.Context) error { return store.Ping(ctx) }
 	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
@@ -210,16 +211,16 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 
 // delivery loads the delivery named in the path, answering itself when
 // there is none or it is ambiguous (see lookup).
-func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*Delivery, bool) {
-	d, _, ok := s.lookup(w, r, func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error) {
+func (s *Server) delivery(w http.ResponseWriter, r *http.Request) (*tracking.Delivery, bool) {
+	d, _, ok := s.lookup(w, r, func(ctx context.Context, merchant, receipt string) (tracking.Delivery, tracking.Counts, error) {
 		d, err := s.store.DeliveryFind(ctx, merchant, receipt)
-		return d, Counts{}, err
+		return d, tracking.Counts{}, err
 	})
 	return d, ok
 }
 
 // deliveryCounts is delivery with the delivery's counts, read together.
-func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*Delivery, Counts, bool) {
+func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*tracking.Delivery, tracking.Counts, bool) {
 	return s.lookup(w, r, s.store.DeliveryCounts)
 }
 
@@ -228,11 +229,11 @@ func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*Delive
 // answers 404 when there is none (an invalid receipt id, or another
 // merchant's delivery, is exactly as unknown), and 409 naming the merchants
 // when an operator's receipt names deliveries of several.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx context.Context, merchant, receipt string) (Delivery, Counts, error)) (*Delivery, Counts, bool) {
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx context.Context, merchant, receipt string) (tracking.Delivery, tracking.Counts, error)) (*tracking.Delivery, tracking.Counts, bool) {
 	receipt := r.PathValue("receiptId")
 	merchant := r.URL.Query().Get("merchantId")
 	scope := scopeOf(r.Context())
-	if scope != Operator {
+	if scope != tracking.Operator {
 		if merchant != "" && merchant != scope {
 			receipt = "" // another merchant's receipt: as unknown as any
 		}
@@ -240,13 +241,13 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx con
 	}
 	if !bus.ValidReceipt(receipt) || (merchant != "" && !bus.ValidMerchant(merchant)) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+r.PathValue("receiptId"))
-		return nil, Counts{}, false
+		return nil, tracking.Counts{}, false
 	}
 	d, c, err := get(r.Context(), merchant, receipt)
-	if err == nil && scope != Operator && scope != d.MerchantID {
-		err = ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
+	if err == nil && scope != tracking.Operator && scope != d.MerchantID {
+		err = tracking.ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
 	}
-	var amb *AmbiguousError
+	var amb *tracking.AmbiguousError
 	if errors.As(err, &amb) {
 		more := ""
 		if amb.More {
@@ -257,15 +258,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx con
 				"); choose one with ?merchantId=",
 			"merchants": amb.Merchants,
 		})
-		return nil, Counts{}, false
+		return nil, tracking.Counts{}, false
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tracking.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
-		return nil, Counts{}, false
+		return nil, tracking.Counts{}, false
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return nil, Counts{}, false
+		return nil, tracking.Counts{}, false
 	}
 	return &d, c, true
 }
@@ -283,9 +284,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body := statusBody(d, c, time.Now())
+	body := tracking.StatusOf(d, c, time.Now())
 	code := http.StatusOK
-	if body.StatusCode == StatusIngestionFailure.Code {
+	if body.StatusCode == tracking.StatusIngestionFailure.Code {
 		code = http.StatusInternalServerError
 	}
 	writeJSON(w, code, body)
@@ -297,20 +298,20 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	filter := r.URL.Query().Get("status")
-	if _, known := summaryFilters[lower(filter)]; filter != "" && !known {
-		writeError(w, http.StatusBadRequest, ErrBadFilter.Error())
+	if filter != "" && !tracking.KnownSummaryFilter(filter) {
+		writeError(w, http.StatusBadRequest, tracking.ErrBadFilter.Error())
 		return
 	}
-	if d.IngestState == IngestReceiving && c.Total == 0 {
+	if d.IngestState == tracking.IngestReceiving && c.Total == 0 {
 		writeError(w, http.StatusNotFound, "no record of delivery "+d.ReceiptID+" received yet")
 		return
 	}
-	st := statusBody(d, c, time.Now())
+	st := tracking.StatusOf(d, c, time.Now())
 	head := struct {
-		IsComplete             bool         `json:"IsComplete"`
-		CompletedUtc           *time.Time   `json:"CompletedUtc"`
-		EstimatedCompletionUtc *time.Time   `json:"EstimatedCompletionUtc"`
-		Delivery               DeliveryInfo `json:"Delivery"`
+		IsComplete             bool                  `json:"IsComplete"`
+		CompletedUtc           *time.Time            `json:"CompletedUtc"`
+		EstimatedCompletionUtc *time.Time            `json:"EstimatedCompletionUtc"`
+		Delivery               tracking.DeliveryInfo `json:"Delivery"`
 	}{st.CompletedUtc != nil, st.CompletedUtc, st.EstimatedCompletionUtc, st.Delivery}
 	// Stream: the head, then one product at a time; a delivery of any size
 	// takes constant memory. An error after the first byte can only cut the
@@ -330,7 +331,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	n := 0
-	err := s.store.Summary(r.Context(), d, filter, func(row SummaryRow) error {
+	err := s.store.Summary(r.Context(), d, filter, func(row tracking.SummaryRow) error {
 		if n > 0 {
 			bw.WriteByte(',')
 		}
@@ -368,17 +369,17 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	}
 	product := r.PathValue("productId")
 	q := r.URL.Query()
-	limit := DefaultHistoryLimit
+	limit := tracking.DefaultHistoryLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageLimit {
+		if err != nil || n < 1 || n > tracking.MaxPageLimit {
 			writeError(w, http.StatusBadRequest, msgBadLimit)
 			return
 		}
 		limit = n
 	}
 	events, next, err := s.store.History(r.Context(), d, product, q.Get("cursor"), limit)
-	if errors.Is(err, ErrBadCursor) {
+	if errors.Is(err, tracking.ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, msgBadCursor)
 		return
 	}
@@ -445,14 +446,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

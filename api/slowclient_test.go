@@ -1,4 +1,4 @@
-package tracking_test
+package api_test
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/importd/importd/internal/testenv"
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/tracking"
 )
 
@@ -23,16 +23,14 @@ import (
 // few such clients took every connection of the pool.
 func TestSlowClientLetsGoOfTheDatabase(t *testing.T) {
 	t.Parallel()
-	pool := testenv.DB(t)
-	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
-	require.NoError(t, err)
+	f := newFixture(t)
 	keys := make([]string, 20000)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("key-%06d", i)
 	}
-	d := deliverAt(t, store, "slow-reader", time.Now(), keys...)
+	f.deliver("slow-reader", "m1", keys, tracking.IngestDone)
 
-	ts := httptest.NewUnstartedServer(tracking.NewServer(store, tracking.ServerConfig{IOIdle: 500 * time.Millisecond}, nil))
+	ts := httptest.NewUnstartedServer(api.NewServer(f.store, api.ServerConfig{IOIdle: 500 * time.Millisecond}, nil))
 	ts.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		c.(*net.TCPConn).SetWriteBuffer(4096) // the response fills the socket soon
 		return ctx
@@ -43,13 +41,13 @@ func TestSlowClientLetsGoOfTheDatabase(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.(*net.TCPConn).SetReadBuffer(4096))
-	_, err = fmt.Fprintf(c, "GET /import/%s/summary HTTP/1.1\r\nHost: importd\r\n\r\n", d.ReceiptID)
+	_, err = fmt.Fprintf(c, "GET /import/%s/summary HTTP/1.1\r\nHost: importd\r\n\r\n", "slow-reader")
 	require.NoError(t, err)
 	head := make([]byte, 1024)
 	_, err = io.ReadFull(bufio.NewReader(c), head)
 	require.NoError(t, err)
 	require.Contains(t, string(head), "200 OK")
 	// Now the client reads no more, and keeps the connection open.
-	require.Eventually(t, func() bool { return pool.Stat().AcquiredConns() == 0 }, 15*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return f.pool.Stat().AcquiredConns() == 0 }, 15*time.Second, 50*time.Millisecond,
 		"the summary's database connection is given back")
 }

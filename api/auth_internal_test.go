@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"context"
@@ -11,19 +11,20 @@ import (
 
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/testenv"
+	"github.com/importd/importd/tracking"
 )
 
 // TestAuthorizationFailsClosed: a handler reached without authentication
 // sees nothing, where it used to see everything as an operator.
 func TestAuthorizationFailsClosed(t *testing.T) {
 	t.Parallel()
-	require.NotEqual(t, Operator, scopeOf(context.Background()))
+	require.NotEqual(t, tracking.Operator, scopeOf(context.Background()))
 	require.False(t, bus.ValidMerchant(scopeOf(context.Background())), "no merchant's scope either")
 
-	store, err := NewStore(testenv.DB(t), StoreConfig{})
+	store, err := tracking.NewStore(testenv.DB(t), tracking.StoreConfig{})
 	require.NoError(t, err)
 	ctx := context.Background()
-	_, _, err = store.DeliveryBegin(ctx, Delivery{ReceiptID: "closed-0001", MerchantID: "m1", AcceptedAt: time.Now(),
+	_, _, err = store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "closed-0001", MerchantID: "m1", AcceptedAt: time.Now(),
 		Data: "Product", Format: "ndjson", ContractVersion: "1.0", Source: "TEST:closed-0001"})
 	require.NoError(t, err)
 	s := NewServer(store, ServerConfig{}, nil)

@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"encoding/csv"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
+
+	"github.com/importd/importd/tracking"
 )
 
 // routesV1 registers the read side of the /v1 API (docs/contract.md, "The
@@ -32,10 +34,10 @@ const (
 // pageParams reads ?limit= and ?cursor=, answering 400 itself for a bad limit.
 func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
 	q := r.URL.Query()
-	limit = DefaultPageLimit
+	limit = tracking.DefaultPageLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageLimit {
+		if err != nil || n < 1 || n > tracking.MaxPageLimit {
 			writeError(w, http.StatusBadRequest, msgBadLimit)
 			return 0, "", false
 		}
@@ -47,11 +49,11 @@ func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string
 // listError answers a list's error: 400 for the caller's mistakes.
 func (s *Server) listError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, ErrBadCursor):
+	case errors.Is(err, tracking.ErrBadCursor):
 		writeError(w, http.StatusBadRequest, msgBadCursor)
-	case errors.Is(err, ErrBadJobStatus):
+	case errors.Is(err, tracking.ErrBadJobStatus):
 		writeError(w, http.StatusBadRequest, msgBadStatus)
-	case errors.Is(err, ErrBadState):
+	case errors.Is(err, tracking.ErrBadState):
 		writeError(w, http.StatusBadRequest, msgBadState)
 	default:
 		s.fail(w, r, err)
@@ -65,8 +67,8 @@ func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := JobFilter{Merchant: scopeOf(r.Context()), Status: q.Get("status"), Reference: q.Get("reference")}
-	if f.Status != "" && !ValidJobStatus(f.Status) {
+	f := tracking.JobFilter{Merchant: scopeOf(r.Context()), Status: q.Get("status"), Reference: q.Get("reference")}
+	if f.Status != "" && !tracking.ValidJobStatus(f.Status) {
 		writeError(w, http.StatusBadRequest, msgBadStatus)
 		return
 	}
@@ -85,7 +87,7 @@ func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.store.Job(r.Context(), d, true)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tracking.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
 		return
 	}
@@ -107,8 +109,8 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := OperationFilter{State: State(q.Get("state")), ResourceType: q.Get("resourceType"), ResourceKey: q.Get("resourceKey")}
-	if f.State != "" && !ValidState(f.State) {
+	f := tracking.OperationFilter{State: tracking.State(q.Get("state")), ResourceType: q.Get("resourceType"), ResourceKey: q.Get("resourceKey")}
+	if f.State != "" && !tracking.ValidState(f.State) {
 		writeError(w, http.StatusBadRequest, msgBadState)
 		return
 	}
@@ -123,7 +125,7 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 // operation loads the operation named in the path, answering 404 itself
 // when there is none: a malformed id, or another merchant's operation, is
 // just as unknown.
-func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*OperationView, bool) {
+func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*tracking.OperationView, bool) {
 	raw := r.PathValue("id")
 	notFound := func() { writeError(w, http.StatusNotFound, "no operation with id "+raw) }
 	id, err := uuid.Parse(raw)
@@ -132,10 +134,10 @@ func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*OperationVi
 		return nil, false
 	}
 	o, err := s.store.OperationGet(r.Context(), id)
-	if scope := scopeOf(r.Context()); err == nil && scope != Operator && scope != o.MerchantID {
-		err = ErrNotFound
+	if scope := scopeOf(r.Context()); err == nil && scope != tracking.Operator && scope != o.MerchantID {
+		err = tracking.ErrNotFound
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tracking.ErrNotFound) {
 		notFound()
 		return nil, false
 	}
@@ -159,12 +161,12 @@ func (s *Server) v1Operation(w http.ResponseWriter, r *http.Request) {
 func (s *Server) v1Summary(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	status := q.Get("status")
-	if status != "" && !ValidJobStatus(status) {
+	if status != "" && !tracking.ValidJobStatus(status) {
 		writeError(w, http.StatusBadRequest, msgBadStatus)
 		return
 	}
 	merchant := scopeOf(r.Context())
-	if m := q.Get("merchantId"); merchant == Operator && m != "" {
+	if m := q.Get("merchantId"); merchant == tracking.Operator && m != "" {
 		merchant = m // a merchant token is restricted to itself whatever it asks
 	}
 	sum, err := s.store.Overview(r.Context(), merchant, status)
@@ -193,7 +195,7 @@ func (s *Server) v1ErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	cw.Write(errorsCSVHeader)
 	n := 0
 	rec := make([]string, len(errorsCSVHeader))
-	err := s.store.ErrorRows(r.Context(), d, func(e ErrorRow) error {
+	err := s.store.ErrorRows(r.Context(), d, func(e tracking.ErrorRow) error {
 		rec[0], rec[1], rec[2], rec[3], rec[4] = e.OperationID.String(), strconv.Itoa(e.Line), e.ResourceKey, e.ResourceType, string(e.State)
 		rec[5], rec[6], rec[7], rec[8] = e.Type, e.Code, e.Field, e.Description
 		if err := cw.Write(rec); err != nil {

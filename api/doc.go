@@ -1,0 +1,10 @@
+// Package api is the query service's HTTP API: the CDON-style endpoints
+// (/import/{receipt}/status, /summary, /{productId}) and /v1 (job objects,
+// operations, errors.csv, cancel, retry, submit), with their authorization
+// by token, their bounds on streams and bodies, and their metrics. It reads
+// and changes deliveries through tracking.Store and holds no SQL.
+//
+// A merchant's token sees only that merchant's deliveries; an operator's
+// (tracking.Operator) sees every merchant's. docs/contract.md ("HTTP")
+// describes every endpoint.
+package api
