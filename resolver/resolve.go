@@ -82,59 +82,10 @@ func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.Wor
 
 func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.ResourceType, wb *bus.WorkBatch, items []*item) ([]bus.WorkOp, error) {
 	merchant := wb.MerchantID
-	var all []catalog.Reference
-	var masterProducts []string // products this batch pairs or waits for
-	for _, it := range items {
-		v, _ := catalog.Validate(t, it.record)
-		it.refs = normalized(v.References)
-		all = append(all, it.refs...)
-		switch t {
-		case catalog.Product:
-			if !v.Master {
-				it.needsMaster = true
-				masterProducts = append(masterProducts, it.op.Key)
-				all = append(all, catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key})
-			}
-		case catalog.ProductVariant:
-			if v.Master {
-				for _, r := range it.refs {
-					if r.TypeID == catalog.Product.TypeID() {
-						it.masterOf = r.Key
-						masterProducts = append(masterProducts, r.Key)
-					}
-				}
-			}
-		case catalog.Category:
-			for _, r := range it.refs {
-				if r.TypeID == catalog.Category.TypeID() && r.Key == it.op.Key {
-					it.cycle = []string{it.op.Key, it.op.Key}
-				}
-			}
-		}
-	}
-	// Once each: the records of a batch share their product types and
-	// categories (about 1,000 references of 250 products, some 30 distinct).
-	all = normalized(all)
-	existing, err := catalog.RegistryExisting(ctx, tx, merchant, all)
+	all, masterProducts := references(t, items)
+	existing, err := existingRefs(ctx, tx, merchant, all)
 	if err != nil {
 		return nil, err
-	}
-	var missing []catalog.Reference
-	for _, r := range all {
-		if !existing[r] {
-			missing = append(missing, r)
-		}
-	}
-	if len(missing) > 0 {
-		// Lock what is missing and look again: a creation that committed
-		// meanwhile is seen now, one still running waits for this commit.
-		later, err := catalog.RegistryLockMissing(ctx, tx, merchant, missing)
-		if err != nil {
-			return nil, err
-		}
-		for r := range later {
-			existing[r] = true
-		}
 	}
 	if err := pairingLock(ctx, tx, merchant, uniq(masterProducts)); err != nil {
 		return nil, err
@@ -148,33 +99,8 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 	)
 	for _, it := range items {
 		started := tracking.NewEvent(d, it.op.Key, tracking.CodeResolutionStarted, "Resolution started")
-		for _, r := range it.refs {
-			if !existing[r] {
-				it.missing = append(it.missing, r)
-			}
-		}
-		if it.needsMaster {
-			exists := existing[catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key}]
-			if !exists {
-				merged, err := w.pairWithParkedMaster(ctx, tx, merchant, it)
-				if err != nil {
-					return nil, err
-				}
-				if !merged {
-					it.missing = append(it.missing, catalog.Reference{TypeID: masterTypeID, Key: it.op.Key})
-				}
-			}
-		}
-		if it.cycle == nil && t == catalog.Category && len(it.missing) > 0 {
-			for _, r := range it.missing {
-				if r.TypeID == catalog.Category.TypeID() {
-					cyc, err := categoryCycle(ctx, tx, merchant, it.op.Key, r.Key)
-					if err != nil {
-						return nil, err
-					}
-					it.cycle = cyc
-				}
-			}
+		if err := w.findMissing(ctx, tx, merchant, t, it, existing); err != nil {
+			return nil, err
 		}
 		res := decide(d, it, started)
 		if res.release {
@@ -211,6 +137,103 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 	}
 	w.announceAfterCommit(tx, completed)
 	return out, nil
+}
+
+// references notes each item's references and the pairing it takes part
+// in, and returns the batch's references, once each (the records of a batch
+// share their product types and categories), with the products its records
+// pair with or wait for.
+func references(t catalog.ResourceType, items []*item) (all []catalog.Reference, masterProducts []string) {
+	for _, it := range items {
+		v, _ := catalog.Validate(t, it.record)
+		it.refs = normalized(v.References)
+		all = append(all, it.refs...)
+		switch t {
+		case catalog.Product:
+			if !v.Master {
+				it.needsMaster = true
+				masterProducts = append(masterProducts, it.op.Key)
+				all = append(all, catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key})
+			}
+		case catalog.ProductVariant:
+			if v.Master {
+				for _, r := range it.refs {
+					if r.TypeID == catalog.Product.TypeID() {
+						it.masterOf = r.Key
+						masterProducts = append(masterProducts, r.Key)
+					}
+				}
+			}
+		case catalog.Category:
+			for _, r := range it.refs {
+				if r.TypeID == catalog.Category.TypeID() && r.Key == it.op.Key {
+					it.cycle = []string{it.op.Key, it.op.Key}
+				}
+			}
+		}
+	}
+	return normalized(all), masterProducts
+}
+
+// existingRefs returns which of refs exist for merchant. What is missing is
+// locked and looked up again: a creation that committed meanwhile is seen
+// now, one still running waits for this commit.
+func existingRefs(ctx context.Context, tx *store.Tx, merchant string, refs []catalog.Reference) (map[catalog.Reference]bool, error) {
+	existing, err := catalog.RegistryExisting(ctx, tx, merchant, refs)
+	if err != nil {
+		return nil, err
+	}
+	var missing []catalog.Reference
+	for _, r := range refs {
+		if !existing[r] {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) == 0 {
+		return existing, nil
+	}
+	later, err := catalog.RegistryLockMissing(ctx, tx, merchant, missing)
+	if err != nil {
+		return nil, err
+	}
+	for r := range later {
+		existing[r] = true
+	}
+	return existing, nil
+}
+
+// findMissing notes what item it still misses: its references that do not
+// exist, the product a variant-less product waits for unless a parked
+// master variant pairs with it now, and, for a category, the cycle its
+// missing parent closes.
+func (w *Worker) findMissing(ctx context.Context, tx pgx.Tx, merchant string, t catalog.ResourceType, it *item, existing map[catalog.Reference]bool) error {
+	for _, r := range it.refs {
+		if !existing[r] {
+			it.missing = append(it.missing, r)
+		}
+	}
+	if it.needsMaster && !existing[catalog.Reference{TypeID: catalog.Product.TypeID(), Key: it.op.Key}] {
+		merged, err := w.pairWithParkedMaster(ctx, tx, merchant, it)
+		if err != nil {
+			return err
+		}
+		if !merged {
+			it.missing = append(it.missing, catalog.Reference{TypeID: masterTypeID, Key: it.op.Key})
+		}
+	}
+	if it.cycle != nil || t != catalog.Category {
+		return nil
+	}
+	for _, r := range it.missing {
+		if r.TypeID == catalog.Category.TypeID() {
+			cyc, err := categoryCycle(ctx, tx, merchant, it.op.Key, r.Key)
+			if err != nil {
+				return err
+			}
+			it.cycle = cyc
+		}
+	}
+	return nil
 }
 
 // pairWithParkedMaster looks for a master variant of the item's product
