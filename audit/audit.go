@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
 // ErrNotFound means no delivery has the receipt.
@@ -133,12 +134,8 @@ type delivery struct {
 // Delivery audits the delivery with this receipt, calling report for each
 // violation. It fails with ErrNotFound when there is no such delivery.
 func (a *Auditor) Delivery(ctx context.Context, receipt string, report func(Violation)) (Summary, error) {
-	rows, err := a.pool.Query(ctx, `SELECT receipt_id, accepted_at, merchant_id, ingest_state, completed_at IS NOT NULL
-		FROM deliveries WHERE receipt_id = $1`, receipt)
-	if err != nil {
-		return Summary{}, fmt.Errorf("audit: delivery %s: %w", receipt, err)
-	}
-	ds, err := scanDeliveries(rows)
+	var ds []delivery
+	err := store.AuditDeliveriesByReceipt(ctx, a.pool, receipt, collectDelivery(&ds))
 	if err != nil {
 		return Summary{}, fmt.Errorf("audit: delivery %s: %w", receipt, err)
 	}
@@ -158,12 +155,8 @@ func (a *Auditor) Delivery(ctx context.Context, receipt string, report func(Viol
 
 // All audits every delivery still within its retention, oldest first.
 func (a *Auditor) All(ctx context.Context, report func(Violation)) (Summary, error) {
-	rows, err := a.pool.Query(ctx, `SELECT receipt_id, accepted_at, merchant_id, ingest_state, completed_at IS NOT NULL
-		FROM deliveries WHERE expires_at > now() ORDER BY accepted_at, receipt_id`)
-	if err != nil {
-		return Summary{}, fmt.Errorf("audit: deliveries: %w", err)
-	}
-	ds, err := scanDeliveries(rows)
+	var ds []delivery
+	err := store.AuditDeliveriesRetained(ctx, a.pool, collectDelivery(&ds))
 	if err != nil {
 		return Summary{}, fmt.Errorf("audit: deliveries: %w", err)
 	}
@@ -178,15 +171,12 @@ func (a *Auditor) All(ctx context.Context, report func(Violation)) (Summary, err
 	return sum, nil
 }
 
-func scanDeliveries(rows pgx.Rows) ([]delivery, error) {
-	var out []delivery
-	var d delivery
-	_, err := pgx.ForEachRow(rows, []any{&d.receipt, &d.at, &d.merchant, &d.ingestState, &d.completed}, func() error {
-		d.at = d.at.UTC()
-		out = append(out, d)
+// collectDelivery appends the deliveries it is called with to ds.
+func collectDelivery(ds *[]delivery) func(store.AuditDelivery) error {
+	return func(d store.AuditDelivery) error {
+		*ds = append(*ds, delivery{receipt: d.ReceiptID, at: d.AcceptedAt, merchant: d.MerchantID, ingestState: d.IngestState, completed: d.Completed})
 		return nil
-	})
-	return out, err
+	}
 }
 
 func (s *Summary) add(o Summary) {

@@ -18,6 +18,7 @@ import (
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/resolver"
 	"github.com/importd/importd/tracking"
@@ -185,10 +186,8 @@ func (f *fixture) audit(t *testing.T, cfg Config, receipt string, corrupt ...str
 		_, err := tx.Exec(ctx, sql)
 		require.NoError(t, err, sql)
 	}
-	rows, err := tx.Query(ctx, `SELECT receipt_id, accepted_at, merchant_id, ingest_state, completed_at IS NOT NULL FROM deliveries WHERE receipt_id = $1`, receipt)
-	require.NoError(t, err)
-	ds, err := scanDeliveries(rows)
-	require.NoError(t, err)
+	var ds []delivery
+	require.NoError(t, store.AuditDeliveriesByReceipt(ctx, tx, receipt, collectDelivery(&ds)))
 	require.Len(t, ds, 1)
 	out := map[string][]Violation{}
 	sum, err := a.auditTx(ctx, tx, ds[0], func(v Violation) {

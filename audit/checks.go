@@ -7,16 +7,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
-// The checks. Each takes the delivery's receipt and time as its first two
-// parameters ($1, $2) on every partitioned table it reads, so that only the
-// delivery's partition is scanned, and returns only rows that break a rule.
+// The checks. Each reads, in one set-based query of internal/store, only
+// the rows of the delivery that break a rule.
 
 // stages lists, per state, the stages the workers write with it:
 // ingest writes processing and validationFailed at StageQueued; the
@@ -37,79 +35,42 @@ var stages = map[tracking.State][]tracking.Stage{
 	tracking.StateCanceled:             {tracking.StageQueued, tracking.StagePickedUp, tracking.StageResolved},
 }
 
-// endStates are the end states, as SQL text literals.
-const endStates = `('imported', 'partiallyImported', 'validationFailed', 'rejected', 'canceled')`
-
-// stateStageSQL is the condition "state and stage go together", from stages.
-func stateStageSQL() string {
-	var parts []string
+// stateStages are the pairs (state, stage) of stages as two columns, for
+// store.AuditStates.
+func stateStages() (states []string, st []int16) {
 	for _, s := range []tracking.State{tracking.StateProcessing, tracking.StateUnresolved, tracking.StateWaitForMasterVariant,
 		tracking.StateImported, tracking.StatePartiallyImported, tracking.StateValidationFailed, tracking.StateRejected, tracking.StateCanceled} {
-		var st []string
 		for _, x := range stages[s] {
-			st = append(st, fmt.Sprint(int(x)))
+			states, st = append(states, string(s)), append(st, int16(x))
 		}
-		parts = append(parts, fmt.Sprintf("(state = '%s' AND stage IN (%s))", s, strings.Join(st, ", ")))
 	}
-	return strings.Join(parts, " OR ")
+	return states, st
 }
 
 // checkState: every operation in one of the eight states, at a stage that
 // goes with it; failed and rejected operations say why (errors).
 func checkState(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
-	rows, err := db.Query(ctx, `SELECT seq, resource_key, state, stage,
-			CASE WHEN jsonb_typeof(errors) = 'array' THEN jsonb_array_length(errors) > 0 ELSE false END
-		FROM operations WHERE receipt_id = $1 AND delivery_at = $2
-			AND (NOT (`+stateStageSQL()+`)
-				OR (state IN ('validationFailed', 'rejected')
-					AND NOT CASE WHEN jsonb_typeof(errors) = 'array' THEN jsonb_array_length(errors) > 0 ELSE false END))
-		ORDER BY seq`, d.receipt, d.at)
-	if err != nil {
-		return err
-	}
-	var seq int
-	var key, state string
-	var stage int16
-	var hasErrors bool
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &state, &stage, &hasErrors}, func() error {
-		v := Violation{Check: CheckState, Seq: seq, Key: key}
-		allowed, known := stages[tracking.State(state)]
+	states, st := stateStages()
+	return store.AuditStates(ctx, db, d.receipt, d.at, states, st, func(r store.AuditBadState) error {
+		v := Violation{Check: CheckState, Seq: r.Seq, Key: r.Key}
+		allowed, known := stages[tracking.State(r.State)]
 		switch {
 		case !known:
-			v.Message = fmt.Sprintf("state %q is not one of the 8 operation states", state)
-		case !slices.Contains(allowed, tracking.Stage(stage)):
-			v.Message = fmt.Sprintf("stage %d does not go with state %s (want one of %v)", stage, state, allowed)
+			v.Message = fmt.Sprintf("state %q is not one of the 8 operation states", r.State)
+		case !slices.Contains(allowed, tracking.Stage(r.Stage)):
+			v.Message = fmt.Sprintf("stage %d does not go with state %s (want one of %v)", r.Stage, r.State, allowed)
 		default:
-			v.Message = fmt.Sprintf("state %s without errors saying why", state)
+			v.Message = fmt.Sprintf("state %s without errors saying why", r.State)
 		}
 		report(v)
 		return nil
 	})
-	return err
 }
 
 // checkCounts: the delivery's counters, summed over its slots, equal its
 // operations counted row by row, state by state.
 func checkCounts(ctx context.Context, db database.DBTX, d delivery, sum *Summary, report func(Violation)) error {
-	var c, o tracking.Counts
-	err := db.QueryRow(ctx, `SELECT c.*, o.* FROM
-		(SELECT coalesce(sum(total), 0), coalesce(sum(queued), 0), coalesce(sum(processing), 0), coalesce(sum(unresolved), 0),
-			coalesce(sum(waiting), 0), coalesce(sum(imported), 0), coalesce(sum(partially), 0),
-			coalesce(sum(validation_failed), 0), coalesce(sum(rejected), 0), coalesce(sum(canceled), 0)
-		 FROM delivery_counts WHERE receipt_id = $1 AND delivery_at = $2) c,
-		(SELECT count(*),
-			count(*) FILTER (WHERE state = 'processing' AND stage = 0),
-			count(*) FILTER (WHERE state = 'processing' AND stage <> 0),
-			count(*) FILTER (WHERE state = 'unresolved'),
-			count(*) FILTER (WHERE state = 'waitForMasterVariant'),
-			count(*) FILTER (WHERE state = 'imported'),
-			count(*) FILTER (WHERE state = 'partiallyImported'),
-			count(*) FILTER (WHERE state = 'validationFailed'),
-			count(*) FILTER (WHERE state = 'rejected'),
-			count(*) FILTER (WHERE state = 'canceled')
-		 FROM operations WHERE receipt_id = $1 AND delivery_at = $2) o`, d.receipt, d.at).
-		Scan(&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially, &c.ValidationFailed, &c.Rejected, &c.Canceled,
-			&o.Total, &o.Queued, &o.Processing, &o.Unresolved, &o.Waiting, &o.Imported, &o.Partially, &o.ValidationFailed, &o.Rejected, &o.Canceled)
+	c, o, err := store.AuditCounts(ctx, db, d.receipt, d.at)
 	if err != nil {
 		return err
 	}
@@ -162,55 +123,12 @@ var terminal = []struct {
 // first valid, the others failed as duplicates) the per-operation counts
 // are summed.
 func checkEvents(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
-	args := []any{d.receipt, d.at, int32(tracking.CodeRecordReceived), int32(tracking.CodeRetryRequested)}
-	var evCols, opCols, mismatch []string
+	groups := make([]store.AuditTerminal, len(terminal))
 	for i, t := range terminal {
-		args = append(args, t.codes)
-		evCols = append(evCols, fmt.Sprintf("count(*) FILTER (WHERE code = ANY($%d::int[])) AS t%d", len(args), i))
-		opCols = append(opCols, fmt.Sprintf("count(*) FILTER (WHERE state = '%s') AS s%d", t.state, i))
-		want := fmt.Sprintf("op.s%d", i)
-		if t.state == tracking.StateRejected {
-			want += " + coalesce(ev.retries, 0)"
-		}
-		mismatch = append(mismatch, fmt.Sprintf("coalesce(ev.t%d, 0) <> %s", i, want))
+		groups[i] = store.AuditTerminal{State: string(t.state), Codes: t.codes, PlusRetries: t.state == tracking.StateRejected}
 	}
-	var sel []string
-	for i := range terminal {
-		sel = append(sel, fmt.Sprintf("coalesce(op.s%d, 0)", i), fmt.Sprintf("coalesce(ev.t%d, 0)", i))
-	}
-	q := `WITH ev AS (
-			SELECT product_id AS key, count(*) FILTER (WHERE code = $3) AS received, count(*) FILTER (WHERE code = $4) AS retries,
-				` + strings.Join(evCols, ", ") + `
-			FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2 AND product_id IS NOT NULL
-			GROUP BY product_id),
-		op AS (
-			SELECT resource_key AS key, count(*) AS n, (array_agg(seq ORDER BY seq))[1:5] AS seqs, (array_agg(state ORDER BY seq))[1:5] AS states,
-				` + strings.Join(opCols, ", ") + `
-			FROM operations WHERE receipt_id = $1 AND delivery_at = $2
-			GROUP BY resource_key)
-		SELECT coalesce(op.key, ev.key), coalesce(op.n, 0), coalesce(op.seqs, '{}'), coalesce(op.states, '{}'),
-			coalesce(ev.received, 0), coalesce(ev.retries, 0), ` + strings.Join(sel, ", ") + `
-		FROM op FULL JOIN ev ON ev.key = op.key
-		WHERE op.key IS NULL OR coalesce(ev.received, 0) <> op.n OR ` + strings.Join(mismatch, " OR ") + `
-		ORDER BY 1`
-	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var n, received, retries int64
-		var seqs []int32
-		var states []string
-		pairs := make([]int64, 2*len(terminal))
-		dest := []any{&key, &n, &seqs, &states, &received, &retries}
-		for i := range pairs {
-			dest = append(dest, &pairs[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
+	return store.AuditEvents(ctx, db, d.receipt, d.at, int32(tracking.CodeRecordReceived), int32(tracking.CodeRetryRequested), groups, func(r store.AuditEventCount) error {
+		key, n, seqs, states, received, retries, pairs := r.Key, r.Ops, r.Seqs, r.States, r.Received, r.Retries, r.Counts
 		v := Violation{Check: CheckEvents, Seq: -1, Key: key}
 		if len(seqs) > 0 {
 			v.Seq = int(seqs[0])
@@ -218,7 +136,7 @@ func checkEvents(ctx context.Context, db database.DBTX, d delivery, _ *Summary, 
 		if n == 0 {
 			v.Message = fmt.Sprintf("%d RecordReceived events for a key no operation of the delivery has", received)
 			report(v)
-			continue
+			return nil
 		}
 		who := describeOps(n, seqs, states)
 		if received != n {
@@ -239,8 +157,8 @@ func checkEvents(ctx context.Context, db database.DBTX, d delivery, _ *Summary, 
 			v.Message = fmt.Sprintf("%d %s terminal events (codes %s), want %d%s for %s", got, t.state, codesText(t.codes), want, note, who)
 			report(v)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 func describeOps(n int64, seqs []int32, states []string) string {
@@ -271,40 +189,19 @@ func codesText(codes []int32) string {
 // of its key in the delivery, the latest of them (by time, then tracking
 // id: UUIDv7s made by one process are increasing).
 func checkLastEvent(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
-	rows, err := db.Query(ctx, `WITH e AS MATERIALIZED (
-			SELECT product_id, tracking_id, code, ts FROM tracking_events
-			WHERE receipt_id = $1 AND delivery_at = $2 AND product_id IS NOT NULL),
-		latest AS (SELECT DISTINCT ON (product_id) product_id, tracking_id, code FROM e ORDER BY product_id, ts DESC, tracking_id DESC),
-		o AS (SELECT seq, resource_key, last_tracking_id, last_tracking_code, count(*) OVER (PARTITION BY resource_key) AS n
-			FROM operations WHERE receipt_id = $1 AND delivery_at = $2)
-		SELECT o.seq, o.resource_key, o.last_tracking_id::text, o.last_tracking_code, own.code, l.tracking_id::text, l.code
-		FROM o
-		LEFT JOIN e own ON own.tracking_id = o.last_tracking_id AND own.product_id = o.resource_key
-		LEFT JOIN latest l ON l.product_id = o.resource_key
-		WHERE own.tracking_id IS NULL OR own.code <> o.last_tracking_code OR (o.n = 1 AND l.tracking_id <> o.last_tracking_id)
-		ORDER BY o.seq`, d.receipt, d.at)
-	if err != nil {
-		return err
-	}
-	var seq int
-	var key, lastID string
-	var lastCode int32
-	var ownCode, latestCode *int32
-	var latestID *string
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &lastID, &lastCode, &ownCode, &latestID, &latestCode}, func() error {
-		v := Violation{Check: CheckLastEvent, Seq: seq, Key: key}
+	return store.AuditLastEvents(ctx, db, d.receipt, d.at, func(r store.AuditLastEvent) error {
+		v := Violation{Check: CheckLastEvent, Seq: r.Seq, Key: r.Key}
 		switch {
-		case ownCode == nil:
-			v.Message = fmt.Sprintf("last_tracking_id %s (code %d) is not an event of this operation", lastID, lastCode)
-		case *ownCode != lastCode:
-			v.Message = fmt.Sprintf("last_tracking_code is %d, but event %s has code %d", lastCode, lastID, *ownCode)
+		case r.OwnCode == nil:
+			v.Message = fmt.Sprintf("last_tracking_id %s (code %d) is not an event of this operation", r.LastID, r.LastCode)
+		case *r.OwnCode != r.LastCode:
+			v.Message = fmt.Sprintf("last_tracking_code is %d, but event %s has code %d", r.LastCode, r.LastID, *r.OwnCode)
 		default:
-			v.Message = fmt.Sprintf("last_tracking_id %s (code %d) is not the latest event, %s (code %d) is", lastID, lastCode, deref(latestID), deref(latestCode))
+			v.Message = fmt.Sprintf("last_tracking_id %s (code %d) is not the latest event, %s (code %d) is", r.LastID, r.LastCode, deref(r.LatestID), deref(r.LatestCode))
 		}
 		report(v)
 		return nil
 	})
-	return err
 }
 
 func deref[T any](p *T) any {
@@ -320,21 +217,13 @@ func deref[T any](p *T) any {
 // record; a delivery read to the end whose operations have all ended is
 // completed; a delivery not completed has no completion event.
 func checkCompletion(ctx context.Context, db database.DBTX, d delivery, sum *Summary, report func(Violation)) error {
-	var total, pending, failed, events, completions, reopened, noContent int64
-	var last *int32 // the latest completion event's code
-	err := db.QueryRow(ctx, `SELECT o.*, e.*, (SELECT code FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2 AND code IN ($3, $4)
-			ORDER BY ts DESC, tracking_id DESC LIMIT 1) FROM
-		(SELECT count(*), count(*) FILTER (WHERE state NOT IN `+endStates+`),
-			count(*) FILTER (WHERE state IN ('validationFailed', 'rejected', 'canceled'))
-		 FROM operations WHERE receipt_id = $1 AND delivery_at = $2) o,
-		(SELECT count(*), count(*) FILTER (WHERE code IN ($3, $4)), count(*) FILTER (WHERE code = $6), count(*) FILTER (WHERE code = $5)
-		 FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2) e`,
-		d.receipt, d.at, int32(tracking.CodeDeliveryCompleted), int32(tracking.CodeDeliveryCompletedWithErrors), int32(tracking.CodeDeliveryNoContent),
-		int32(tracking.CodeDeliveryReopened)).
-		Scan(&total, &pending, &failed, &events, &completions, &reopened, &noContent, &last)
+	c, err := store.AuditCompletion(ctx, db, d.receipt, d.at, int32(tracking.CodeDeliveryCompleted), int32(tracking.CodeDeliveryCompletedWithErrors),
+		int32(tracking.CodeDeliveryNoContent), int32(tracking.CodeDeliveryReopened))
 	if err != nil {
 		return err
 	}
+	total, pending, failed, events, completions, reopened, noContent := c.Operations, c.Pending, c.Failed, c.Events, c.Completions, c.Reopened, c.NoContent
+	last := c.Last // the latest completion event's code
 	sum.Events = events
 	bad := func(format string, args ...any) {
 		report(Violation{Check: CheckCompletion, Seq: -1, Message: fmt.Sprintf(format, args...)})
@@ -375,94 +264,40 @@ func checkCompletion(ctx context.Context, db database.DBTX, d delivery, sum *Sum
 // product's type, a variant's product, a price's variant. The catalog has
 // no foreign keys (migration 00008): the store checks these before writing.
 func checkCatalog(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
-	var parts []string
-	for _, t := range catalog.ResourceTypes {
-		table, column := catalog.TableOf(t)
-		parts = append(parts, fmt.Sprintf(`SELECT o.seq, o.resource_key, o.resource_type, o.state FROM operations o
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = '%s'
-				AND NOT EXISTS (SELECT 1 FROM %s c WHERE c.merchant_id = o.merchant_id AND c.%s = o.resource_key)`, t, table, column))
-	}
-	// A type no table holds cannot have been imported.
-	parts = append(parts, `SELECT o.seq, o.resource_key, o.resource_type, o.state FROM operations o
-		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported')
-			AND o.resource_type <> ALL($3::text[])`)
-	types := make([]string, len(catalog.ResourceTypes))
+	tables := make([]store.AuditCatalogTable, len(catalog.ResourceTypes))
 	for i, t := range catalog.ResourceTypes {
-		types[i] = string(t)
+		table, column := catalog.TableOf(t)
+		tables[i] = store.AuditCatalogTable{Type: string(t), Table: table, Column: column}
 	}
-	rows, err := db.Query(ctx, strings.Join(parts, "\nUNION ALL\n")+"\nORDER BY 1", d.receipt, d.at, types)
-	if err != nil {
-		return err
-	}
-	var seq int
-	var key, typ, state string
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &typ, &state}, func() error {
+	err := store.AuditCatalogMissing(ctx, db, d.receipt, d.at, tables, func(r store.AuditOperation) error {
 		table := "no catalog table"
-		if t, ok := catalog.ParseResourceType(typ); ok {
+		if t, ok := catalog.ParseResourceType(r.Type); ok {
 			table, _ = catalog.TableOf(t)
 		}
-		report(Violation{Check: CheckCatalog, Seq: seq, Key: key,
-			Message: fmt.Sprintf("%s %s %q is not in the catalog (%s)", state, typ, key, table)})
+		report(Violation{Check: CheckCatalog, Seq: r.Seq, Key: r.Key,
+			Message: fmt.Sprintf("%s %s %q is not in the catalog (%s)", r.State, r.Type, r.Key, table)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	rows, err = db.Query(ctx, `SELECT o.seq, o.resource_key, o.resource_type, o.state, 'product type', c.product_type_key, 'catalog_product_types'
-			FROM operations o JOIN catalog_products c ON c.merchant_id = o.merchant_id AND c.key = o.resource_key
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = 'Product'
-				AND NOT EXISTS (SELECT 1 FROM catalog_product_types t WHERE t.merchant_id = c.merchant_id AND t.key = c.product_type_key)
-		UNION ALL
-		SELECT o.seq, o.resource_key, o.resource_type, o.state, 'product', c.product_key, 'catalog_products'
-			FROM operations o JOIN catalog_variants c ON c.merchant_id = o.merchant_id AND c.sku = o.resource_key
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = 'ProductVariant'
-				AND NOT EXISTS (SELECT 1 FROM catalog_products p WHERE p.merchant_id = c.merchant_id AND p.key = c.product_key)
-		UNION ALL
-		SELECT o.seq, o.resource_key, o.resource_type, o.state, 'variant', c.sku, 'catalog_variants'
-			FROM operations o JOIN catalog_prices c ON c.merchant_id = o.merchant_id AND c.key = o.resource_key
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('imported', 'partiallyImported') AND o.resource_type = 'Price'
-				AND NOT EXISTS (SELECT 1 FROM catalog_variants v WHERE v.merchant_id = c.merchant_id AND v.sku = c.sku)
-		ORDER BY 1`, d.receipt, d.at)
-	if err != nil {
-		return err
-	}
-	var what, ref, table string
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &typ, &state, &what, &ref, &table}, func() error {
-		report(Violation{Check: CheckCatalog, Seq: seq, Key: key,
-			Message: fmt.Sprintf("%s %s %q refers to %s %q, which is not in the catalog (%s)", state, typ, key, what, ref, table)})
+	return store.AuditCatalogDangling(ctx, db, d.receipt, d.at, func(r store.AuditDangling) error {
+		report(Violation{Check: CheckCatalog, Seq: r.Seq, Key: r.Key,
+			Message: fmt.Sprintf("%s %s %q refers to %s %q, which is not in the catalog (%s)", r.State, r.Type, r.Key, r.What, r.Ref, r.Table)})
 		return nil
 	})
-	return err
 }
 
 // checkStuck: no operation stays unresolved, longer than the grace period,
 // while every reference it is parked on exists (known_keys.exists): the
 // release or the resolver's sweep should have let it go.
 func (a *Auditor) checkStuck(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
-	rows, err := db.Query(ctx, `SELECT o.seq, o.resource_key, count(*), max(greatest(p.parked_at, k.created_at)),
-			extract(epoch FROM now() - max(greatest(p.parked_at, k.created_at)))::float8
-		FROM operations o
-		JOIN parked_refs p ON p.receipt_id = $1 AND p.delivery_at = $2 AND p.seq = o.seq
-		LEFT JOIN known_keys k ON k.merchant_id = p.merchant_id AND k.type_id = p.type_id AND k.key = p.key
-		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state = 'unresolved'
-		GROUP BY o.seq, o.resource_key
-		HAVING bool_and(coalesce(k.exists, false)) AND max(greatest(p.parked_at, k.created_at)) < now() - make_interval(secs => $3)
-		ORDER BY o.seq`, d.receipt, d.at, a.cfg.Grace.Seconds())
-	if err != nil {
-		return err
-	}
-	var seq int
-	var key string
-	var refs int64
-	var since time.Time
-	var secs float64
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &refs, &since, &secs}, func() error {
-		report(Violation{Check: CheckStuck, Seq: seq, Key: key,
+	return store.AuditStuck(ctx, db, d.receipt, d.at, a.cfg.Grace, func(r store.AuditStuckOp) error {
+		report(Violation{Check: CheckStuck, Seq: r.Seq, Key: r.Key,
 			Message: fmt.Sprintf("unresolved, but all %d references it is parked on exist, since %s (%s, over the grace of %s)",
-				refs, since.UTC().Format(time.RFC3339), (time.Duration(secs) * time.Second).Round(time.Second), a.cfg.Grace)})
+				r.Refs, r.Since.UTC().Format(time.RFC3339), (time.Duration(r.Secs) * time.Second).Round(time.Second), a.cfg.Grace)})
 		return nil
 	})
-	return err
 }
 
 // masterTypeID is the resolver's pseudo reference of a product waiting for
@@ -473,30 +308,15 @@ const masterTypeID = "master-variant"
 // exactly when it has parked_refs rows, and waits for a master variant
 // exactly when the master variant is all it misses.
 func checkParked(ctx context.Context, db database.DBTX, d delivery, _ *Summary, report func(Violation)) error {
-	rows, err := db.Query(ctx, `SELECT o.seq, o.resource_key, o.state, count(p.seq), count(p.seq) FILTER (WHERE p.type_id = $3)
-		FROM operations o
-		LEFT JOIN parked_refs p ON p.receipt_id = $1 AND p.delivery_at = $2 AND p.seq = o.seq
-		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state IN ('unresolved', 'waitForMasterVariant')
-		GROUP BY o.seq, o.resource_key, o.state
-		HAVING count(p.seq) = 0
-			OR (o.state = 'waitForMasterVariant' AND NOT (count(p.seq) = 1 AND count(p.seq) FILTER (WHERE p.type_id = $3) = 1))
-			OR (o.state = 'unresolved' AND count(p.seq) = 1 AND count(p.seq) FILTER (WHERE p.type_id = $3) = 1)
-		ORDER BY o.seq`, d.receipt, d.at, masterTypeID)
-	if err != nil {
-		return err
-	}
-	var seq int
-	var key, state string
-	var refs, master int64
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &state, &refs, &master}, func() error {
-		v := Violation{Check: CheckParked, Seq: seq, Key: key}
+	err := store.AuditParkedOps(ctx, db, d.receipt, d.at, masterTypeID, func(r store.AuditParkedOp) error {
+		v := Violation{Check: CheckParked, Seq: r.Seq, Key: r.Key}
 		switch {
-		case refs == 0:
-			v.Message = fmt.Sprintf("%s, but parked on nothing (no parked_refs row): nothing will release it", state)
-		case state == string(tracking.StateWaitForMasterVariant):
-			v.Message = fmt.Sprintf("waitForMasterVariant, but parked on %d references of which %d a master variant, want the master variant alone", refs, master)
+		case r.Refs == 0:
+			v.Message = fmt.Sprintf("%s, but parked on nothing (no parked_refs row): nothing will release it", r.State)
+		case r.State == string(tracking.StateWaitForMasterVariant):
+			v.Message = fmt.Sprintf("waitForMasterVariant, but parked on %d references of which %d a r.Master variant, want the r.Master variant alone", r.Refs, r.Master)
 		default:
-			v.Message = "unresolved, but waits for its master variant alone: want waitForMasterVariant"
+			v.Message = "unresolved, but waits for its r.Master variant alone: want waitForMasterVariant"
 		}
 		report(v)
 		return nil
@@ -504,26 +324,14 @@ func checkParked(ctx context.Context, db database.DBTX, d delivery, _ *Summary, 
 	if err != nil {
 		return err
 	}
-	rows, err = db.Query(ctx, `SELECT p.seq, coalesce(o.resource_key, p.op_key), p.type_id, p.key, o.state
-		FROM parked_refs p
-		LEFT JOIN operations o ON o.receipt_id = $1 AND o.delivery_at = $2 AND o.seq = p.seq
-		WHERE p.receipt_id = $1 AND p.delivery_at = $2
-			AND (o.seq IS NULL OR o.state NOT IN ('unresolved', 'waitForMasterVariant'))
-		ORDER BY p.seq, p.type_id, p.key`, d.receipt, d.at)
-	if err != nil {
-		return err
-	}
-	var typeID, refKey string
-	var opState *string
-	_, err = pgx.ForEachRow(rows, []any{&seq, &key, &typeID, &refKey, &opState}, func() error {
-		v := Violation{Check: CheckParked, Seq: seq, Key: key}
-		if opState == nil {
-			v.Message = fmt.Sprintf("parked_refs row (%s %s) for an operation that does not exist", typeID, refKey)
+	return store.AuditParkedRefs(ctx, db, d.receipt, d.at, func(r store.AuditParkedRef) error {
+		v := Violation{Check: CheckParked, Seq: r.Seq, Key: r.Key}
+		if r.OpState == nil {
+			v.Message = fmt.Sprintf("parked_refs row (%s %s) for an operation that does not exist", r.TypeID, r.RefKey)
 		} else {
-			v.Message = fmt.Sprintf("parked_refs row (%s %s) for an operation that is %s, not parked", typeID, refKey, *opState)
+			v.Message = fmt.Sprintf("parked_refs row (%s %s) for an operation that is %s, not parked", r.TypeID, r.RefKey, *r.OpState)
 		}
 		report(v)
 		return nil
 	})
-	return err
 }

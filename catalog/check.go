@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
 // What the store checks of attributes and prices against the catalog:
@@ -311,14 +310,7 @@ func variantsAttributesLoad(ctx context.Context, db database.DBTX, merchant stri
 	if len(products) == 0 {
 		return out, nil
 	}
-	rows, err := db.Query(ctx, `SELECT product_key, sku, coalesce(data->'attributes', '[]') FROM catalog_variants
-		WHERE merchant_id = $1 AND product_key = ANY($2)`, merchant, products)
-	if err != nil {
-		return nil, fmt.Errorf("read variants' attributes: %w", err)
-	}
-	var product, sku string
-	var attrs []byte
-	_, err = pgx.ForEachRow(rows, []any{&product, &sku, &attrs}, func() error {
+	err := store.VariantsAttributes(ctx, db, merchant, products, func(product, sku string, attrs []byte) error {
 		if out[product] == nil {
 			out[product] = map[string]siblingVariant{}
 		}
@@ -338,13 +330,7 @@ func (sg *segment) pricesScopesLoad(ctx context.Context, db database.DBTX, skus 
 	if len(skus) == 0 {
 		return out, nil
 	}
-	rows, err := db.Query(ctx, `SELECT sku, key, data FROM catalog_prices WHERE merchant_id = $1 AND sku = ANY($2)`, sg.merchant, skus)
-	if err != nil {
-		return nil, fmt.Errorf("read prices: %w", err)
-	}
-	var sku, key string
-	var data []byte
-	_, err = pgx.ForEachRow(rows, []any{&sku, &key, &data}, func() error {
+	err := store.PricesOfSKUs(ctx, db, sg.merchant, skus, func(sku, key string, data []byte) error {
 		if sg.p.parse(data) != "" {
 			return nil
 		}
@@ -387,13 +373,7 @@ func inventoryChannelsLoad(ctx context.Context, db database.DBTX, merchant strin
 	if len(skus) == 0 {
 		return out, nil
 	}
-	rows, err := db.Query(ctx, `SELECT sku, coalesce(data->'supplyChannel'->>'key', '') FROM catalog_inventory
-		WHERE merchant_id = $1 AND sku = ANY($2)`, merchant, skus)
-	if err != nil {
-		return nil, fmt.Errorf("read inventory: %w", err)
-	}
-	var sku, channel string
-	_, err = pgx.ForEachRow(rows, []any{&sku, &channel}, func() error {
+	err := store.InventoryChannels(ctx, db, merchant, skus, func(sku, channel string) error {
 		out[sku] = channel
 		return nil
 	})

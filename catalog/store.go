@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
 // Store is the PostgreSQL catalog (the catalog_* tables of migration 00003),
@@ -24,8 +25,8 @@ import (
 // concurrent use.
 //
 // Apply runs one transaction per batch and writes set-based: a few array-
-// parameter statements per batch (unnest … ON CONFLICT … DO UPDATE … WHERE
-// data IS DISTINCT FROM excluded.data RETURNING), never one per record.
+// parameter statements per batch (internal/store's upserts, which write a
+// row only when its data or its order changes), never one per record.
 // Records are stored in canonical form (the contract's fields only, nulls
 // dropped, reference typeIds filled in), so an identical re-import compares
 // equal as jsonb, is reported Unchanged and writes nothing.
@@ -131,18 +132,15 @@ func applyError(err error) error {
 // ProductVariant with its product and isMasterVariant when it is the master.
 // key is the sku for ProductVariant and InventoryEntry.
 func (s *Store) Get(ctx context.Context, merchant string, t ResourceType, key string) (data []byte, found bool, err error) {
-	q, ok := storeGetSQL[t]
+	get, ok := storeGet[t]
 	if !ok {
 		return nil, false, fmt.Errorf("catalog: get: unknown resource type %q", string(t))
 	}
-	err = s.pool.QueryRow(ctx, q, merchant, key).Scan(&data)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
+	data, found, err = get(ctx, s.pool, merchant, key)
 	if err != nil {
 		return nil, false, fmt.Errorf("catalog: get %s %s: %w", t, key, err)
 	}
-	return data, true, nil
+	return data, found, nil
 }
 
 // Count returns how many resources of type t the merchant has (for
@@ -152,8 +150,8 @@ func (s *Store) Count(ctx context.Context, merchant string, t ResourceType) (int
 	if !ok {
 		return 0, fmt.Errorf("catalog: count: unknown resource type %q", string(t))
 	}
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE merchant_id = $1`, merchant).Scan(&n); err != nil {
+	n, err := store.CatalogCount(ctx, s.pool, table, merchant)
+	if err != nil {
 		return 0, fmt.Errorf("catalog: count %s: %w", t, err)
 	}
 	return n, nil
@@ -161,15 +159,15 @@ func (s *Store) Count(ctx context.Context, merchant string, t ResourceType) (int
 
 // storeTables names the table of each resource type.
 var storeTables = map[ResourceType]string{
-	ProductType:    "catalog_product_types",
-	Category:       "catalog_categories",
-	TaxCategory:    "catalog_tax_categories",
-	CustomerGroup:  "catalog_customer_groups",
-	Channel:        "catalog_channels",
-	Product:        "catalog_products",
-	ProductVariant: "catalog_variants",
-	Price:          "catalog_prices",
-	InventoryEntry: "catalog_inventory",
+	ProductType:    store.TableProductTypes,
+	Category:       store.TableCategories,
+	TaxCategory:    store.TableTaxCategories,
+	CustomerGroup:  store.TableCustomerGroups,
+	Channel:        store.TableChannels,
+	Product:        store.TableProducts,
+	ProductVariant: store.TableVariants,
+	Price:          store.TablePrices,
+	InventoryEntry: store.TableInventory,
 }
 
 // TableOf is the catalog table of resource type t and its identity column
@@ -937,20 +935,21 @@ func (sg *segment) writeVariants(ctx context.Context, tx pgx.Tx, changed map[row
 	rows := slices.Clone(sg.rows)
 	slices.SortFunc(rows, func(a, b variantRow) int { return strings.Compare(a.cv.sku, b.cv.sku) })
 	n := len(rows)
-	skus, products, data := make([]string, n), make([]string, n), make([]string, n)
-	masters, positions, orders := make([]bool, n), make([]int32, n), make([]Order, n)
+	cols := store.VariantRows{SKUs: make([]string, n), Products: make([]string, n), Data: make([]string, n),
+		Masters: make([]bool, n), Positions: make([]int32, n)}
+	orders := make([]Order, n)
 	for i, r := range rows {
-		skus[i], products[i], data[i], positions[i], orders[i] = r.cv.sku, r.product, string(r.data), r.position, r.item.order
+		cols.SKUs[i], cols.Products[i], cols.Data[i], cols.Positions[i], orders[i] = r.cv.sku, r.product, string(r.data), r.position, r.item.order
 		switch r.master {
 		case 1:
-			masters[i] = true
+			cols.Masters[i] = true
 		case -1:
 			// Keeps its role, unless the segment gives the product another master.
 			_, replaced := sg.masterSet[r.product]
-			masters[i] = !replaced && sg.variants[r.cv.sku].isMaster
+			cols.Masters[i] = !replaced && sg.variants[r.cv.sku].isMaster
 		}
 	}
-	return variantsUpsert(ctx, tx, sg.merchant, skus, products, masters, positions, data, orders, sg.variants, changed)
+	return variantsUpsert(ctx, tx, sg.merchant, cols, orders, sg.variants, changed)
 }
 
 // The canonical form of a record.
@@ -1208,23 +1207,14 @@ func (w *canonWriter) num(n int32) {
 	w.buf = append(w.buf, raw...)
 }
 
-// SQL of the store. Every statement takes arrays: one statement writes a
-// whole segment of a table.
+// Reading and writing the rows (internal/store). Every write takes arrays:
+// one statement writes a whole segment of a table.
 
 // productTypesLoad returns the product types with the given keys and those of
 // the products with the given keys.
 func productTypesLoad(ctx context.Context, db database.DBTX, merchant string, keys, productKeys []string) (map[string]*productTypeDef, error) {
-	rows, err := db.Query(ctx, `SELECT key, data FROM catalog_product_types
-		WHERE merchant_id = $1 AND (key = ANY($2) OR key IN (
-			SELECT product_type_key FROM catalog_products WHERE merchant_id = $1 AND key = ANY($3)))`,
-		merchant, keys, productKeys)
-	if err != nil {
-		return nil, fmt.Errorf("load product types: %w", err)
-	}
 	defs := map[string]*productTypeDef{}
-	var key string
-	var data []byte
-	_, err = pgx.ForEachRow(rows, []any{&key, &data}, func() error {
+	err := store.ProductTypesLoad(ctx, db, merchant, keys, productKeys, func(key string, data []byte) error {
 		def, err := productTypeDefOf(data)
 		if err != nil {
 			return fmt.Errorf("product type %q: %w", key, err)
@@ -1245,13 +1235,7 @@ func productsLoad(ctx context.Context, db database.DBTX, merchant string, keys [
 	if len(keys) == 0 {
 		return types, nil
 	}
-	rows, err := db.Query(ctx, `SELECT key, product_type_key FROM catalog_products
-		WHERE merchant_id = $1 AND key = ANY($2)`, merchant, keys)
-	if err != nil {
-		return nil, fmt.Errorf("load products: %w", err)
-	}
-	var key, typeKey string
-	_, err = pgx.ForEachRow(rows, []any{&key, &typeKey}, func() error {
+	err := store.ProductsTypes(ctx, db, merchant, keys, func(key, typeKey string) error {
 		types[key] = typeKey
 		return nil
 	})
@@ -1268,34 +1252,12 @@ func variantsLock(ctx context.Context, db database.DBTX, merchant string, skus [
 	if len(skus) == 0 {
 		return out, nil
 	}
-	// One primary-key probe per sku, in byte order (Go's string order), so
-	// that rows are locked in one order everywhere. Not "sku = ANY(…) ORDER
-	// BY sku": to return rows in order without a sort, PostgreSQL 15 may scan
-	// every variant of the merchant with the array as a filter, a cost that
-	// grows with the catalog.
-	skus = slices.Clone(skus)
-	slices.Sort(skus)
-	skus = slices.Compact(skus)
-	rows, err := db.Query(ctx, `SELECT v.sku, v.product_key, v.is_master, coalesce(v.position, -1), v.version,
-			v.written_at, coalesce(v.written_seq, 0), coalesce(v.written_receipt, '')
-		FROM unnest($2::text[]) WITH ORDINALITY AS s(sku, n)
-		CROSS JOIN LATERAL (SELECT sku, product_key, is_master, position, version, written_at, written_seq, written_receipt FROM catalog_variants
-			WHERE merchant_id = $1 AND sku = s.sku LIMIT 1 FOR UPDATE) v
-		ORDER BY s.n`, merchant, skus)
-	if err != nil {
-		return nil, fmt.Errorf("lock variants: %w", err)
-	}
-	var sku string
-	var v loadedVariant
-	var at pgtype.Timestamptz
-	var seq int32
-	var receipt string
-	_, err = pgx.ForEachRow(rows, []any{&sku, &v.product, &v.isMaster, &v.position, &v.version, &at, &seq, &receipt}, func() error {
-		v.order = Order{}
-		if at.Valid {
-			v.order = Order{At: at.Time.UTC(), Seq: int(seq), Receipt: receipt}
+	err := store.VariantsLock(ctx, db, merchant, skus, func(r store.VariantLocked) error {
+		v := loadedVariant{product: r.Product, isMaster: r.IsMaster, position: r.Position, version: r.Version}
+		if r.WrittenAt.Valid {
+			v.order = Order{At: r.WrittenAt.Time.UTC(), Seq: int(r.WrittenSeq), Receipt: r.WrittenReceipt}
 		}
-		out[sku] = v
+		out[r.SKU] = v
 		return nil
 	})
 	if err != nil {
@@ -1310,12 +1272,7 @@ func variantsExisting(ctx context.Context, db database.DBTX, merchant string, sk
 	if len(skus) == 0 {
 		return out, nil
 	}
-	rows, err := db.Query(ctx, `SELECT sku FROM catalog_variants WHERE merchant_id = $1 AND sku = ANY($2)`, merchant, skus)
-	if err != nil {
-		return nil, fmt.Errorf("read variants: %w", err)
-	}
-	var sku string
-	_, err = pgx.ForEachRow(rows, []any{&sku}, func() error {
+	err := store.VariantsExisting(ctx, db, merchant, skus, func(sku string) error {
 		out[sku] = true
 		return nil
 	})
@@ -1325,89 +1282,39 @@ func variantsExisting(ctx context.Context, db database.DBTX, merchant string, sk
 	return out, nil
 }
 
-// storeUpsertSQL writes rows of each table but catalog_variants: $2
-// identities, $3 data, $4 the extra column, $5…$7 the records' orders. A row
-// is written when its data changes (a new version) or when only the order
-// of the record that wrote it does (the version stays), and never by a
-// record before the one that last wrote it (Order). Every record's row is
-// returned, with its version after the statement (null: not written) and,
-// as the statement found it, its version and order.
-var storeUpsertSQL = map[ResourceType]string{
-	ProductType:    upsertSQL("catalog_product_types", "key", "", "", ""),
-	Category:       upsertSQL("catalog_categories", "key", "parent_key", "text", "nullif(r.extra, '')"),
-	TaxCategory:    upsertSQL("catalog_tax_categories", "key", "", "", ""),
-	Product:        upsertSQL("catalog_products", "key", "product_type_key", "text", "r.extra"),
-	Price:          upsertSQL("catalog_prices", "key", "sku", "text", "r.extra"),
-	InventoryEntry: upsertSQL("catalog_inventory", "sku", "quantity_on_stock", "int8", "r.extra"),
-	CustomerGroup:  upsertSQL("catalog_customer_groups", "key", "", "", ""),
-	Channel:        upsertSQL("catalog_channels", "key", "", "", ""),
-}
-
-// upsertSQL is the statement of storeUpsertSQL for table, whose identity
-// column is id and whose extra column (if any) has the given type and is
-// written as expr of r.extra. The statement's other parts see the table as
-// it was before the statement: o is the row as the statement found it, one
-// primary-key probe a record (a join would scan the merchant's rows).
-func upsertSQL(table, id, extra, extraType, expr string) string {
-	var extraCol, extraVal, extraSet string
-	if extra != "" {
-		extraCol, extraVal, extraSet = ", "+extra, ", "+expr, ", "+extra+" = excluded."+extra
-	} else {
-		extraType = "text" // $4 is unused
-	}
-	return `WITH r AS (
-		SELECT * FROM unnest($2::text[], $3::text[], $4::` + extraType + `[], $5::timestamptz[], $6::int4[], $7::text[])
-			AS r(key, data, extra, at, seq, receipt)
-	), up AS (
-		INSERT INTO ` + table + ` AS t (merchant_id, ` + id + `, data, written_at, written_seq, written_receipt` + extraCol + `)
-		SELECT $1, r.key, r.data::jsonb, r.at, CASE WHEN r.at IS NOT NULL THEN r.seq END, CASE WHEN r.at IS NOT NULL THEN r.receipt END` + extraVal + ` FROM r
-		ON CONFLICT (merchant_id, ` + id + `) DO UPDATE
-		SET data = excluded.data` + extraSet + `,
-			version = t.version + (t.data IS DISTINCT FROM excluded.data)::int,
-			last_modified_at = CASE WHEN t.data IS DISTINCT FROM excluded.data THEN now() ELSE t.last_modified_at END,
-			written_at = excluded.written_at, written_seq = excluded.written_seq, written_receipt = excluded.written_receipt
-		WHERE (t.data IS DISTINCT FROM excluded.data
-				OR (t.written_at, t.written_seq, t.written_receipt) IS DISTINCT FROM (excluded.written_at, excluded.written_seq, excluded.written_receipt))
-			AND (t.written_at IS NULL OR excluded.written_at IS NULL
-				OR (t.written_at, t.written_seq) <= (excluded.written_at, excluded.written_seq))
-		RETURNING t.` + id + ` AS key, t.version, t.xmax = 0 AS inserted
-	)
-	SELECT r.key, up.version, coalesce(up.inserted, false), o.version, o.written_at, coalesce(o.written_seq, 0), coalesce(o.written_receipt, '')
-	FROM r LEFT JOIN up ON up.key = r.key
-	LEFT JOIN LATERAL (SELECT version, written_at, written_seq, written_receipt FROM ` + table + `
-		WHERE merchant_id = $1 AND ` + id + ` = r.key LIMIT 1) o ON true`
+// orderColumns makes the columns of n rows that hold the order of the
+// record writing each (store.CatalogRows, store.VariantRows).
+func orderColumns(n int) (ats []pgtype.Timestamptz, seqs []int32, receipts []string) {
+	return make([]pgtype.Timestamptz, n), make([]int32, n), make([]string, n)
 }
 
 // rowsUpsert writes the records of type t and notes in changed the rows it
-// created (true) or changed (false). A record that comes before the one
-// that last wrote its row is not written: it is marked superseded.
+// created (true) or changed (false). A row is written when its data changes
+// or when only the order of the record that wrote it does (then keeping its
+// version). A record that comes before the one that last wrote its row is
+// not written: it is marked superseded.
 func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t ResourceType, items []*applyItem, changed map[rowID]bool) error {
 	if len(items) == 0 {
 		return nil
 	}
 	n := len(items)
-	keys, data := make([]string, n), make([]string, n)
-	ats, seqs, receipts := make([]pgtype.Timestamptz, n), make([]int32, n), make([]string, n)
-	args := []any{merchant, keys, data, nil, ats, seqs, receipts}
+	cols := store.CatalogRows{Keys: make([]string, n), Data: make([]string, n)}
+	cols.WrittenAt, cols.WrittenSeq, cols.WrittenReceipt = orderColumns(n)
 	var extra []string
 	var quantities []int64
 	switch t {
 	case Category, Product, Price:
 		extra = make([]string, n)
-		args[3] = extra
 	case InventoryEntry:
 		quantities = make([]int64, n)
-		args[3] = quantities
-	default:
-		args[3] = make([]string, n)
 	}
 	byKey := make(map[string]*applyItem, n)
 	for i, it := range items {
-		keys[i], data[i] = it.key, string(it.data)
+		cols.Keys[i], cols.Data[i] = it.key, string(it.data)
 		byKey[it.key] = it
 		if !it.order.IsZero() {
-			ats[i] = pgtype.Timestamptz{Time: it.order.At, Valid: true}
-			seqs[i], receipts[i] = int32(it.order.Seq), it.order.Receipt
+			cols.WrittenAt[i] = pgtype.Timestamptz{Time: it.order.At, Valid: true}
+			cols.WrittenSeq[i], cols.WrittenReceipt[i] = int32(it.order.Seq), it.order.Receipt
 		}
 		switch t {
 		case Category:
@@ -1420,21 +1327,11 @@ func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t Resour
 			quantities[i] = it.quantity
 		}
 	}
-	rows, err := db.Query(ctx, storeUpsertSQL[t], args...)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", t, err)
-	}
-	var key string
-	var version, was pgtype.Int8
-	var inserted bool
-	var at pgtype.Timestamptz
-	var seq int32
-	var receipt string
-	_, err = pgx.ForEachRow(rows, []any{&key, &version, &inserted, &was, &at, &seq, &receipt}, func() error {
-		it := byKey[key]
-		if version.Valid {
-			if inserted || !was.Valid || was.Int64 != version.Int64 { // else only the order changed
-				changed[rowID{t, key}] = inserted
+	each := func(r store.CatalogUpserted) error {
+		it := byKey[r.Key]
+		if r.Version.Valid {
+			if r.Inserted || !r.WasVersion.Valid || r.WasVersion.Int64 != r.Version.Int64 { // else only the order changed
+				changed[rowID{t, r.Key}] = r.Inserted
 			}
 			return nil
 		}
@@ -1442,19 +1339,40 @@ func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t Resour
 		// a record after this one wrote it. Anything else means a concurrent
 		// batch wrote the row after the statement began.
 		var stored Order
-		if at.Valid {
-			stored = Order{At: at.Time.UTC(), Seq: int(seq), Receipt: receipt}
+		if r.WasAt.Valid {
+			stored = Order{At: r.WasAt.Time.UTC(), Seq: int(r.WasSeq), Receipt: r.WasReceipt}
 		}
 		switch {
-		case !was.Valid:
+		case !r.WasVersion.Valid:
 		case it.order.Before(stored):
 			it.supersede(stored, "")
 			return nil
 		case stored.At.Equal(it.order.At) && stored.Seq == it.order.Seq && stored.Receipt == it.order.Receipt:
 			return nil
 		}
-		return fmt.Errorf("%w: %s %q was written by a concurrent batch", ErrTransient, t, key)
-	})
+		return fmt.Errorf("%w: %s %q was written by a concurrent batch", ErrTransient, t, r.Key)
+	}
+	var err error
+	switch t {
+	case ProductType:
+		err = store.ProductTypesUpsert(ctx, db, merchant, cols, each)
+	case Category:
+		err = store.CategoriesUpsert(ctx, db, merchant, cols, extra, each)
+	case TaxCategory:
+		err = store.TaxCategoriesUpsert(ctx, db, merchant, cols, each)
+	case CustomerGroup:
+		err = store.CustomerGroupsUpsert(ctx, db, merchant, cols, each)
+	case Channel:
+		err = store.ChannelsUpsert(ctx, db, merchant, cols, each)
+	case Product:
+		err = store.ProductsUpsert(ctx, db, merchant, cols, extra, each)
+	case Price:
+		err = store.PricesUpsert(ctx, db, merchant, cols, extra, each)
+	case InventoryEntry:
+		err = store.InventoryUpsert(ctx, db, merchant, cols, quantities, each)
+	default:
+		err = fmt.Errorf("unknown resource type %q", string(t))
+	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t, err)
 	}
@@ -1464,13 +1382,7 @@ func rowsUpsert(ctx context.Context, db database.DBTX, merchant string, t Resour
 // productsTouch counts a change of the products with the given keys (a
 // change of their variants).
 func productsTouch(ctx context.Context, db database.DBTX, merchant string, keys []string) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	if _, err := db.Exec(ctx, `UPDATE catalog_products SET version = version + 1, last_modified_at = now()
-		WHERE merchant_id = $1 AND key = ANY($2)`, merchant, keys); err != nil {
+	if err := store.ProductsTouch(ctx, db, merchant, keys); err != nil {
 		return fmt.Errorf("touch products: %w", err)
 	}
 	return nil
@@ -1479,17 +1391,8 @@ func productsTouch(ctx context.Context, db database.DBTX, merchant string, keys 
 // variantsDemote takes the master role from the variants of products but
 // skus[i] of products[i], and returns them by product.
 func variantsDemote(ctx context.Context, db database.DBTX, merchant string, products, skus []string) (map[string][]string, error) {
-	rows, err := db.Query(ctx, `UPDATE catalog_variants AS v
-		SET is_master = false, version = v.version + 1, last_modified_at = now()
-		FROM unnest($2::text[], $3::text[]) AS m(product_key, sku)
-		WHERE v.merchant_id = $1 AND v.product_key = ANY($2::text[]) AND v.product_key = m.product_key AND v.is_master AND v.sku <> m.sku
-		RETURNING v.product_key, v.sku`, merchant, products, skus)
-	if err != nil {
-		return nil, fmt.Errorf("demote master variants: %w", err)
-	}
 	out := map[string][]string{}
-	var product, sku string
-	_, err = pgx.ForEachRow(rows, []any{&product, &sku}, func() error {
+	err := store.VariantsDemote(ctx, db, merchant, products, skus, func(product, sku string) error {
 		out[product] = append(out[product], sku)
 		return nil
 	})
@@ -1501,41 +1404,19 @@ func variantsDemote(ctx context.Context, db database.DBTX, merchant string, prod
 
 // variantsUpsert writes variant rows. A variant is only ever written for
 // the product it belongs to: a row of another product is left alone and not
-// returned (the caller sees that it expected to create it). Like
-// storeUpsertSQL it writes a row whose order alone changes, without a new
-// version; the rows are locked (variantsLock), and loaded holds the versions
-// they had.
-func variantsUpsert(ctx context.Context, db database.DBTX, merchant string, skus, products []string, masters []bool, positions []int32, data []string,
-	orders []Order, loaded map[string]loadedVariant, changed map[rowID]bool) error {
-	ats, seqs, receipts := make([]pgtype.Timestamptz, len(orders)), make([]int32, len(orders)), make([]string, len(orders))
+// returned (the caller sees that it expected to create it). Like rowsUpsert
+// it writes a row whose order alone changes, without a new version; the
+// rows are locked (variantsLock), and loaded holds the versions they had.
+func variantsUpsert(ctx context.Context, db database.DBTX, merchant string, rows store.VariantRows, orders []Order,
+	loaded map[string]loadedVariant, changed map[rowID]bool) error {
+	rows.WrittenAt, rows.WrittenSeq, rows.WrittenReceipt = orderColumns(len(orders))
 	for i, o := range orders {
 		if !o.IsZero() {
-			ats[i] = pgtype.Timestamptz{Time: o.At, Valid: true}
-			seqs[i], receipts[i] = int32(o.Seq), o.Receipt
+			rows.WrittenAt[i] = pgtype.Timestamptz{Time: o.At, Valid: true}
+			rows.WrittenSeq[i], rows.WrittenReceipt[i] = int32(o.Seq), o.Receipt
 		}
 	}
-	rows, err := db.Query(ctx, `INSERT INTO catalog_variants AS v (merchant_id, sku, product_key, is_master, position, data, written_at, written_seq, written_receipt)
-		SELECT $1, r.sku, r.product_key, r.is_master, nullif(r.position, -1), r.data::jsonb,
-			r.at, CASE WHEN r.at IS NOT NULL THEN r.seq END, CASE WHEN r.at IS NOT NULL THEN r.receipt END
-		FROM unnest($2::text[], $3::text[], $4::bool[], $5::int4[], $6::text[], $7::timestamptz[], $8::int4[], $9::text[])
-			AS r(sku, product_key, is_master, position, data, at, seq, receipt)
-		ON CONFLICT (merchant_id, sku) DO UPDATE
-		SET is_master = excluded.is_master, position = excluded.position, data = excluded.data,
-			version = v.version + ((v.is_master, v.position, v.data) IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data))::int,
-			last_modified_at = CASE WHEN (v.is_master, v.position, v.data) IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data)
-				THEN now() ELSE v.last_modified_at END,
-			written_at = excluded.written_at, written_seq = excluded.written_seq, written_receipt = excluded.written_receipt
-		WHERE v.product_key = excluded.product_key
-			AND (v.is_master, v.position, v.data, v.written_at, v.written_seq, v.written_receipt)
-				IS DISTINCT FROM (excluded.is_master, excluded.position, excluded.data, excluded.written_at, excluded.written_seq, excluded.written_receipt)
-		RETURNING v.sku, v.version, v.xmax = 0`, merchant, skus, products, masters, positions, data, ats, seqs, receipts)
-	if err != nil {
-		return fmt.Errorf("write variants: %w", err)
-	}
-	var sku string
-	var version int64
-	var inserted bool
-	_, err = pgx.ForEachRow(rows, []any{&sku, &version, &inserted}, func() error {
+	err := store.VariantsUpsert(ctx, db, merchant, rows, func(sku string, version int64, inserted bool) error {
 		if was, ok := loaded[sku]; inserted || !ok || was.version != version { // else only the order changed
 			changed[rowID{ProductVariant, sku}] = inserted
 		}
@@ -1547,22 +1428,16 @@ func variantsUpsert(ctx context.Context, db database.DBTX, merchant string, skus
 	return nil
 }
 
-// storeGetSQL reads one resource: $1 merchant, $2 key or sku.
-var storeGetSQL = map[ResourceType]string{
-	ProductType: `SELECT data FROM catalog_product_types WHERE merchant_id = $1 AND key = $2`,
-	Category:    `SELECT data FROM catalog_categories WHERE merchant_id = $1 AND key = $2`,
-	TaxCategory: `SELECT data FROM catalog_tax_categories WHERE merchant_id = $1 AND key = $2`,
-	Product: `SELECT p.data
-		|| coalesce((SELECT jsonb_build_object('masterVariant', v.data) FROM catalog_variants v
-			WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key AND v.is_master), '{}')
-		|| coalesce((SELECT jsonb_build_object('variants', jsonb_agg(v.data ORDER BY v.position NULLS LAST, v.sku)) FROM catalog_variants v
-			WHERE v.merchant_id = p.merchant_id AND v.product_key = p.key AND NOT v.is_master HAVING count(*) > 0), '{}')
-		FROM catalog_products p WHERE p.merchant_id = $1 AND p.key = $2`,
-	ProductVariant: `SELECT data || jsonb_build_object('product', jsonb_build_object('typeId', 'product', 'key', product_key))
-		|| CASE WHEN is_master THEN '{"isMasterVariant": true}'::jsonb ELSE '{}' END
-		FROM catalog_variants WHERE merchant_id = $1 AND sku = $2`,
-	Price:          `SELECT data FROM catalog_prices WHERE merchant_id = $1 AND key = $2`,
-	InventoryEntry: `SELECT data FROM catalog_inventory WHERE merchant_id = $1 AND sku = $2`,
-	CustomerGroup:  `SELECT data FROM catalog_customer_groups WHERE merchant_id = $1 AND key = $2`,
-	Channel:        `SELECT data FROM catalog_channels WHERE merchant_id = $1 AND key = $2`,
+// storeGet reads one resource: key is the sku for the types identified by
+// sku.
+var storeGet = map[ResourceType]func(ctx context.Context, db database.DBTX, merchant, key string) ([]byte, bool, error){
+	ProductType:    store.ProductTypesGet,
+	Category:       store.CategoriesGet,
+	TaxCategory:    store.TaxCategoriesGet,
+	Product:        store.ProductsGet,
+	ProductVariant: store.VariantsGet,
+	Price:          store.PricesGet,
+	InventoryEntry: store.InventoryGet,
+	CustomerGroup:  store.CustomerGroupsGet,
+	Channel:        store.ChannelsGet,
 }
