@@ -5,8 +5,19 @@
 // rows and plain values, not in the pipeline's types, so every package can
 // use it and it depends on none of them.
 //
-// The tables it owns so far: parked_refs, apply_outbox, event_outbox and
-// known_keys (the registry). The other tables' statements still live with
-// their packages (tracking, catalog's store, audit) and move here in later
-// steps; the resolver and the importer hold no SQL.
+// The tables it owns so far: deliveries, delivery_counts, operations,
+// tracking_events, partition_ranges and the time partitions of these
+// (partitions.go), parked_refs, apply_outbox, event_outbox and known_keys
+// (the registry). The other tables' statements still live with their
+// packages (catalog's store, audit) and move here in later steps; tracking,
+// the resolver and the importer hold no SQL.
+//
+// # Lock order
+//
+// A writer that changes a delivery's counts and locks its row takes a
+// counter slot first (DeliveryCountsAdd), then the row (DeliveriesLock);
+// deliveries in receipt order. LockDelivery takes both in that order. A
+// transaction of InTx that asks for a delivery's counter slot after its
+// row gets ErrLockOrder instead of a possible deadlock with a writer that
+// follows the order.
 package store
