@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 )
 
 var httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -297,7 +298,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	filter := r.URL.Query().Get("status")
-	if _, known := summaryFilters[lower(filter)]; filter != "" && !known {
+	if filter != "" && !store.OperationsSummaryFilter(lower(filter)) {
 		writeError(w, http.StatusBadRequest, ErrBadFilter.Error())
 		return
 	}
