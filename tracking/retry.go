@@ -122,13 +122,14 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 			return err
 		}
 		// Now the delivery row, locked after the counter slots
-		// TransitionsApply took (the lock order of internal/store). A worker completing the delivery meanwhile either
-		// committed first, and the delivery is reopened here, or waits for
-		// this transaction and then counts these operations as pending
-		// (completeIfDone reads the counts again under the lock). Unlocked,
-		// a worker that cannot see these operations yet would complete the
-		// delivery while they are processing; and a cancel committed since
-		// the read above would miss them.
+		// TransitionsApply took (the lock order of internal/store). A worker
+		// completing the delivery meanwhile either committed first, and the
+		// delivery is reopened here, or waits for this transaction and then
+		// counts these operations as pending (completeIfDone reads the
+		// counts again under the lock). Unlocked, a worker that cannot see
+		// these operations yet would complete the delivery while they are
+		// processing; and a cancel committed since the read above would
+		// miss them.
 		cur, err = deliveryLock(ctx, tx, d)
 		if err != nil {
 			return err
