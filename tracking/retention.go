@@ -109,6 +109,10 @@ func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (m
 		if err := store.PartitionsLock(ctx, tx); err != nil {
 			return err
 		}
+		// Whole partitions, not a few rows by key.
+		if err := store.ScanPartitions(ctx, tx); err != nil {
+			return err
+		}
 		counts, err := store.OperationsExpireWaiting(ctx, tx, lower, upper, int(CodeExpired), s.now().UTC(), s.retention.String())
 		if err != nil {
 			return err

@@ -137,3 +137,14 @@ func PartitionAnalyzeOperations(ctx context.Context, db database.DBTX, partition
 	_, err := db.Exec(ctx, "ANALYZE "+pgx.Identifier{partition}.Sanitize()+" (receipt_id, delivery_at, seq, resource_key, state, stage, failed)")
 	return err
 }
+
+// ScanPartitions undoes ProbeByKey for the rest of the transaction: the
+// planner may scan and hash tables again, as a statement over whole
+// partitions (retention) wants.
+func ScanPartitions(ctx context.Context, db database.DBTX) error {
+	_, err := db.Exec(ctx, "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; SET LOCAL enable_material TO DEFAULT")
+	if err != nil {
+		return fmt.Errorf("store: planner settings: %w", err)
+	}
+	return nil
+}
