@@ -271,7 +271,7 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 		if err != nil {
 			return Page[Job]{}, err
 		}
-		sf.After, sf.AfterAt, sf.AfterRcpt = true, c.acceptedAt(), c.Receipt
+		sf.After, sf.AfterAt, sf.AfterReceipt = true, c.acceptedAt(), c.Receipt
 	}
 	rows, err := store.DeliveriesList(ctx, s.pool, sf, limit+1)
 	if errors.Is(err, store.ErrUnknownStatus) {

@@ -390,13 +390,13 @@ var jobStatusFilters = func() map[string]string {
 
 // DeliveriesFilter selects deliveries not expired at Now.
 type DeliveriesFilter struct {
-	Now       time.Time
-	Merchant  string // "" for any
-	Reference string // a foreign key, "" for any
-	JobStatus string // pending, in_progress, interrupted or completed; "" for any
-	After     bool   // list only after (AfterAt, AfterReceipt) in the list's order
-	AfterAt   time.Time
-	AfterRcpt string
+	Now          time.Time
+	Merchant     string // "" for any
+	Reference    string // a foreign key, "" for any
+	JobStatus    string // pending, in_progress, interrupted or completed; "" for any
+	After        bool   // list only after (AfterAt, AfterReceipt) in the list's order
+	AfterAt      time.Time
+	AfterReceipt string
 }
 
 // DeliveriesList returns up to limit deliveries of f, newest first
@@ -425,7 +425,7 @@ func DeliveriesList(ctx context.Context, db database.DBTX, f DeliveriesFilter, l
 	if f.After {
 		// The order mixes directions, so no row comparison; the first
 		// condition is the one an index (and partition pruning) can use.
-		at, receipt := arg(f.AfterAt), arg(f.AfterRcpt)
+		at, receipt := arg(f.AfterAt), arg(f.AfterReceipt)
 		where = append(where, "d.accepted_at <= "+at,
 			"(d.accepted_at < "+at+" OR (d.accepted_at = "+at+" AND d.receipt_id > "+receipt+"))")
 	}
