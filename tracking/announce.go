@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 )
 
 // Announce publishes a delivery event (accepted, queued, completed, failed,
@@ -45,8 +45,7 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 		return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)
 	}
 	if !completedAt.IsZero() {
-		if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET completion_announced_at = $3
-			WHERE receipt_id = $1 AND accepted_at = $2 AND completed_at = $3`, d.ReceiptID, d.AcceptedAt, completedAt); err != nil {
+		if err := store.DeliveriesCompletionAnnounced(ctx, s.pool, d.ReceiptID, d.AcceptedAt, completedAt); err != nil {
 			return fmt.Errorf("tracking: record the announced completion of %s: %w", d.ReceiptID, err)
 		}
 	}
@@ -59,32 +58,14 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 // 100 at a time, and returns how many it announced, with the errors of
 // those it could not. The resolver's sweep calls it.
 func (s *Store) AnnounceMissed(ctx context.Context, js jetstream.JetStream, grace time.Duration) (int, error) {
-	// 'infinity': completed before the column existed (migration 00010).
-	rows, err := s.pool.Query(ctx, `SELECT receipt_id, accepted_at FROM deliveries
-		WHERE completed_at IS NOT NULL AND completion_announced_at IS DISTINCT FROM completed_at
-			AND completion_announced_at IS DISTINCT FROM 'infinity'
-			AND completed_at < now() - $1::bigint * interval '1 microsecond' AND expires_at > now()
-		ORDER BY completed_at LIMIT 100`, grace.Microseconds())
-	if err != nil {
-		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
-	}
-	type key struct {
-		receipt string
-		at      time.Time
-	}
-	var keys []key
-	var k key
-	_, err = pgx.ForEachRow(rows, []any{&k.receipt, &k.at}, func() error {
-		keys = append(keys, k)
-		return nil
-	})
+	keys, err := store.DeliveriesUnannounced(ctx, s.pool, grace, 100)
 	if err != nil {
 		return 0, fmt.Errorf("tracking: unannounced completions: %w", err)
 	}
 	n := 0
 	var errs []error
 	for _, k := range keys {
-		if err := s.AnnounceCompleted(ctx, js, k.receipt, k.at); err != nil {
+		if err := s.AnnounceCompleted(ctx, js, k.ReceiptID, k.AcceptedAt); err != nil {
 			errs = append(errs, err) // the others are still announced
 			continue
 		}

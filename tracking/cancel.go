@@ -46,13 +46,11 @@ func overThreshold(c Counts) bool {
 // interrupt marks the delivery interrupted, once, with its event. It reports
 // whether this call did it; a completed delivery is not interrupted.
 func interrupt(ctx context.Context, db database.DBTX, d *Delivery, reason string, now time.Time) (bool, error) {
-	tag, err := db.Exec(ctx, `UPDATE deliveries SET interrupted_at = $3, interrupt_reason = $4
-		WHERE receipt_id = $1 AND accepted_at = $2 AND interrupted_at IS NULL AND completed_at IS NULL`,
-		d.ReceiptID, d.AcceptedAt, now, reason)
+	done, err := store.DeliveriesInterrupt(ctx, db, d.ReceiptID, d.AcceptedAt, now, reason)
 	if err != nil {
 		return false, fmt.Errorf("tracking: interrupt %s: %w", d.ReceiptID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !done {
 		return false, nil
 	}
 	interruptedTotal.WithLabelValues(reasonLabel(reason)).Inc()
@@ -74,7 +72,8 @@ func reasonLabel(reason string) string {
 // before it was interrupted.
 func (s *Store) Cancel(ctx context.Context, d *Delivery) (*Delivery, error) {
 	var done bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
+		// The row alone: interrupting changes no count.
 		cur, err := deliveryLock(ctx, tx, d)
 		if err != nil {
 			return err
@@ -123,22 +122,16 @@ func (s *Store) cancelChunk(ctx context.Context, d *Delivery, after int) (n, las
 	err = store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		n, last = 0, -1
 		// Read, not locked: interrupted is never undone, and the delivery row
-		// is locked last (completion), after the counter slots.
-		cur, err := deliveryRow(ctx, tx, d, "")
+		// is locked last (completion), after the counter slots
+		// (TransitionsApply).
+		cur, err := deliveryRow(ctx, tx, d)
 		if err != nil {
 			return err
 		}
 		if cur.InterruptedAt == nil {
 			return nil
 		}
-		rows, err := tx.Query(ctx, `SELECT seq FROM operations
-			WHERE receipt_id = $1 AND delivery_at = $2 AND seq > $3
-			  AND state IN ('processing', 'unresolved', 'waitForMasterVariant')
-			ORDER BY seq LIMIT $4`, d.ReceiptID, d.AcceptedAt, after, cancelChunk)
-		if err != nil {
-			return err
-		}
-		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		seqs, err := store.OperationsPendingSeqs(ctx, tx, d.ReceiptID, d.AcceptedAt, after, cancelChunk)
 		if err != nil || len(seqs) == 0 {
 			return err
 		}
@@ -148,8 +141,8 @@ func (s *Store) cancelChunk(ctx context.Context, d *Delivery, after int) (n, las
 			return err
 		}
 		reason := ReasonRequested
-		if cur.interruptReason != "" {
-			reason = cur.interruptReason
+		if cur.InterruptReason != "" {
+			reason = cur.InterruptReason
 		}
 		var ts []Transition
 		var locked []int
@@ -168,8 +161,7 @@ func (s *Store) cancelChunk(ctx context.Context, d *Delivery, after int) (n, las
 			return nil
 		}
 		// Unparked for good: no created resource will release them.
-		if _, err := tx.Exec(ctx, `DELETE FROM parked_refs WHERE receipt_id = $1 AND delivery_at = $2 AND seq = any($3)`,
-			d.ReceiptID, d.AcceptedAt, locked); err != nil {
+		if err := store.ParkedRefsDeleteOps(ctx, tx, d.ReceiptID, d.AcceptedAt, locked); err != nil {
 			return fmt.Errorf("tracking: unpark canceled operations of %s: %w", d.ReceiptID, err)
 		}
 		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
@@ -189,46 +181,31 @@ func (s *Store) cancelChunk(ctx context.Context, d *Delivery, after int) (n, las
 // their remaining operations are still to be canceled (after a crash, or
 // when the error threshold interrupted them inside a worker's transaction).
 func (s *Store) InterruptedPending(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries
-		WHERE interrupted_at IS NOT NULL AND completed_at IS NULL ORDER BY interrupted_at LIMIT $1`, limit)
+	ds, err := deliveriesOf(store.DeliveriesInterrupted(ctx, s.pool, limit))
 	if err != nil {
 		return nil, fmt.Errorf("tracking: interrupted deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return ds, nil
 }
 
-// lockedDelivery is the part of a delivery row cancel and retry decide on.
-type lockedDelivery struct {
-	IngestState     string
-	CompletedAt     *time.Time
-	InterruptedAt   *time.Time
-	interruptReason string
+// deliveryLock locks the delivery's row (the second of its locks, see
+// internal/store) and returns its state.
+func deliveryLock(ctx context.Context, tx pgx.Tx, d *Delivery) (store.DeliveryState, error) {
+	cur, err := store.DeliveriesLock(ctx, tx, d.ReceiptID, d.AcceptedAt)
+	return cur, deliveryErr(d, err)
 }
 
-func deliveryLock(ctx context.Context, tx pgx.Tx, d *Delivery) (lockedDelivery, error) {
-	return deliveryRow(ctx, tx, d, "FOR UPDATE")
+// deliveryRow reads the delivery's state, its row not locked.
+func deliveryRow(ctx context.Context, tx pgx.Tx, d *Delivery) (store.DeliveryState, error) {
+	cur, err := store.DeliveriesState(ctx, tx, d.ReceiptID, d.AcceptedAt)
+	return cur, deliveryErr(d, err)
 }
 
-func deliveryRow(ctx context.Context, tx pgx.Tx, d *Delivery, lock string) (lockedDelivery, error) {
-	var l lockedDelivery
-	err := tx.QueryRow(ctx, `SELECT ingest_state, completed_at, interrupted_at, coalesce(interrupt_reason, '') FROM deliveries
-		WHERE receipt_id = $1 AND accepted_at = $2 `+lock, d.ReceiptID, d.AcceptedAt).Scan(&l.IngestState, &l.CompletedAt, &l.InterruptedAt, &l.interruptReason)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return l, ErrNotFound
+func deliveryErr(d *Delivery, err error) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return notFound(err)
 	}
-	if err != nil {
-		return l, fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
-	}
-	return l, nil
+	return fmt.Errorf("tracking: delivery %s: %w", d.ReceiptID, err)
 }
 
 var (

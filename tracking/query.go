@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
+
+	"github.com/importd/importd/internal/store"
 )
 
 // DeliveryInfo is the Delivery object of the tracking endpoints.
@@ -101,15 +102,6 @@ type SummaryRow struct {
 	Description  string `json:"Description"`
 }
 
-// summaryFilters maps a ?status= value to the operations it selects.
-var summaryFilters = map[string]string{
-	"queued":            "state = 'processing' AND stage = 0",
-	"processing":        "((state = 'processing' AND stage > 0) OR state IN ('unresolved', 'waitForMasterVariant'))",
-	"imported":          "state = 'imported'",
-	"partiallyimported": "state = 'partiallyImported'",
-	"failed":            "failed", // state IN ('validationFailed', 'rejected', 'canceled'); its index (migration 00008)
-}
-
 // ErrBadFilter means a ?status= value names no record status.
 var ErrBadFilter = fmt.Errorf("tracking: unknown status filter (want Queued, Processing, Imported, PartiallyImported or Failed)")
 
@@ -117,30 +109,13 @@ var ErrBadFilter = fmt.Errorf("tracking: unknown status filter (want Queued, Pro
 // optionally only those with the given record status, streaming from the
 // database so that a delivery of any size takes constant memory.
 func (s *Store) Summary(ctx context.Context, d *Delivery, status string, fn func(SummaryRow) error) error {
-	where := "true"
-	if status != "" {
-		f, ok := summaryFilters[strings.ToLower(status)]
-		if !ok {
-			return ErrBadFilter
-		}
-		where = f
+	if status != "" && !store.OperationsSummaryFilter(strings.ToLower(status)) {
+		return ErrBadFilter
 	}
-	rows, err := s.pool.Query(ctx, `SELECT resource_key, state, stage, last_tracking_id, last_tracking_code, last_message
-		FROM operations WHERE receipt_id = $1 AND delivery_at = $2 AND `+where+` ORDER BY seq`, d.ReceiptID, d.AcceptedAt)
-	if err != nil {
-		return fmt.Errorf("tracking: summary of %s: %w", d.ReceiptID, err)
-	}
-	var (
-		row   SummaryRow
-		state string
-		stage int16
-		tid   uuid.UUID
-	)
-	_, err = pgx.ForEachRow(rows, []any{&row.ProductID, &state, &stage, &tid, &row.TrackingCode, &row.Description}, func() error {
-		rs := RecordStatusOf(State(state), Stage(stage))
-		row.Status, row.StatusCode = rs.Name, rs.Code
-		row.TrackingID = hexID(tid)
-		return fn(row)
+	err := store.OperationsSummary(ctx, s.pool, d.ReceiptID, d.AcceptedAt, strings.ToLower(status), func(r store.OperationSummary) error {
+		rs := RecordStatusOf(State(r.State), Stage(r.Stage))
+		return fn(SummaryRow{ProductID: r.ResourceKey, Status: rs.Name, StatusCode: rs.Code, TrackingID: hexID(uuid.UUID(r.LastID)),
+			TrackingCode: r.LastCode, Description: r.LastMessage})
 	})
 	if err != nil {
 		return fmt.Errorf("tracking: summary of %s: %w", d.ReceiptID, err)
@@ -188,33 +163,21 @@ func (s *Store) History(ctx context.Context, d *Delivery, productID, after strin
 	if after == "" {
 		fromTS = time.Unix(0, 0)
 	}
-	cond, args := "product_id = $5", []any{d.ReceiptID, d.AcceptedAt, fromTS, fromID, productID, limit + 1}
-	if productID == "" {
-		cond, args = "product_id IS NULL AND $5::text IS NULL", []any{d.ReceiptID, d.AcceptedAt, fromTS, fromID, nil, limit + 1}
-	}
-	rows, err := s.pool.Query(ctx, `SELECT ts, tracking_id, code, receipt_id, merchant_id, product_id, channel_id, message, debug
-		FROM tracking_events WHERE receipt_id = $1 AND delivery_at = $2 AND `+cond+`
-		AND (ts, tracking_id) > ($3, $4)
-		ORDER BY ts, tracking_id LIMIT $6`, args...)
+	rows, err := store.EventsHistory(ctx, s.pool, d.ReceiptID, d.AcceptedAt, productID, fromTS, [16]byte(fromID), limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("tracking: history of %s/%s: %w", d.ReceiptID, productID, err)
 	}
-	var e EventBody
-	var tid uuid.UUID
 	var last cursor
-	_, err = pgx.ForEachRow(rows, []any{&e.Timestamp, &tid, &e.TrackingCode, &e.ReceiptID, &e.MerchantID, &e.ProductID, &e.ChannelID, &e.Message, &e.DebugInformation}, func() error {
+	for _, r := range rows {
 		if len(events) == limit {
 			next = last.encode()
-			return nil
+			break
 		}
-		last = cursor{Kind: cursorHistory, Receipt: d.ReceiptID, Accepted: e.Timestamp.UnixMicro(), ID: tid.String()}
-		e.Timestamp = e.Timestamp.UTC()
-		e.TrackingID = hexID(tid)
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("tracking: history of %s/%s: %w", d.ReceiptID, productID, err)
+		tid := uuid.UUID(r.TrackingID)
+		last = cursor{Kind: cursorHistory, Receipt: d.ReceiptID, Accepted: r.Timestamp.UnixMicro(), ID: tid.String()}
+		events = append(events, EventBody{Timestamp: r.Timestamp.UTC(), TrackingID: hexID(tid), TrackingCode: r.Code,
+			ReceiptID: r.ReceiptID, MerchantID: r.MerchantID, ProductID: r.ProductID, ChannelID: r.ChannelID,
+			Message: r.Message, DebugInformation: r.Debug})
 	}
 	return events, next, nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/importd/importd/internal/store"
 )
 
@@ -51,25 +49,8 @@ func (s *Store) RedriveClaim(ctx context.Context, after time.Duration, limit int
 	now := time.Now().UTC()
 	cutoff := now.Add(-after)
 	// A delivery accepted within `after` has no operation older than that.
-	rows, err := s.pool.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries d
-		WHERE d.completed_at IS NULL AND d.interrupted_at IS NULL AND d.accepted_at < $1
-			AND (d.accepted_at, d.receipt_id) > ($2, $3)
-			AND (SELECT coalesce(sum(c.queued + c.processing), 0) FROM delivery_counts c
-				WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) > 0
-		ORDER BY d.accepted_at, d.receipt_id LIMIT $4`, cutoff, cur.at, cur.receipt, redriveDeliveries)
+	ds, err := deliveriesOf(store.DeliveriesInFlight(ctx, s.pool, cutoff, cur.at, cur.receipt, redriveDeliveries))
 	if err != nil {
-		return nil, fmt.Errorf("tracking: deliveries to re-drive: %w", err)
-	}
-	var ds []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("tracking: deliveries to re-drive: %w", err)
-		}
-		ds = append(ds, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("tracking: deliveries to re-drive: %w", err)
 	}
 	if len(ds) < redriveDeliveries {
@@ -99,20 +80,10 @@ func (s *Store) redriveClaimDelivery(ctx context.Context, d *Delivery, cutoff ti
 	r := Redrive{Delivery: *d, Stages: map[Stage]int{}}
 	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		r.Seqs, r.Stages, r.Outboxed = nil, map[Stage]int{}, 0
-		rows, err := tx.Query(ctx, `SELECT seq FROM operations
-			WHERE receipt_id = $1 AND delivery_at = $2 AND state = 'processing' AND stage IN ($3, $4) AND last_modified_at < $5
-			ORDER BY seq LIMIT $6 FOR UPDATE SKIP LOCKED`,
-			d.ReceiptID, d.AcceptedAt, int16(StageQueued), int16(StageResolved), cutoff, limit)
-		if err != nil {
+		positions, err := store.OperationsLockStale(ctx, tx, d.ReceiptID, d.AcceptedAt,
+			[2]int16{int16(StageQueued), int16(StageResolved)}, cutoff, limit)
+		if err != nil || len(positions) == 0 {
 			return err
-		}
-		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil || len(seqs) == 0 {
-			return err
-		}
-		positions := make([]int, len(seqs))
-		for i, seq := range seqs {
-			positions[i] = int(seq)
 		}
 		states, err := OpsLock(ctx, tx, d.ReceiptID, d.AcceptedAt, positions)
 		if err != nil {

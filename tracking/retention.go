@@ -2,12 +2,10 @@ package tracking
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgerrcode"
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
 // Expired says what one retention pass removed.
@@ -48,24 +47,12 @@ func (s *Store) Expire(ctx context.Context, js jetstream.JetStream, logger *zap.
 		logger = zap.NewNop()
 	}
 	cutoff := s.now().Add(-s.retention).UTC()
-	rows, err := s.pool.Query(ctx, `SELECT lower, upper, suffix FROM partition_ranges WHERE upper <= $1 ORDER BY lower`, cutoff)
+	ranges, err := store.PartitionsBefore(ctx, s.pool, cutoff)
 	if err != nil {
 		return res, fmt.Errorf("tracking: expired partitions: %w", err)
 	}
-	type prange struct {
-		lower, upper time.Time
-		suffix       string
-	}
-	var ranges []prange
-	var r prange
-	if _, err := pgx.ForEachRow(rows, []any{&r.lower, &r.upper, &r.suffix}, func() error {
-		ranges = append(ranges, r)
-		return nil
-	}); err != nil {
-		return res, fmt.Errorf("tracking: expired partitions: %w", err)
-	}
 	for _, r := range ranges {
-		byDelivery, err := s.expireUnresolved(ctx, r.lower, r.upper)
+		byDelivery, err := s.expireUnresolved(ctx, r.Lower, r.Upper)
 		if err != nil {
 			return res, err
 		}
@@ -82,14 +69,14 @@ func (s *Store) Expire(ctx context.Context, js jetstream.JetStream, logger *zap.
 				}
 			}
 		}
-		dropped, err := s.dropPartition(ctx, r.lower, r.suffix)
+		dropped, err := s.dropPartition(ctx, r.Lower, r.Suffix)
 		if err != nil {
 			return res, err
 		}
 		if dropped {
 			res.Partitions++
 			partitionsDroppedTotal.Inc()
-			logger.Info("retention: dropped a time partition", zap.Time("from", r.lower), zap.Time("to", r.upper),
+			logger.Info("retention: dropped a time partition", zap.Time("from", r.Lower), zap.Time("to", r.Upper),
 				zap.Int("unresolved_expired", sum(byDelivery)))
 		}
 	}
@@ -117,40 +104,23 @@ type deliveryKey struct {
 // how many per delivery.
 func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (map[deliveryKey]int, error) {
 	out := map[deliveryKey]int{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
 		// One process at a time: two passes at once would both write the events.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {
+		if err := store.PartitionsLock(ctx, tx); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `WITH waiting AS (
-				SELECT o.delivery_at, o.receipt_id, o.merchant_id, o.resource_key, o.state, coalesce(o.unresolved::text, '') AS refs
-				FROM operations o
-				WHERE o.delivery_at >= $1 AND o.delivery_at < $2 AND o.state IN ('unresolved', 'waitForMasterVariant')
-				  AND o.last_tracking_code <> $3
-			), ev AS (
-				INSERT INTO tracking_events (delivery_at, tracking_id, ts, code, receipt_id, merchant_id, product_id, message, debug)
-				SELECT delivery_at, gen_random_uuid(), $4, $3, receipt_id, merchant_id, resource_key,
-					'Expired: still ' || state || ' when the retention of ' || $5 || ' ran out', nullif('missing ' || refs, 'missing ')
-				FROM waiting
-				RETURNING receipt_id, delivery_at, merchant_id
-			), last AS (
-				UPDATE operations o SET last_tracking_code = $3, last_message = 'Expired'
-				WHERE o.delivery_at >= $1 AND o.delivery_at < $2 AND o.state IN ('unresolved', 'waitForMasterVariant')
-				  AND o.last_tracking_code <> $3
-			)
-			SELECT receipt_id, delivery_at, merchant_id, count(*) FROM ev GROUP BY receipt_id, delivery_at, merchant_id`,
-			lower, upper, int(CodeExpired), s.now().UTC(), s.retention.String())
+		// Whole partitions, not a few rows by key.
+		if err := store.ScanPartitions(ctx, tx); err != nil {
+			return err
+		}
+		counts, err := store.OperationsExpireWaiting(ctx, tx, lower, upper, int(CodeExpired), s.now().UTC(), s.retention.String())
 		if err != nil {
 			return err
 		}
-		var k deliveryKey
-		var n int
-		_, err = pgx.ForEachRow(rows, []any{&k.receipt, &k.at, &k.merchant, &n}, func() error {
-			k.at = k.at.UTC()
-			out[k] = n
-			return nil
-		})
-		return err
+		for _, c := range counts {
+			out[deliveryKey{receipt: c.ReceiptID, merchant: c.MerchantID, at: c.DeliveryAt}] = c.N
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tracking: expire unresolved operations: %w", err)
@@ -164,33 +134,10 @@ func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (m
 // them (the next pass tries again).
 func (s *Store) dropPartition(ctx context.Context, lower time.Time, suffix string) (bool, error) {
 	dropped := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(partitionLock)); err != nil {
-			return err
-		}
-		var upper time.Time
-		err := tx.QueryRow(ctx, "DELETE FROM partition_ranges WHERE lower = $1 AND suffix = $2 RETURNING upper", lower, suffix).Scan(&upper)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // dropped by another process
-		}
-		if err != nil {
-			return err
-		}
-		for _, table := range PartitionedTables {
-			// DDL takes no parameters; the suffix is ours (partition_ranges), never user input.
-			name := pgx.Identifier{table + "_p" + suffix}.Sanitize()
-			if _, err := tx.Exec(ctx, "DROP TABLE IF EXISTS "+name); err != nil {
-				return fmt.Errorf("drop %s: %w", name, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM apply_outbox WHERE delivery_at >= $1 AND delivery_at < $2", lower, upper); err != nil {
-			return err
-		}
-		dropped = true
-		return nil
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
+		var err error
+		dropped, err = store.PartitionsDrop(ctx, tx, lower, suffix, 5*time.Second)
+		return err
 	})
 	if err != nil {
 		if isLockTimeout(err) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -70,7 +69,7 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		n = 0
 		// Read, not locked, to refuse early: the delivery row is locked
 		// below, after the counter slots (see TransitionsApply).
-		cur, err := deliveryRow(ctx, tx, d, "")
+		cur, err := deliveryRow(ctx, tx, d)
 		if err != nil {
 			return err
 		}
@@ -79,12 +78,7 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		}
 		single := seqs != nil
 		if !single {
-			rows, err := tx.Query(ctx, `SELECT seq FROM operations WHERE receipt_id = $1 AND delivery_at = $2 AND state = 'rejected'
-				ORDER BY seq LIMIT $3`, d.ReceiptID, d.AcceptedAt, retryChunk)
-			if err != nil {
-				return err
-			}
-			if seqs, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil {
+			if seqs, err = store.OperationsRejectedSeqs(ctx, tx, d.ReceiptID, d.AcceptedAt, retryChunk); err != nil {
 				return err
 			}
 			if len(seqs) == 0 {
@@ -127,14 +121,15 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
 			return err
 		}
-		// Now the delivery row, locked (after the counter slot, the order of
-		// every writer). A worker completing the delivery meanwhile either
-		// committed first, and the delivery is reopened here, or waits for
-		// this transaction and then counts these operations as pending
-		// (completeIfDone reads the counts again under the lock). Unlocked,
-		// a worker that cannot see these operations yet would complete the
-		// delivery while they are processing; and a cancel committed since
-		// the read above would miss them.
+		// Now the delivery row, locked after the counter slots
+		// TransitionsApply took (the lock order of internal/store). A worker
+		// completing the delivery meanwhile either committed first, and the
+		// delivery is reopened here, or waits for this transaction and then
+		// counts these operations as pending (completeIfDone reads the
+		// counts again under the lock). Unlocked, a worker that cannot see
+		// these operations yet would complete the delivery while they are
+		// processing; and a cancel committed since the read above would
+		// miss them.
 		cur, err = deliveryLock(ctx, tx, d)
 		if err != nil {
 			return err
@@ -144,8 +139,7 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		}
 		if cur.CompletedAt != nil {
 			// Processing again: the delivery completes anew when these end.
-			if _, err := tx.Exec(ctx, `UPDATE deliveries SET completed_at = NULL WHERE receipt_id = $1 AND accepted_at = $2`,
-				d.ReceiptID, d.AcceptedAt); err != nil {
+			if err := store.DeliveriesReopen(ctx, tx, d.ReceiptID, d.AcceptedAt); err != nil {
 				return err
 			}
 			ev := NewEvent(d, "", CodeDeliveryReopened, fmt.Sprintf("Processing again: %d rejected operations retried", len(ts)))

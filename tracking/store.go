@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/database"
+	"github.com/importd/importd/internal/store"
 )
 
 // Errors of the store.
@@ -47,10 +46,6 @@ func (e *AmbiguousError) Unwrap() error { return ErrAmbiguous }
 
 // maxAmbiguous bounds the merchants an AmbiguousError names.
 const maxAmbiguous = 20
-
-// countSlots is how many rows of delivery_counts a delivery spreads its
-// counters over.
-const countSlots = 8
 
 // StoreConfig configures a Store.
 type StoreConfig struct {
@@ -189,31 +184,48 @@ func OperationID(merchant, receipt string, seq int) uuid.UUID {
 
 var operationNamespace = uuid.MustParse("8f0c5d4e-3b5a-4f4e-9a53-1d7c8e2b6a90")
 
-const deliveryColumns = `receipt_id, merchant_id, accepted_at, data, format, contract_version, foreign_key,
-	skip_errors, coalesce(object_name, ''), coalesce(content_encoding, ''), source, ingest_state, ingestion_errors,
-	records_read, published_through, bytes_read, ingested_at, completed_at, interrupted_at, expires_at`
-
-// scanDelivery scans deliveryColumns, then into extra the columns that
-// follow them.
-func scanDelivery(row pgx.Row, extra ...any) (Delivery, error) {
-	var d Delivery
-	var ierrs []byte
-	err := row.Scan(append([]any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt, &d.Data, &d.Format, &d.ContractVersion, &d.ForeignKey,
-		&d.SkipErrors, &d.ObjectName, &d.ContentEncoding, &d.Source, &d.IngestState, &ierrs,
-		&d.RecordsRead, &d.PublishedThrough, &d.BytesRead, &d.IngestedAt, &d.CompletedAt, &d.InterruptedAt, &d.ExpiresAt}, extra...)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return d, ErrNotFound
-	}
+// deliveryOf converts a row of deliveries; store.ErrNotFound is ErrNotFound.
+func deliveryOf(r store.DeliveryRow, err error) (Delivery, error) {
 	if err != nil {
-		return d, err
+		return Delivery{}, notFound(err)
 	}
-	if len(ierrs) > 0 {
-		if err := json.Unmarshal(ierrs, &d.IngestionErrors); err != nil {
+	d := Delivery{
+		ReceiptID: r.ReceiptID, MerchantID: r.MerchantID, AcceptedAt: r.AcceptedAt.UTC(), Data: r.Data, Format: r.Format,
+		ContractVersion: r.ContractVersion, ForeignKey: r.ForeignKey, SkipErrors: r.SkipErrors, ObjectName: r.ObjectName,
+		ContentEncoding: r.ContentEncoding, Source: r.Source, IngestState: r.IngestState, RecordsRead: r.RecordsRead,
+		PublishedThrough: r.PublishedThrough, BytesRead: r.BytesRead, IngestedAt: r.IngestedAt, CompletedAt: r.CompletedAt,
+		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt,
+	}
+	if len(r.IngestionErrors) > 0 {
+		if err := json.Unmarshal(r.IngestionErrors, &d.IngestionErrors); err != nil {
 			return d, fmt.Errorf("tracking: ingestion_errors of %s: %w", d.ReceiptID, err)
 		}
 	}
-	d.AcceptedAt = d.AcceptedAt.UTC()
 	return d, nil
+}
+
+// deliveriesOf converts rows of deliveries.
+func deliveriesOf(rows []store.DeliveryRow, err error) ([]Delivery, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Delivery, 0, len(rows))
+	for _, r := range rows {
+		d, err := deliveryOf(r, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// notFound maps the store's ErrNotFound to the package's.
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
 }
 
 // DeliveryGet returns the delivery with this receipt whatever its
@@ -240,44 +252,21 @@ func (s *Store) DeliveryCounts(ctx context.Context, merchant, receipt string) (D
 }
 
 func (s *Store) deliveryFind(ctx context.Context, merchant, receipt string, withCounts bool) (Delivery, Counts, error) {
-	q := "SELECT " + deliveryColumns
-	if withCounts {
-		q += `, c.* FROM deliveries d CROSS JOIN LATERAL (SELECT coalesce(sum(n.total),0), coalesce(sum(n.queued),0), coalesce(sum(n.processing),0),
-			coalesce(sum(n.unresolved),0), coalesce(sum(n.waiting),0), coalesce(sum(n.imported),0), coalesce(sum(n.partially),0),
-			coalesce(sum(n.validation_failed),0), coalesce(sum(n.rejected),0), coalesce(sum(n.canceled),0)
-			FROM delivery_counts n WHERE n.receipt_id = d.receipt_id AND n.delivery_at = d.accepted_at) c`
-	} else {
-		q += " FROM deliveries d"
+	limit := 1
+	if merchant == "" {
+		limit = maxAmbiguous + 1
 	}
-	args := []any{database.Prepared, receipt, s.now()}
-	if merchant != "" {
-		q += " WHERE d.receipt_id = $1 AND d.merchant_id = $3 AND d.expires_at > $2 LIMIT 1"
-		args = append(args, merchant)
-	} else {
-		q += fmt.Sprintf(" WHERE d.receipt_id = $1 AND d.expires_at > $2 ORDER BY d.merchant_id LIMIT %d", maxAmbiguous+1)
-	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := store.DeliveriesFind(ctx, s.pool, merchant, receipt, s.now(), limit, withCounts)
 	if err != nil {
 		return Delivery{}, Counts{}, err
 	}
-	defer rows.Close()
-	var ds []Delivery
-	var cs []Counts
-	for rows.Next() {
-		var c Counts
-		var extra []any
-		if withCounts {
-			extra = []any{&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
-				&c.ValidationFailed, &c.Rejected, &c.Canceled}
-		}
-		d, err := scanDelivery(rows, extra...)
-		if err != nil {
-			return Delivery{}, Counts{}, err
-		}
-		ds, cs = append(ds, d), append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
+	ds, err := deliveriesOf(rows, nil)
+	if err != nil {
 		return Delivery{}, Counts{}, err
+	}
+	cs := make([]Counts, len(rows))
+	for i, r := range rows {
+		cs[i] = Counts(r.Counts)
 	}
 	switch len(ds) {
 	case 0:
@@ -292,18 +281,10 @@ func (s *Store) deliveryFind(ctx context.Context, merchant, receipt string, with
 	return Delivery{}, Counts{}, amb
 }
 
-// deliveryOf returns merchant's delivery with this receipt, expired or
-// not, or ErrNotFound.
-func deliveryOf(ctx context.Context, db database.DBTX, merchant, receipt string) (Delivery, error) {
-	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 AND merchant_id = $2 LIMIT 1",
-		database.Prepared, receipt, merchant))
-}
-
 // deliveryAt returns the delivery (receipt, accepted_at), expired or not,
 // or ErrNotFound: the identity every table of a delivery's rows uses.
 func deliveryAt(ctx context.Context, db database.DBTX, receipt string, at time.Time) (Delivery, error) {
-	return scanDelivery(db.QueryRow(ctx, "SELECT "+deliveryColumns+" FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2",
-		database.Prepared, receipt, at))
+	return deliveryOf(store.DeliveriesGet(ctx, db, receipt, at))
 }
 
 // DeliveryAt returns the delivery (receipt, accepted_at), or ErrNotFound
@@ -333,13 +314,12 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 	}
 	var got Delivery
 	created := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Serialise writers of the same receipt, whatever their merchant;
-		// the primary key cannot, as it includes the partition key.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", d.ReceiptID); err != nil {
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
+		// Serialise writers of the same receipt, whatever their merchant.
+		if err := store.DeliveriesLockReceipt(ctx, tx, d.ReceiptID); err != nil {
 			return err
 		}
-		existing, err := deliveryOf(ctx, tx, d.MerchantID, d.ReceiptID)
+		existing, err := deliveryOf(store.DeliveriesGetByMerchant(ctx, tx, d.MerchantID, d.ReceiptID))
 		if err == nil {
 			got = existing
 			return nil
@@ -349,18 +329,15 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 		}
 		// Past any other merchant's delivery of the receipt within the
 		// millisecond: (receipt, accepted_at) stays unique.
-		if err := tx.QueryRow(ctx, `SELECT greatest($2, max(accepted_at) + interval '1 microsecond') FROM deliveries
-			WHERE receipt_id = $1 AND accepted_at BETWEEN $2 AND $2 + interval '1 millisecond'`,
-			d.ReceiptID, d.AcceptedAt).Scan(&d.AcceptedAt); err != nil {
+		if d.AcceptedAt, err = store.DeliveriesFreeAcceptedAt(ctx, tx, d.ReceiptID, d.AcceptedAt); err != nil {
 			return err
 		}
 		d.AcceptedAt = d.AcceptedAt.UTC()
 		d.ExpiresAt = d.AcceptedAt.Add(s.retention)
-		_, err = tx.Exec(ctx, `INSERT INTO deliveries (receipt_id, merchant_id, accepted_at, data, format, contract_version,
-			foreign_key, skip_errors, object_name, content_encoding, source, ingest_state, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13)`,
-			d.ReceiptID, d.MerchantID, d.AcceptedAt, d.Data, d.Format, d.ContractVersion,
-			d.ForeignKey, d.SkipErrors, d.ObjectName, d.ContentEncoding, d.Source, d.IngestState, d.ExpiresAt)
+		err = store.DeliveriesInsert(ctx, tx, store.DeliveryRow{ReceiptID: d.ReceiptID, MerchantID: d.MerchantID,
+			AcceptedAt: d.AcceptedAt, Data: d.Data, Format: d.Format, ContractVersion: d.ContractVersion,
+			ForeignKey: d.ForeignKey, SkipErrors: d.SkipErrors, ObjectName: d.ObjectName, ContentEncoding: d.ContentEncoding,
+			Source: d.Source, IngestState: d.IngestState, ExpiresAt: d.ExpiresAt})
 		if err != nil {
 			return err
 		}
@@ -394,13 +371,13 @@ type IngestBatch struct {
 // IngestWrite writes a batch. It fails with ErrCheckpointMoved when the
 // delivery's checkpoint is not b.From: another worker got there first.
 func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// A counter slot before the delivery row: the lock order of every
-		// writer (see TransitionsApply).
-		if err := countsAdd(ctx, tx, d, b.Counts); err != nil {
-			return err
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
+		// Both of the delivery's locks, in their order (see internal/store).
+		cur, err := store.LockDelivery(ctx, tx, d.ReceiptID, d.AcceptedAt, store.DeliveryCounts(b.Counts))
+		if err != nil {
+			return notFound(err)
 		}
-		interrupted, err := checkpointLock(ctx, tx, d, b.From)
+		interrupted, err := checkpoint(cur, b.From)
 		if err != nil {
 			return err
 		}
@@ -418,9 +395,7 @@ func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) err
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE deliveries SET records_read = $3, published_through = greatest(published_through, $4), bytes_read = $5
-			WHERE receipt_id = $1 AND accepted_at = $2`, d.ReceiptID, d.AcceptedAt, b.To, b.PublishedThrough, b.BytesRead)
-		return err
+		return store.DeliveriesCheckpoint(ctx, tx, d.ReceiptID, d.AcceptedAt, b.To, b.PublishedThrough, b.BytesRead)
 	})
 	if err != nil {
 		return fmt.Errorf("tracking: write records %d..%d of %s: %w", b.From, b.To, d.ReceiptID, err)
@@ -440,8 +415,12 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 		ierrJSON, _ = json.Marshal(ierrs)
 	}
 	now := time.Now().UTC()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		interrupted, err := checkpointLock(ctx, tx, d, d.RecordsRead)
+	err := store.InTx(ctx, s.pool, func(tx *store.Tx) error {
+		cur, err := store.DeliveriesLock(ctx, tx, d.ReceiptID, d.AcceptedAt)
+		if err != nil {
+			return notFound(err)
+		}
+		interrupted, err := checkpoint(cur, d.RecordsRead)
 		if err != nil {
 			return err
 		}
@@ -480,10 +459,7 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 		if err := eventsInsert(ctx, tx, []Event{ev}); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE deliveries SET ingest_state = $3, ingestion_errors = $4, ingested_at = $5,
-			completed_at = $6, published_through = records_read, bytes_read = $7
-			WHERE receipt_id = $1 AND accepted_at = $2`,
-			d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead)
+		err = store.DeliveriesFinishIngest(ctx, tx, d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead)
 		if err != nil {
 			return err
 		}
@@ -504,24 +480,13 @@ func describe(ierrs []IngestionError) string {
 	return ierrs[0].Code + ": " + ierrs[0].Description
 }
 
-// checkpointLock locks the delivery row and checks that its checkpoint is
-// where this worker left it.
-func checkpointLock(ctx context.Context, tx pgx.Tx, d *Delivery, want int) (interrupted bool, err error) {
-	var read int
-	var state string
-	var at *time.Time
-	err = tx.QueryRow(ctx, `SELECT records_read, ingest_state, interrupted_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2 FOR UPDATE`,
-		d.ReceiptID, d.AcceptedAt).Scan(&read, &state, &at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, ErrNotFound
-	}
-	if err != nil {
-		return false, err
-	}
-	if read != want || state != IngestReceiving {
+// checkpoint checks that the delivery's checkpoint, read with its row
+// locked, is where this worker left it.
+func checkpoint(cur store.DeliveryState, want int) (interrupted bool, err error) {
+	if cur.RecordsRead != want || cur.IngestState != IngestReceiving {
 		return false, ErrCheckpointMoved
 	}
-	return at != nil, nil
+	return cur.InterruptedAt != nil, nil
 }
 
 func nullJSON(v any) any {
@@ -538,76 +503,46 @@ func nullJSON(v any) any {
 	return string(b)
 }
 
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // operationsInsert writes new operations; each expires a retention after it was created.
 func operationsInsert(ctx context.Context, db database.DBTX, d *Delivery, ops []Operation, retention time.Duration) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	_, err := db.CopyFrom(ctx, pgx.Identifier{"operations"},
-		[]string{"id", "delivery_at", "receipt_id", "merchant_id", "seq", "line", "resource_type", "resource_key",
-			"state", "stage", "errors", "created_at", "last_modified_at", "expires_at",
-			"last_tracking_id", "last_tracking_code", "last_message"},
-		pgx.CopyFromSlice(len(ops), func(i int) ([]any, error) {
-			op := &ops[i]
-			// UUIDs as [16]byte: pgx encodes uuid.UUID through its
-			// driver.Valuer, a string parsed again after a failed plan
-			// whose error it formats first, for every id.
-			return []any{[16]byte(op.ID), d.AcceptedAt, d.ReceiptID, d.MerchantID, int32(op.Seq), int32(op.Line), op.ResourceType, op.ResourceKey,
-				string(op.State), int16(op.Stage), nullJSON(op.Errors), op.CreatedAt, op.CreatedAt, op.CreatedAt.Add(retention),
-				[16]byte(op.Last.TrackingID), int32(op.Last.Code), op.Last.Message}, nil
-		}))
-	return err
+	rows := make([]store.OperationRow, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		var errs *string
+		if e, ok := nullJSON(op.Errors).(string); ok {
+			errs = &e
+		}
+		rows[i] = store.OperationRow{ID: op.ID, Seq: op.Seq, Line: op.Line, ResourceType: op.ResourceType, ResourceKey: op.ResourceKey,
+			State: string(op.State), Stage: int16(op.Stage), Errors: errs, CreatedAt: op.CreatedAt, ExpiresAt: op.CreatedAt.Add(retention),
+			LastID: op.Last.TrackingID, LastCode: int32(op.Last.Code), LastMessage: op.Last.Message}
+	}
+	return store.OperationsCopy(ctx, db, d.ReceiptID, d.MerchantID, d.AcceptedAt, rows)
 }
 
 func eventsInsert(ctx context.Context, db database.DBTX, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	_, err := db.CopyFrom(ctx, pgx.Identifier{"tracking_events"},
-		[]string{"delivery_at", "tracking_id", "ts", "code", "receipt_id", "merchant_id", "product_id", "channel_id", "message", "debug"},
-		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
-			e := &evs[i]
-			return []any{e.DeliveryAt, [16]byte(e.TrackingID), e.Timestamp, int32(e.Code), e.ReceiptID, e.MerchantID,
-				nullString(e.ProductID), nullString(e.ChannelID), e.Message, nullString(e.Debug)}, nil
-		}))
-	return err
+	rows := make([]store.EventRow, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		rows[i] = store.EventRow{DeliveryAt: e.DeliveryAt, TrackingID: e.TrackingID, Timestamp: e.Timestamp, Code: int32(e.Code),
+			ReceiptID: e.ReceiptID, MerchantID: e.MerchantID, ProductID: e.ProductID, ChannelID: e.ChannelID, Message: e.Message, Debug: e.Debug}
+	}
+	return store.EventsCopy(ctx, db, rows)
 }
 
 // countsAdd adds deltas to one of the delivery's counter slots.
 func countsAdd(ctx context.Context, db database.DBTX, d *Delivery, c Counts) error {
-	if c == (Counts{}) {
-		return nil
-	}
-	_, err := db.Exec(ctx, `INSERT INTO delivery_counts AS c (receipt_id, delivery_at, slot, total, queued, processing, unresolved,
-			waiting, imported, partially, validation_failed, rejected, canceled)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (receipt_id, slot, delivery_at) DO UPDATE SET
-			total = c.total + excluded.total, queued = c.queued + excluded.queued,
-			processing = c.processing + excluded.processing, unresolved = c.unresolved + excluded.unresolved,
-			waiting = c.waiting + excluded.waiting, imported = c.imported + excluded.imported,
-			partially = c.partially + excluded.partially, validation_failed = c.validation_failed + excluded.validation_failed,
-			rejected = c.rejected + excluded.rejected, canceled = c.canceled + excluded.canceled`,
-		database.Prepared, d.ReceiptID, d.AcceptedAt, int16(rand.IntN(countSlots)), c.Total, c.Queued, c.Processing, c.Unresolved,
-		c.Waiting, c.Imported, c.Partially, c.ValidationFailed, c.Rejected, c.Canceled)
-	return err
+	return store.DeliveryCountsAdd(ctx, db, d.ReceiptID, d.AcceptedAt, store.DeliveryCounts(c))
 }
 
 func countsGet(ctx context.Context, db database.DBTX, receipt string, at time.Time) (Counts, error) {
-	var c Counts
-	err := db.QueryRow(ctx, `SELECT coalesce(sum(total),0), coalesce(sum(queued),0), coalesce(sum(processing),0),
-			coalesce(sum(unresolved),0), coalesce(sum(waiting),0), coalesce(sum(imported),0), coalesce(sum(partially),0),
-			coalesce(sum(validation_failed),0), coalesce(sum(rejected),0), coalesce(sum(canceled),0)
-		FROM delivery_counts WHERE receipt_id = $1 AND delivery_at = $2`, database.Prepared, receipt, at).
-		Scan(&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
-			&c.ValidationFailed, &c.Rejected, &c.Canceled)
-	return c, err
+	c, err := store.DeliveryCountsSum(ctx, db, receipt, at)
+	return Counts(c), err
 }
 
 // Counts returns the operation counts of a delivery.
@@ -623,41 +558,24 @@ func (s *Store) KeysSeen(ctx context.Context, d *Delivery, keys []string, before
 		return seen, nil
 	}
 	// Records from `before` on are not stored yet, so every row found is an
-	// earlier one. One lookup of (receipt, delivery, key) per key, with
-	// nothing that orders by seq: "resource_key = any($3)", or ORDER BY seq,
-	// tempt the planner (custom or generic plan alike) into walking the
-	// primary key over every earlier record, which makes a large delivery
-	// quadratic. The first line is the smallest.
-	rows, err := s.pool.Query(ctx, `SELECT k.key, o.line FROM unnest($3::text[]) AS k(key)
-		CROSS JOIN LATERAL (SELECT min(line) AS line FROM operations
-			WHERE receipt_id = $1 AND delivery_at = $2 AND resource_key = k.key) o
-		WHERE o.line IS NOT NULL`,
-		database.Prepared, d.ReceiptID, d.AcceptedAt, keys)
+	// earlier one.
+	seen, err := store.OperationsFirstLines(ctx, s.pool, d.ReceiptID, d.AcceptedAt, keys)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: keys seen in %s: %w", d.ReceiptID, err)
 	}
-	var key string
-	var line int
-	_, err = pgx.ForEachRow(rows, []any{&key, &line}, func() error {
-		seen[key] = line
-		return nil
-	})
-	return seen, err
+	return seen, nil
 }
 
 // QueuedSeqs returns the records in [from, to) whose operations are still
 // queued for the resolver.
 func (s *Store) QueuedSeqs(ctx context.Context, d *Delivery, from, to int) (map[int]bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq FROM operations WHERE receipt_id = $1 AND delivery_at = $2
-		AND seq >= $3 AND seq < $4 AND state = 'processing' AND stage = 0`, d.ReceiptID, d.AcceptedAt, from, to)
+	seqs, err := store.OperationsQueuedSeqs(ctx, s.pool, d.ReceiptID, d.AcceptedAt, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: queued records of %s: %w", d.ReceiptID, err)
 	}
-	out := make(map[int]bool)
-	var seq int
-	_, err = pgx.ForEachRow(rows, []any{&seq}, func() error {
+	out := make(map[int]bool, len(seqs))
+	for _, seq := range seqs {
 		out[seq] = true
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/store"
 )
 
 // Job statuses of the /v1 job object (Commerce Layer's names).
@@ -55,8 +54,11 @@ func JobStatus(d *Delivery, c Counts) string {
 
 // ValidJobStatus reports whether s names a job status.
 func ValidJobStatus(s string) bool {
-	_, ok := jobStatusFilters[s]
-	return ok
+	switch s {
+	case JobPending, JobInProgress, JobInterrupted, JobCompleted:
+		return true
+	}
+	return false
 }
 
 // ValidState reports whether s names an operation state.
@@ -68,29 +70,6 @@ func ValidState(s State) bool {
 	}
 	return false
 }
-
-// countsLateral sums a delivery's counter slots next to it, as columns
-// c.n_*; the same numbers as Store.Counts.
-const countsLateral = `CROSS JOIN LATERAL (SELECT
-		coalesce(sum(dc.total), 0)::bigint AS n_total, coalesce(sum(dc.queued), 0)::bigint AS n_queued,
-		coalesce(sum(dc.processing), 0)::bigint AS n_processing, coalesce(sum(dc.unresolved), 0)::bigint AS n_unresolved,
-		coalesce(sum(dc.waiting), 0)::bigint AS n_waiting, coalesce(sum(dc.imported), 0)::bigint AS n_imported,
-		coalesce(sum(dc.partially), 0)::bigint AS n_partially, coalesce(sum(dc.validation_failed), 0)::bigint AS n_validation_failed,
-		coalesce(sum(dc.rejected), 0)::bigint AS n_rejected, coalesce(sum(dc.canceled), 0)::bigint AS n_canceled
-	FROM delivery_counts dc WHERE dc.receipt_id = d.receipt_id AND dc.delivery_at = d.accepted_at) c`
-
-// jobStatusFilters are JobStatus in SQL, over deliveries d and countsLateral c.
-var jobStatusFilters = func() map[string]string {
-	const pending = "(c.n_queued + c.n_processing + c.n_unresolved + c.n_waiting)"
-	const queued = "(c.n_queued = " + pending + " AND c.n_imported + c.n_partially = 0 AND c.n_rejected = 0 AND c.n_canceled = 0)"
-	return map[string]string{
-		JobInterrupted: "d.interrupted_at IS NOT NULL",
-		JobCompleted:   "d.interrupted_at IS NULL AND (d.ingest_state = 'failed' OR (d.ingest_state = 'done' AND " + pending + " = 0))",
-		JobPending:     "d.interrupted_at IS NULL AND d.ingest_state = 'done' AND " + pending + " > 0 AND " + queued,
-		JobInProgress: "d.interrupted_at IS NULL AND (d.ingest_state = 'receiving' OR (d.ingest_state = 'done' AND " +
-			pending + " > 0 AND NOT " + queued + "))",
-	}
-}()
 
 // Page is one page of a /v1 list. NextCursor is nil on the last page.
 type Page[T any] struct {
@@ -207,10 +186,8 @@ func (s *Store) Job(ctx context.Context, d *Delivery, detail bool) (Job, error) 
 	if err != nil {
 		return Job{}, fmt.Errorf("tracking: counts of %s: %w", d.ReceiptID, err)
 	}
-	var startedAt *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT processing_at FROM deliveries WHERE receipt_id = $1 AND accepted_at = $2`,
-		d.ReceiptID, d.AcceptedAt).Scan(&startedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	startedAt, err := store.DeliveriesProcessingAt(ctx, s.pool, d.ReceiptID, d.AcceptedAt)
+	if errors.Is(err, store.ErrNotFound) {
 		return Job{}, ErrNotFound
 	}
 	if err != nil {
@@ -235,44 +212,21 @@ func (s *Store) Job(ctx context.Context, d *Delivery, detail bool) (Job, error) 
 // errorGroups groups the errors of the delivery's failed operations by code,
 // biggest group first, with the first few errors of each as examples.
 func (s *Store) errorGroups(ctx context.Context, d *Delivery) ([]ErrorGroup, error) {
-	rows, err := s.pool.Query(ctx, `WITH e AS MATERIALIZED (
-			SELECT o.id, o.seq, o.resource_key, x.k, coalesce(x.e->>'code', '') AS code, coalesce(x.e->>'type', '') AS type,
-				x.e->>'field' AS field, coalesce(x.e->>'description', '') AS description
-			FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.errors) WITH ORDINALITY AS x(e, k)
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.errors IS NOT NULL AND jsonb_typeof(o.errors) = 'array'
-				AND o.failed
-		), g AS (
-			SELECT code, mode() WITHIN GROUP (ORDER BY type) AS type, count(*) AS n
-			FROM e GROUP BY code ORDER BY count(*) DESC, code LIMIT $3
-		), x AS (
-			SELECT code, id, resource_key, field, description, row_number() OVER (PARTITION BY code ORDER BY seq, k) AS rn FROM e
-		)
-		SELECT g.code, g.type, g.n, x.id, x.resource_key, x.field, x.description
-		FROM g JOIN x ON x.code = g.code AND x.rn <= $4
-		ORDER BY g.n DESC, g.code, x.rn`, d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
+	rows, err := store.OperationsErrorGroups(ctx, s.pool, d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
 	}
 	groups := []ErrorGroup{}
-	var (
-		code, typ string
-		n         int64
-		ex        ErrorExample
-	)
-	_, err = pgx.ForEachRow(rows, []any{&code, &typ, &n, &ex.OperationID, &ex.ResourceKey, &ex.Field, &ex.Description}, func() error {
-		if len(groups) == 0 || groups[len(groups)-1].Code != code {
-			groups = append(groups, ErrorGroup{Code: code, Type: typ, Count: n, Examples: []ErrorExample{}})
+	for _, r := range rows {
+		if len(groups) == 0 || groups[len(groups)-1].Code != r.Code {
+			groups = append(groups, ErrorGroup{Code: r.Code, Type: r.Type, Count: r.Count, Examples: []ErrorExample{}})
 		}
 		g := &groups[len(groups)-1]
+		ex := ErrorExample{OperationID: uuid.UUID(r.OperationID), ResourceKey: r.ResourceKey, Field: r.Field, Description: r.Description}
 		if ex.Field != nil && *ex.Field == "" {
 			ex.Field = nil
 		}
 		g.Examples = append(g.Examples, ex)
-		ex = ErrorExample{}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
 	}
 	return groups, nil
 }
@@ -280,20 +234,13 @@ func (s *Store) errorGroups(ctx context.Context, d *Delivery) ([]ErrorGroup, err
 // missingReferences returns the keys the delivery's parked operations wait
 // for, the most waited for first.
 func (s *Store) missingReferences(ctx context.Context, d *Delivery) ([]MissingReference, error) {
-	rows, err := s.pool.Query(ctx, `SELECT type_id, key, count(*) FROM parked_refs
-		WHERE receipt_id = $1 AND delivery_at = $2
-		GROUP BY type_id, key ORDER BY count(*) DESC, type_id, key LIMIT $3`, d.ReceiptID, d.AcceptedAt, maxMissingRefs)
+	rows, err := store.ParkedRefsMissing(ctx, s.pool, d.ReceiptID, d.AcceptedAt, maxMissingRefs)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: missing references of %s: %w", d.ReceiptID, err)
 	}
-	out := []MissingReference{}
-	var m MissingReference
-	_, err = pgx.ForEachRow(rows, []any{&m.TypeID, &m.Key, &m.Operations}, func() error {
-		out = append(out, m)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tracking: missing references of %s: %w", d.ReceiptID, err)
+	out := make([]MissingReference, len(rows))
+	for i, r := range rows {
+		out[i] = MissingReference(r)
 	}
 	return out, nil
 }
@@ -305,14 +252,6 @@ type JobFilter struct {
 	Reference string // a foreign key, or empty for any
 }
 
-// extraRow scans a delivery's columns followed by more.
-type extraRow struct {
-	pgx.Row
-	extra []any
-}
-
-func (r extraRow) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.extra...)...) }
-
 // Jobs lists the deliveries not expired, newest first (acceptedAt desc,
 // receipt), a page of at most limit after the position of an opaque cursor
 // ("" for the first page). It fails with ErrBadCursor or ErrBadJobStatus.
@@ -320,53 +259,31 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 	if limit < 1 || limit > MaxPageLimit {
 		return Page[Job]{}, fmt.Errorf("tracking: limit %d out of range 1..%d", limit, MaxPageLimit)
 	}
-	args := []any{s.now()}
-	where := []string{"d.expires_at > $1"}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	sf := store.DeliveriesFilter{Now: s.now(), Reference: f.Reference, JobStatus: f.Status}
 	if f.Merchant != Operator {
-		where = append(where, "d.merchant_id = "+arg(f.Merchant))
+		sf.Merchant = f.Merchant
 	}
-	if f.Reference != "" {
-		where = append(where, "d.foreign_key = "+arg(f.Reference))
-	}
-	if f.Status != "" {
-		cond, ok := jobStatusFilters[f.Status]
-		if !ok {
-			return Page[Job]{}, ErrBadJobStatus
-		}
-		where = append(where, "("+cond+")")
+	if f.Status != "" && !ValidJobStatus(f.Status) {
+		return Page[Job]{}, ErrBadJobStatus
 	}
 	if after != "" {
 		c, err := decodeCursor(after, cursorImports)
 		if err != nil {
 			return Page[Job]{}, err
 		}
-		// The order mixes directions, so no row comparison; the first
-		// condition is the one an index (and partition pruning) can use.
-		at, receipt := arg(c.acceptedAt()), arg(c.Receipt)
-		where = append(where, "d.accepted_at <= "+at,
-			"(d.accepted_at < "+at+" OR (d.accepted_at = "+at+" AND d.receipt_id > "+receipt+"))")
+		sf.After, sf.AfterAt, sf.AfterReceipt = true, c.acceptedAt(), c.Receipt
 	}
-	q := `SELECT ` + deliveryColumns + `, d.processing_at, c.n_total, c.n_queued, c.n_processing, c.n_unresolved, c.n_waiting,
-			c.n_imported, c.n_partially, c.n_validation_failed, c.n_rejected, c.n_canceled
-		FROM deliveries d ` + countsLateral + `
-		WHERE ` + strings.Join(where, " AND ") + `
-		ORDER BY d.accepted_at DESC, d.receipt_id LIMIT ` + arg(limit+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := store.DeliveriesList(ctx, s.pool, sf, limit+1)
+	if errors.Is(err, store.ErrUnknownStatus) {
+		return Page[Job]{}, ErrBadJobStatus
+	}
 	if err != nil {
 		return Page[Job]{}, fmt.Errorf("tracking: list jobs: %w", err)
 	}
-	defer rows.Close()
 	page := Page[Job]{Items: []Job{}}
 	var last Delivery
-	for rows.Next() {
-		var startedAt *time.Time
-		var c Counts
-		d, err := scanDelivery(extraRow{rows, []any{&startedAt, &c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting,
-			&c.Imported, &c.Partially, &c.ValidationFailed, &c.Rejected, &c.Canceled}})
+	for _, r := range rows {
+		d, err := deliveryOf(r, nil)
 		if err != nil {
 			return Page[Job]{}, fmt.Errorf("tracking: list jobs: %w", err)
 		}
@@ -375,12 +292,8 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 			page.NextCursor = &next
 			break
 		}
-		page.Items = append(page.Items, NewJob(&d, startedAt, c))
+		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, Counts(r.Counts)))
 		last = d
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return Page[Job]{}, fmt.Errorf("tracking: list jobs: %w", err)
 	}
 	return page, nil
 }
@@ -466,40 +379,25 @@ func IngestionStatusOf(s State, errs []OperationError) string {
 	}
 }
 
-const operationColumns = `o.id, o.receipt_id, o.merchant_id, o.delivery_at, o.seq, o.line, o.resource_type, o.resource_key,
-	o.state, o.stage, o.errors, o.warnings, o.unresolved, o.retry_count, o.created_at, o.last_modified_at, o.expires_at,
-	o.last_tracking_id, o.last_tracking_code, o.last_message`
-
-func scanOperation(row pgx.Row) (OperationView, error) {
-	var (
-		o                  OperationView
-		state              string
-		stage              int16
-		errs, warns, unres []byte
-		tid                uuid.UUID
-	)
-	err := row.Scan(&o.ID, &o.ReceiptID, &o.MerchantID, &o.DeliveryAt, &o.Seq, &o.Line, &o.ResourceType, &o.ResourceKey,
-		&state, &stage, &errs, &warns, &unres, &o.RetryCount, &o.CreatedAt, &o.LastModifiedAt, &o.ExpiresAt,
-		&tid, &o.LastEvent.TrackingCode, &o.LastEvent.Message)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return o, ErrNotFound
-	}
+// operationView converts a row of operations; store.ErrNotFound is ErrNotFound.
+func operationView(r store.OperationView, err error) (OperationView, error) {
 	if err != nil {
-		return o, err
+		return OperationView{}, notFound(err)
 	}
-	o.State, o.Stage = State(state), Stage(stage)
-	o.DeliveryAt, o.CreatedAt, o.LastModifiedAt, o.ExpiresAt = o.DeliveryAt.UTC(), o.CreatedAt.UTC(), o.LastModifiedAt.UTC(), o.ExpiresAt.UTC()
-	o.LastEvent.TrackingID = hexID(tid)
-	if o.Errors, err = operationErrors(errs); err != nil {
+	o := OperationView{ID: uuid.UUID(r.ID), ReceiptID: r.ReceiptID, MerchantID: r.MerchantID, DeliveryAt: r.DeliveryAt.UTC(), Seq: r.Seq,
+		Line: r.Line, ResourceType: r.ResourceType, ResourceKey: r.ResourceKey, State: State(r.State), Stage: Stage(r.Stage),
+		RetryCount: r.RetryCount, CreatedAt: r.CreatedAt.UTC(), LastModifiedAt: r.LastModifiedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+		LastEvent: LastEvent{TrackingID: hexID(uuid.UUID(r.LastID)), TrackingCode: r.LastCode, Message: r.LastMessage}}
+	if o.Errors, err = operationErrors(r.Errors); err != nil {
 		return o, fmt.Errorf("tracking: errors of operation %s: %w", o.ID, err)
 	}
-	if o.Warnings, err = operationErrors(warns); err != nil {
+	if o.Warnings, err = operationErrors(r.Warnings); err != nil {
 		return o, fmt.Errorf("tracking: warnings of operation %s: %w", o.ID, err)
 	}
 	o.UnresolvedReferences = []ReferenceView{}
-	if len(unres) > 0 {
+	if len(r.Unresolved) > 0 {
 		var refs []catalog.Reference
-		if err := json.Unmarshal(unres, &refs); err != nil {
+		if err := json.Unmarshal(r.Unresolved, &refs); err != nil {
 			return o, fmt.Errorf("tracking: unresolved references of operation %s: %w", o.ID, err)
 		}
 		for _, r := range refs {
@@ -533,10 +431,7 @@ func operationErrors(raw []byte) ([]OperationError, error) {
 // caller scopes it), or ErrNotFound; an operation of an expired delivery is
 // not found.
 func (s *Store) OperationGet(ctx context.Context, id uuid.UUID) (OperationView, error) {
-	o, err := scanOperation(s.pool.QueryRow(ctx, `SELECT `+operationColumns+`
-		FROM operations o JOIN deliveries d ON d.receipt_id = o.receipt_id AND d.accepted_at = o.delivery_at
-		WHERE o.id = $1 AND o.expires_at > $2 AND d.expires_at > $2
-		ORDER BY o.delivery_at DESC LIMIT 1`, id, s.now()))
+	o, err := operationView(store.OperationsGet(ctx, s.pool, [16]byte(id), s.now()))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return o, fmt.Errorf("tracking: operation %s: %w", id, err)
 	}
@@ -557,40 +452,24 @@ func (s *Store) Operations(ctx context.Context, d *Delivery, f OperationFilter, 
 	if limit < 1 || limit > MaxPageLimit {
 		return Page[OperationView]{}, fmt.Errorf("tracking: limit %d out of range 1..%d", limit, MaxPageLimit)
 	}
-	args := []any{d.ReceiptID, d.AcceptedAt, s.now()}
-	where := []string{"o.receipt_id = $1", "o.delivery_at = $2", "o.expires_at > $3"}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if f.State != "" {
-		if !ValidState(f.State) {
-			return Page[OperationView]{}, ErrBadState
-		}
-		where = append(where, "o.state = "+arg(string(f.State)))
-	}
-	if f.ResourceType != "" {
-		where = append(where, "o.resource_type = "+arg(f.ResourceType))
-	}
-	if f.ResourceKey != "" {
-		where = append(where, "o.resource_key = "+arg(f.ResourceKey))
+	sf := store.OperationsFilter{Now: s.now(), State: string(f.State), ResourceType: f.ResourceType, ResourceKey: f.ResourceKey, AfterSeq: -1}
+	if f.State != "" && !ValidState(f.State) {
+		return Page[OperationView]{}, ErrBadState
 	}
 	if after != "" {
 		c, err := decodeCursor(after, cursorOperations)
 		if err != nil || c.Receipt != d.ReceiptID {
 			return Page[OperationView]{}, ErrBadCursor
 		}
-		where = append(where, "o.seq > "+arg(c.Seq))
+		sf.AfterSeq = c.Seq
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+operationColumns+` FROM operations o
-		WHERE `+strings.Join(where, " AND ")+` ORDER BY o.seq LIMIT `+arg(limit+1), args...)
+	rows, err := store.OperationsList(ctx, s.pool, d.ReceiptID, d.AcceptedAt, sf, limit+1)
 	if err != nil {
 		return Page[OperationView]{}, fmt.Errorf("tracking: operations of %s: %w", d.ReceiptID, err)
 	}
-	defer rows.Close()
 	page := Page[OperationView]{Items: []OperationView{}}
-	for rows.Next() {
-		o, err := scanOperation(rows)
+	for _, r := range rows {
+		o, err := operationView(r, nil)
 		if err != nil {
 			return Page[OperationView]{}, fmt.Errorf("tracking: operations of %s: %w", d.ReceiptID, err)
 		}
@@ -600,10 +479,6 @@ func (s *Store) Operations(ctx context.Context, d *Delivery, f OperationFilter, 
 			break
 		}
 		page.Items = append(page.Items, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return Page[OperationView]{}, fmt.Errorf("tracking: operations of %s: %w", d.ReceiptID, err)
 	}
 	return page, nil
 }
@@ -654,40 +529,29 @@ type Overview struct {
 // state, per merchant: of one merchant, or of all with Operator; optionally
 // only deliveries of one job status (ErrBadJobStatus for an unknown one).
 func (s *Store) Overview(ctx context.Context, merchant, status string) (Overview, error) {
-	args := []any{s.now()}
-	where := "d.expires_at > $1"
+	f := store.DeliveriesFilter{Now: s.now(), JobStatus: status}
 	if merchant != Operator {
-		args = append(args, merchant)
-		where += " AND d.merchant_id = $2"
+		f.Merchant = merchant
 	}
-	if status != "" {
-		cond, ok := jobStatusFilters[status]
-		if !ok {
-			return Overview{}, ErrBadJobStatus
-		}
-		where += " AND (" + cond + ")"
+	if status != "" && !ValidJobStatus(status) {
+		return Overview{}, ErrBadJobStatus
 	}
-	rows, err := s.pool.Query(ctx, `SELECT d.merchant_id, count(*), sum(c.n_queued + c.n_processing)::bigint,
-			sum(c.n_unresolved)::bigint, sum(c.n_waiting)::bigint, sum(c.n_imported)::bigint, sum(c.n_partially)::bigint,
-			sum(c.n_validation_failed)::bigint, sum(c.n_rejected)::bigint, sum(c.n_canceled)::bigint
-		FROM deliveries d `+countsLateral+`
-		WHERE `+where+`
-		GROUP BY d.merchant_id ORDER BY d.merchant_id`, args...)
+	rows, err := store.DeliveriesOverview(ctx, s.pool, f)
+	if errors.Is(err, store.ErrUnknownStatus) {
+		return Overview{}, ErrBadJobStatus
+	}
 	if err != nil {
 		return Overview{}, fmt.Errorf("tracking: summary: %w", err)
 	}
 	out := Overview{Merchants: []MerchantOverview{}}
-	var m MerchantOverview
-	_, err = pgx.ForEachRow(rows, []any{&m.MerchantID, &m.Deliveries, &m.Operations.Processing, &m.Operations.Unresolved,
-		&m.Operations.WaitForMasterVariant, &m.Operations.Imported, &m.Operations.PartiallyImported,
-		&m.Operations.ValidationFailed, &m.Operations.Rejected, &m.Operations.Canceled}, func() error {
+	for _, r := range rows {
+		m := MerchantOverview{MerchantID: r.MerchantID, Deliveries: r.Deliveries, Operations: StateCounts{
+			Processing: r.Processing, Unresolved: r.Unresolved, WaitForMasterVariant: r.WaitForMasterVariant,
+			Imported: r.Imported, PartiallyImported: r.PartiallyImported, ValidationFailed: r.ValidationFailed,
+			Rejected: r.Rejected, Canceled: r.Canceled}}
 		out.Merchants = append(out.Merchants, m)
 		out.Total.Deliveries += m.Deliveries
 		out.Total.Operations.add(m.Operations)
-		return nil
-	})
-	if err != nil {
-		return Overview{}, fmt.Errorf("tracking: summary: %w", err)
 	}
 	return out, nil
 }
@@ -708,23 +572,9 @@ type ErrorRow struct {
 // ErrorRows calls fn for every error of every operation of the delivery
 // that has errors, in delivery order, streaming from the database.
 func (s *Store) ErrorRows(ctx context.Context, d *Delivery, fn func(ErrorRow) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT o.id, o.line, o.resource_key, o.resource_type, o.state,
-			coalesce(x.e->>'type', ''), coalesce(x.e->>'code', ''), coalesce(x.e->>'field', ''), coalesce(x.e->>'description', '')
-		FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.errors) WITH ORDINALITY AS x(e, k)
-		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.expires_at > $3
-			AND o.errors IS NOT NULL AND jsonb_typeof(o.errors) = 'array'
-		ORDER BY o.seq, x.k`, d.ReceiptID, d.AcceptedAt, s.now())
-	if err != nil {
-		return fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
-	}
-	var (
-		row   ErrorRow
-		state string
-	)
-	_, err = pgx.ForEachRow(rows, []any{&row.OperationID, &row.Line, &row.ResourceKey, &row.ResourceType, &state,
-		&row.Type, &row.Code, &row.Field, &row.Description}, func() error {
-		row.State = State(state)
-		return fn(row)
+	err := store.OperationsErrors(ctx, s.pool, d.ReceiptID, d.AcceptedAt, s.now(), func(r store.OperationError) error {
+		return fn(ErrorRow{OperationID: uuid.UUID(r.OperationID), Line: r.Line, ResourceKey: r.ResourceKey, ResourceType: r.ResourceType,
+			State: State(r.State), Type: r.Type, Code: r.Code, Field: r.Field, Description: r.Description})
 	})
 	if err != nil {
 		return fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)

@@ -3,6 +3,8 @@ package tracking
 import (
 	"strings"
 	"time"
+
+	"github.com/importd/importd/internal/store"
 )
 
 // StatusOf is the /status body of delivery d with counts c at now: the
@@ -11,6 +13,5 @@ func StatusOf(d *Delivery, c Counts, now time.Time) StatusBody { return statusBo
 
 // KnownSummaryFilter reports whether s is a /summary ?status= value.
 func KnownSummaryFilter(s string) bool {
-	_, ok := summaryFilters[strings.ToLower(s)]
-	return ok
+	return store.OperationsSummaryFilter(strings.ToLower(s))
 }

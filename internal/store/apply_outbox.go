@@ -65,3 +65,10 @@ func ApplyOutboxDelete(ctx context.Context, db database.DBTX, ids []int64) error
 	}
 	return nil
 }
+
+// ApplyOutboxDeleteRange deletes the rows of deliveries accepted in
+// [lower, upper): their partitions are being dropped.
+func ApplyOutboxDeleteRange(ctx context.Context, db database.DBTX, lower, upper time.Time) error {
+	_, err := db.Exec(ctx, "DELETE FROM apply_outbox WHERE delivery_at >= $1 AND delivery_at < $2", lower, upper)
+	return err
+}

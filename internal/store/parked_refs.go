@@ -266,3 +266,39 @@ func ParkedRefsCategoryCycle(ctx context.Context, db database.DBTX, merchant, se
 	}
 	return path, nil
 }
+
+// ParkedRefsDeleteOps deletes every parked reference of the operations of
+// the delivery (receipt, at) at seqs.
+func ParkedRefsDeleteOps(ctx context.Context, db database.DBTX, receipt string, at time.Time, seqs []int) error {
+	if _, err := db.Exec(ctx, `DELETE FROM parked_refs WHERE receipt_id = $1 AND delivery_at = $2 AND seq = any($3)`,
+		receipt, at, seqs); err != nil {
+		return fmt.Errorf("store: unpark operations: %w", err)
+	}
+	return nil
+}
+
+// MissingRef is a reference operations of a delivery are parked on, with
+// how many.
+type MissingRef struct {
+	TypeID     string
+	Key        string
+	Operations int64
+}
+
+// ParkedRefsMissing returns up to limit references the delivery's parked
+// operations wait for, the most waited for first.
+func ParkedRefsMissing(ctx context.Context, db database.DBTX, receipt string, at time.Time, limit int) ([]MissingRef, error) {
+	rows, err := db.Query(ctx, `SELECT type_id, key, count(*) FROM parked_refs
+		WHERE receipt_id = $1 AND delivery_at = $2
+		GROUP BY type_id, key ORDER BY count(*) DESC, type_id, key LIMIT $3`, receipt, at, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []MissingRef
+	var m MissingRef
+	_, err = pgx.ForEachRow(rows, []any{&m.TypeID, &m.Key, &m.Operations}, func() error {
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}

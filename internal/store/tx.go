@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -13,7 +15,29 @@ import (
 // announce, what is not committed yet.
 type Tx struct {
 	pgx.Tx
-	after []func()
+	after  []func()
+	locked map[rowKey]bool // delivery rows locked (DeliveriesLock)
+}
+
+// rowKey names a delivery's rows in every table.
+type rowKey struct {
+	receipt string
+	at      time.Time
+}
+
+// ErrLockOrder means a transaction asked for a delivery's locks out of the
+// one order every writer follows (see the package doc).
+var ErrLockOrder = errors.New("store: delivery locks out of order")
+
+func (tx *Tx) lockedRow(receipt string, at time.Time) {
+	if tx.locked == nil {
+		tx.locked = map[rowKey]bool{}
+	}
+	tx.locked[rowKey{receipt, at.UTC()}] = true
+}
+
+func (tx *Tx) rowLocked(receipt string, at time.Time) bool {
+	return tx.locked[rowKey{receipt, at.UTC()}]
 }
 
 // AfterCommit queues fn to run after the transaction commits; it does not
