@@ -3,7 +3,6 @@ package catalogtest
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/store"
 )
 
 // requireResources checks the resources a result stands for, when the
@@ -288,8 +288,7 @@ func testTransient(t *testing.T, m *mode) {
 		tx, err := m.h.Pool.Begin(ctx)
 		require.NoError(t, err)
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		_, err = tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(limit.Milliseconds(), 10))
-		require.NoError(t, err)
+		require.NoError(t, store.SetStatementTimeout(ctx, tx, limit))
 		sp, err := tx.Begin(ctx)
 		require.NoError(t, err)
 		_, err = m.tx.ApplyTx(ctx, sp, mc, batch)
