@@ -28,7 +28,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s).
 	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./catalog -run '^$$' -fuzz '^FuzzAttributeValue$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./tracking -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzServer$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/bus -run '^$$' -fuzz '^FuzzDecodeWork$$' -fuzztime $(FUZZTIME)
 

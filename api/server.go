@@ -58,10 +58,11 @@ type ServerConfig struct {
 	MaxStreamsPerToken int
 }
 
-// Server is the query service: the three tracking endpoints and the /v1 API
-// of docs/contract.md ("HTTP"), /healthz, /readyz and /metrics.
+// Server is the query service: the CDON endpoints (/import/...) and the /v1
+// API of docs/contract.md ("HTTP"), /healthz, /readyz and /metrics.
 type Server struct {
 	store   *tracking.Store
+	views   *views
 	logger  *zap.Logger
 	cfg     ServerConfig
 	mux     *http.ServeMux
@@ -91,7 +92,7 @@ func NewServer(store *tracking.Store, cfg ServerConfig, logger *zap.Logger) *Ser
 	if cfg.MaxStreamsPerToken == 0 {
 		cfg.MaxStreamsPerToken = DefaultMaxStreamsPerToken
 	}
-	s := &Server{store: store, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux(),
+	s := &Server{store: store, views: &views{ts: store}, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux(),
 		streams: newStreamLimiter(cfg.MaxStreams, cfg.MaxStreamsPerToken)}
 	s.handle("GET /import/{receiptId}/status", s.status)
 	s.handle("GET /import/{receiptId}/summary", s.streamed(s.summary))
@@ -298,8 +299,8 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	filter := r.URL.Query().Get("status")
-	if filter != "" && !tracking.KnownSummaryFilter(filter) {
-		writeError(w, http.StatusBadRequest, tracking.ErrBadFilter.Error())
+	if !knownFilter(filter) {
+		writeError(w, http.StatusBadRequest, ErrBadFilter.Error())
 		return
 	}
 	if d.IngestState == tracking.IngestReceiving && c.Total == 0 {
@@ -331,7 +332,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	n := 0
-	err := s.store.Summary(r.Context(), d, filter, func(row tracking.SummaryRow) error {
+	err := s.views.Summary(r.Context(), d, filter, func(row SummaryRow) error {
 		if n > 0 {
 			bw.WriteByte(',')
 		}
@@ -369,17 +370,17 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	}
 	product := r.PathValue("productId")
 	q := r.URL.Query()
-	limit := tracking.DefaultHistoryLimit
+	limit := DefaultHistoryLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > tracking.MaxPageLimit {
+		if err != nil || n < 1 || n > MaxPageLimit {
 			writeError(w, http.StatusBadRequest, msgBadLimit)
 			return
 		}
 		limit = n
 	}
-	events, next, err := s.store.History(r.Context(), d, product, q.Get("cursor"), limit)
-	if errors.Is(err, tracking.ErrBadCursor) {
+	events, next, err := s.views.History(r.Context(), d, product, q.Get("cursor"), limit)
+	if errors.Is(err, ErrBadCursor) {
 		writeError(w, http.StatusBadRequest, msgBadCursor)
 		return
 	}

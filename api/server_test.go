@@ -195,7 +195,7 @@ func TestSummaryEndpoint(t *testing.T) {
 	require.False(t, sum.IsComplete)
 	require.Len(t, sum.Products, 2500)
 	require.Equal(t, []string{"Description", "ProductId", "Status", "StatusCode", "TrackingCode", "TrackingId"}, keysOf(t, sum.Products[0]))
-	var first tracking.SummaryRow
+	var first api.SummaryRow
 	require.NoError(t, json.Unmarshal(sum.Products[0], &first))
 	require.Equal(t, keys[0], first.ProductID)
 	require.Equal(t, "Queued", first.Status)
@@ -208,7 +208,7 @@ func TestSummaryEndpoint(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &sum))
 	require.Len(t, sum.Products, 5)
 	for _, p := range sum.Products {
-		var row tracking.SummaryRow
+		var row api.SummaryRow
 		require.NoError(t, json.Unmarshal(p, &row))
 		require.Equal(t, "Failed", row.Status)
 		require.Equal(t, 4, row.StatusCode)
@@ -237,7 +237,7 @@ func TestHistoryEndpoint(t *testing.T) {
 	require.Len(t, events, 2)
 	require.Equal(t, []string{"ChannelId", "DebugInformation", "MerchantId", "Message", "ProductId", "ReceiptId", "Timestamp", "TrackingCode", "TrackingId"},
 		keysOf(t, must(json.Marshal(events[0]))))
-	var evs []tracking.EventBody
+	var evs []api.EventBody
 	require.NoError(t, json.Unmarshal(body, &evs))
 	require.Equal(t, int(tracking.CodeRecordReceived), evs[0].TrackingCode, "oldest first")
 	require.Equal(t, int(tracking.CodeValidationFailed), evs[1].TrackingCode)
@@ -302,19 +302,19 @@ func TestHistoryCapped(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
-	keys := make([]string, tracking.DefaultHistoryLimit+1)
+	keys := make([]string, api.DefaultHistoryLimit+1)
 	for i := range keys {
 		keys[i] = "shared-key" // every record one key: an event each
 	}
 	f.deliver("history-0001", "m1", keys, tracking.IngestDone)
 
-	fetch := func(path string) ([]tracking.EventBody, string) {
+	fetch := func(path string) ([]api.EventBody, string) {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
-		var events []tracking.EventBody
+		var events []api.EventBody
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &events))
 		next := ""
 		if l := rec.Header().Get("Link"); l != "" {
@@ -323,16 +323,16 @@ func TestHistoryCapped(t *testing.T) {
 		return events, next
 	}
 	all, next := fetch("/import/history-0001/shared-key")
-	require.Len(t, all, tracking.DefaultHistoryLimit, "capped")
+	require.Len(t, all, api.DefaultHistoryLimit, "capped")
 	require.NotEmpty(t, next, "and the rest is linked")
 	rest, next := fetch(next)
 	require.Len(t, rest, 1)
 	require.Empty(t, next)
 	all = append(all, rest...)
 
-	var paged []tracking.EventBody
+	var paged []api.EventBody
 	for path := "/import/history-0001/shared-key?limit=300"; path != ""; {
-		var page []tracking.EventBody
+		var page []api.EventBody
 		page, path = fetch(path)
 		require.LessOrEqual(t, len(page), 300)
 		paged = append(paged, page...)

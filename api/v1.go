@@ -34,10 +34,10 @@ const (
 // pageParams reads ?limit= and ?cursor=, answering 400 itself for a bad limit.
 func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
 	q := r.URL.Query()
-	limit = tracking.DefaultPageLimit
+	limit = DefaultPageLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > tracking.MaxPageLimit {
+		if err != nil || n < 1 || n > MaxPageLimit {
 			writeError(w, http.StatusBadRequest, msgBadLimit)
 			return 0, "", false
 		}
@@ -49,7 +49,7 @@ func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string
 // listError answers a list's error: 400 for the caller's mistakes.
 func (s *Server) listError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, tracking.ErrBadCursor):
+	case errors.Is(err, ErrBadCursor):
 		writeError(w, http.StatusBadRequest, msgBadCursor)
 	case errors.Is(err, tracking.ErrBadJobStatus):
 		writeError(w, http.StatusBadRequest, msgBadStatus)
@@ -67,12 +67,12 @@ func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := tracking.JobFilter{Merchant: scopeOf(r.Context()), Status: q.Get("status"), Reference: q.Get("reference")}
+	f := JobFilter{Merchant: scopeOf(r.Context()), Status: q.Get("status"), Reference: q.Get("reference")}
 	if f.Status != "" && !tracking.ValidJobStatus(f.Status) {
 		writeError(w, http.StatusBadRequest, msgBadStatus)
 		return
 	}
-	page, err := s.store.Jobs(r.Context(), f, after, limit)
+	page, err := s.views.Jobs(r.Context(), f, after, limit)
 	if err != nil {
 		s.listError(w, r, err)
 		return
@@ -86,7 +86,7 @@ func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	j, err := s.store.Job(r.Context(), d, true)
+	j, err := s.views.Job(r.Context(), d, true)
 	if errors.Is(err, tracking.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
 		return
@@ -109,12 +109,12 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := tracking.OperationFilter{State: tracking.State(q.Get("state")), ResourceType: q.Get("resourceType"), ResourceKey: q.Get("resourceKey")}
+	f := OperationFilter{State: tracking.State(q.Get("state")), ResourceType: q.Get("resourceType"), ResourceKey: q.Get("resourceKey")}
 	if f.State != "" && !tracking.ValidState(f.State) {
 		writeError(w, http.StatusBadRequest, msgBadState)
 		return
 	}
-	page, err := s.store.Operations(r.Context(), d, f, after, limit)
+	page, err := s.views.Operations(r.Context(), d, f, after, limit)
 	if err != nil {
 		s.listError(w, r, err)
 		return
@@ -125,7 +125,7 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 // operation loads the operation named in the path, answering 404 itself
 // when there is none: a malformed id, or another merchant's operation, is
 // just as unknown.
-func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*tracking.OperationView, bool) {
+func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*OperationView, bool) {
 	raw := r.PathValue("id")
 	notFound := func() { writeError(w, http.StatusNotFound, "no operation with id "+raw) }
 	id, err := uuid.Parse(raw)
@@ -133,7 +133,7 @@ func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*tracking.Op
 		notFound()
 		return nil, false
 	}
-	o, err := s.store.OperationGet(r.Context(), id)
+	o, err := s.views.OperationGet(r.Context(), id)
 	if scope := scopeOf(r.Context()); err == nil && scope != tracking.Operator && scope != o.MerchantID {
 		err = tracking.ErrNotFound
 	}
@@ -169,7 +169,7 @@ func (s *Server) v1Summary(w http.ResponseWriter, r *http.Request) {
 	if m := q.Get("merchantId"); merchant == tracking.Operator && m != "" {
 		merchant = m // a merchant token is restricted to itself whatever it asks
 	}
-	sum, err := s.store.Overview(r.Context(), merchant, status)
+	sum, err := s.views.Overview(r.Context(), merchant, status)
 	if err != nil {
 		s.listError(w, r, err)
 		return
@@ -195,7 +195,7 @@ func (s *Server) v1ErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	cw.Write(errorsCSVHeader)
 	n := 0
 	rec := make([]string, len(errorsCSVHeader))
-	err := s.store.ErrorRows(r.Context(), d, func(e tracking.ErrorRow) error {
+	err := s.views.ErrorRows(r.Context(), d, func(e ErrorRow) error {
 		rec[0], rec[1], rec[2], rec[3], rec[4] = e.OperationID.String(), strconv.Itoa(e.Line), e.ResourceKey, e.ResourceType, string(e.State)
 		rec[5], rec[6], rec[7], rec[8] = e.Type, e.Code, e.Field, e.Description
 		if err := cw.Write(rec); err != nil {

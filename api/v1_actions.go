@@ -217,7 +217,7 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("rejected operation retried on request", zap.String("receipt", d.ReceiptID), zap.Stringer("operation", o.ID))
-	got, err := s.store.OperationGet(r.Context(), o.ID)
+	got, err := s.views.OperationGet(r.Context(), o.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -227,7 +227,7 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 
 // writeJob answers with the delivery's job object, in detail.
 func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, d *tracking.Delivery) {
-	job, err := s.store.Job(r.Context(), d, true)
+	job, err := s.views.Job(r.Context(), d, true)
 	if err != nil {
 		s.fail(w, r, err)
 		return

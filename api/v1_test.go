@@ -140,7 +140,7 @@ func TestV1JobObject(t *testing.T) {
 	code, body := get(t, srv, "/v1/imports/job-mixed-1", tokenA)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	require.Equal(t, jobDetailKeys, keysOf(t, body))
-	j := decode[tracking.Job](t, body)
+	j := decode[api.Job](t, body)
 	require.Equal(t, "job-mixed-1", j.ReceiptID)
 	require.Equal(t, "ma", j.MerchantID)
 	require.Equal(t, "Product", j.ResourceType)
@@ -202,16 +202,16 @@ func TestV1JobObject(t *testing.T) {
 	require.NotContains(t, string(raw["errors"]), "DISCARDED", "warnings are no errors")
 
 	require.NotNil(t, j.MissingReferences)
-	require.Equal(t, []tracking.MissingReference{{TypeID: "category", Key: "shoes", Operations: 2}, {TypeID: "product-variant", Key: "sku-1", Operations: 1}},
+	require.Equal(t, []api.MissingReference{{TypeID: "category", Key: "shoes", Operations: 2}, {TypeID: "product-variant", Key: "sku-1", Operations: 1}},
 		*j.MissingReferences)
 
 	// The store's Job, for the action handlers, answers the same object.
 	d, err := f.store.DeliveryGet(context.Background(), "job-mixed-1")
 	require.NoError(t, err)
-	sj, err := f.store.Job(context.Background(), &d, true)
+	sj, err := api.JobOf(context.Background(), f.store, &d, true)
 	require.NoError(t, err)
 	require.JSONEq(t, string(body), string(must(json.Marshal(sj))))
-	plain, err := f.store.Job(context.Background(), &d, false)
+	plain, err := api.JobOf(context.Background(), f.store, &d, false)
 	require.NoError(t, err)
 	require.Equal(t, jobKeys, keysOf(t, must(json.Marshal(plain))))
 }
@@ -248,7 +248,7 @@ func TestV1JobStatuses(t *testing.T) {
 	for receipt, tt := range want {
 		code, body := get(t, srv, "/v1/imports/"+receipt, tokenA)
 		require.Equal(t, http.StatusOK, code, receipt)
-		j := decode[tracking.Job](t, body)
+		j := decode[api.Job](t, body)
 		require.Equal(t, tt.status, j.Status, receipt)
 		require.Equal(t, tt.delivery, j.DeliveryStatus, receipt)
 		require.Equal(t, tt.completed, j.CompletedAt != nil, receipt)
@@ -267,7 +267,7 @@ func TestV1JobStatuses(t *testing.T) {
 	for _, status := range []string{tracking.JobPending, tracking.JobInProgress, tracking.JobInterrupted, tracking.JobCompleted} {
 		code, body := get(t, srv, "/v1/imports?status="+status, tokenA)
 		require.Equal(t, http.StatusOK, code, "%s", body)
-		page := decode[tracking.Page[tracking.Job]](t, body)
+		page := decode[api.Page[api.Job]](t, body)
 		var got, exp []string
 		for _, j := range page.Items {
 			require.Equal(t, status, j.Status)
@@ -314,7 +314,7 @@ func TestV1ImportsPagination(t *testing.T) {
 			code, body := get(t, srv, path, token)
 			require.Equal(t, http.StatusOK, code, "%s", body)
 			require.Equal(t, []string{"items", "nextCursor"}, keysOf(t, body))
-			page := decode[tracking.Page[tracking.Job]](t, body)
+			page := decode[api.Page[api.Job]](t, body)
 			require.LessOrEqual(t, len(page.Items), limit)
 			for _, j := range page.Items {
 				receipts = append(receipts, j.ReceiptID)
@@ -355,7 +355,7 @@ func TestV1ImportsPagination(t *testing.T) {
 		require.JSONEq(t, `{"error":"limit must be 1..1000"}`, string(body))
 	}
 	_, body = get(t, srv, "/v1/imports?limit=2", tokenA)
-	good := *decode[tracking.Page[tracking.Job]](t, body).NextCursor
+	good := *decode[api.Page[api.Job]](t, body).NextCursor
 	raw, err := base64.RawURLEncoding.DecodeString(good)
 	require.NoError(t, err)
 	tampered := bytes.Replace(raw, []byte("list-a-06"), []byte("list-a-05"), 1)
@@ -384,9 +384,9 @@ func TestV1Operations(t *testing.T) {
 	f.exec(`UPDATE operations SET resource_type = 'Category' WHERE receipt_id = 'ops-one-1' AND seq % 5 = 0`)
 	mixedDelivery(f)
 
-	walk := func(receipt, query string, limit int) []tracking.OperationView {
+	walk := func(receipt, query string, limit int) []api.OperationView {
 		t.Helper()
-		var out []tracking.OperationView
+		var out []api.OperationView
 		cursor := ""
 		for pages := 0; ; pages++ {
 			require.Less(t, pages, 30)
@@ -397,7 +397,7 @@ func TestV1Operations(t *testing.T) {
 			code, body := get(t, srv, path, tokenA)
 			require.Equal(t, http.StatusOK, code, "%s", body)
 			require.Equal(t, []string{"items", "nextCursor"}, keysOf(t, body))
-			page := decode[tracking.Page[tracking.OperationView]](t, body)
+			page := decode[api.Page[api.OperationView]](t, body)
 			out = append(out, page.Items...)
 			if page.NextCursor == nil {
 				return out
@@ -406,7 +406,7 @@ func TestV1Operations(t *testing.T) {
 			cursor = *page.NextCursor
 		}
 	}
-	seqs := func(ops []tracking.OperationView) []int {
+	seqs := func(ops []api.OperationView) []int {
 		var s []int
 		for _, o := range ops {
 			s = append(s, o.Line-1)
@@ -443,7 +443,7 @@ func TestV1Operations(t *testing.T) {
 	code, body = get(t, srv, "/v1/operations/"+id.String(), tokenA)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	require.Equal(t, operationKeys, keysOf(t, body))
-	o := decode[tracking.OperationView](t, body)
+	o := decode[api.OperationView](t, body)
 	require.Equal(t, id, o.ID)
 	require.Equal(t, "ops-one-1", o.ReceiptID)
 	require.Equal(t, "ma", o.MerchantID)
@@ -460,18 +460,18 @@ func TestV1Operations(t *testing.T) {
 	ingestion := map[int]string{0: "SUCCESS", 1: "SUCCESS", 2: "TIMEOUT_ERROR", 3: "INPROGRESS", 5: "INPROGRESS", 6: "DATA_ERROR", 7: "INPROGRESS", 8: "DATA_ERROR", 14: "DATA_ERROR"}
 	for seq, want := range ingestion {
 		_, body := get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", seq).String(), tokenA)
-		require.Equal(t, want, decode[tracking.OperationView](t, body).IngestionStatus, "seq %d", seq)
+		require.Equal(t, want, decode[api.OperationView](t, body).IngestionStatus, "seq %d", seq)
 	}
 	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", 3).String(), tokenA)
-	o = decode[tracking.OperationView](t, body)
-	require.Equal(t, []tracking.ReferenceView{{TypeID: "category", Key: "shoes"}, {TypeID: "product-variant", Key: "sku-1"}}, o.UnresolvedReferences)
+	o = decode[api.OperationView](t, body)
+	require.Equal(t, []api.ReferenceView{{TypeID: "category", Key: "shoes"}, {TypeID: "product-variant", Key: "sku-1"}}, o.UnresolvedReferences)
 	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", 1).String(), tokenA)
 	require.Contains(t, string(body), `"warnings":[{"type":"DATA_ERROR","code":"DISCARDED","field":"attributes.0","description":"unknown attribute"}]`)
 	_, body = get(t, srv, "/v1/operations/"+tracking.OperationID("ma", "job-mixed-1", 2).String(), tokenA)
 	require.Contains(t, string(body), `{"type":"SYSTEM_ERROR","code":"TARGET_FAILURE","field":null,"description":"boom"}`)
 
 	// The store's OperationGet, for the action handlers, answers the same object.
-	so, err := f.store.OperationGet(context.Background(), tracking.OperationID("ma", "job-mixed-1", 2))
+	so, err := api.OperationOf(context.Background(), f.store, tracking.OperationID("ma", "job-mixed-1", 2))
 	require.NoError(t, err)
 	require.JSONEq(t, string(body), string(must(json.Marshal(so))))
 	require.Equal(t, 2, so.Ref().Seq)
@@ -495,9 +495,9 @@ func TestV1Operations(t *testing.T) {
 		require.JSONEq(t, `{"error":"limit must be 1..1000"}`, string(body))
 	}
 	_, body = get(t, srv, "/v1/imports/ops-two-2/operations?limit=1", tokenA)
-	otherCursor := *decode[tracking.Page[tracking.OperationView]](t, body).NextCursor
+	otherCursor := *decode[api.Page[api.OperationView]](t, body).NextCursor
 	_, body = get(t, srv, "/v1/imports?limit=1", tokenA)
-	importsCursor := *decode[tracking.Page[tracking.Job]](t, body).NextCursor
+	importsCursor := *decode[api.Page[api.Job]](t, body).NextCursor
 	for _, c := range []string{otherCursor, importsCursor, "garbage", otherCursor[1:]} {
 		code, _ := get(t, srv, "/v1/imports/ops-one-1/operations?cursor="+url.QueryEscape(c), tokenA)
 		require.Equal(t, http.StatusBadRequest, code, "a cursor of another list: %s", c)
@@ -533,20 +533,20 @@ func TestV1Summary(t *testing.T) {
 	require.Equal(t, []string{"deliveries", "merchantId", "operations"}, keysOf(t, raw.Merchants[0]))
 	require.Equal(t, []string{"deliveries", "operations"}, keysOf(t, must(json.Marshal(raw.Total))))
 	require.Equal(t, stateCountKeys, keysOf(t, raw.Total["operations"]))
-	ov := decode[tracking.Overview](t, body)
-	a := tracking.MerchantOverview{MerchantID: "ma", Deliveries: 2, Operations: tracking.StateCounts{
+	ov := decode[api.Overview](t, body)
+	a := api.MerchantOverview{MerchantID: "ma", Deliveries: 2, Operations: api.StateCounts{
 		Processing: 2, Unresolved: 2, WaitForMasterVariant: 1, Imported: 1, PartiallyImported: 1, ValidationFailed: 8, Rejected: 1, Canceled: 1}}
-	b := tracking.MerchantOverview{MerchantID: "mb", Deliveries: 2, Operations: tracking.StateCounts{Processing: 3}}
-	require.Equal(t, []tracking.MerchantOverview{a, b}, ov.Merchants)
-	require.Equal(t, tracking.OverviewTotal{Deliveries: 4, Operations: tracking.StateCounts{
+	b := api.MerchantOverview{MerchantID: "mb", Deliveries: 2, Operations: api.StateCounts{Processing: 3}}
+	require.Equal(t, []api.MerchantOverview{a, b}, ov.Merchants)
+	require.Equal(t, api.OverviewTotal{Deliveries: 4, Operations: api.StateCounts{
 		Processing: 5, Unresolved: 2, WaitForMasterVariant: 1, Imported: 1, PartiallyImported: 1, ValidationFailed: 8, Rejected: 1, Canceled: 1}}, ov.Total)
 
 	_, body = get(t, srv, "/v1/summary?merchantId=mb", tokenOperator)
-	require.Equal(t, []tracking.MerchantOverview{b}, decode[tracking.Overview](t, body).Merchants)
+	require.Equal(t, []api.MerchantOverview{b}, decode[api.Overview](t, body).Merchants)
 	_, body = get(t, srv, "/v1/summary?status=pending", tokenOperator)
-	ov = decode[tracking.Overview](t, body)
-	require.Equal(t, []tracking.MerchantOverview{
-		{MerchantID: "ma", Deliveries: 1, Operations: tracking.StateCounts{Processing: 1, ValidationFailed: 1}}, b1(b)}, ov.Merchants)
+	ov = decode[api.Overview](t, body)
+	require.Equal(t, []api.MerchantOverview{
+		{MerchantID: "ma", Deliveries: 1, Operations: api.StateCounts{Processing: 1, ValidationFailed: 1}}, b1(b)}, ov.Merchants)
 	_, body = get(t, srv, "/v1/summary?status=interrupted", tokenOperator)
 	require.JSONEq(t, `{"merchants":[],"total":{"deliveries":0,"operations":{"processing":0,"unresolved":0,"waitForMasterVariant":0,
 		"imported":0,"partiallyImported":0,"validationFailed":0,"rejected":0,"canceled":0}}}`, string(body))
@@ -555,8 +555,8 @@ func TestV1Summary(t *testing.T) {
 	for _, q := range []string{"", "?merchantId=ma", "?merchantId=mb"} {
 		code, body := get(t, srv, "/v1/summary"+q, tokenB)
 		require.Equal(t, http.StatusOK, code)
-		ov := decode[tracking.Overview](t, body)
-		require.Equal(t, []tracking.MerchantOverview{b}, ov.Merchants, q)
+		ov := decode[api.Overview](t, body)
+		require.Equal(t, []api.MerchantOverview{b}, ov.Merchants, q)
 		require.EqualValues(t, 2, ov.Total.Deliveries)
 	}
 	code, body = get(t, srv, "/v1/summary?status=done", tokenOperator)
@@ -565,7 +565,7 @@ func TestV1Summary(t *testing.T) {
 }
 
 // b1 is merchant b with only its pending delivery.
-func b1(b tracking.MerchantOverview) tracking.MerchantOverview {
+func b1(b api.MerchantOverview) api.MerchantOverview {
 	b.Deliveries = 1
 	return b
 }
@@ -703,18 +703,18 @@ func TestV1Isolation(t *testing.T) {
 	require.Nil(t, d.InterruptedAt, "not canceled by another merchant")
 	code, body := get(t, srv, "/v1/operations/"+rejected, tokenA)
 	require.Equal(t, http.StatusOK, code)
-	require.Equal(t, tracking.StateRejected, decode[tracking.OperationView](t, body).State, "not retried by another merchant")
+	require.Equal(t, tracking.StateRejected, decode[api.OperationView](t, body).State, "not retried by another merchant")
 	// Its own merchant may.
 	code, body = send(t, srv, http.MethodPost, "/v1/operations/"+rejected+"/retry", tokenA)
 	require.Equal(t, http.StatusOK, code, "%s", body)
-	require.Equal(t, tracking.StateProcessing, decode[tracking.OperationView](t, body).State)
+	require.Equal(t, tracking.StateProcessing, decode[api.OperationView](t, body).State)
 
 	_, body = get(t, srv, "/v1/imports", tokenB)
-	page := decode[tracking.Page[tracking.Job]](t, body)
+	page := decode[api.Page[api.Job]](t, body)
 	require.Len(t, page.Items, 1)
 	require.Equal(t, "iso-of-b-1", page.Items[0].ReceiptID)
 	_, body = get(t, srv, "/v1/summary", tokenB)
-	ov := decode[tracking.Overview](t, body)
+	ov := decode[api.Overview](t, body)
 	require.EqualValues(t, 1, ov.Total.Deliveries)
 	require.EqualValues(t, 1, ov.Total.Operations.Processing)
 }
@@ -742,8 +742,8 @@ func TestV1Expired(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.JSONEq(t, `{"items":[],"nextCursor":null}`, string(body))
 	_, body = get(t, srv, "/v1/summary", tokenOperator)
-	require.EqualValues(t, 0, decode[tracking.Overview](t, body).Total.Deliveries)
-	require.Empty(t, decode[tracking.Overview](t, body).Merchants)
+	require.EqualValues(t, 0, decode[api.Overview](t, body).Total.Deliveries)
+	require.Empty(t, decode[api.Overview](t, body).Merchants)
 	_, body = get(t, now, "/v1/summary", tokenOperator)
-	require.EqualValues(t, 1, decode[tracking.Overview](t, body).Total.Deliveries)
+	require.EqualValues(t, 1, decode[api.Overview](t, body).Total.Deliveries)
 }

@@ -184,6 +184,9 @@ func OperationID(merchant, receipt string, seq int) uuid.UUID {
 
 var operationNamespace = uuid.MustParse("8f0c5d4e-3b5a-4f4e-9a53-1d7c8e2b6a90")
 
+// DeliveryOf converts a row of deliveries to a Delivery.
+func DeliveryOf(r store.DeliveryRow) (Delivery, error) { return deliveryOf(r, nil) }
+
 // deliveryOf converts a row of deliveries; store.ErrNotFound is ErrNotFound.
 func deliveryOf(r store.DeliveryRow, err error) (Delivery, error) {
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/tracking"
 )
 
@@ -229,10 +230,10 @@ func (c *Client) Summary(ctx context.Context, query url.Values) ([]byte, Summary
 
 // History returns the tracking events of one record of a delivery
 // (GET /import/{receipt}/{productId}).
-func (c *Client) History(ctx context.Context, receipt, productID string) ([]byte, []tracking.EventBody, error) {
+func (c *Client) History(ctx context.Context, receipt, productID string) ([]byte, []api.EventBody, error) {
 	// The service answers a page at a time; the header names the next.
 	path := "/import/" + url.PathEscape(receipt) + "/" + url.PathEscape(productID)
-	var all []tracking.EventBody
+	var all []api.EventBody
 	var query url.Values
 	for {
 		code, hdr, raw, err := c.doHeader(ctx, http.MethodGet, path, query)
@@ -242,7 +243,7 @@ func (c *Client) History(ctx context.Context, receipt, productID string) ([]byte
 		if code != http.StatusOK {
 			return nil, nil, c.answerError(code, raw, "history of "+productID, fmt.Sprintf("no event of product %s in delivery %s", productID, receipt))
 		}
-		var page []tracking.EventBody
+		var page []api.EventBody
 		if err := json.Unmarshal(raw, &page); err != nil {
 			return nil, nil, fmt.Errorf("history of %s: decode the answer of %s: %w", productID, c.base, err)
 		}
@@ -255,7 +256,7 @@ func (c *Client) History(ctx context.Context, receipt, productID string) ([]byte
 			raw, err := json.Marshal(all)
 			return raw, all, err
 		}
-		query = url.Values{"cursor": {next}, "limit": {strconv.Itoa(tracking.MaxPageLimit)}}
+		query = url.Values{"cursor": {next}, "limit": {strconv.Itoa(api.MaxPageLimit)}}
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/importd/importd/api"
 	"github.com/importd/importd/internal/bus"
-	"github.com/importd/importd/tracking"
 )
 
 // product runs `importctl product RECEIPT ID [--json]`: the tracking events
@@ -51,9 +51,9 @@ func (c *cli) product(ctx context.Context, g globals, args []string) (int, error
 
 // printHistory writes the events oldest first as a table: time, tracking
 // code, message.
-func printHistory(w io.Writer, events []tracking.EventBody) {
+func printHistory(w io.Writer, events []api.EventBody) {
 	events = slices.Clone(events)
-	slices.SortStableFunc(events, func(a, b tracking.EventBody) int { return a.Timestamp.Compare(b.Timestamp) })
+	slices.SortStableFunc(events, func(a, b api.EventBody) int { return a.Timestamp.Compare(b.Timestamp) })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tCODE\tMESSAGE")
 	for _, e := range events {

@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"context"
@@ -11,20 +11,7 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/store"
-)
-
-// Job statuses of the /v1 job object (Commerce Layer's names).
-const (
-	JobPending     = "pending"
-	JobInProgress  = "in_progress"
-	JobInterrupted = "interrupted"
-	JobCompleted   = "completed"
-)
-
-// Errors of the /v1 queries.
-var (
-	ErrBadJobStatus = errors.New("tracking: unknown status (want pending, in_progress, interrupted or completed)")
-	ErrBadState     = errors.New("tracking: unknown state (want processing, unresolved, waitForMasterVariant, imported, partiallyImported, validationFailed, rejected or canceled)")
+	"github.com/importd/importd/tracking"
 )
 
 // Limits of the /v1 lists and of the job object's detail.
@@ -36,40 +23,9 @@ const (
 	maxMissingRefs   = 100
 )
 
-// JobStatus is the job status of a delivery: interrupted when it was
-// interrupted, whatever else; otherwise from its delivery status.
-func JobStatus(d *Delivery, c Counts) string {
-	if d.InterruptedAt != nil {
-		return JobInterrupted
-	}
-	switch DeriveStatus(d.IngestState, c) {
-	case StatusQueued:
-		return JobPending
-	case StatusReceiving, StatusProcessing:
-		return JobInProgress
-	default:
-		return JobCompleted
-	}
-}
-
-// ValidJobStatus reports whether s names a job status.
-func ValidJobStatus(s string) bool {
-	switch s {
-	case JobPending, JobInProgress, JobInterrupted, JobCompleted:
-		return true
-	}
-	return false
-}
-
-// ValidState reports whether s names an operation state.
-func ValidState(s State) bool {
-	switch s {
-	case StateProcessing, StateUnresolved, StateWaitForMasterVariant, StateImported, StatePartiallyImported,
-		StateValidationFailed, StateRejected, StateCanceled:
-		return true
-	}
-	return false
-}
+// views answers the /v1 read model (job objects, operations, the overview,
+// errors.csv) from the store's rows.
+type views struct{ ts *tracking.Store }
 
 // Page is one page of a /v1 list. NextCursor is nil on the last page.
 type Page[T any] struct {
@@ -106,7 +62,7 @@ type Job struct {
 	ExpiresAt          time.Time  `json:"expiresAt"`
 	// IngestionErrors is set (possibly empty) only for a delivery in
 	// IngestionFailure; the key is absent otherwise.
-	IngestionErrors *[]IngestionError `json:"ingestionErrors,omitempty"`
+	IngestionErrors *[]tracking.IngestionError `json:"ingestionErrors,omitempty"`
 	// Errors and MissingReferences are set by Job with detail; the keys are
 	// absent from list items.
 	Errors            *[]ErrorGroup       `json:"errors,omitempty"`
@@ -138,8 +94,8 @@ type MissingReference struct {
 
 // NewJob builds the job object of a delivery from its counts and the time
 // its first operation was picked up (nil before). It has no detail.
-func NewJob(d *Delivery, startedAt *time.Time, c Counts) Job {
-	st := DeriveStatus(d.IngestState, c)
+func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
+	st := tracking.DeriveStatus(d.IngestState, c)
 	j := Job{
 		ReceiptID:          d.ReceiptID,
 		MerchantID:         d.MerchantID,
@@ -147,7 +103,7 @@ func NewJob(d *Delivery, startedAt *time.Time, c Counts) Job {
 		Format:             d.Format,
 		ContractVersion:    d.ContractVersion,
 		Reference:          d.ForeignKey,
-		Status:             JobStatus(d, c),
+		Status:             tracking.JobStatus(d, c),
 		DeliveryStatus:     st.Name,
 		DeliveryStatusCode: st.Code,
 		SkipErrors:         d.SkipErrors,
@@ -166,14 +122,14 @@ func NewJob(d *Delivery, startedAt *time.Time, c Counts) Job {
 		ExpiresAt:          d.ExpiresAt.UTC(),
 	}
 	switch st {
-	case StatusNoContent, StatusCompletedSuccessfully, StatusCompletedWithErrors:
+	case tracking.StatusNoContent, tracking.StatusCompletedSuccessfully, tracking.StatusCompletedWithErrors:
 		j.CompletedAt = utc(d.CompletedAt)
 		if j.CompletedAt == nil {
 			j.CompletedAt = utc(d.IngestedAt)
 		}
-	case StatusIngestionFailure:
+	case tracking.StatusIngestionFailure:
 		j.CompletedAt = utc(d.IngestedAt)
-		ierrs := append([]IngestionError{}, d.IngestionErrors...)
+		ierrs := append([]tracking.IngestionError{}, d.IngestionErrors...)
 		j.IngestionErrors = &ierrs
 	}
 	return j
@@ -181,14 +137,14 @@ func NewJob(d *Delivery, startedAt *time.Time, c Counts) Job {
 
 // Job returns the job object of a delivery; with detail, its errors grouped
 // by code and its missing references.
-func (s *Store) Job(ctx context.Context, d *Delivery, detail bool) (Job, error) {
-	c, err := s.Counts(ctx, d)
+func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job, error) {
+	c, err := s.ts.Counts(ctx, d)
 	if err != nil {
 		return Job{}, fmt.Errorf("tracking: counts of %s: %w", d.ReceiptID, err)
 	}
-	startedAt, err := store.DeliveriesProcessingAt(ctx, s.pool, d.ReceiptID, d.AcceptedAt)
+	startedAt, err := store.DeliveriesProcessingAt(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt)
 	if errors.Is(err, store.ErrNotFound) {
-		return Job{}, ErrNotFound
+		return Job{}, tracking.ErrNotFound
 	}
 	if err != nil {
 		return Job{}, fmt.Errorf("tracking: job %s: %w", d.ReceiptID, err)
@@ -211,8 +167,8 @@ func (s *Store) Job(ctx context.Context, d *Delivery, detail bool) (Job, error) 
 
 // errorGroups groups the errors of the delivery's failed operations by code,
 // biggest group first, with the first few errors of each as examples.
-func (s *Store) errorGroups(ctx context.Context, d *Delivery) ([]ErrorGroup, error) {
-	rows, err := store.OperationsErrorGroups(ctx, s.pool, d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
+func (s *views) errorGroups(ctx context.Context, d *tracking.Delivery) ([]ErrorGroup, error) {
+	rows, err := store.OperationsErrorGroups(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
 	}
@@ -233,8 +189,8 @@ func (s *Store) errorGroups(ctx context.Context, d *Delivery) ([]ErrorGroup, err
 
 // missingReferences returns the keys the delivery's parked operations wait
 // for, the most waited for first.
-func (s *Store) missingReferences(ctx context.Context, d *Delivery) ([]MissingReference, error) {
-	rows, err := store.ParkedRefsMissing(ctx, s.pool, d.ReceiptID, d.AcceptedAt, maxMissingRefs)
+func (s *views) missingReferences(ctx context.Context, d *tracking.Delivery) ([]MissingReference, error) {
+	rows, err := store.ParkedRefsMissing(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, maxMissingRefs)
 	if err != nil {
 		return nil, fmt.Errorf("tracking: missing references of %s: %w", d.ReceiptID, err)
 	}
@@ -255,16 +211,16 @@ type JobFilter struct {
 // Jobs lists the deliveries not expired, newest first (acceptedAt desc,
 // receipt), a page of at most limit after the position of an opaque cursor
 // ("" for the first page). It fails with ErrBadCursor or ErrBadJobStatus.
-func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) (Page[Job], error) {
+func (s *views) Jobs(ctx context.Context, f JobFilter, after string, limit int) (Page[Job], error) {
 	if limit < 1 || limit > MaxPageLimit {
 		return Page[Job]{}, fmt.Errorf("tracking: limit %d out of range 1..%d", limit, MaxPageLimit)
 	}
-	sf := store.DeliveriesFilter{Now: s.now(), Reference: f.Reference, JobStatus: f.Status}
-	if f.Merchant != Operator {
+	sf := store.DeliveriesFilter{Now: s.ts.Now(), Reference: f.Reference, JobStatus: f.Status}
+	if f.Merchant != tracking.Operator {
 		sf.Merchant = f.Merchant
 	}
-	if f.Status != "" && !ValidJobStatus(f.Status) {
-		return Page[Job]{}, ErrBadJobStatus
+	if f.Status != "" && !tracking.ValidJobStatus(f.Status) {
+		return Page[Job]{}, tracking.ErrBadJobStatus
 	}
 	if after != "" {
 		c, err := decodeCursor(after, cursorImports)
@@ -273,17 +229,17 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 		}
 		sf.After, sf.AfterAt, sf.AfterReceipt = true, c.acceptedAt(), c.Receipt
 	}
-	rows, err := store.DeliveriesList(ctx, s.pool, sf, limit+1)
+	rows, err := store.DeliveriesList(ctx, s.ts.Pool(), sf, limit+1)
 	if errors.Is(err, store.ErrUnknownStatus) {
-		return Page[Job]{}, ErrBadJobStatus
+		return Page[Job]{}, tracking.ErrBadJobStatus
 	}
 	if err != nil {
 		return Page[Job]{}, fmt.Errorf("tracking: list jobs: %w", err)
 	}
 	page := Page[Job]{Items: []Job{}}
-	var last Delivery
+	var last tracking.Delivery
 	for _, r := range rows {
-		d, err := deliveryOf(r, nil)
+		d, err := tracking.DeliveryOf(r)
 		if err != nil {
 			return Page[Job]{}, fmt.Errorf("tracking: list jobs: %w", err)
 		}
@@ -292,7 +248,7 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 			page.NextCursor = &next
 			break
 		}
-		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, Counts(r.Counts)))
+		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, tracking.Counts(r.Counts)))
 		last = d
 	}
 	return page, nil
@@ -307,7 +263,7 @@ type OperationView struct {
 	Line                 int              `json:"line"`
 	ResourceType         string           `json:"resourceType"`
 	ResourceKey          string           `json:"resourceKey"`
-	State                State            `json:"state"`
+	State                tracking.State   `json:"state"`
 	IngestionStatus      string           `json:"ingestionStatus"`
 	Errors               []OperationError `json:"errors"`
 	Warnings             []OperationError `json:"warnings"`
@@ -319,14 +275,14 @@ type OperationView struct {
 	LastEvent            LastEvent        `json:"lastEvent"`
 
 	// Where the operation is stored, for actions on it (OpsLock).
-	DeliveryAt time.Time `json:"-"`
-	Seq        int       `json:"-"`
-	Stage      Stage     `json:"-"`
+	DeliveryAt time.Time      `json:"-"`
+	Seq        int            `json:"-"`
+	Stage      tracking.Stage `json:"-"`
 }
 
 // Ref names the operation for OpsLock and TransitionsApply.
-func (o *OperationView) Ref() OpRef {
-	return OpRef{ReceiptID: o.ReceiptID, MerchantID: o.MerchantID, DeliveryAt: o.DeliveryAt, Seq: o.Seq}
+func (o *OperationView) Ref() tracking.OpRef {
+	return tracking.OpRef{ReceiptID: o.ReceiptID, MerchantID: o.MerchantID, DeliveryAt: o.DeliveryAt, Seq: o.Seq}
 }
 
 // OperationError is an error or warning of an operation; Field is null
@@ -363,13 +319,13 @@ const (
 
 // IngestionStatusOf maps an operation's state (and, for a rejected one, the
 // type of its last error) to its ingestion status.
-func IngestionStatusOf(s State, errs []OperationError) string {
+func IngestionStatusOf(s tracking.State, errs []OperationError) string {
 	switch s {
-	case StateImported, StatePartiallyImported:
+	case tracking.StateImported, tracking.StatePartiallyImported:
 		return IngestionSuccess
-	case StateValidationFailed, StateCanceled:
+	case tracking.StateValidationFailed, tracking.StateCanceled:
 		return IngestionDataError
-	case StateRejected:
+	case tracking.StateRejected:
 		if n := len(errs); n > 0 && errs[n-1].Type == catalog.TimeoutError {
 			return IngestionTimeoutError
 		}
@@ -385,7 +341,7 @@ func operationView(r store.OperationView, err error) (OperationView, error) {
 		return OperationView{}, notFound(err)
 	}
 	o := OperationView{ID: uuid.UUID(r.ID), ReceiptID: r.ReceiptID, MerchantID: r.MerchantID, DeliveryAt: r.DeliveryAt.UTC(), Seq: r.Seq,
-		Line: r.Line, ResourceType: r.ResourceType, ResourceKey: r.ResourceKey, State: State(r.State), Stage: Stage(r.Stage),
+		Line: r.Line, ResourceType: r.ResourceType, ResourceKey: r.ResourceKey, State: tracking.State(r.State), Stage: tracking.Stage(r.Stage),
 		RetryCount: r.RetryCount, CreatedAt: r.CreatedAt.UTC(), LastModifiedAt: r.LastModifiedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 		LastEvent: LastEvent{TrackingID: hexID(uuid.UUID(r.LastID)), TrackingCode: r.LastCode, Message: r.LastMessage}}
 	if o.Errors, err = operationErrors(r.Errors); err != nil {
@@ -430,9 +386,9 @@ func operationErrors(raw []byte) ([]OperationError, error) {
 // OperationGet returns the operation with this id, of any merchant (the
 // caller scopes it), or ErrNotFound; an operation of an expired delivery is
 // not found.
-func (s *Store) OperationGet(ctx context.Context, id uuid.UUID) (OperationView, error) {
-	o, err := operationView(store.OperationsGet(ctx, s.pool, [16]byte(id), s.now()))
-	if err != nil && !errors.Is(err, ErrNotFound) {
+func (s *views) OperationGet(ctx context.Context, id uuid.UUID) (OperationView, error) {
+	o, err := operationView(store.OperationsGet(ctx, s.ts.Pool(), [16]byte(id), s.ts.Now()))
+	if err != nil && !errors.Is(err, tracking.ErrNotFound) {
 		return o, fmt.Errorf("tracking: operation %s: %w", id, err)
 	}
 	return o, err
@@ -440,7 +396,7 @@ func (s *Store) OperationGet(ctx context.Context, id uuid.UUID) (OperationView, 
 
 // OperationFilter selects operations of a delivery; empty fields select any.
 type OperationFilter struct {
-	State        State
+	State        tracking.State
 	ResourceType string
 	ResourceKey  string
 }
@@ -448,13 +404,13 @@ type OperationFilter struct {
 // Operations lists the operations of a delivery in delivery order, a page of
 // at most limit after the position of an opaque cursor ("" for the first
 // page). It fails with ErrBadCursor or ErrBadState.
-func (s *Store) Operations(ctx context.Context, d *Delivery, f OperationFilter, after string, limit int) (Page[OperationView], error) {
+func (s *views) Operations(ctx context.Context, d *tracking.Delivery, f OperationFilter, after string, limit int) (Page[OperationView], error) {
 	if limit < 1 || limit > MaxPageLimit {
 		return Page[OperationView]{}, fmt.Errorf("tracking: limit %d out of range 1..%d", limit, MaxPageLimit)
 	}
-	sf := store.OperationsFilter{Now: s.now(), State: string(f.State), ResourceType: f.ResourceType, ResourceKey: f.ResourceKey, AfterSeq: -1}
-	if f.State != "" && !ValidState(f.State) {
-		return Page[OperationView]{}, ErrBadState
+	sf := store.OperationsFilter{Now: s.ts.Now(), State: string(f.State), ResourceType: f.ResourceType, ResourceKey: f.ResourceKey, AfterSeq: -1}
+	if f.State != "" && !tracking.ValidState(f.State) {
+		return Page[OperationView]{}, tracking.ErrBadState
 	}
 	if after != "" {
 		c, err := decodeCursor(after, cursorOperations)
@@ -463,7 +419,7 @@ func (s *Store) Operations(ctx context.Context, d *Delivery, f OperationFilter, 
 		}
 		sf.AfterSeq = c.Seq
 	}
-	rows, err := store.OperationsList(ctx, s.pool, d.ReceiptID, d.AcceptedAt, sf, limit+1)
+	rows, err := store.OperationsList(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, sf, limit+1)
 	if err != nil {
 		return Page[OperationView]{}, fmt.Errorf("tracking: operations of %s: %w", d.ReceiptID, err)
 	}
@@ -528,17 +484,17 @@ type Overview struct {
 // Overview counts the deliveries not expired and their operations per
 // state, per merchant: of one merchant, or of all with Operator; optionally
 // only deliveries of one job status (ErrBadJobStatus for an unknown one).
-func (s *Store) Overview(ctx context.Context, merchant, status string) (Overview, error) {
-	f := store.DeliveriesFilter{Now: s.now(), JobStatus: status}
-	if merchant != Operator {
+func (s *views) Overview(ctx context.Context, merchant, status string) (Overview, error) {
+	f := store.DeliveriesFilter{Now: s.ts.Now(), JobStatus: status}
+	if merchant != tracking.Operator {
 		f.Merchant = merchant
 	}
-	if status != "" && !ValidJobStatus(status) {
-		return Overview{}, ErrBadJobStatus
+	if status != "" && !tracking.ValidJobStatus(status) {
+		return Overview{}, tracking.ErrBadJobStatus
 	}
-	rows, err := store.DeliveriesOverview(ctx, s.pool, f)
+	rows, err := store.DeliveriesOverview(ctx, s.ts.Pool(), f)
 	if errors.Is(err, store.ErrUnknownStatus) {
-		return Overview{}, ErrBadJobStatus
+		return Overview{}, tracking.ErrBadJobStatus
 	}
 	if err != nil {
 		return Overview{}, fmt.Errorf("tracking: summary: %w", err)
@@ -562,7 +518,7 @@ type ErrorRow struct {
 	Line         int
 	ResourceKey  string
 	ResourceType string
-	State        State
+	State        tracking.State
 	Type         string
 	Code         string
 	Field        string
@@ -571,13 +527,30 @@ type ErrorRow struct {
 
 // ErrorRows calls fn for every error of every operation of the delivery
 // that has errors, in delivery order, streaming from the database.
-func (s *Store) ErrorRows(ctx context.Context, d *Delivery, fn func(ErrorRow) error) error {
-	err := store.OperationsErrors(ctx, s.pool, d.ReceiptID, d.AcceptedAt, s.now(), func(r store.OperationError) error {
+func (s *views) ErrorRows(ctx context.Context, d *tracking.Delivery, fn func(ErrorRow) error) error {
+	err := store.OperationsErrors(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, s.ts.Now(), func(r store.OperationError) error {
 		return fn(ErrorRow{OperationID: uuid.UUID(r.OperationID), Line: r.Line, ResourceKey: r.ResourceKey, ResourceType: r.ResourceType,
-			State: State(r.State), Type: r.Type, Code: r.Code, Field: r.Field, Description: r.Description})
+			State: tracking.State(r.State), Type: r.Type, Code: r.Code, Field: r.Field, Description: r.Description})
 	})
 	if err != nil {
 		return fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
 	}
 	return nil
+}
+
+// notFound is tracking.ErrNotFound for store.ErrNotFound, err otherwise.
+func notFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return tracking.ErrNotFound
+	}
+	return err
+}
+
+// utc is t in UTC, nil for nil.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -1,15 +1,17 @@
-package tracking
+package api
 
 import (
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/importd/importd/tracking"
 )
 
 func TestCursorRoundTrip(t *testing.T) {
 	t.Parallel()
-	d := &Delivery{ReceiptID: "receipt-1", AcceptedAt: time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC)}
+	d := &tracking.Delivery{ReceiptID: "receipt-1", AcceptedAt: time.Date(2026, 5, 1, 12, 0, 0, 123456000, time.UTC)}
 	c, err := decodeCursor(importsCursor(d).encode(), cursorImports)
 	require.NoError(t, err)
 	require.Equal(t, d.AcceptedAt, c.acceptedAt())

@@ -1,4 +1,4 @@
-package tracking
+package api
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
 )
 
 // ErrBadCursor means a ?cursor= value is not one this service handed out
@@ -77,7 +78,7 @@ func decodeCursor(s, kind string) (cursor, error) {
 	return c, nil
 }
 
-func importsCursor(d *Delivery) cursor {
+func importsCursor(d *tracking.Delivery) cursor {
 	return cursor{Kind: cursorImports, Accepted: d.AcceptedAt.UnixMicro(), Receipt: d.ReceiptID}
 }
 
