@@ -100,7 +100,7 @@ type Worker struct {
 	store  *tracking.Store
 	js     jetstream.JetStream
 	logger *zap.Logger
-	kick   chan struct{}
+	outbox *bus.Outbox
 }
 
 // New returns an importer.
@@ -125,7 +125,9 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("importer"), kick: make(chan struct{}, 1)}, nil
+	w := &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("importer")}
+	w.outbox = w.newOutbox()
+	return w, nil
 }
 
 // Run imports until ctx is canceled, then finishes the batch in hand.
@@ -144,7 +146,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		if !w.cfg.NoOutbox {
-			w.outboxLoop(ctx)
+			w.outbox.Run(ctx)
 		}
 	}()
 	go func() {

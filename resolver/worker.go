@@ -87,7 +87,7 @@ type Worker struct {
 	store  *tracking.Store
 	js     jetstream.JetStream
 	logger *zap.Logger
-	kick   chan struct{}
+	outbox *bus.Outbox
 }
 
 // New returns a resolver.
@@ -110,7 +110,9 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("resolver"), kick: make(chan struct{}, 1)}, nil
+	w := &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("resolver")}
+	w.outbox = w.newOutbox()
+	return w, nil
 }
 
 // Run resolves until ctx is canceled, then finishes the batch in hand and
@@ -146,7 +148,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		func(ctx context.Context) { workCons.Run(ctx, w.handleWork) },
 		func(ctx context.Context) { eventsCons.RunBatch(ctx, w.handleEvents) },
 		w.sweepLoop,
-		w.outboxLoop,
+		w.outbox.Run,
 	} {
 		wg.Add(1)
 		go func() {
@@ -357,39 +359,6 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		}
 		if err := w.sweep(ctx); err != nil && ctx.Err() == nil {
 			w.logger.Warn("sweep failed", zap.Error(err))
-		}
-	}
-}
-
-// kickOutbox wakes the outbox loop.
-func (w *Worker) kickOutbox() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (w *Worker) outboxLoop(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.kick:
-		}
-		for ctx.Err() == nil {
-			n, err := w.publishOutbox(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					w.logger.Warn("publishing released operations failed", zap.Error(err))
-				}
-				break
-			}
-			if n < outboxBatch {
-				break
-			}
 		}
 	}
 }
