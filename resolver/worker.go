@@ -139,7 +139,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// within 200ms..30s, soon, for resolving is cheap and what it waits
 	// for (a lock, room in IMPORT_WORK) frees quickly.
 	workCons := bus.NewConsumer(work, bus.ConsumerConfig{Name: bus.ConsumerResolve, Fetch: w.cfg.Fetch,
-		Concurrency: w.cfg.Concurrency, AckWait: w.cfg.Bus.AckWait,
+		Concurrency: w.cfg.Concurrency, WholeBatch: true, AckWait: w.cfg.Bus.AckWait,
 		BackoffInitial: 200 * time.Millisecond, BackoffMax: 30 * time.Second}, w.logger)
 	eventsCons := bus.NewConsumer(events, bus.ConsumerConfig{Name: bus.ConsumerResolveEvents, Fetch: w.cfg.EventFetch,
 		BackoffInitial: 200 * time.Millisecond, BackoffMax: 30 * time.Second}, w.logger)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ type ConsumerConfig struct {
 	// Concurrency is how many messages of a batch Run handles at once.
 	// Defaults to 1.
 	Concurrency int
+	// WholeBatch has Run hand out a batch's messages once the fetch is
+	// complete, which a stream that cannot fill the batch makes wait for
+	// MaxWait, rather than as they arrive.
+	WholeBatch bool
 	// Slots, when set, replaces Fetch and Concurrency for handlers that
 	// take long (a delivery read for minutes): Run takes a slot before each
 	// fetch of one message, the message's handler gives it back when it
@@ -108,9 +113,9 @@ func NewConsumer(cons jetstream.Consumer, cfg ConsumerConfig, logger *zap.Logger
 
 // Run hands every message to handle until ctx is canceled, then waits for
 // the handlers in hand and returns. Each message goes to a handler as soon
-// as the fetch delivers it, Concurrency at once, and the next fetch starts
-// once the batch is handled; with Slots, fetches go on while messages are
-// handled, one slot each.
+// as the fetch delivers it (or, WholeBatch, once the fetch is complete),
+// Concurrency at once, and the next fetch starts once the batch is handled;
+// with Slots, fetches go on while messages are handled, one slot each.
 func (c *Consumer) Run(ctx context.Context, handle Handler) {
 	hctx := c.handlerContext(ctx)
 	one := func(msg jetstream.Msg) {
@@ -118,7 +123,11 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) {
 	}
 	if c.cfg.Slots == nil {
 		c.fetchBatches(ctx, func(batch jetstream.MessageBatch) {
-			EachConcurrently(arriving(batch), c.cfg.Concurrency, one)
+			msgs := arriving(batch)
+			if c.cfg.WholeBatch {
+				msgs = slices.Values(slices.Collect(msgs))
+			}
+			EachConcurrently(msgs, c.cfg.Concurrency, one)
 		})
 		return
 	}

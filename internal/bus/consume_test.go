@@ -150,6 +150,40 @@ func keys(m map[string]int) []string {
 	return out
 }
 
+// Run hands out messages as they arrive, or with WholeBatch once the fetch
+// is complete: a batch the stream cannot fill waits for MaxWait.
+func TestConsumerRunWholeBatch(t *testing.T) {
+	t.Parallel()
+	for _, whole := range []bool{false, true} {
+		t.Run(fmt.Sprint("whole=", whole), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cons := applyConsumer(t, 3)
+			const maxWait = 2 * time.Second
+			c := bus.NewConsumer(cons, bus.ConsumerConfig{Fetch: 10, Concurrency: 3, MaxWait: maxWait, WholeBatch: whole},
+				zaptest.NewLogger(t))
+			start := time.Now()
+			var first atomic.Int64
+			var n atomic.Int32
+			runUntil(t, func() {
+				c.Run(ctx, func(context.Context, jetstream.Msg) bus.Outcome {
+					first.CompareAndSwap(0, int64(time.Since(start)))
+					if n.Add(1) == 3 {
+						cancel()
+					}
+					return bus.Ack
+				})
+			})
+			if whole {
+				require.GreaterOrEqual(t, time.Duration(first.Load()), maxWait*3/4, "handed out once the fetch expired")
+			} else {
+				require.Less(t, time.Duration(first.Load()), maxWait/2, "handed out as it arrived")
+			}
+		})
+	}
+}
+
 // slots is a bus.Slots of n.
 type slots chan struct{}
 
