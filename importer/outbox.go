@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
@@ -20,17 +19,26 @@ import (
 // batch's events) one pass publishes.
 const outboxRows = 8
 
-// publishOutbox publishes the resource events of up to outboxRows outbox
-// rows and deletes the rows once JetStream has every event. Several
-// importers may run it at once (SKIP LOCKED); a crash before the delete
-// publishes them again, which the stream's duplicate window (the message
-// ids are the row and the position in it) and the resolver's idempotence
-// absorb.
-func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error) {
-	err = store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
+// newOutbox returns the publisher of the event outbox.
+func (w *Worker) newOutbox() *bus.Outbox {
+	return bus.NewOutbox(bus.OutboxConfig{Name: "event_outbox", Batch: outboxRows}, w.publishOutbox, w.logger)
+}
+
+// kickOutbox wakes the outbox: a transaction with resource events committed.
+func (w *Worker) kickOutbox() { w.outbox.Kick() }
+
+// publishOutbox is the bus.OutboxPass of the event outbox: it publishes the
+// resource events of up to limit rows and deletes the rows once JetStream
+// has every event. Several importers may run it at once (SKIP LOCKED); a
+// crash before the delete publishes them again, which the stream's
+// duplicate window (the message ids are the row and the position in it)
+// and the resolver's idempotence absorb.
+func (w *Worker) publishOutbox(ctx context.Context, limit int) (int, error) {
+	var rows, events int
+	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
 		var ids []int64
 		var futures []jetstream.PubAckFuture
-		locked, err := store.EventOutboxLock(ctx, tx, outboxRows)
+		locked, err := store.EventOutboxLock(ctx, tx, limit)
 		if err != nil {
 			return err
 		}
@@ -63,57 +71,15 @@ func (w *Worker) publishOutbox(ctx context.Context) (rows, events int, err error
 		if len(ids) == 0 {
 			return nil
 		}
-		timeout := time.NewTimer(30 * time.Second)
-		defer timeout.Stop()
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				return fmt.Errorf("importer: resource event not stored: %w", err)
-			case <-timeout.C:
-				return fmt.Errorf("importer: resource events not acknowledged within 30s")
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		if err := bus.AwaitAcks(ctx, futures, 30*time.Second); err != nil {
+			return fmt.Errorf("importer: resource events: %w", err)
 		}
 		rows, events = len(ids), len(futures)
 		return store.EventOutboxDelete(ctx, tx, ids)
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	eventsPublishedTotal.Add(float64(events))
-	return rows, events, nil
-}
-
-func (w *Worker) kickOutbox() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (w *Worker) outboxLoop(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.kick:
-		}
-		for ctx.Err() == nil {
-			rows, _, err := w.publishOutbox(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					w.logger.Warn("publishing resource events failed", zap.Error(err))
-				}
-				break
-			}
-			if rows < outboxRows {
-				break
-			}
-		}
-	}
+	return rows, nil
 }

@@ -100,7 +100,7 @@ type Worker struct {
 	store  *tracking.Store
 	js     jetstream.JetStream
 	logger *zap.Logger
-	kick   chan struct{}
+	outbox *bus.Outbox
 }
 
 // New returns an importer.
@@ -125,7 +125,9 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("importer"), kick: make(chan struct{}, 1)}, nil
+	w := &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("importer")}
+	w.outbox = w.newOutbox()
+	return w, nil
 }
 
 // Run imports until ctx is canceled, then finishes the batch in hand.
@@ -144,97 +146,74 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		if !w.cfg.NoOutbox {
-			w.outboxLoop(ctx)
+			w.outbox.Run(ctx)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		bus.FetchEach(ctx, cons, w.cfg.Fetch, w.cfg.Concurrency, time.Second, w.logger, w.handle)
+		// The target may take as long as ApplyTimeout, the default AckWait:
+		// redelivered meanwhile, the message would be tried again at once by
+		// another importer, without the backoff between attempts. Kept alive.
+		bus.NewConsumer(cons, bus.ConsumerConfig{Name: bus.ConsumerApply, Fetch: w.cfg.Fetch, Concurrency: w.cfg.Concurrency,
+			AckWait: w.cfg.Bus.AckWait, BackoffInitial: w.cfg.RetryInitial, BackoffMax: w.cfg.RetryMax}, w.logger).Run(ctx, w.handle)
 	}()
 	wg.Wait()
 	return nil
 }
 
-// handle applies one work message and maps the result to JetStream: ack
-// when every operation is settled, a delayed redelivery when some wait for
-// another attempt or the message could not be handled, and, when it can
-// never be handled (an unknown resource type, or failures up to
+// handle applies one work message and says what becomes of it:
+// acknowledged when every operation is settled, delivered again later when
+// some wait for another attempt or the message could not be handled, and,
+// when it can never be handled (an unknown resource type, or failures up to
 // Bus.WorkMaxDeliveries), its operations rejected and the message
 // terminated.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	start := time.Now()
 	attempt := bus.Delivered(msg)
 	wb, err := bus.DecodeWork(msg.Data())
 	if err != nil || wb.ReceiptID == "" {
 		if errors.Is(err, bus.ErrWorkVersion) && attempt < w.cfg.Bus.WorkMaxDeliveries {
 			// A newer importer, running during an upgrade, may read it.
-			w.logger.Warn("work message of a newer version; left for a newer importer", zap.String("subject", msg.Subject()),
-				zap.Error(err), zap.Int("attempt", attempt))
-			w.settle(msg, msg.NakWithDelay(w.delay(attempt)))
-			return
+			return bus.Backoff(fmt.Errorf("work message of a newer version; left for a newer importer: %w", err),
+				zap.String("subject", msg.Subject()))
 		}
 		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err), zap.Int("attempt", attempt))
-		w.settle(msg, msg.Term())
-		return
+		return bus.Reject("unreadable work message")
 	}
 	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
-		w.reject(ctx, msg, &wb, attempt, tracking.CodeUnknownResourceType,
+		return w.reject(ctx, &wb, tracking.CodeUnknownResourceType,
 			tracking.UnknownTypeDescription("importer", wb.ResourceType))
-		return
 	}
-	// The target may take as long as ApplyTimeout, the default AckWait:
-	// redelivered meanwhile, the message would be tried again at once by
-	// another importer, without the backoff between attempts.
-	stop := bus.KeepAlive(msg, w.cfg.Bus)
 	res, err := w.applyBatch(ctx, &wb)
-	stop()
 	batchSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if attempt >= w.cfg.Bus.WorkMaxDeliveries {
-			w.reject(ctx, msg, &wb, attempt, tracking.CodeRedeliveryLimit,
+			return w.reject(ctx, &wb, tracking.CodeRedeliveryLimit,
 				tracking.RedeliveryDescription("importer", attempt, err))
-			return
 		}
-		delay := w.delay(attempt)
-		w.logger.Warn("batch failed before its outcome was recorded; retrying", zap.String("receipt", wb.ReceiptID),
-			zap.Error(err), zap.Int("attempt", attempt), zap.Duration("delay", delay))
-		w.settle(msg, msg.NakWithDelay(delay))
-		return
+		return bus.Backoff(fmt.Errorf("batch failed before its outcome was recorded: %w", err), zap.String("receipt", wb.ReceiptID))
 	}
 	if res.retry {
-		w.settle(msg, msg.NakWithDelay(w.attemptDelay(res.attempt)))
-		return
+		// Spread over RetryWindow by the operations' attempts, not the
+		// message's deliveries.
+		return bus.Retry(w.attemptDelay(res.attempt))
 	}
-	w.settle(msg, msg.Ack())
+	return bus.Ack
 }
 
 // reject ends the operations of a work message that can never be handled
-// rejected with a SYSTEM_ERROR (code, description), then terminates the
-// message. When rejecting fails the message comes back, to be rejected
+// rejected with a SYSTEM_ERROR (code, description); the message is then
+// terminated. When rejecting fails the message comes back, to be rejected
 // then.
-func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatch, attempt int, code, description string) {
+func (w *Worker) reject(ctx context.Context, wb *bus.WorkBatch, code, description string) bus.Outcome {
 	w.logger.Error("work message cannot be handled; its operations are rejected", zap.String("receipt", wb.ReceiptID),
 		zap.String("code", code), zap.String("reason", description), zap.Int("operations", len(wb.Ops)))
 	completed, err := w.store.RejectWork(ctx, wb, wb.Ops, code, description)
 	if err != nil {
-		w.logger.Warn("rejecting the operations failed; retrying", zap.String("receipt", wb.ReceiptID), zap.Error(err))
-		w.settle(msg, msg.NakWithDelay(w.delay(attempt)))
-		return
+		return bus.Backoff(fmt.Errorf("rejecting the operations: %w", err), zap.String("receipt", wb.ReceiptID))
 	}
 	w.announce(completed)
-	w.settle(msg, msg.Term())
-}
-
-// delay is the wait before delivery n+1 of a message whose outcome could not
-// be recorded: exponential with jitter.
-func (w *Worker) delay(n int) time.Duration {
-	return bus.RetryDelay(n, w.cfg.RetryInitial, w.cfg.RetryMax)
-}
-
-func (w *Worker) settle(msg jetstream.Msg, err error) {
-	if err != nil {
-		w.logger.Warn("acknowledgement failed; the message will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
-	}
+	return bus.Reject(code)
 }
 
 // announce announces deliveries the importer completed, in a transaction

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -190,54 +188,43 @@ func (w *Worker) Run(ctx context.Context) error {
 	go bus.WatchLag(ctx, cons, bus.ConsumerIngest, 10*time.Second, w.logger)
 	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
 
-	slots, jobs := w.slots, w.jobs
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	retry := backoff.NewExponentialBackOff()
-	retry.MaxElapsedTime = 0
-	for {
-		select {
-		case jobs <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			<-jobs
-			return nil
-		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			<-slots
-			<-jobs
-			if ctx.Err() != nil {
-				return nil
-			}
-			d := retry.NextBackOff()
-			w.logger.Warn("fetching deliveries failed", zap.Error(err), zap.Duration("retry_in", d))
-			bus.Sleep(ctx, d)
-			continue
-		}
-		retry.Reset()
-		got := false
-		for msg := range batch.Messages() {
-			got = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots; <-jobs }()
-				w.handle(ctx, msg)
-			}()
-		}
-		if !got {
-			<-slots
-			<-jobs
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			w.logger.Debug("fetch ended", zap.Error(err))
-		}
+	bus.NewConsumer(cons, bus.ConsumerConfig{
+		Name:        bus.ConsumerIngest,
+		MaxWait:     2 * time.Second,
+		Slots:       deliverySlots{w},
+		ConfirmAcks: true,
+		// A delivery being read is stored batch by batch and resumes from
+		// its checkpoint: shutting down, the reader stores what it has read
+		// and hands the rest back.
+		Interruptible:  true,
+		BackoffInitial: 500 * time.Millisecond,
+		BackoffMax:     time.Minute,
+	}, w.logger).Run(ctx, w.handle)
+	return nil
+}
+
+// deliverySlots are the Worker's slots and jobs as bus.Slots: a delivery
+// takes a job, then a slot; throttle gives the slot back while it waits.
+type deliverySlots struct{ w *Worker }
+
+func (s deliverySlots) Acquire(ctx context.Context) bool {
+	select {
+	case s.w.jobs <- struct{}{}:
+	case <-ctx.Done():
+		return false
 	}
+	select {
+	case s.w.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		<-s.w.jobs
+		return false
+	}
+}
+
+func (s deliverySlots) Release() {
+	<-s.w.slots
+	<-s.w.jobs
 }
 
 // maintainPartitions keeps partitions ahead of the clock.
@@ -256,47 +243,35 @@ func (w *Worker) maintainPartitions(ctx context.Context) {
 	}
 }
 
-// outcome is what handling a delivery message decided; handle maps it to
-// JetStream in one place.
+// outcome is what handling a delivery message decided; handle turns it into
+// the bus.Outcome.
 type outcome int
 
 const (
 	outcomeAck   outcome = iota // read: acknowledge, keep the message until the delivery completes
 	outcomeDone                 // nothing will read it again (a copy, no records): acknowledge and remove it
-	outcomeRetry                // transient failure: redeliver after a delay
+	outcomeRetry                // transient failure: redeliver after a backoff
 	outcomeLeave                // shutting down or another worker owns it: redeliver soon
 )
 
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	meta, err := msg.Metadata()
 	if err != nil {
 		w.logger.Error("delivery message without metadata", zap.Error(err))
-		_ = msg.Term()
-		return
+		return bus.Reject("delivery message without metadata")
 	}
 	res, err := w.process(ctx, msg, meta)
-	// Acks must reach the server even while shutting down.
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	switch res {
-	case outcomeAck:
-		err = msg.DoubleAck(actx)
 	case outcomeDone:
-		if err = msg.DoubleAck(actx); err == nil {
-			if rerr := bus.RemoveDelivery(actx, w.js, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream), ""); rerr != nil {
-				w.logger.Warn("removing a delivery's message failed; it stays until the stream's max age", zap.Error(rerr))
+		return bus.AckThen(func(ctx context.Context) {
+			if err := bus.RemoveDelivery(ctx, w.js, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream), ""); err != nil {
+				w.logger.Warn("removing a delivery's message failed; it stays until the stream's max age", zap.Error(err))
 			}
-		}
+		})
 	case outcomeRetry:
-		delay := bus.RetryDelay(int(meta.NumDelivered), 500*time.Millisecond, time.Minute)
-		w.logger.Warn("delivery will be retried", zap.Uint64("stream_seq", meta.Sequence.Stream),
-			zap.Uint64("attempt", meta.NumDelivered), zap.Duration("delay", delay), zap.Error(err))
-		err = msg.NakWithDelay(delay)
+		return bus.Backoff(err, zap.Uint64("stream_seq", meta.Sequence.Stream))
 	case outcomeLeave:
-		err = msg.NakWithDelay(time.Second)
+		return bus.Retry(time.Second)
 	}
-	if err != nil {
-		w.logger.Warn("acknowledging delivery message failed; it will be redelivered and resumed",
-			zap.Uint64("stream_seq", meta.Sequence.Stream), zap.Error(err))
-	}
+	return bus.Ack
 }

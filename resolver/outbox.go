@@ -18,16 +18,27 @@ import (
 	"github.com/importd/importd/tracking"
 )
 
+// outboxBatch is how many apply_outbox rows (one per operation) one pass
+// publishes.
 const outboxBatch = 500
 
-// publishOutbox publishes up to outboxBatch released operations to the
-// importer and deletes their outbox rows once JetStream has them. Several
-// resolvers may run it at once (SKIP LOCKED). It returns how many rows it
-// handled.
-func (w *Worker) publishOutbox(ctx context.Context) (int, error) {
+// newOutbox returns the publisher of the apply outbox.
+func (w *Worker) newOutbox() *bus.Outbox {
+	return bus.NewOutbox(bus.OutboxConfig{Name: "apply_outbox", Batch: outboxBatch}, w.publishOutbox, w.logger)
+}
+
+// kickOutbox wakes the outbox: released operations were committed.
+func (w *Worker) kickOutbox() { w.outbox.Kick() }
+
+// publishOutbox is the bus.OutboxPass of the apply outbox: it publishes up
+// to limit released operations to the importer, in work messages cut to
+// what NATS carries, and deletes their rows once JetStream has them.
+// Several resolvers may run it at once (SKIP LOCKED). It returns how many
+// rows it handled.
+func (w *Worker) publishOutbox(ctx context.Context, limit int) (int, error) {
 	n := 0
 	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
-		locked, err := store.ApplyOutboxLock(ctx, tx, outboxBatch)
+		locked, err := store.ApplyOutboxLock(ctx, tx, limit)
 		if err != nil || len(locked) == 0 {
 			return err
 		}
@@ -140,18 +151,9 @@ var ErrPublish = errors.New("resolver: publish to importer")
 
 // awaitAll waits until JetStream has acknowledged every future.
 func awaitAll(ctx context.Context, futures []jetstream.PubAckFuture) error {
-	timeout := time.NewTimer(30 * time.Second)
-	defer timeout.Stop()
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("%w: not stored: %w", ErrPublish, err)
-		case <-timeout.C:
-			return fmt.Errorf("%w: not acknowledged within 30s", ErrPublish)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	err := bus.AwaitAcks(ctx, futures, 30*time.Second)
+	if err == nil || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return err
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrPublish, err)
 }

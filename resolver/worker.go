@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +26,6 @@ import (
 
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
-	"github.com/importd/importd/internal/database"
 	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
@@ -89,7 +87,7 @@ type Worker struct {
 	store  *tracking.Store
 	js     jetstream.JetStream
 	logger *zap.Logger
-	kick   chan struct{}
+	outbox *bus.Outbox
 }
 
 // New returns a resolver.
@@ -112,7 +110,9 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("resolver"), kick: make(chan struct{}, 1)}, nil
+	w := &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("resolver")}
+	w.outbox = w.newOutbox()
+	return w, nil
 }
 
 // Run resolves until ctx is canceled, then finishes the batch in hand and
@@ -135,12 +135,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	go bus.WatchLag(ctx, work, bus.ConsumerResolve, 10*time.Second, w.logger)
 	go bus.WatchLag(ctx, events, bus.ConsumerResolveEvents, 10*time.Second, w.logger)
 	w.logger.Info("resolver started")
+	// Work waits for row locks: kept alive. A failed batch is tried again
+	// within 200ms..30s, soon, for resolving is cheap and what it waits
+	// for (a lock, room in IMPORT_WORK) frees quickly.
+	workCons := bus.NewConsumer(work, bus.ConsumerConfig{Name: bus.ConsumerResolve, Fetch: w.cfg.Fetch,
+		Concurrency: w.cfg.Concurrency, WholeBatch: true, AckWait: w.cfg.Bus.AckWait,
+		BackoffInitial: 200 * time.Millisecond, BackoffMax: 30 * time.Second}, w.logger)
+	eventsCons := bus.NewConsumer(events, bus.ConsumerConfig{Name: bus.ConsumerResolveEvents, Fetch: w.cfg.EventFetch,
+		BackoffInitial: 200 * time.Millisecond, BackoffMax: 30 * time.Second}, w.logger)
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){
-		func(ctx context.Context) { w.fetchLoop(ctx, work, w.cfg.Fetch, w.handleWork, "work") },
-		func(ctx context.Context) { w.fetchLoop(ctx, events, w.cfg.EventFetch, w.handleEvents, "events") },
+		func(ctx context.Context) { workCons.Run(ctx, w.handleWork) },
+		func(ctx context.Context) { eventsCons.RunBatch(ctx, w.handleEvents) },
 		w.sweepLoop,
-		w.outboxLoop,
+		w.outbox.Run,
 	} {
 		wg.Add(1)
 		go func() {
@@ -152,76 +160,52 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetchLoop fetches batches of messages and hands them to handle until ctx
-// is canceled, timing each batch as kind.
-func (w *Worker) fetchLoop(ctx context.Context, cons jetstream.Consumer, n int, handle func(context.Context, []jetstream.Msg), kind string) {
-	bus.FetchLoop(ctx, cons, n, time.Second, w.logger.With(zap.String("kind", kind)), func(ctx context.Context, msgs []jetstream.Msg) {
-		start := time.Now()
-		handle(ctx, msgs)
-		batchSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
-	})
-}
-
-// handleWork resolves work messages, each in its own transaction, up to
-// Concurrency at once; each is acknowledged once what it resolved is
-// published.
-func (w *Worker) handleWork(ctx context.Context, msgs []jetstream.Msg) {
-	bus.EachConcurrently(slices.Values(msgs), w.cfg.Concurrency, func(msg jetstream.Msg) { w.handleWorkMsg(ctx, msg) })
-}
-
-// handleWorkMsg resolves one work message and maps the result to
-// JetStream: ack, a delayed redelivery, or, when the message can never be
-// handled (an unknown resource type, or failures up to
-// Bus.WorkMaxDeliveries), its operations rejected and the message
-// terminated.
-func (w *Worker) handleWorkMsg(ctx context.Context, msg jetstream.Msg) {
+// handleWork resolves one work message, in its own transaction, and says
+// what becomes of it: acknowledged once what it resolved is published,
+// delivered again later, or, when it can never be handled (an unknown
+// resource type, or failures up to Bus.WorkMaxDeliveries), its operations
+// rejected and the message terminated.
+func (w *Worker) handleWork(ctx context.Context, msg jetstream.Msg) bus.Outcome {
+	start := time.Now()
+	defer func() { batchSeconds.WithLabelValues("work").Observe(time.Since(start).Seconds()) }()
 	attempt := bus.Delivered(msg)
 	wb, err := bus.DecodeWork(msg.Data())
 	if err != nil || wb.ReceiptID == "" {
 		if errors.Is(err, bus.ErrWorkVersion) && attempt < w.cfg.Bus.WorkMaxDeliveries {
 			// A newer resolver, running during an upgrade, may read it.
-			w.retry(msg, err, zap.String("subject", msg.Subject()))
-			return
+			return bus.Backoff(err, zap.String("subject", msg.Subject()))
 		}
 		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err), zap.Int("attempt", attempt))
-		w.settle(msg, msg.Term())
-		return
+		return bus.Reject("unreadable work message")
 	}
 	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
-		w.reject(ctx, msg, &wb, tracking.CodeUnknownResourceType,
+		return w.reject(ctx, &wb, tracking.CodeUnknownResourceType,
 			tracking.UnknownTypeDescription("resolver", wb.ResourceType))
-		return
 	}
-	stop := bus.KeepAlive(msg, w.cfg.Bus) // row locks may be waited for
-	err = w.resolveAndPublish(ctx, &wb, msg.Headers().Get(bus.HeaderRedrive))
-	stop()
-	if err != nil {
+	if err := w.resolveAndPublish(ctx, &wb, msg.Headers().Get(bus.HeaderRedrive)); err != nil {
 		if attempt >= w.cfg.Bus.WorkMaxDeliveries && !errors.Is(err, ErrPublish) {
-			w.reject(ctx, msg, &wb, tracking.CodeRedeliveryLimit,
+			return w.reject(ctx, &wb, tracking.CodeRedeliveryLimit,
 				tracking.RedeliveryDescription("resolver", attempt, err))
-			return
 		}
 		// Redelivered, operations already resolved are published again.
-		w.retry(msg, err, zapReceipt(wb.ReceiptID))
-		return
+		return bus.Backoff(err, zapReceipt(wb.ReceiptID))
 	}
-	w.settle(msg, msg.Ack())
+	return bus.Ack
 }
 
 // reject ends the operations of a work message that can never be handled
-// rejected with a SYSTEM_ERROR (code, description), then terminates the
-// message. When rejecting fails the message comes back, to be rejected
+// rejected with a SYSTEM_ERROR (code, description); the message is then
+// terminated. When rejecting fails the message comes back, to be rejected
 // then.
-func (w *Worker) reject(ctx context.Context, msg jetstream.Msg, wb *bus.WorkBatch, code, description string) {
+func (w *Worker) reject(ctx context.Context, wb *bus.WorkBatch, code, description string) bus.Outcome {
 	w.logger.Error("work message cannot be handled; its operations are rejected", zapReceipt(wb.ReceiptID),
 		zap.String("code", code), zap.String("reason", description), zap.Int("operations", len(wb.Ops)))
 	completed, err := w.store.RejectWork(ctx, wb, wb.Ops, code, description)
 	if err != nil {
-		w.retry(msg, fmt.Errorf("rejecting the operations: %w", err), zapReceipt(wb.ReceiptID))
-		return
+		return bus.Backoff(fmt.Errorf("rejecting the operations: %w", err), zapReceipt(wb.ReceiptID))
 	}
 	w.announce(completed)
-	w.settle(msg, msg.Term())
+	return bus.Reject(code)
 }
 
 // resolveAndPublish resolves a work message's operations and publishes
@@ -260,8 +244,10 @@ func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch, redri
 }
 
 // handleEvents releases the operations parked on the resources the events
-// announce.
-func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) {
+// announce: every event acknowledged, or every one delivered again.
+func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) []bus.Outcome {
+	start := time.Now()
+	defer func() { batchSeconds.WithLabelValues("events").Observe(time.Since(start).Seconds()) }()
 	type announced struct{ refs, registered []catalog.Reference }
 	byMerchant := map[string]*announced{}
 	for _, msg := range msgs {
@@ -283,15 +269,19 @@ func (w *Worker) handleEvents(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	for merchant, a := range byMerchant {
 		if _, err := w.releaseRefs(ctx, merchant, a.refs, a.registered, "event"); err != nil {
-			for _, msg := range msgs {
-				w.retry(msg, err, zap.String("merchant", merchant))
-			}
-			return
+			return each(msgs, bus.Backoff(err, zap.String("merchant", merchant)))
 		}
 	}
-	for _, msg := range msgs {
-		w.settle(msg, msg.Ack())
+	return each(msgs, bus.Ack)
+}
+
+// each is o for every message.
+func each(msgs []jetstream.Msg, o bus.Outcome) []bus.Outcome {
+	outs := make([]bus.Outcome, len(msgs))
+	for i := range outs {
+		outs[i] = o
 	}
+	return outs
 }
 
 // parseEvent reads a resource event: the subject names the merchant and
@@ -358,26 +348,6 @@ func validKey(k string) bool {
 	return true
 }
 
-func (w *Worker) retry(msg jetstream.Msg, err error, fields ...zap.Field) {
-	attempt := 1
-	if meta, merr := msg.Metadata(); merr == nil {
-		attempt = int(meta.NumDelivered)
-	}
-	delay := bus.RetryDelay(attempt, 200*time.Millisecond, 30*time.Second)
-	level := w.logger.Warn
-	if !database.IsTransient(err) {
-		level = w.logger.Error
-	}
-	level("batch will be retried", append(fields, zap.Error(err), zap.Int("attempt", attempt), zap.Duration("delay", delay))...)
-	w.settle(msg, msg.NakWithDelay(delay))
-}
-
-func (w *Worker) settle(msg jetstream.Msg, err error) {
-	if err != nil {
-		w.logger.Warn("acknowledgement failed; the message will be redelivered", zap.String("subject", msg.Subject()), zap.Error(err))
-	}
-}
-
 func (w *Worker) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(w.cfg.SweepInterval)
 	defer t.Stop()
@@ -389,39 +359,6 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		}
 		if err := w.sweep(ctx); err != nil && ctx.Err() == nil {
 			w.logger.Warn("sweep failed", zap.Error(err))
-		}
-	}
-}
-
-// kickOutbox wakes the outbox loop.
-func (w *Worker) kickOutbox() {
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (w *Worker) outboxLoop(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.kick:
-		}
-		for ctx.Err() == nil {
-			n, err := w.publishOutbox(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					w.logger.Warn("publishing released operations failed", zap.Error(err))
-				}
-				break
-			}
-			if n < outboxBatch {
-				break
-			}
 		}
 	}
 }

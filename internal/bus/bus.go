@@ -1,6 +1,8 @@
 // Package bus is the NATS JetStream plumbing shared by every role: the
 // connection, the streams, consumers and object store of the contract,
-// subject names, and the internal work message.
+// subject names, the internal work message, the consumer runtime every
+// worker handles its messages on (Consumer: handlers return an Outcome,
+// settle maps it to JetStream) and the publisher of the outboxes (Outbox).
 package bus
 
 import (

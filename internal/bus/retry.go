@@ -18,12 +18,16 @@ func Delivered(msg jetstream.Msg) int {
 }
 
 // RetryDelay is the delay before redelivery number attempt of a message
-// whose handling failed: exponential from initial, with jitter, at most max.
+// whose handling failed, the one backoff policy of the workers: initial for
+// the first attempt, half as much again for each next one up to max, each
+// randomised by ±50% so that messages failed together do not come back
+// together.
 func RetryDelay(attempt int, initial, max time.Duration) time.Duration {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = initial
 	b.MaxInterval = max
 	b.MaxElapsedTime = 0
+	b.Reset() // the constructor started from its own initial interval
 	d := b.NextBackOff()
 	for i := 1; i < attempt && i < 20; i++ {
 		d = b.NextBackOff()
