@@ -160,11 +160,11 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.Info("delivery canceled on request", zap.String("receipt", d.ReceiptID))
 	if s.cfg.JS != nil {
-		if err := s.store.Announce(r.Context(), s.cfg.JS, got, "interrupted"); err != nil {
+		if err := s.store.Announce(r.Context(), s.cfg.JS, got, bus.DeliveryInterrupted); err != nil {
 			s.logger.Warn("interrupted event not published", zap.String("receipt", d.ReceiptID), zap.Error(err))
 		}
 		if got.CompletedAt != nil {
-			if err := s.store.Announce(r.Context(), s.cfg.JS, got, "completed"); err != nil {
+			if err := s.store.Announce(r.Context(), s.cfg.JS, got, bus.DeliveryCompleted); err != nil {
 				s.logger.Warn("completed event not published", zap.String("receipt", d.ReceiptID), zap.Error(err))
 			}
 		}

@@ -294,10 +294,10 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 			}
 		}
 		for _, r := range x.created {
-			evs.add(r, "created", x.product)
+			evs.add(r, bus.ResourceCreated, x.product)
 		}
 		for _, r := range x.updated {
-			evs.add(r, "updated", x.product)
+			evs.add(r, bus.ResourceUpdated, x.product)
 		}
 	}
 	fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
@@ -305,7 +305,7 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 		return err
 	}
 	for _, r := range fresh {
-		evs.add(r, "created", owner[r])
+		evs.add(r, bus.ResourceCreated, owner[r])
 	}
 	if len(evs.list) == 0 {
 		return nil
@@ -315,7 +315,7 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 		TypeIDs: make([]string, n), Keys: make([]string, n), SKUs: make([]string, n)}
 	for i, e := range evs.list {
 		rt, _ := catalog.ResourceTypeOf(e.ref.TypeID)
-		row.ResourceTypes[i], row.Events[i], row.TypeIDs[i], row.Keys[i], row.SKUs[i] = string(rt), e.event, e.ref.TypeID, e.ref.Identity(), strings.Join(e.skus, " ")
+		row.ResourceTypes[i], row.Events[i], row.TypeIDs[i], row.Keys[i], row.SKUs[i] = string(rt), string(e.event), e.ref.TypeID, e.ref.Identity(), strings.Join(e.skus, " ")
 	}
 	// One row for the transaction's events.
 	return store.EventOutboxInsert(ctx, tx, row)
@@ -324,7 +324,7 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 // resourceEvent is an event to publish on CATALOG_EVENTS.
 type resourceEvent struct {
 	ref   catalog.Reference
-	event string   // created | updated
+	event bus.ResourceChange
 	skus  []string // a Product event: the variants created or changed with it
 }
 
@@ -339,7 +339,7 @@ type events struct {
 // set: a variant of it is named in the product's event, which is created
 // (updated when the product itself did not change) if need be. A resource
 // both created and updated is announced as created.
-func (e *events) add(r catalog.Reference, event string, product catalog.Reference) {
+func (e *events) add(r catalog.Reference, event bus.ResourceChange, product catalog.Reference) {
 	if e.at == nil {
 		e.at, e.named = map[catalog.Reference]int{}, map[catalog.Reference]bool{}
 	}
@@ -347,7 +347,7 @@ func (e *events) add(r catalog.Reference, event string, product catalog.Referenc
 	if product != (catalog.Reference{}) && r.TypeID == catalog.ProductVariant.TypeID() {
 		if !e.named[r] {
 			e.named[r] = true
-			i := e.of(product.Normalize(), "updated")
+			i := e.of(product.Normalize(), bus.ResourceUpdated)
 			e.list[i].skus = append(e.list[i].skus, r.SKU)
 		}
 		return
@@ -356,14 +356,14 @@ func (e *events) add(r catalog.Reference, event string, product catalog.Referenc
 }
 
 // of returns the index of r's event, queuing one if there is none yet.
-func (e *events) of(r catalog.Reference, event string) int {
+func (e *events) of(r catalog.Reference, event bus.ResourceChange) int {
 	i, ok := e.at[r]
 	if !ok {
 		i = len(e.list)
 		e.at[r] = i
 		e.list = append(e.list, resourceEvent{ref: r, event: event})
-	} else if event == "created" {
-		e.list[i].event = "created"
+	} else if event == bus.ResourceCreated {
+		e.list[i].event = bus.ResourceCreated
 	}
 	return i
 }

@@ -56,7 +56,7 @@ func (w *Worker) publishOutbox(ctx context.Context, limit int) (int, error) {
 					ev.SKUs = strings.Fields(skus[i])
 				}
 				data, _ := json.Marshal(ev)
-				msg := nats.NewMsg(bus.CatalogSubject(merchant, rts[i], evs[i]))
+				msg := nats.NewMsg(bus.CatalogSubject(merchant, rts[i], bus.ResourceChange(evs[i])))
 				msg.Data = data
 				msg.Header.Set(bus.HeaderMsgID, fmt.Sprintf("importd-event-%d-%d", id, i))
 				msg.Header.Set(bus.HeaderRegistered, "true") // recordWritten marked them

@@ -147,7 +147,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		log.Info("delivery accepted", zap.Bool("receipt_assigned", hd.assigned), zap.String("data", d.Data), zap.String("format", d.Format))
 	}
 	if d.IngestState == tracking.IngestReceiving && d.RecordsRead == 0 {
-		j.announce(ctx, "accepted")
+		j.announce(ctx, bus.DeliveryAccepted)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -377,9 +377,9 @@ func (j *job) retryOrStop(ctx context.Context, err error) (outcome, error) {
 	}
 	deliveriesTotal.WithLabelValues("interrupted").Inc()
 	j.log.Info("delivery interrupted; reading stopped", zap.Int("records_stored", j.d.RecordsRead))
-	j.announce(ctx, "interrupted")
+	j.announce(ctx, bus.DeliveryInterrupted)
 	if j.d.CompletedAt != nil {
-		j.announce(ctx, "completed")
+		j.announce(ctx, bus.DeliveryCompleted)
 	}
 	return j.readOutcome(), nil
 }
@@ -415,9 +415,9 @@ func (j *job) fail(ctx context.Context, ierrs []tracking.IngestionError) (outcom
 // announce publishes a delivery event on IMPORT_EVENTS with the delivery's
 // status. Events are notifications: a failure is logged, not fatal, and the
 // message id makes a repeat a no-op.
-func (j *job) announce(ctx context.Context, event string) {
+func (j *job) announce(ctx context.Context, event bus.DeliveryEvent) {
 	if err := j.w.store.Announce(ctx, j.w.js, &j.d, event); err != nil {
-		j.log.Warn("delivery event not published", zap.String("event", event), zap.Error(err))
+		j.log.Warn("delivery event not published", zap.String("event", string(event)), zap.Error(err))
 	}
 }
 
@@ -435,11 +435,11 @@ func (j *job) readOutcome() outcome {
 func (j *job) announceEnd(ctx context.Context) {
 	switch {
 	case j.d.IngestState == tracking.IngestFailed:
-		j.announce(ctx, "failed")
+		j.announce(ctx, bus.DeliveryFailed)
 	case j.d.CompletedAt != nil:
-		j.announce(ctx, "completed")
+		j.announce(ctx, bus.DeliveryCompleted)
 	default:
-		j.announce(ctx, "queued")
+		j.announce(ctx, bus.DeliveryQueued)
 	}
 }
 

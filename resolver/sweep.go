@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
@@ -91,7 +92,7 @@ func (w *Worker) sweepInterrupted(ctx context.Context) error {
 			continue
 		}
 		w.logger.Info("canceled the pending operations of an interrupted delivery", zapReceipt(d.ReceiptID), zap.Int("canceled", n))
-		if err := w.store.Announce(ctx, w.js, d, "interrupted"); err != nil {
+		if err := w.store.Announce(ctx, w.js, d, bus.DeliveryInterrupted); err != nil {
 			w.logger.Warn("interrupted event not published", zapReceipt(d.ReceiptID), zap.Error(err))
 		}
 		go w.announceCompleted(d.ReceiptID, d.AcceptedAt)

@@ -289,7 +289,7 @@ func each(msgs []jetstream.Msg, o bus.Outcome) []bus.Outcome {
 // the variants created or changed with it.
 func parseEvent(subject string, data []byte) ([]catalog.Reference, string, error) {
 	parts := strings.Split(subject, ".")
-	if len(parts) != 5 || (parts[4] != "created" && parts[4] != "updated") {
+	if len(parts) != 5 || (parts[4] != string(bus.ResourceCreated) && parts[4] != string(bus.ResourceUpdated)) {
 		return nil, "", fmt.Errorf("subject is not catalog.events.<merchant>.<ResourceType>.<created|updated>")
 	}
 	merchant := parts[2]

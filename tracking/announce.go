@@ -20,7 +20,7 @@ import (
 // /status body. The message id makes a repeat a no-op; a completion's names
 // its time, so that a delivery reopened by a retry and completed again is
 // announced again. A completion announced is recorded (AnnounceMissed).
-func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Delivery, event string) error {
+func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Delivery, event bus.DeliveryEvent) error {
 	body, err := s.Status(ctx, d)
 	if err != nil {
 		return err
@@ -31,9 +31,9 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 	}
 	msg := nats.NewMsg(bus.EventSubject(d.MerchantID, d.ReceiptID, event))
 	msg.Data = data
-	id := bus.DeliveryID(d.MerchantID, d.ReceiptID) + "." + event
+	id := bus.DeliveryID(d.MerchantID, d.ReceiptID) + "." + string(event)
 	var completedAt time.Time
-	if event == "completed" && d.CompletedAt != nil {
+	if event == bus.DeliveryCompleted && d.CompletedAt != nil {
 		completedAt = d.CompletedAt.Truncate(time.Microsecond) // as stored
 		id += "." + strconv.FormatInt(completedAt.UnixMicro(), 10)
 	}
@@ -81,5 +81,5 @@ func (s *Store) AnnounceCompleted(ctx context.Context, js jetstream.JetStream, r
 	if err != nil || d.CompletedAt == nil {
 		return err
 	}
-	return s.Announce(ctx, js, &d, "completed")
+	return s.Announce(ctx, js, &d, bus.DeliveryCompleted)
 }

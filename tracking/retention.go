@@ -63,7 +63,7 @@ func (s *Store) Expire(ctx context.Context, js jetstream.JetStream, logger *zap.
 		if js != nil {
 			for k := range byDelivery {
 				if d, err := deliveryAt(ctx, s.pool, k.receipt, k.at); err == nil {
-					if err := s.Announce(ctx, js, &d, "expired"); err != nil {
+					if err := s.Announce(ctx, js, &d, bus.DeliveryExpired); err != nil {
 						logger.Warn("expired event not published", zap.String("receipt", k.receipt), zap.String("merchant", k.merchant), zap.Error(err))
 					}
 				}

@@ -101,14 +101,38 @@ func ResolveSubject(merchant string) string { return "import.work.resolve." + me
 // ApplySubject carries resolved operations to the importer.
 func ApplySubject(merchant string) string { return "import.work.apply." + merchant }
 
+// DeliveryEvent names a delivery's status change, the last token of its
+// subject (docs/contract.md, "Delivery events").
+type DeliveryEvent string
+
+// The delivery events.
+const (
+	DeliveryAccepted    DeliveryEvent = "accepted"
+	DeliveryQueued      DeliveryEvent = "queued"
+	DeliveryFailed      DeliveryEvent = "failed"
+	DeliveryInterrupted DeliveryEvent = "interrupted"
+	DeliveryCompleted   DeliveryEvent = "completed"
+	DeliveryExpired     DeliveryEvent = "expired"
+)
+
 // EventSubject carries a delivery's status changes.
-func EventSubject(merchant, receipt, event string) string {
-	return "import.events." + merchant + "." + receipt + "." + event
+func EventSubject(merchant, receipt string, event DeliveryEvent) string {
+	return "import.events." + merchant + "." + receipt + "." + string(event)
 }
 
+// ResourceChange names what happened to a catalog resource, the last token
+// of its event's subject.
+type ResourceChange string
+
+// The resource changes.
+const (
+	ResourceCreated ResourceChange = "created"
+	ResourceUpdated ResourceChange = "updated"
+)
+
 // CatalogSubject carries resource events.
-func CatalogSubject(merchant, resourceType, event string) string {
-	return "catalog.events." + merchant + "." + resourceType + "." + event
+func CatalogSubject(merchant, resourceType string, event ResourceChange) string {
+	return "catalog.events." + merchant + "." + resourceType + "." + string(event)
 }
 
 // MerchantOf returns the merchant token of a subject such as

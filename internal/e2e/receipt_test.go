@@ -87,7 +87,7 @@ func TestSameReceiptTwoMerchants(t *testing.T) {
 	require.Equal(t, 3, ops)
 	require.Equal(t, 3, ids, "operation ids differ by merchant")
 	for _, m := range []string{"ma", "mb"} {
-		for _, ev := range []string{"accepted", "completed"} {
+		for _, ev := range []bus.DeliveryEvent{bus.DeliveryAccepted, bus.DeliveryCompleted} {
 			subject := bus.EventSubject(m, receipt, ev)
 			require.Eventually(t, func() bool { return e.eventsOn(subject) == 1 }, 10*time.Second, 20*time.Millisecond, subject)
 		}
