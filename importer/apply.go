@@ -49,12 +49,8 @@ type applied struct {
 // operations' row locks throughout: a duplicate of the message waits and
 // then finds them done. A record that fails on its own fails alone
 // (applyIsolating).
-func (w *Worker) applyBatch(ctx context.Context, wb *bus.WorkBatch) (applied, error) {
+func (w *Worker) applyBatch(ctx context.Context, t catalog.ResourceType, wb *bus.WorkBatch) (applied, error) {
 	var res applied
-	t, ok := catalog.ParseResourceType(wb.ResourceType)
-	if !ok {
-		return res, fmt.Errorf("importer: unknown resource type %q", wb.ResourceType)
-	}
 	wb.DeliveryAt = wb.DeliveryAt.UTC()
 	seqs := make([]int, len(wb.Ops))
 	for i, op := range wb.Ops {

@@ -180,11 +180,12 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err), zap.Int("attempt", attempt))
 		return bus.Reject("unreadable work message")
 	}
-	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
+	t, ok := catalog.ParseResourceType(wb.ResourceType)
+	if !ok {
 		return w.reject(ctx, &wb, tracking.CodeUnknownResourceType,
 			tracking.UnknownTypeDescription("importer", wb.ResourceType))
 	}
-	res, err := w.applyBatch(ctx, &wb)
+	res, err := w.applyBatch(ctx, t, &wb)
 	batchSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if attempt >= w.cfg.Bus.WorkMaxDeliveries {

@@ -48,7 +48,7 @@ func TestRedeliveredPairedProductKeepsItsMaster(t *testing.T) {
 			Ops: []bus.WorkOp{{ID: tracking.OperationID("m1", receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
 	}
 	variant := stored("paired-variant", catalog.ProductVariant, "lamp-sku", `{"sku":"lamp-sku","product":{"key":"lamp"},"isMasterVariant":true}`)
-	out, err := w.resolveBatch(ctx, variant)
+	out, err := w.resolveBatch(ctx, catalog.ProductVariant, variant)
 	require.NoError(t, err)
 	require.Empty(t, out, "the master variant waits for its product")
 
@@ -59,10 +59,10 @@ func TestRedeliveredPairedProductKeepsItsMaster(t *testing.T) {
 		require.NoError(t, json.Unmarshal(out[0].Record, &p))
 		return string(p.MasterVariant)
 	}
-	out, err = w.resolveBatch(ctx, product)
+	out, err = w.resolveBatch(ctx, catalog.Product, product)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"sku":"lamp-sku"}`, master(out), "paired")
-	out, err = w.resolveBatch(ctx, product) // the same message, delivered again
+	out, err = w.resolveBatch(ctx, catalog.Product, product) // the same message, delivered again
 	require.NoError(t, err)
 	require.JSONEq(t, `{"sku":"lamp-sku"}`, master(out), "paired again")
 }

@@ -35,11 +35,7 @@ type item struct {
 // resolveBatch resolves the operations of one work message in one
 // transaction and returns those to send to the importer: resolved now, or
 // resolved by an earlier attempt whose publication may have been lost.
-func (w *Worker) resolveBatch(ctx context.Context, wb *bus.WorkBatch) ([]bus.WorkOp, error) {
-	t, ok := catalog.ParseResourceType(wb.ResourceType)
-	if !ok {
-		return nil, fmt.Errorf("resolver: unknown resource type %q", wb.ResourceType)
-	}
+func (w *Worker) resolveBatch(ctx context.Context, t catalog.ResourceType, wb *bus.WorkBatch) ([]bus.WorkOp, error) {
 	wb.DeliveryAt = wb.DeliveryAt.UTC()
 	seqs := make([]int, len(wb.Ops))
 	for i, op := range wb.Ops {

@@ -178,11 +178,12 @@ func (w *Worker) handleWork(ctx context.Context, msg jetstream.Msg) bus.Outcome 
 		w.logger.Error("unreadable work message dropped", zap.String("subject", msg.Subject()), zap.Error(err), zap.Int("attempt", attempt))
 		return bus.Reject("unreadable work message")
 	}
-	if _, ok := catalog.ParseResourceType(wb.ResourceType); !ok {
+	t, ok := catalog.ParseResourceType(wb.ResourceType)
+	if !ok {
 		return w.reject(ctx, &wb, tracking.CodeUnknownResourceType,
 			tracking.UnknownTypeDescription("resolver", wb.ResourceType))
 	}
-	if err := w.resolveAndPublish(ctx, &wb, msg.Headers().Get(bus.HeaderRedrive)); err != nil {
+	if err := w.resolveAndPublish(ctx, t, &wb, msg.Headers().Get(bus.HeaderRedrive)); err != nil {
 		if attempt >= w.cfg.Bus.WorkMaxDeliveries && !errors.Is(err, ErrPublish) {
 			return w.reject(ctx, &wb, tracking.CodeRedeliveryLimit,
 				tracking.RedeliveryDescription("resolver", attempt, err))
@@ -209,10 +210,11 @@ func (w *Worker) reject(ctx context.Context, wb *bus.WorkBatch, code, descriptio
 }
 
 // resolveAndPublish resolves a work message's operations and publishes
-// those resolved to the importer. redrive is the name of the re-drive the
+// those resolved to the importer; t is its resource type, parsed from
+// wb.ResourceType. redrive is the name of the re-drive the
 // message belongs to, if any (bus.HeaderRedrive).
-func (w *Worker) resolveAndPublish(ctx context.Context, wb *bus.WorkBatch, redrive string) error {
-	out, err := w.resolveBatch(ctx, wb)
+func (w *Worker) resolveAndPublish(ctx context.Context, t catalog.ResourceType, wb *bus.WorkBatch, redrive string) error {
+	out, err := w.resolveBatch(ctx, t, wb)
 	if err != nil {
 		return err
 	}
