@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,7 +83,62 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 	if len(ts) == 0 {
 		return nil, nil
 	}
+	writes, events, err := planTransitions(ts)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC()
+	for _, w := range writes {
+		if err := store.OperationsUpdate(ctx, tx, w.d.ReceiptID, w.d.AcceptedAt, w.ops, now); err != nil {
+			return nil, fmt.Errorf("tracking: update operations of %s: %w", w.d.ReceiptID, err)
+		}
+	}
+	if err := eventsInsert(ctx, tx, events); err != nil {
+		return nil, fmt.Errorf("tracking: insert events: %w", err)
+	}
+	// Each delivery's counter slot, then, when it may complete or be
+	// interrupted, its row: the lock order of internal/store; deliveries in
+	// receipt order.
+	slices.SortFunc(writes, func(a, b deliveryWrite) int {
+		if c := strings.Compare(a.d.ReceiptID, b.d.ReceiptID); c != 0 {
+			return c
+		}
+		return a.d.AcceptedAt.Compare(b.d.AcceptedAt)
+	})
+	var completed []*Delivery
+	for _, w := range writes {
+		if err := countsAdd(ctx, tx, w.d, w.delta); err != nil {
+			return nil, fmt.Errorf("tracking: counts of %s: %w", w.d.ReceiptID, err)
+		}
+		if w.delta.Failed() > 0 {
+			if err := interruptIfOverThreshold(ctx, tx, w.d, now); err != nil {
+				return nil, err
+			}
+		}
+		done, err := completeIfDone(ctx, tx, w.d, now)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			completed = append(completed, w.d)
+		}
+	}
+	return completed, nil
+}
+
+// deliveryWrite is what transitions change of one delivery: its operations'
+// rows and its counts.
+type deliveryWrite struct {
+	d     *Delivery
+	ops   store.OperationUpdates
+	delta Counts
+}
+
+// planTransitions groups transitions by delivery, in the order the
+// deliveries first appear, into the rows to update and the change of each
+// delivery's counts, and lists their events in order. A transition without
+// an event is refused: every state change is recorded.
+func planTransitions(ts []Transition) ([]deliveryWrite, []Event, error) {
 	type dkey struct {
 		receipt string
 		at      time.Time
@@ -91,7 +148,7 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 	events := make([]Event, 0, len(ts)*2)
 	for i, t := range ts {
 		if len(t.Events) == 0 {
-			return nil, fmt.Errorf("tracking: transition of %s/%d without an event", t.From.ReceiptID, t.From.Seq)
+			return nil, nil, fmt.Errorf("tracking: transition of %s/%d without an event", t.From.ReceiptID, t.From.Seq)
 		}
 		k := dkey{t.From.ReceiptID, t.From.DeliveryAt}
 		if groups[k] == nil {
@@ -100,12 +157,13 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 		groups[k] = append(groups[k], i)
 		events = append(events, t.Events...)
 	}
-	deltas := map[dkey]*Counts{}
-	merchants := map[dkey]string{}
-	for _, k := range order {
+	writes := make([]deliveryWrite, len(order))
+	for wi, k := range order {
 		idx := groups[k]
 		n := len(idx)
-		u := store.OperationUpdates{
+		w := &writes[wi]
+		w.d = &Delivery{ReceiptID: k.receipt, MerchantID: ts[idx[0]].From.MerchantID, AcceptedAt: k.at}
+		w.ops = store.OperationUpdates{
 			Seqs:         make([]int32, n),
 			States:       make([]string, n),
 			Stages:       make([]int16, n),
@@ -118,7 +176,7 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 			LastCodes:    make([]int32, n),
 			LastMessages: make([]string, n),
 		}
-		c := &Counts{}
+		u := &w.ops
 		for j, i := range idx {
 			t := ts[i]
 			u.Seqs[j], u.States[j], u.Stages[j] = int32(t.From.Seq), string(t.To), int16(t.Stage)
@@ -126,49 +184,11 @@ func TransitionsApply(ctx context.Context, tx pgx.Tx, ts []Transition) ([]*Deliv
 			u.Records[j], u.Retries[j] = t.Record, int32(t.Retries)
 			last := t.Events[len(t.Events)-1]
 			u.LastIDs[j], u.LastCodes[j], u.LastMessages[j] = last.TrackingID.String(), int32(last.Code), last.Message
-			c.Count(t.From.State, t.From.Stage, -1)
-			c.Count(t.To, t.Stage, 1)
-			merchants[k] = t.From.MerchantID
-		}
-		deltas[k] = c
-		err := store.OperationsUpdate(ctx, tx, k.receipt, k.at, u, now)
-		if err != nil {
-			return nil, fmt.Errorf("tracking: update operations of %s: %w", k.receipt, err)
+			w.delta.Count(t.From.State, t.From.Stage, -1)
+			w.delta.Count(t.To, t.Stage, 1)
 		}
 	}
-	if err := eventsInsert(ctx, tx, events); err != nil {
-		return nil, fmt.Errorf("tracking: insert events: %w", err)
-	}
-	// Each delivery's counter slot, then, when it may complete or be
-	// interrupted, its row: the lock order of internal/store; deliveries in
-	// receipt order.
-	sort.Slice(order, func(i, j int) bool {
-		if order[i].receipt != order[j].receipt {
-			return order[i].receipt < order[j].receipt
-		}
-		return order[i].at.Before(order[j].at)
-	})
-	var completed []*Delivery
-	for _, k := range order {
-		c := deltas[k]
-		d := &Delivery{ReceiptID: k.receipt, MerchantID: merchants[k], AcceptedAt: k.at}
-		if err := countsAdd(ctx, tx, d, *c); err != nil {
-			return nil, fmt.Errorf("tracking: counts of %s: %w", k.receipt, err)
-		}
-		if c.Failed() > 0 {
-			if err := interruptIfOverThreshold(ctx, tx, d, now); err != nil {
-				return nil, err
-			}
-		}
-		done, err := completeIfDone(ctx, tx, d, now)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			completed = append(completed, d)
-		}
-	}
-	return completed, nil
+	return writes, events, nil
 }
 
 // interruptIfOverThreshold interrupts the delivery when its failed
