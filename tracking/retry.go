@@ -89,34 +89,9 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 		if err != nil {
 			return err
 		}
-		var ts []Transition
-		var retried []int
-		for _, seq := range seqs {
-			st, ok := states[seq]
-			if !ok {
-				return ErrNotFound
-			}
-			what := "operation " + OperationID(d.MerchantID, d.ReceiptID, seq).String()
-			if st.State != StateRejected {
-				if single {
-					return &StateError{What: what, Msg: "is " + string(st.State) + "; only rejected operations can be retried"}
-				}
-				continue
-			}
-			if st.Record == nil {
-				if single {
-					return &StateError{What: what, Msg: "is rejected but its record is no longer kept; publish it again"}
-				}
-				continue
-			}
-			ev := NewEvent(st.Delivery(), st.ResourceKey, CodeRetryRequested,
-				fmt.Sprintf("Retry requested: back to processing with a fresh budget of attempts (after %d)", st.RetryCount))
-			ts = append(ts, Transition{From: st, To: StateProcessing, Stage: StageResolved, Events: []Event{ev},
-				Errors: []catalog.Error{}, Record: st.Record, Retries: -st.RetryCount})
-			retried = append(retried, seq)
-		}
-		if len(ts) == 0 {
-			return &StateError{What: "delivery " + d.ReceiptID, Msg: "has no rejected operation that can be retried"}
+		ts, retried, err := retryTransitions(d, seqs, states, single)
+		if err != nil {
+			return err
 		}
 		if _, err := TransitionsApply(ctx, tx, ts); err != nil {
 			return err
@@ -163,6 +138,44 @@ func (s *Store) retry(ctx context.Context, d *Delivery, seqs []int) (int, error)
 	}
 	retriedTotal.Add(float64(n))
 	return n, nil
+}
+
+// retryTransitions decides the retry of the operations at seqs of delivery
+// d, in states: each rejected operation whose record is kept goes back to
+// processing, resolved, with a fresh budget of attempts. Of one operation
+// asked for (single), any other state is an error; of a delivery's, such
+// operations are left alone, and an error says when none is left.
+func retryTransitions(d *Delivery, seqs []int, states map[int]OpState, single bool) ([]Transition, []int, error) {
+	var ts []Transition
+	var retried []int
+	for _, seq := range seqs {
+		st, ok := states[seq]
+		if !ok {
+			return nil, nil, ErrNotFound
+		}
+		what := "operation " + OperationID(d.MerchantID, d.ReceiptID, seq).String()
+		if st.State != StateRejected {
+			if single {
+				return nil, nil, &StateError{What: what, Msg: "is " + string(st.State) + "; only rejected operations can be retried"}
+			}
+			continue
+		}
+		if st.Record == nil {
+			if single {
+				return nil, nil, &StateError{What: what, Msg: "is rejected but its record is no longer kept; publish it again"}
+			}
+			continue
+		}
+		ev := NewEvent(st.Delivery(), st.ResourceKey, CodeRetryRequested,
+			fmt.Sprintf("Retry requested: back to processing with a fresh budget of attempts (after %d)", st.RetryCount))
+		ts = append(ts, Transition{From: st, To: StateProcessing, Stage: StageResolved, Events: []Event{ev},
+			Errors: []catalog.Error{}, Record: st.Record, Retries: -st.RetryCount})
+		retried = append(retried, seq)
+	}
+	if len(ts) == 0 {
+		return nil, nil, &StateError{What: "delivery " + d.ReceiptID, Msg: "has no rejected operation that can be retried"}
+	}
+	return ts, retried, nil
 }
 
 var retriedTotal = promauto.NewCounter(prometheus.CounterOpts{
