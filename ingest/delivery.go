@@ -89,12 +89,12 @@ func clip(s string) string { return headers.Clip(s) }
 
 // job is one delivery being read.
 type job struct {
-	w      *Worker
-	msg    jetstream.Msg
-	d      tracking.Delivery
-	hd     header
-	log    *zap.Logger
-	lastIP time.Time // last in-progress ack
+	w     *Worker
+	msg   jetstream.Msg
+	d     tracking.Delivery
+	hd    header
+	log   *zap.Logger
+	lease *bus.Lease
 
 	pending   []jetstream.PubAckFuture // work messages of the last batch, not yet acknowledged
 	pendingTo int                      // the record the pending futures reach up to
@@ -142,7 +142,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 		deliveriesTotal.WithLabelValues("duplicate").Inc()
 		return outcomeDone, nil
 	}
-	j := &job{w: w, msg: msg, d: d, hd: hd, log: log, lastIP: time.Now()}
+	j := &job{w: w, msg: msg, d: d, hd: hd, log: log, lease: bus.NewLease(msg, w.cfg.Bus)}
 	if created {
 		log.Info("delivery accepted", zap.Bool("receipt_assigned", hd.assigned), zap.String("data", d.Data), zap.String("format", d.Format))
 	}
@@ -506,13 +506,9 @@ func (j *job) aliveTick() time.Duration {
 
 // keepAlive tells JetStream the delivery is still being worked on.
 func (j *job) keepAlive() {
-	if time.Since(j.lastIP) < j.w.cfg.Bus.AckWait/4 {
-		return
-	}
-	if err := j.msg.InProgress(); err != nil {
+	if err := j.lease.Renew(); err != nil {
 		j.log.Warn("in-progress ack failed", zap.Error(err))
 	}
-	j.lastIP = time.Now()
 }
 
 // flush validates a batch of records and writes their operations and events

@@ -151,7 +151,7 @@ func (w *Worker) redrive(ctx context.Context, c *tracking.Redrive) (int, error) 
 	if hd.receipt != c.Delivery.ReceiptID || len(hd.errs) > 0 {
 		return 0, fmt.Errorf("%w: %s is not the message of delivery %s", ErrBodyLost, c.Delivery.Source, c.Delivery.ReceiptID)
 	}
-	j := &job{w: w, msg: msg, d: c.Delivery, hd: hd, lastIP: time.Now(),
+	j := &job{w: w, msg: msg, d: c.Delivery, hd: hd, lease: bus.NewLease(msg, w.cfg.Bus),
 		log:     w.logger.With(zap.String("receipt", c.Delivery.ReceiptID)),
 		redrive: strconv.FormatInt(time.Now().UnixNano(), 36)}
 	body, _, closer, ierr, err := j.open(ctx)

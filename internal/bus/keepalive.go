@@ -37,3 +37,30 @@ func KeepAlive(msg jetstream.Msg, cfg Config) (stop func()) {
 		wg.Wait()
 	}
 }
+
+// Lease keeps a message's ack deadline moving for as long as its handler
+// makes progress, for handlers whose progress is the sign they are alive
+// (ingest reading a body): Renew sends an in-progress ack at most once per
+// AckWait/4, and a handler that stops renewing (a read that hangs) lets the
+// message go to another worker once AckWait has passed.
+type Lease struct {
+	msg   jetstream.Msg
+	every time.Duration
+	last  time.Time
+}
+
+// NewLease returns the lease of msg, taken now, under cfg's AckWait.
+func NewLease(msg jetstream.Msg, cfg Config) *Lease {
+	cfg.setDefaults()
+	return &Lease{msg: msg, every: cfg.AckWait / 4, last: time.Now()}
+}
+
+// Renew sends an in-progress ack unless one was sent less than AckWait/4
+// ago.
+func (l *Lease) Renew() error {
+	if time.Since(l.last) < l.every {
+		return nil
+	}
+	l.last = time.Now()
+	return l.msg.InProgress()
+}
