@@ -403,12 +403,9 @@ type DeliveriesFilter struct {
 // (accepted_at desc, receipt), each with its ProcessingAt and Counts. An
 // unknown f.JobStatus is ErrUnknownStatus.
 func DeliveriesList(ctx context.Context, db database.DBTX, f DeliveriesFilter, limit int) ([]DeliveryRow, error) {
-	args := []any{f.Now}
+	args := params{f.Now}
+	arg := args.arg
 	where := []string{"d.expires_at > $1"}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
 	if f.Merchant != "" {
 		where = append(where, "d.merchant_id = "+arg(f.Merchant))
 	}

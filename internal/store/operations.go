@@ -371,12 +371,9 @@ type OperationsFilter struct {
 // OperationsList returns up to limit operations of the delivery (receipt,
 // at) of f, in position order.
 func OperationsList(ctx context.Context, db database.DBTX, receipt string, at time.Time, f OperationsFilter, limit int) ([]OperationView, error) {
-	args := []any{receipt, at, f.Now}
+	args := params{receipt, at, f.Now}
+	arg := args.arg
 	where := []string{"o.receipt_id = $1", "o.delivery_at = $2", "o.expires_at > $3"}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
 	if f.State != "" {
 		where = append(where, "o.state = "+arg(f.State))
 	}
