@@ -488,6 +488,7 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	if b.nats != nil {
 		r.CPU.NATS = round(cpuSeconds(b.nats.pid())-nats0, 2)
 	}
+	r.CPUPerRecord = cpuPerRecord(r.CPU, o.Records)
 
 	r.Load.BodyBytes = bodyBytes.Load()
 	r.Load.AvgRecordBytes = round(float64(r.Load.BodyBytes)/float64(o.Records), 1)

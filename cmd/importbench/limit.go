@@ -71,6 +71,11 @@ func (b *bench) copyLimit(ctx context.Context, r *Result) error {
 		}
 	}
 	rows := make([][]int64, len(chains))
+	pg0, err := postgresCPU(ctx, pool2)
+	if err != nil {
+		return err
+	}
+	client0 := cpuSeconds(os.Getpid())
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	for i, ch := range chains {
@@ -89,6 +94,11 @@ func (b *bench) copyLimit(ctx context.Context, r *Result) error {
 		return err
 	}
 	secs := time.Since(start).Seconds()
+	client := cpuSeconds(os.Getpid()) - client0
+	pg, err := postgresCPUSince(ctx, pool2, pg0)
+	if err != nil {
+		return err
+	}
 	for i, ch := range chains {
 		for j, t := range ch {
 			r.Limit.Copy.Rows[t.table] = rows[i][j]
@@ -104,7 +114,56 @@ func (b *bench) copyLimit(ctx context.Context, r *Result) error {
 	if r.Limit.Copy.RecordsPerSec > 0 {
 		r.Limit.Copy.Fraction = round(r.EndToEnd.RecordsPerSec/r.Limit.Copy.RecordsPerSec, 4)
 	}
+	c := &r.Limit.Copy
+	c.CPU = LimitCPU{Total: round(pg+client, 3), PostgreSQL: round(pg, 3), Client: round(client, 3)}
+	c.CPUPerRecord = LimitCPU{
+		Total:      microsPerRecord(pg+client, b.o.Records),
+		PostgreSQL: microsPerRecord(pg, b.o.Records),
+		Client:     microsPerRecord(client, b.o.Records),
+	}
+	// The load and the limit count the same records, so the ratio of their
+	// seconds is the ratio of their CPU per record.
+	if pg+client > 0 {
+		r.CPURatio = round(r.CPU.total()/(pg+client), 3)
+	}
 	return nil
+}
+
+// postgresCPU returns the CPU seconds so far of each PostgreSQL process the
+// load's measurement counts (postgresPIDs), for pool's database.
+func postgresCPU(ctx context.Context, pool *pgxpool.Pool) (map[int]float64, error) {
+	pids, err := postgresPIDs(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	cpu := make(map[int]float64, len(pids))
+	for _, pid := range pids {
+		cpu[pid] = cpuSeconds(pid)
+	}
+	return cpu, nil
+}
+
+// postgresCPUSince returns the CPU seconds the PostgreSQL processes of
+// pool's database used since before was taken: the processes of before are
+// read first, so that listing the new ones (the backends opened since) adds
+// no CPU of theirs; a process gone since adds nothing.
+func postgresCPUSince(ctx context.Context, pool *pgxpool.Pool, before map[int]float64) (float64, error) {
+	var s float64
+	for pid, c0 := range before {
+		if c := cpuSeconds(pid); c > c0 {
+			s += c - c0
+		}
+	}
+	pids, err := postgresPIDs(ctx, pool)
+	if err != nil {
+		return 0, err
+	}
+	for _, pid := range pids {
+		if _, ok := before[pid]; !ok {
+			s += cpuSeconds(pid)
+		}
+	}
+	return s, nil
 }
 
 // dump writes the rows of t in COPY's binary format to path.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -144,6 +145,70 @@ func TestBenchmark(t *testing.T) {
 	require.Positive(t, js.Seconds)
 	require.Positive(t, js.RecordsPerSec)
 	require.Positive(t, js.Fraction)
+
+	// CPU per record, of the load and of the COPY limit, measured alike:
+	// the parts add up to the total, the ratio is the one over the other.
+	pr := r.CPUPerRecord
+	require.Positive(t, pr.PostgreSQL)
+	require.Positive(t, pr.Bench)
+	require.Positive(t, pr.NATS)
+	require.Len(t, pr.Roles, 4)
+	sum := pr.PostgreSQL + pr.Bench + pr.NATS
+	for name, us := range pr.Roles {
+		require.InDelta(t, r.CPU.Roles[name]*1e6/2000, us, 0.05, name)
+		sum += us
+	}
+	require.InDelta(t, sum, pr.Total, 0.05*float64(len(pr.Roles)+4))
+	require.InDelta(t, r.CPU.PostgreSQL*1e6/2000, pr.PostgreSQL, 0.05)
+	require.InDelta(t, r.CPU.total()*1e6/2000, pr.Total, 0.05)
+	lc, lp := c.CPU, c.CPUPerRecord
+	require.Positive(t, lc.PostgreSQL)
+	require.Positive(t, lc.Client)
+	require.InDelta(t, lc.PostgreSQL+lc.Client, lc.Total, 0.0011)
+	// Seconds keep three decimals: 0.0005 s is 0.25 µs a record of 2,000.
+	require.InDelta(t, lc.PostgreSQL*1e6/2000, lp.PostgreSQL, 0.3)
+	require.InDelta(t, lc.Client*1e6/2000, lp.Client, 0.3)
+	require.InDelta(t, lp.PostgreSQL+lp.Client, lp.Total, 0.1)
+	require.Positive(t, r.CPURatio)
+	require.InEpsilon(t, pr.Total/lp.Total, r.CPURatio, 0.02)
+	require.Contains(t, stdout.String(), "CPU of the COPY limit")
+	require.Contains(t, stdout.String(), "µs/record")
+}
+
+// TestCPUPerRecord checks the µs per record of the load and the table that
+// prints them beside the COPY limit's.
+func TestCPUPerRecord(t *testing.T) {
+	t.Parallel()
+	c := CPU{PostgreSQL: 244, NATS: 50, Bench: 20, Roles: map[string]float64{"import-0": 60, "resolve-0": 41, "ingest-0": 36, "query": 15}}
+	p := cpuPerRecord(c, 1_000_000)
+	require.Equal(t, CPUPerRecord{
+		Total: 466, PostgreSQL: 244, NATS: 50, Bench: 20,
+		Roles: map[string]float64{"import-0": 60, "resolve-0": 41, "ingest-0": 36, "query": 15},
+	}, p)
+	require.Equal(t, 0.0, microsPerRecord(1, 0))
+	require.Equal(t, 333.3, microsPerRecord(1, 3000))
+
+	r := &Result{CPU: c, CPUPerRecord: p, CPURatio: 3.377}
+	r.Memory.Roles = map[string]int64{"import-0": 1, "resolve-0": 1, "ingest-0": 1, "query": 1}
+	r.Limit.Copy.CPU = LimitCPU{Total: 138, PostgreSQL: 130, Client: 8}
+	r.Limit.Copy.CPUPerRecord = LimitCPU{Total: 138, PostgreSQL: 130, Client: 8}
+	var out bytes.Buffer
+	printTable(&out, r)
+	var lines []string // each with its columns one space apart
+	for _, l := range strings.Split(out.String(), "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	for _, want := range []string{
+		"PostgreSQL 244.0 s, 244.0 µs/record postmaster, background processes, the benchmark's backends",
+		"import-0 60.0 s, 60.0 µs/record",
+		"total 466.0 s, 466.0 µs/record every process above",
+		"CPU of the COPY limit 138.0 s, 138.0 µs/record user+system seconds over the COPY, and µs per record:",
+		"PostgreSQL 130.0 s, 130.0 µs/record the same processes, the limit database's backends",
+		"importbench 8.0 s, 8.0 µs/record the COPY client",
+		"pipeline / COPY CPU 3.38× total µs/record over the limit's; <= 1.8×",
+	} {
+		require.Contains(t, lines, want)
+	}
 }
 
 // TestBenchmarkFailsOnLostOrDoubledRecords removes one operation and

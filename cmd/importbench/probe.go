@@ -147,15 +147,26 @@ func backendPIDs(ctx context.Context, pool *pgxpool.Pool, where string) ([]int, 
 	return pgx.CollectRows(rows, pgx.RowTo[int])
 }
 
-func (m *pgMemSampler) sample(ctx context.Context) {
-	pids, err := backendPIDs(ctx, m.b.pool, `WHERE datname = current_database() OR backend_type <> 'client backend'`)
+// postgresPIDs returns the pids of the PostgreSQL processes a measurement
+// counts: the postmaster, the background processes and the backends of
+// pool's database (other databases on the same server are not counted).
+func postgresPIDs(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
+	pids, err := backendPIDs(ctx, pool, `WHERE datname = current_database() OR backend_type <> 'client backend'`)
 	if err != nil {
-		return
+		return nil, err
 	}
 	if len(pids) > 0 {
 		if pp := ppid(pids[0]); pp > 1 {
 			pids = append(pids, pp) // the postmaster
 		}
+	}
+	return pids, nil
+}
+
+func (m *pgMemSampler) sample(ctx context.Context) {
+	pids, err := postgresPIDs(ctx, m.b.pool)
+	if err != nil {
+		return
 	}
 	var sumRSS, anon, shmem, file int64
 	for _, pid := range pids {

@@ -17,21 +17,23 @@ import (
 
 // Result is every figure of a run; it is what -json writes.
 type Result struct {
-	StartedAt   time.Time         `json:"startedAt"`
-	Flags       map[string]string `json:"flags"`
-	Machine     Machine           `json:"machine"`
-	Versions    Versions          `json:"versions"`
-	Load        Load              `json:"load"`
-	EndToEnd    EndToEnd          `json:"endToEnd"`
-	Stages      []Stage           `json:"stages"`
-	Latency     Latency           `json:"latency"`
-	Fairness    Fairness          `json:"fairness"`
-	Memory      Memory            `json:"memory"`
-	CPU         CPU               `json:"cpuSeconds"`
-	DBActivity  DBActivity        `json:"dbActivity"`
-	Work        Work              `json:"workMessages"`
-	Limit       Limit             `json:"limit"`
-	Correctness Correctness       `json:"correctness"`
+	StartedAt    time.Time         `json:"startedAt"`
+	Flags        map[string]string `json:"flags"`
+	Machine      Machine           `json:"machine"`
+	Versions     Versions          `json:"versions"`
+	Load         Load              `json:"load"`
+	EndToEnd     EndToEnd          `json:"endToEnd"`
+	Stages       []Stage           `json:"stages"`
+	Latency      Latency           `json:"latency"`
+	Fairness     Fairness          `json:"fairness"`
+	Memory       Memory            `json:"memory"`
+	CPU          CPU               `json:"cpuSeconds"`
+	CPUPerRecord CPUPerRecord      `json:"cpuMicrosPerRecord"`
+	CPURatio     float64           `json:"cpuRatioToLimit"` // CPUPerRecord.Total / Limit.Copy.CPUPerRecord.Total
+	DBActivity   DBActivity        `json:"dbActivity"`
+	Work         Work              `json:"workMessages"`
+	Limit        Limit             `json:"limit"`
+	Correctness  Correctness       `json:"correctness"`
 }
 
 // Machine is where the run took place.
@@ -161,6 +163,46 @@ type CPU struct {
 	NATS        float64            `json:"nats"`       // the NATS server process; 0 with -nats
 }
 
+func (c CPU) total() float64 {
+	t := c.PostgreSQL + c.Bench + c.NATS
+	for _, s := range c.Roles {
+		t += s
+	}
+	return t
+}
+
+// CPUPerRecord is the CPU time of each process during the load in µs per
+// record of the load (CPU seconds × 10⁶ / Load.Records), and their total.
+type CPUPerRecord struct {
+	Total      float64            `json:"total"`
+	Roles      map[string]float64 `json:"roles"`
+	PostgreSQL float64            `json:"postgresql"`
+	Bench      float64            `json:"bench"`
+	NATS       float64            `json:"nats"`
+}
+
+// microsPerRecord is seconds in µs per record of n records.
+func microsPerRecord(seconds float64, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return round(seconds*1e6/float64(n), 1)
+}
+
+func cpuPerRecord(c CPU, records int) CPUPerRecord {
+	p := CPUPerRecord{
+		Total:      microsPerRecord(c.total(), records),
+		Roles:      map[string]float64{},
+		PostgreSQL: microsPerRecord(c.PostgreSQL, records),
+		Bench:      microsPerRecord(c.Bench, records),
+		NATS:       microsPerRecord(c.NATS, records),
+	}
+	for name, s := range c.Roles {
+		p.Roles[name] = microsPerRecord(s, records)
+	}
+	return p
+}
+
 // DBActivity is what the active backends of the benchmark's database were
 // doing, sampled every 250 ms during the load: the most frequent wait event
 // and statement pairs, and how many backends were in each on average.
@@ -196,6 +238,19 @@ type CopyLimit struct {
 	Seconds       float64          `json:"seconds"`
 	RecordsPerSec float64          `json:"recordsPerSec"`
 	Fraction      float64          `json:"pipelineFraction"`
+	// The CPU the COPY took, measured as the load's: in seconds, and in µs
+	// per record of the load.
+	CPU          LimitCPU `json:"cpuSeconds"`
+	CPUPerRecord LimitCPU `json:"cpuMicrosPerRecord"`
+}
+
+// LimitCPU is the CPU time of the COPY limit: PostgreSQL's (the processes
+// of Memory.PostgresMeasuredHow, with the limit database's backends) and
+// its client's (importbench).
+type LimitCPU struct {
+	Total      float64 `json:"total"`
+	PostgreSQL float64 `json:"postgresql"`
+	Client     float64 `json:"client"`
 }
 
 // JSLimit is async publish plus pull consume of the pipeline's work traffic.
@@ -387,13 +442,21 @@ func printTable(w io.Writer, r *Result) {
 	}
 	row("peak RSS importbench", mib(r.Memory.BenchProcessVmHWM), "generator, publisher, samplers (VmHWM)")
 	row("peak RSS NATS", mib(r.Memory.NATS), natsNote)
-	row("CPU during the load", fmt.Sprintf("%.0f s wall x %d cores", r.CPU.LoadSeconds, r.Machine.Cores), "user+system seconds of each process:")
-	row("  PostgreSQL", fmt.Sprintf("%.1f s", r.CPU.PostgreSQL), "postmaster, background processes, the benchmark's backends")
-	row("  NATS", fmt.Sprintf("%.1f s", r.CPU.NATS), "the NATS server process")
-	row("  importbench", fmt.Sprintf("%.1f s", r.CPU.Bench), "generator, publisher, samplers")
+	cpu := func(s, us float64) string { return fmt.Sprintf("%.1f s, %.1f µs/record", s, us) }
+	pr := r.CPUPerRecord
+	row("CPU during the load", fmt.Sprintf("%.0f s wall x %d cores", r.CPU.LoadSeconds, r.Machine.Cores), "user+system seconds of each process, and µs per record:")
+	row("  PostgreSQL", cpu(r.CPU.PostgreSQL, pr.PostgreSQL), "postmaster, background processes, the benchmark's backends")
+	row("  NATS", cpu(r.CPU.NATS, pr.NATS), "the NATS server process")
+	row("  importbench", cpu(r.CPU.Bench, pr.Bench), "generator, publisher, samplers")
 	for _, n := range names {
-		row("  "+n, fmt.Sprintf("%.1f s", r.CPU.Roles[n]), "")
+		row("  "+n, cpu(r.CPU.Roles[n], pr.Roles[n]), "")
 	}
+	row("  total", cpu(r.CPU.total(), pr.Total), "every process above")
+	lc, lp := r.Limit.Copy.CPU, r.Limit.Copy.CPUPerRecord
+	row("CPU of the COPY limit", cpu(lc.Total, lp.Total), "user+system seconds over the COPY, and µs per record:")
+	row("  PostgreSQL", cpu(lc.PostgreSQL, lp.PostgreSQL), "the same processes, the limit database's backends")
+	row("  importbench", cpu(lc.Client, lp.Client), "the COPY client")
+	row("  pipeline / COPY CPU", fmt.Sprintf("%.2f×", r.CPURatio), "total µs/record over the limit's; <= 1.8×")
 	row("work messages", fmt.Sprintf("%d, %.0f B average", r.Work.Messages, r.Work.AvgBytes), "IMPORT_WORK publishes seen during the load")
 	failed := 0
 	for _, c := range r.Correctness.Checks {
