@@ -488,7 +488,6 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	if b.nats != nil {
 		r.CPU.NATS = round(cpuSeconds(b.nats.pid())-nats0, 2)
 	}
-	r.CPUPerRecord = cpuPerRecord(r.CPU, o.Records)
 
 	r.Load.BodyBytes = bodyBytes.Load()
 	r.Load.AvgRecordBytes = round(float64(r.Load.BodyBytes)/float64(o.Records), 1)
@@ -506,7 +505,8 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	if prio != nil {
 		r.Latency.CPUPriority = &CPUPriority{Cgroup: prio.dir, Shares: prio.shares, Processes: prio.moved}
 	}
-	mem.report(r)
+	mem.report(r) // r.CPU.PostgreSQL
+	r.CPUPerRecord = cpuPerRecord(r.CPU, o.Records)
 
 	// The small deliveries published during the load must complete too.
 	if err := fair.finish(ctx, r); err != nil {
