@@ -135,3 +135,23 @@ func TestMigration13DownUp(t *testing.T) {
 	require.NoError(t, database.Migrate(ctx, pool))
 	require.Equal(t, 1, indexes())
 }
+
+func TestMigration18DownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	indexes := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
+			WHERE indexname = 'catalog_products_product_type_idx' AND tablename = 'catalog_products'`).Scan(&n))
+		return n
+	}
+	require.Zero(t, indexes(), "dropped")
+	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, 17)
+		return err
+	}))
+	require.Equal(t, 1, indexes(), "back on the way down")
+	require.NoError(t, database.Migrate(ctx, pool))
+	require.Zero(t, indexes())
+}
