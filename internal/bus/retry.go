@@ -20,8 +20,8 @@ func Delivered(msg jetstream.Msg) int {
 // RetryDelay is the delay before redelivery number attempt of a message
 // whose handling failed, the one backoff policy of the workers: initial for
 // the first attempt, half as much again for each next one up to max, each
-// randomised by ±50% so that messages failed together do not come back
-// together.
+// randomised (the backoff library's default jitter) so that messages failed
+// together do not come back together.
 func RetryDelay(attempt int, initial, max time.Duration) time.Duration {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = initial
