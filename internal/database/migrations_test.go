@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
@@ -114,44 +115,45 @@ func TestMigration11Down(t *testing.T) {
 	require.NoError(t, database.Migrate(ctx, pool))
 }
 
+// indexCount counts the indexes named index on table.
+func indexCount(t *testing.T, pool *pgxpool.Pool, table, index string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_indexes
+		WHERE indexname = $1 AND tablename = $2`, index, table).Scan(&n))
+	return n
+}
+
+// downTo migrates pool down to version.
+func downTo(t *testing.T, pool *pgxpool.Pool, version int64) {
+	t.Helper()
+	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
+		_, err := p.DownTo(context.Background(), version)
+		return err
+	}))
+}
+
 // Migration 00013 goes down and up again: the index of deliveries by
 // (receipt, merchant) goes and comes back on every partition.
 func TestMigration13DownUp(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	pool := testenv.DB(t)
-	indexes := func() int {
-		var n int
-		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
-			WHERE indexname = 'deliveries_receipt_merchant_idx' AND tablename = 'deliveries'`).Scan(&n))
-		return n
-	}
+	indexes := func() int { return indexCount(t, pool, "deliveries", "deliveries_receipt_merchant_idx") }
 	require.Equal(t, 1, indexes())
-	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
-		_, err := p.DownTo(ctx, 12)
-		return err
-	}))
+	downTo(t, pool, 12)
 	require.Zero(t, indexes())
-	require.NoError(t, database.Migrate(ctx, pool))
+	require.NoError(t, database.Migrate(context.Background(), pool))
 	require.Equal(t, 1, indexes())
 }
 
+// Migration 00018 drops an index nothing reads, and puts it back down.
 func TestMigration18DownUp(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	pool := testenv.DB(t)
-	indexes := func() int {
-		var n int
-		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
-			WHERE indexname = 'catalog_products_product_type_idx' AND tablename = 'catalog_products'`).Scan(&n))
-		return n
-	}
+	indexes := func() int { return indexCount(t, pool, "catalog_products", "catalog_products_product_type_idx") }
 	require.Zero(t, indexes(), "dropped")
-	require.NoError(t, database.WithProvider(pool, func(p *goose.Provider) error {
-		_, err := p.DownTo(ctx, 17)
-		return err
-	}))
+	downTo(t, pool, 17)
 	require.Equal(t, 1, indexes(), "back on the way down")
-	require.NoError(t, database.Migrate(ctx, pool))
+	require.NoError(t, database.Migrate(context.Background(), pool))
 	require.Zero(t, indexes())
 }
