@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -91,7 +92,10 @@ type CatalogUpserted struct {
 // not written) and, as the statement found it, its version and order. The
 // statement's other parts see the table as it was before the statement: o
 // is the row as the statement found it, one primary-key probe a record (a
-// join would scan the merchant's rows).
+// join would scan the merchant's rows). The written rows and the rows found
+// come back as separate rows, merged by catalogUpsert: joining them in SQL
+// is a nested loop (the workers' planner settings forbid hashing), a cost
+// that grows with the square of the batch.
 func upsertSQL(table, id, extra, extraType, expr string) string {
 	var extraCol, extraVal, extraSet string
 	if extra != "" {
@@ -116,10 +120,11 @@ func upsertSQL(table, id, extra, extraType, expr string) string {
 				OR (t.written_at, t.written_seq) <= (excluded.written_at, excluded.written_seq))
 		RETURNING t.` + id + ` AS key, t.version, t.xmax = 0 AS inserted
 	)
-	SELECT r.key, up.version, coalesce(up.inserted, false), o.version, o.written_at, coalesce(o.written_seq, 0), coalesce(o.written_receipt, '')
-	FROM r LEFT JOIN up ON up.key = r.key
-	LEFT JOIN LATERAL (SELECT version, written_at, written_seq, written_receipt FROM ` + table + `
-		WHERE merchant_id = $1 AND ` + id + ` = r.key LIMIT 1) o ON true`
+	SELECT true, up.key, up.version, up.inserted, NULL::timestamptz, 0, '' FROM up
+	UNION ALL
+	SELECT false, r.key, o.version, false, o.written_at, coalesce(o.written_seq, 0), coalesce(o.written_receipt, '')
+	FROM r CROSS JOIN LATERAL (SELECT version, written_at, written_seq, written_receipt FROM ` + table + `
+		WHERE merchant_id = $1 AND ` + id + ` = r.key LIMIT 1) o`
 }
 
 // catalogUpsert runs the upsert q (upsertSQL) of rows, with extra the
@@ -129,9 +134,35 @@ func catalogUpsert(ctx context.Context, db database.DBTX, q, merchant string, ro
 	if err != nil {
 		return err
 	}
-	var r CatalogUpserted
-	_, err = pgx.ForEachRow(res, []any{&r.Key, &r.Version, &r.Inserted, &r.WasVersion, &r.WasAt, &r.WasSeq, &r.WasReceipt}, func() error {
-		return each(r)
+	byKey := make(map[string]*CatalogUpserted, len(rows.Keys))
+	for _, k := range rows.Keys {
+		byKey[k] = &CatalogUpserted{Key: k}
+	}
+	var (
+		written, inserted bool
+		key               string
+		version           pgtype.Int8
+		r                 CatalogUpserted
+	)
+	_, err = pgx.ForEachRow(res, []any{&written, &key, &version, &inserted, &r.WasAt, &r.WasSeq, &r.WasReceipt}, func() error {
+		u := byKey[key]
+		if u == nil {
+			return fmt.Errorf("store: upsert returned the row %q it was not given", key)
+		}
+		if written {
+			u.Version, u.Inserted = version, inserted
+		} else {
+			u.WasVersion, u.WasAt, u.WasSeq, u.WasReceipt = version, r.WasAt, r.WasSeq, r.WasReceipt
+		}
+		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	for _, k := range rows.Keys {
+		if err := each(*byKey[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
