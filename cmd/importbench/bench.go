@@ -386,6 +386,10 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	if err != nil {
 		return err
 	}
+	wal0, err := walNow(ctx, b.pool)
+	if err != nil {
+		return err
+	}
 	stopProfiles, err := b.startProfiles(sctx)
 	if err != nil {
 		return err
@@ -487,6 +491,9 @@ func (b *bench) load(ctx context.Context, r *Result) error {
 	r.CPU.Bench = round(cpuSeconds(os.Getpid())-bench0, 2)
 	if b.nats != nil {
 		r.CPU.NATS = round(cpuSeconds(b.nats.pid())-nats0, 2)
+	}
+	if r.WAL, err = walSince(ctx, b.pool, wal0, o.Records); err != nil {
+		return err
 	}
 
 	r.Load.BodyBytes = bodyBytes.Load()

@@ -76,6 +76,10 @@ func (b *bench) copyLimit(ctx context.Context, r *Result) error {
 		return err
 	}
 	client0 := cpuSeconds(os.Getpid())
+	wal0, err := walNow(ctx, pool2)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	for i, ch := range chains {
@@ -95,6 +99,9 @@ func (b *bench) copyLimit(ctx context.Context, r *Result) error {
 	}
 	secs := time.Since(start).Seconds()
 	client := cpuSeconds(os.Getpid()) - client0
+	if r.Limit.Copy.WAL, err = walSince(ctx, pool2, wal0, b.o.Records); err != nil {
+		return err
+	}
 	pg, err := postgresCPUSince(ctx, pool2, pg0)
 	if err != nil {
 		return err
@@ -326,4 +333,27 @@ func (b *bench) jetStreamLimit(ctx context.Context, r *Result) error {
 		lim.Fraction = round(r.EndToEnd.RecordsPerSec/lim.RecordsPerSec, 4)
 	}
 	return nil
+}
+
+// walNow reads the server's position in its write-ahead log, in bytes.
+func walNow(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var lsn int64
+	if err := pool.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`).Scan(&lsn); err != nil {
+		return 0, fmt.Errorf("WAL position: %w", err)
+	}
+	return lsn, nil
+}
+
+// walSince returns what the server wrote to its log since the position
+// before, and per record of a load of records.
+func walSince(ctx context.Context, pool *pgxpool.Pool, before int64, records int) (WAL, error) {
+	now, err := walNow(ctx, pool)
+	if err != nil {
+		return WAL{}, err
+	}
+	w := WAL{Bytes: now - before}
+	if records > 0 {
+		w.BytesPerRecord = round(float64(w.Bytes)/float64(records), 0)
+	}
+	return w, nil
 }

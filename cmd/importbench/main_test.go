@@ -173,6 +173,15 @@ func TestBenchmark(t *testing.T) {
 	require.InEpsilon(t, pr.Total/lp.Total, r.CPURatio, 0.02)
 	require.Contains(t, stdout.String(), "CPU of the COPY limit")
 	require.Contains(t, stdout.String(), "µs/record")
+
+	// WAL of the load and of the limit: every record wrote rows, and the
+	// pipeline writes at least what COPY of its final rows writes.
+	for _, w := range []WAL{r.WAL, c.WAL} {
+		require.Positive(t, w.Bytes)
+		require.InDelta(t, float64(w.Bytes)/2000, w.BytesPerRecord, 0.5)
+	}
+	require.Greater(t, r.WAL.Bytes, c.WAL.Bytes)
+	require.Contains(t, stdout.String(), "WAL of the COPY limit")
 }
 
 // TestCPUPerRecord checks the µs per record of the load and the table that
@@ -192,6 +201,8 @@ func TestCPUPerRecord(t *testing.T) {
 	r.Memory.Roles = map[string]int64{"import-0": 1, "resolve-0": 1, "ingest-0": 1, "query": 1}
 	r.Limit.Copy.CPU = LimitCPU{Total: 138, PostgreSQL: 130, Client: 8}
 	r.Limit.Copy.CPUPerRecord = LimitCPU{Total: 138, PostgreSQL: 130, Client: 8}
+	r.WAL = WAL{Bytes: 8192_000_000, BytesPerRecord: 8192}
+	r.Limit.Copy.WAL = WAL{Bytes: 4710_000_000, BytesPerRecord: 4710}
 	var out bytes.Buffer
 	printTable(&out, r)
 	var lines []string // each with its columns one space apart
@@ -206,6 +217,8 @@ func TestCPUPerRecord(t *testing.T) {
 		"PostgreSQL 130.0 s, 130.0 µs/record the same processes, the limit database's backends",
 		"importbench 8.0 s, 8.0 µs/record the COPY client",
 		"pipeline / COPY CPU 3.38× total µs/record over the limit's; <= 1.8×",
+		"WAL during the load 7812 MiB, 8192 B a record written to PostgreSQL's log (the whole server)",
+		"WAL of the COPY limit 4492 MiB, 4710 B a record the same, over the COPY",
 	} {
 		require.Contains(t, lines, want)
 	}

@@ -30,6 +30,7 @@ type Result struct {
 	CPU          CPU               `json:"cpuSeconds"`
 	CPUPerRecord CPUPerRecord      `json:"cpuMicrosPerRecord"`
 	CPURatio     float64           `json:"cpuRatioToLimit"` // CPUPerRecord.Total / Limit.Copy.CPUPerRecord.Total
+	WAL          WAL               `json:"wal"`
 	DBActivity   DBActivity        `json:"dbActivity"`
 	Work         Work              `json:"workMessages"`
 	Limit        Limit             `json:"limit"`
@@ -242,6 +243,20 @@ type CopyLimit struct {
 	// per record of the load.
 	CPU          LimitCPU `json:"cpuSeconds"`
 	CPUPerRecord LimitCPU `json:"cpuMicrosPerRecord"`
+	WAL          WAL      `json:"wal"`
+}
+
+// WAL is how many bytes PostgreSQL wrote to its write-ahead log over a
+// span (the load, or the COPY limit), from the log's position before and
+// after, and per record of the load. Every row version and index entry
+// written goes through the log, so the bytes follow the work the writes
+// cost; unlike CPU seconds they hardly depend on the machine's speed, which
+// makes them the steadier measure of a change to what the pipeline writes.
+// The position is the whole server's: other databases' writes over the
+// span count too.
+type WAL struct {
+	Bytes          int64   `json:"bytes"`
+	BytesPerRecord float64 `json:"bytesPerRecord"`
 }
 
 // LimitCPU is the CPU time of the COPY limit: PostgreSQL's (the processes
@@ -457,6 +472,11 @@ func printTable(w io.Writer, r *Result) {
 	row("  PostgreSQL", cpu(lc.PostgreSQL, lp.PostgreSQL), "the same processes, the limit database's backends")
 	row("  importbench", cpu(lc.Client, lp.Client), "the COPY client")
 	row("  pipeline / COPY CPU", fmt.Sprintf("%.2f×", r.CPURatio), "total µs/record over the limit's; <= 1.8×")
+	wal := func(w WAL) string {
+		return fmt.Sprintf("%.0f MiB, %.0f B a record", float64(w.Bytes)/(1<<20), w.BytesPerRecord)
+	}
+	row("WAL during the load", wal(r.WAL), "written to PostgreSQL's log (the whole server)")
+	row("WAL of the COPY limit", wal(r.Limit.Copy.WAL), "the same, over the COPY")
 	row("work messages", fmt.Sprintf("%d, %.0f B average", r.Work.Messages, r.Work.AvgBytes), "IMPORT_WORK publishes seen during the load")
 	failed := 0
 	for _, c := range r.Correctness.Checks {
