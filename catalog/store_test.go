@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/internal/testenv"
 )
 
@@ -989,6 +990,35 @@ func BenchmarkStoreApplyProducts(b *testing.B) {
 		}
 		b.ReportMetric(float64(n*batch)/b.Elapsed().Seconds(), "records/s")
 	})
+}
+
+// BenchmarkStoreApplyTxProducts applies batches of new products the way
+// the importer does: ApplyTx in a transaction of store.InTx, whose planner
+// settings (no hash or merge joins) the statements must do well under, in
+// batches of the size of a work message of products.
+//
+//	go test ./catalog -run '^$' -bench StoreApplyTxProducts -benchtime 100x
+func BenchmarkStoreApplyTxProducts(b *testing.B) {
+	const batch = 230
+	s, pool := newTestStore(b)
+	applyOK(b, s, applyRec(b, ProductType, validRecord(b, ProductType)))
+	ctx := context.Background()
+	next := 0
+	for b.Loop() {
+		b.StopTimer()
+		recs := benchProducts(b, next, batch)
+		next++
+		b.StartTimer()
+		err := store.InTx(ctx, pool, func(tx *store.Tx) error {
+			res, err := s.ApplyTx(ctx, tx, storeMerchant, recs)
+			if err == nil && res[0].Outcome != Created {
+				b.Fatalf("%+v", res[0])
+			}
+			return err
+		})
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
 }
 
 // TestStoreBatchEqualsOneByOne applies random batches of records that
