@@ -580,11 +580,13 @@ func (j *job) build(batch []RawRecord) ([]tracking.Operation, []tracking.Event, 
 	var counts tracking.Counts
 	for i, rec := range batch {
 		var errs []catalog.Error
+		var v catalog.Validated
 		key := ""
 		if rec.Err != nil {
 			errs = []catalog.Error{*rec.Err}
 		} else {
-			v, verrs := catalog.Validate(j.hd.resource, rec.Data)
+			var verrs []catalog.Error
+			v, verrs = catalog.Validate(j.hd.resource, rec.Data)
 			key, errs = v.Identity, verrs
 			if key != "" && len(errs) == 0 {
 				if first, dup := seen[key]; dup {
@@ -614,7 +616,7 @@ func (j *job) build(batch []RawRecord) ([]tracking.Operation, []tracking.Event, 
 			events = append(events, op.Last)
 		} else {
 			op.State, op.Last = tracking.StateProcessing, received
-			work[i] = workItem{op: bus.WorkOp{ID: op.ID.String(), Seq: rec.Index, Key: key, Record: rec.Data}, ok: true}
+			work[i] = workItem{op: bus.WorkOp{ID: op.ID.String(), Seq: rec.Index, Key: key, Record: rec.Data, Facts: factsOf(v)}, ok: true}
 		}
 		counts.Total++
 		counts.Count(op.State, tracking.StageQueued, 1)
@@ -743,6 +745,18 @@ func (j *job) awaitPublished(ctx context.Context) error {
 	return nil
 }
 
+// factsOf are the facts of a valid record for the resolver (bus.RecordFacts).
+func factsOf(v catalog.Validated) *bus.RecordFacts {
+	f := &bus.RecordFacts{Master: v.Master}
+	if len(v.References) > 0 {
+		f.Refs = make([]bus.FactRef, len(v.References))
+		for i, r := range v.References {
+			f.Refs[i] = bus.FactRef{TypeID: r.TypeID, Key: r.Key, SKU: r.SKU}
+		}
+	}
+	return f
+}
+
 // republish sends again the work messages of records an earlier attempt
 // stored but may not have published. JetStream's duplicate window drops
 // those it has; the resolver ignores operations it has seen.
@@ -750,7 +764,7 @@ func (j *job) republish(ctx context.Context, recs []RawRecord) error {
 	ops := make([]bus.WorkOp, 0, len(recs))
 	for _, rec := range recs {
 		v, _ := catalog.Validate(j.hd.resource, rec.Data)
-		ops = append(ops, bus.WorkOp{ID: tracking.OperationID(j.d.MerchantID, j.d.ReceiptID, rec.Index).String(), Seq: rec.Index, Key: v.Identity, Record: rec.Data})
+		ops = append(ops, bus.WorkOp{ID: tracking.OperationID(j.d.MerchantID, j.d.ReceiptID, rec.Index).String(), Seq: rec.Index, Key: v.Identity, Record: rec.Data, Facts: factsOf(v)})
 	}
 	if err := j.publish(ctx, ops); err != nil {
 		return err

@@ -156,3 +156,34 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// The references and master flag of an operation are those ingest sent
+// with it; an operation without them (from an earlier ingest) is validated
+// again, with the same result.
+func TestReferencesFromFacts(t *testing.T) {
+	t.Parallel()
+	rec := json.RawMessage(`{"key":"p-1","productType":{"key":"apparel"},"name":{"en":"P"},"slug":{"en":"p-1"},` +
+		`"categories":[{"key":"men"},{"key":"Tops"}],"masterVariant":{"sku":"p-1-m"}}`)
+	v, errs := catalog.Validate(catalog.Product, rec)
+	require.Empty(t, errs)
+	var refs []bus.FactRef
+	for _, r := range v.References {
+		refs = append(refs, bus.FactRef{TypeID: r.TypeID, Key: r.Key, SKU: r.SKU})
+	}
+	validated := &item{op: bus.WorkOp{Key: "p-1", Record: rec}, record: rec}
+	sent := &item{op: bus.WorkOp{Key: "p-1", Record: rec, Facts: &bus.RecordFacts{Master: true, Refs: refs}}, record: rec}
+	all, masters := references(catalog.Product, []*item{validated})
+	all2, masters2 := references(catalog.Product, []*item{sent})
+	require.Equal(t, all, all2)
+	require.Equal(t, masters, masters2)
+	require.Equal(t, validated.refs, sent.refs)
+	require.Len(t, all, 3) // the product type and two categories
+	require.False(t, sent.needsMaster)
+
+	// What was sent is what counts: no master variant said, one awaited.
+	said := &item{op: bus.WorkOp{Key: "p-1", Record: rec, Facts: &bus.RecordFacts{Refs: refs[:1]}}, record: rec}
+	all, masters = references(catalog.Product, []*item{said})
+	require.Equal(t, []string{"p-1"}, masters)
+	require.True(t, said.needsMaster)
+	require.Equal(t, []catalog.Reference{v.References[0].Normalize(), {TypeID: catalog.Product.TypeID(), Key: "p-1"}}, all)
+}

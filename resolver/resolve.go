@@ -141,7 +141,7 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 // pair with or wait for.
 func references(t catalog.ResourceType, items []*item) (all []catalog.Reference, masterProducts []string) {
 	for _, it := range items {
-		v, _ := catalog.Validate(t, it.record)
+		v := facts(t, it)
 		it.refs = normalized(v.References)
 		all = append(all, it.refs...)
 		switch t {
@@ -169,6 +169,22 @@ func references(t catalog.ResourceType, items []*item) (all []catalog.Reference,
 		}
 	}
 	return normalized(all), masterProducts
+}
+
+// facts are the item's references and master flag: those ingest sent with
+// the operation (bus.RecordFacts), or, from a producer that sent none, what
+// validating the record says.
+func facts(t catalog.ResourceType, it *item) catalog.Validated {
+	f := it.op.Facts
+	if f == nil {
+		v, _ := catalog.Validate(t, it.record)
+		return v
+	}
+	v := catalog.Validated{Master: f.Master, References: make([]catalog.Reference, len(f.Refs))}
+	for i, r := range f.Refs {
+		v.References[i] = catalog.Reference{TypeID: r.TypeID, Key: r.Key, SKU: r.SKU}
+	}
+	return v
 }
 
 // existingRefs returns which of refs exist for merchant. What is missing is

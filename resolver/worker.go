@@ -227,6 +227,9 @@ func (w *Worker) resolveAndPublish(ctx context.Context, t catalog.ResourceType, 
 		// The importer's message may be the one lost: a new one, not its duplicate.
 		stage = "apply.redrive." + redrive
 	}
+	for i := range out {
+		out[i].Facts = nil // the importer reads the record itself
+	}
 	next := &bus.WorkBatch{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt, ResourceType: wb.ResourceType, Ops: out}
 	limit := bus.MaxWorkBytes(w.js.Conn())
 	fs, tooLarge, err := w.publishApply(next, limit, func(ops []bus.WorkOp) string {

@@ -38,6 +38,23 @@ type WorkOp struct {
 	Seq    int             `json:"seq"`
 	Key    string          `json:"key"`
 	Record json.RawMessage `json:"record"`
+	// Facts are what validating the record taught its producer, or nil.
+	Facts *RecordFacts `json:"-"`
+}
+
+// RecordFacts are what ingest learned of a record when it validated it,
+// carried to the resolver so that it need not parse and validate the
+// record again to find them: whether it is (a ProductVariant) or has (a
+// Product) a master variant, and its references as catalog.Validate
+// reports them.
+type RecordFacts struct {
+	Master bool
+	Refs   []FactRef
+}
+
+// FactRef is one reference of RecordFacts: a typeId and a key or a sku.
+type FactRef struct {
+	TypeID, Key, SKU string
 }
 
 // WorkMsgID is the Nats-Msg-Id of a work message of a delivery to the
@@ -64,11 +81,16 @@ func WorkMsgID(receipt, stage string, ops []WorkOp) string {
 
 // workMagic starts a binary work message: a byte no JSON text starts with,
 // then the version of the form: 1 as below, 2 the same after the magic
-// compressed as one S2 block.
+// compressed as one S2 block; 3 and 4 are 1 and 2 with each operation's
+// facts after its record.
 var workMagic = [2]byte{0x00, 0x01}
 
-// workVersionS2 is the version byte of a compressed work message.
-const workVersionS2 = 0x02
+// The version bytes of the other forms.
+const (
+	workVersionS2      = 0x02
+	workVersionFacts   = 0x03
+	workVersionFactsS2 = 0x04
+)
 
 // maxWorkDecoded bounds what a compressed work message may expand to: the
 // largest message NATS can carry.
@@ -92,7 +114,14 @@ func WorkSize(wb *WorkBatch) int {
 
 // WorkOpSize is the most one operation adds to a work message.
 func WorkOpSize(op *WorkOp) int {
-	return 4*binary.MaxVarintLen64 + len(op.ID) + len(op.Key) + len(op.Record)
+	n := 5*binary.MaxVarintLen64 + len(op.ID) + len(op.Key) + len(op.Record)
+	if f := op.Facts; f != nil {
+		n++
+		for _, r := range f.Refs {
+			n += 3*binary.MaxVarintLen64 + len(r.TypeID) + len(r.Key) + len(r.SKU)
+		}
+	}
+	return n
 }
 
 // EncodeWork appends the encoding of wb to b and returns it:
@@ -107,11 +136,23 @@ func WorkOpSize(op *WorkOp) int {
 // S2 block. Records of a delivery compress well, and every byte a work
 // message saves is a byte the NATS server does not copy, hash, write and
 // read back twice (each record crosses IMPORT_WORK twice).
+//
+// When an operation has facts, the versions are 3 and 4, and each
+// operation's record is followed by its facts:
+//
+//	uvarint                                 0: none; else 1 + the number of references
+//	master                                  one byte, 0 or 1
+//	references × (typeId, key, sku)         strings as above
+//
+// so that a message without facts is read by every version of importd.
 func EncodeWork(b []byte, wb *WorkBatch) []byte {
 	raw := encodeWorkRaw(make([]byte, 0, WorkSize(wb)), wb)
 	body := raw[len(workMagic):]
 	n := len(b)
 	b = append(b, workMagic[0], workVersionS2)
+	if raw[1] == workVersionFacts {
+		b[n+1] = workVersionFactsS2
+	}
 	b = append(b, make([]byte, s2.MaxEncodedLen(len(body)))...)
 	enc := s2.Encode(b[n+2:], body)
 	if 2+len(enc) >= len(raw) {
@@ -181,9 +222,17 @@ func CutWork(wb *WorkBatch, maxOps, maxBytes int) (msgs []WorkMessage, tooLarge 
 	return msgs, tooLarge
 }
 
-// encodeWorkRaw appends the uncompressed form (version 1) of wb to b.
+// encodeWorkRaw appends the uncompressed form of wb to b: version 1, or 3
+// when an operation has facts.
 func encodeWorkRaw(b []byte, wb *WorkBatch) []byte {
+	facts := false
+	for i := range wb.Ops {
+		facts = facts || wb.Ops[i].Facts != nil
+	}
 	b = append(b, workMagic[:]...)
+	if facts {
+		b[len(b)-1] = workVersionFacts
+	}
 	b = appendString(b, wb.ReceiptID)
 	b = appendString(b, wb.MerchantID)
 	b = appendString(b, wb.ResourceType)
@@ -196,6 +245,27 @@ func encodeWorkRaw(b []byte, wb *WorkBatch) []byte {
 		b = appendString(b, op.Key)
 		b = binary.AppendUvarint(b, uint64(len(op.Record)))
 		b = append(b, op.Record...)
+		if facts {
+			b = appendFacts(b, op.Facts)
+		}
+	}
+	return b
+}
+
+func appendFacts(b []byte, f *RecordFacts) []byte {
+	if f == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(1+len(f.Refs)))
+	if f.Master {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	for _, r := range f.Refs {
+		b = appendString(b, r.TypeID)
+		b = appendString(b, r.Key)
+		b = appendString(b, r.SKU)
 	}
 	return b
 }
@@ -219,14 +289,15 @@ func DecodeWork(data []byte) (WorkBatch, error) {
 		}
 		return wb, nil
 	}
-	if len(data) < len(workMagic) || (data[1] != workMagic[1] && data[1] != workVersionS2) {
-		if len(data) >= len(workMagic) && data[1] > workVersionS2 {
-			return WorkBatch{}, fmt.Errorf("%w: %w: version %d, this one reads %d and %d", ErrBadWork, ErrWorkVersion, data[1], workMagic[1], workVersionS2)
+	if len(data) < len(workMagic) || data[1] < workMagic[1] || data[1] > workVersionFactsS2 {
+		if len(data) >= len(workMagic) && data[1] > workVersionFactsS2 {
+			return WorkBatch{}, fmt.Errorf("%w: %w: version %d, this one reads %d to %d", ErrBadWork, ErrWorkVersion, data[1], workMagic[1], workVersionFactsS2)
 		}
-		return WorkBatch{}, fmt.Errorf("%w: not a work message of version %d or %d", ErrBadWork, workMagic[1], workVersionS2)
+		return WorkBatch{}, fmt.Errorf("%w: not a work message of version %d to %d", ErrBadWork, workMagic[1], workVersionFactsS2)
 	}
 	body := data[len(workMagic):]
-	if data[1] == workVersionS2 {
+	facts := data[1] == workVersionFacts || data[1] == workVersionFactsS2
+	if data[1] == workVersionS2 || data[1] == workVersionFactsS2 {
 		n, err := s2.DecodedLen(body)
 		if err == nil && n > maxWorkDecoded {
 			err = fmt.Errorf("expands to %d bytes, more than %d", n, maxWorkDecoded)
@@ -261,6 +332,9 @@ func DecodeWork(data []byte) (WorkBatch, error) {
 			op.Seq = int(seq)
 			op.Key = r.string()
 			op.Record = r.bytes()
+			if facts {
+				op.Facts = r.facts()
+			}
 		}
 	}
 	if r.err == nil && len(r.b) > 0 {
@@ -320,3 +394,29 @@ func (r *workReader) bytes() []byte {
 }
 
 func (r *workReader) string() string { return string(r.bytes()) }
+
+func (r *workReader) facts() *RecordFacts {
+	n := r.uvarint()
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	// A reference takes at least three bytes, the master flag one.
+	if n-1 > uint64(len(r.b)/3) {
+		r.err = fmt.Errorf("%d references in %d bytes", n-1, len(r.b))
+		return nil
+	}
+	f := &RecordFacts{}
+	if len(r.b) == 0 || r.b[0] > 1 {
+		r.err = errors.New("bad master flag")
+		return nil
+	}
+	f.Master = r.b[0] == 1
+	r.b = r.b[1:]
+	if n > 1 {
+		f.Refs = make([]FactRef, n-1)
+		for i := range f.Refs {
+			f.Refs[i] = FactRef{TypeID: r.string(), Key: r.string(), SKU: r.string()}
+		}
+	}
+	return f
+}

@@ -93,6 +93,55 @@ func TestWorkDecodesJSON(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadWork)
 }
 
+// withFacts is wb with facts on every other operation.
+func withFacts(wb *WorkBatch) *WorkBatch {
+	for i := range wb.Ops {
+		switch i % 3 {
+		case 0:
+			wb.Ops[i].Facts = &RecordFacts{Master: true, Refs: []FactRef{
+				{TypeID: "product-type", Key: "apparel"}, {TypeID: "category", Key: "men"}, {TypeID: "product-variant", SKU: "s-1"}}}
+		case 2:
+			wb.Ops[i].Facts = &RecordFacts{}
+		}
+	}
+	return wb
+}
+
+// Operations' facts travel with them, and only a message that has some is
+// of the versions that carry them: the resolver's messages to the importer,
+// which carry none, are read by every version of importd.
+func TestWorkFacts(t *testing.T) {
+	t.Parallel()
+	for _, wb := range []*WorkBatch{withFacts(sampleWork()), withFacts(largeWork())} {
+		data := EncodeWork(nil, wb)
+		require.LessOrEqual(t, len(data), WorkSize(wb))
+		require.Contains(t, []byte{workVersionFacts, workVersionFactsS2}, data[1])
+		got, err := DecodeWork(data)
+		require.NoError(t, err)
+		require.Len(t, got.Ops, len(wb.Ops))
+		for i, op := range wb.Ops {
+			require.Equal(t, op.Facts, got.Ops[i].Facts, "operation %d", i)
+			require.Equal(t, string(op.Record), string(got.Ops[i].Record))
+		}
+	}
+	require.Equal(t, byte(workVersionFactsS2), EncodeWork(nil, withFacts(largeWork()))[1])
+	require.Equal(t, byte(workVersionFacts), encodeWorkRaw(nil, withFacts(sampleWork()))[1])
+	require.Contains(t, []byte{workMagic[1], workVersionS2}, EncodeWork(nil, sampleWork())[1])
+
+	good := encodeWorkRaw(nil, withFacts(sampleWork()))
+	for n := 0; n < len(good); n++ {
+		_, err := DecodeWork(good[:n])
+		require.ErrorIs(t, err, ErrBadWork, "truncated to %d bytes", n)
+	}
+	// The last operation's facts are empty: 1 (no reference), master 0.
+	require.Equal(t, []byte{1, 0}, good[len(good)-2:])
+	for name, tail := range map[string][]byte{"a reference missing": {2, 0}, "a bad master flag": {1, 7}} {
+		bad := append(append([]byte(nil), good[:len(good)-2]...), tail...)
+		_, err := DecodeWork(bad)
+		require.ErrorIs(t, err, ErrBadWork, name)
+	}
+}
+
 func TestWorkRefusesCorruptMessages(t *testing.T) {
 	t.Parallel()
 	good := encodeWorkRaw(nil, sampleWork())
@@ -108,7 +157,7 @@ func TestWorkRefusesCorruptMessages(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadWork, "truncated to %d bytes", n)
 	}
 	for name, data := range map[string][]byte{
-		"other version":          {0x00, 0x03},
+		"other version":          {0x00, 0x05},
 		"empty s2 body":          {0x00, 0x02},
 		"garbage s2 body":        {0x00, 0x02, 0x05, 0xff, 0xff, 0xff},
 		"s2 over 64 MiB":         {0x00, 0x02, 0x80, 0x80, 0x80, 0x40, 0x00},
@@ -133,6 +182,7 @@ func FuzzDecodeWork(f *testing.F) {
 	f.Add([]byte(`{"receiptId":"r","ops":[{"seq":1,"record":{}}]}`))
 	f.Add([]byte{0x00, 0x01})
 	f.Add(EncodeWork(nil, largeWork()))
+	f.Add(encodeWorkRaw(nil, withFacts(sampleWork())))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		wb, err := DecodeWork(data)
 		if err != nil || data[0] != workMagic[0] {
