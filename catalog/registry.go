@@ -10,16 +10,24 @@ import (
 	"github.com/importd/importd/internal/store"
 )
 
-// The registry (table known_keys, internal/store) records which resources
-// exist in a merchant's catalog, whoever created them: the importer marks
-// what it writes in the same transaction, the resolver marks what other
-// systems announce. A key somebody waits for has a row with exists = false.
+// Which resources exist is the registry's and the catalog's to say. The
+// registry (table known_keys, internal/store) records the resources other
+// systems announce (the resolver marks them), and the keys somebody waits
+// for, with exists = false; the catalog holds what the importer wrote, in
+// the transaction that recorded the operation, and the importer marks
+// nothing in the registry.
 //
-// Parking and creation of the same key are serialised on its row: parking
-// locks the rows of the keys it misses FOR SHARE (RegistryLockMissing) and
-// re-reads them; creation upserts them (RegistryMarkExisting), which waits
-// for those locks. So either the creation commits first and parking sees the
-// key, or parking commits first and the creation sees the parked operation.
+// Parking and an announcement of the same key are serialised on its
+// registry row: parking locks the rows of the keys it misses FOR SHARE
+// (RegistryLockMissing) and looks again; an announcement upserts them
+// (RegistryMarkExisting), which waits for those locks. Parking and the
+// importer's creation are not: a creation that commits after the parking
+// looked and before it committed publishes its event, which may be handled
+// before the parked operation is visible. So the resolver looks at the keys
+// it parked on once more after the parking committed (the sweep, every few
+// seconds, is the net under that too): a creation that committed before
+// that look is seen by it, one after it is announced by an event handled
+// after the parking committed.
 
 // RegistryExisting returns which of refs exist for the merchant.
 func RegistryExisting(ctx context.Context, db database.DBTX, merchant string, refs []Reference) (map[Reference]bool, error) {
@@ -40,13 +48,15 @@ func RegistryExisting(ctx context.Context, db database.DBTX, merchant string, re
 
 // RegistryLockMissing locks the registry rows of refs (creating absent ones
 // with exists = false) until the end of the transaction and returns which
-// exist after all: a creation that committed meanwhile is seen.
+// exist after all: an announcement or a creation that committed meanwhile
+// is seen.
 func RegistryLockMissing(ctx context.Context, tx pgx.Tx, merchant string, refs []Reference) (map[Reference]bool, error) {
 	out := make(map[Reference]bool, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
-	types, keys := splitRefs(sortedRefs(refs))
+	sorted := sortedRefs(refs)
+	types, keys := splitRefs(sorted)
 	rows, err := store.KnownKeysLockMissing(ctx, tx, merchant, types, keys)
 	if err != nil {
 		return nil, err
@@ -54,12 +64,27 @@ func RegistryLockMissing(ctx context.Context, tx pgx.Tx, merchant string, refs [
 	for _, r := range rows {
 		out[refOf(r.TypeID, r.Key)] = true
 	}
+	var rest []Reference
+	for _, r := range sorted {
+		if !out[r] {
+			rest = append(rest, r)
+		}
+	}
+	// The catalog, read after the locks were taken.
+	created, err := RegistryExisting(ctx, tx, merchant, rest)
+	if err != nil {
+		return nil, err
+	}
+	for r := range created {
+		out[r] = true
+	}
 	return out, nil
 }
 
 // RegistryMarkExisting records that refs exist for the merchant, in the
 // caller's transaction, and returns those it did not know to exist before.
-// source says who announced them ("importer", "event", "sweep").
+// source says who announced them ("importer" for a target that writes
+// elsewhere than the catalog, "event", "sweep").
 func RegistryMarkExisting(ctx context.Context, db database.DBTX, merchant string, refs []Reference, source string) ([]Reference, error) {
 	if len(refs) == 0 {
 		return nil, nil

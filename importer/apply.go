@@ -102,7 +102,7 @@ func (w *Worker) applyBatch(ctx context.Context, t catalog.ResourceType, wb *bus
 				}
 			}
 		}
-		if err := w.recordWritten(ctx, tx, wb.MerchantID, written); err != nil {
+		if err := w.recordWritten(ctx, tx, wb.MerchantID, written, !w.inTx()); err != nil {
 			return err
 		}
 		completed, err := tracking.TransitionsApply(ctx, tx, ts)
@@ -266,12 +266,21 @@ func ownRefs(t catalog.ResourceType, key string, data []byte) []catalog.Referenc
 	return refs
 }
 
-// recordWritten marks written resources in the registry and queues their
-// events: created or updated as the target says, and created for any the
-// registry did not know (a write whose first recording was lost). A Product
-// record is one Product event whose skus name the variants it created or
-// changed; they have no events of their own.
-func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, ws []written) error {
+// inTx reports whether the target writes within the importer's transaction
+// (txTarget): the catalog, whose rows then say what exists (see
+// catalog/registry.go), committed with the operations' states.
+func (w *Worker) inTx() bool {
+	_, ok := w.cfg.Target.(txTarget)
+	return ok
+}
+
+// recordWritten queues the events of written resources: created or updated
+// as the target says. For a target that writes elsewhere (register), it
+// marks them in the registry too, and announces as created any the registry
+// did not know (a write whose first recording was lost). A Product record is
+// one Product event whose skus name the variants it created or changed; they
+// have no events of their own.
+func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, ws []written, register bool) error {
 	if len(ws) == 0 {
 		return nil
 	}
@@ -296,12 +305,14 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 			evs.add(r, bus.ResourceUpdated, x.product)
 		}
 	}
-	fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
-	if err != nil {
-		return err
-	}
-	for _, r := range fresh {
-		evs.add(r, bus.ResourceCreated, owner[r])
+	if register {
+		fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
+		if err != nil {
+			return err
+		}
+		for _, r := range fresh {
+			evs.add(r, bus.ResourceCreated, owner[r])
+		}
 	}
 	if len(evs.list) == 0 {
 		return nil

@@ -66,3 +66,65 @@ func TestRedeliveredPairedProductKeepsItsMaster(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"sku":"lamp-sku"}`, master(out), "paired again")
 }
+
+// The importer records what it writes in the catalog only: the resolver
+// finds a reference there, and an operation parked on a key the importer
+// creates before its event shows the parking (a creation that committed
+// after the parking looked) is released by the resolver's second look.
+func TestCatalogResourcesExistAndLookAgainReleases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	_, js := testenv.JetStream(t, testenv.NATS(t))
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	require.NoError(t, store.EnsurePartitions(ctx))
+	w, err := New(Config{}, store, js, nil)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO catalog_product_types (merchant_id, key, data) VALUES ('m1', 'pt', '{"key":"pt","name":"PT"}')`)
+	require.NoError(t, err)
+
+	stored := func(receipt string, t2 catalog.ResourceType, key, record string) *bus.WorkBatch {
+		d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: time.Now(), Data: string(t2),
+			Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
+		require.NoError(t, err)
+		ev := tracking.NewEvent(&d, key, tracking.CodeRecordReceived, "Record received")
+		b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID("m1", receipt, 0), ResourceType: string(t2),
+			ResourceKey: key, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Line: 1, Last: ev}}}
+		b.Counts.Total = 1
+		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
+		require.NoError(t, store.IngestWrite(ctx, &d, b))
+		return &bus.WorkBatch{ReceiptID: receipt, MerchantID: "m1", DeliveryAt: d.AcceptedAt, ResourceType: string(t2),
+			Ops: []bus.WorkOp{{ID: tracking.OperationID("m1", receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
+	}
+	state := func(receipt string) string {
+		var s string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT state FROM operations WHERE receipt_id = $1`, receipt).Scan(&s))
+		return s
+	}
+
+	// The product type is in the catalog alone: the product is resolved.
+	product := stored("look-product", catalog.Product, "desk", `{"key":"desk","productType":{"key":"pt"},"name":{"en":"Desk"},"slug":{"en":"desk"},"masterVariant":{"sku":"desk-1"}}`)
+	out, err := w.resolveBatch(ctx, catalog.Product, product)
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+
+	// A variant of a product nobody has waits for it.
+	variant := stored("look-variant", catalog.ProductVariant, "lamp-2", `{"sku":"lamp-2","product":{"key":"lamp"}}`)
+	out, err = w.resolveBatch(ctx, catalog.ProductVariant, variant)
+	require.NoError(t, err)
+	require.Empty(t, out)
+	require.Equal(t, string(tracking.StateUnresolved), state("look-variant"))
+
+	// Looking again before the product exists changes nothing; once the
+	// catalog holds it, with no event and no registry row, it releases.
+	w.lookAgain(ctx, "m1", []catalog.Reference{{TypeID: catalog.Product.TypeID(), Key: "lamp"}})
+	require.Equal(t, string(tracking.StateUnresolved), state("look-variant"))
+	_, err = pool.Exec(ctx, `INSERT INTO catalog_products (merchant_id, key, product_type_key, data) VALUES ('m1', 'lamp', 'pt', '{"key":"lamp"}')`)
+	require.NoError(t, err)
+	w.lookAgain(ctx, "m1", []catalog.Reference{{TypeID: catalog.Product.TypeID(), Key: "lamp"}})
+	require.Equal(t, string(tracking.StateProcessing), state("look-variant"))
+	var known int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM known_keys WHERE merchant_id = 'm1' AND exists`).Scan(&known))
+	require.Zero(t, known, "the registry holds what other systems announced, not the catalog's resources")
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
+	"go.uber.org/zap"
 )
 
 // CodeCyclicReference is the error of a category that is its own ancestor.
@@ -42,8 +43,9 @@ func (w *Worker) resolveBatch(ctx context.Context, t catalog.ResourceType, wb *b
 		seqs[i] = op.Seq
 	}
 	var out []bus.WorkOp
+	var parkedOn []catalog.Reference
 	err := store.InTx(ctx, w.store.Pool(), func(tx *store.Tx) error {
-		out = out[:0]
+		out, parkedOn = out[:0], nil
 		states, err := tracking.OpsLock(ctx, tx, wb.ReceiptID, wb.DeliveryAt, seqs)
 		if err != nil {
 			return err
@@ -63,28 +65,61 @@ func (w *Worker) resolveBatch(ctx context.Context, t catalog.ResourceType, wb *b
 		if len(items) == 0 {
 			return nil
 		}
-		resolved, err := w.resolveItems(ctx, tx, t, wb, items)
+		resolved, parked, err := w.resolveItems(ctx, tx, t, wb, items)
 		if err != nil {
 			return err
 		}
-		out = append(out, resolved...)
+		out, parkedOn = append(out, resolved...), parked
 		return tracking.MarkProcessing(ctx, tx, (&tracking.OpRef{ReceiptID: wb.ReceiptID, MerchantID: wb.MerchantID, DeliveryAt: wb.DeliveryAt}).Delivery())
 	})
 	if err != nil {
 		return nil, err
 	}
+	w.lookAgain(ctx, wb.MerchantID, parkedOn)
 	return out, nil
 }
 
-func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.ResourceType, wb *bus.WorkBatch, items []*item) ([]bus.WorkOp, error) {
+// lookAgain looks once more, after the parking committed, at the keys
+// operations were parked on, and releases those parked on keys that exist
+// now: the importer's creation of one may have committed after the parking
+// looked, and its event been handled before the parking committed (see
+// catalog/registry.go). When looking fails, the sweep looks later.
+func (w *Worker) lookAgain(ctx context.Context, merchant string, refs []catalog.Reference) {
+	if len(refs) == 0 {
+		return
+	}
+	look := make([]catalog.Reference, len(refs))
+	for i, r := range refs {
+		if r.TypeID == masterTypeID {
+			// A product waiting for its master variant waits no longer once the product exists.
+			r = catalog.Reference{TypeID: catalog.Product.TypeID(), Key: r.Key}
+		}
+		look[i] = r
+	}
+	existing, err := catalog.RegistryExisting(ctx, w.store.Pool(), merchant, normalized(look))
+	if err == nil && len(existing) > 0 {
+		found := make([]catalog.Reference, 0, len(existing))
+		for r := range existing {
+			found = append(found, r)
+		}
+		_, err = w.releaseRefs(ctx, merchant, nil, found, "resolver")
+	}
+	if err != nil {
+		w.logger.Warn("looking again at the keys of parked operations failed; the sweep will", zap.String("merchant", merchant), zap.Error(err))
+	}
+}
+
+// resolveItems resolves items and returns the operations to send to the
+// importer and the references the others were parked on.
+func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.ResourceType, wb *bus.WorkBatch, items []*item) ([]bus.WorkOp, []catalog.Reference, error) {
 	merchant := wb.MerchantID
 	all, masterProducts := references(t, items)
 	existing, err := existingRefs(ctx, tx, merchant, all)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := pairingLock(ctx, tx, merchant, uniq(masterProducts)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	var (
@@ -96,13 +131,13 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 	for _, it := range items {
 		started := tracking.NewEvent(d, it.op.Key, tracking.CodeResolutionStarted, "Resolution started")
 		if err := w.findMissing(ctx, tx, merchant, t, it, existing); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res := decide(d, it, started)
 		if res.release {
 			released, err := w.releaseWaitingProduct(ctx, tx, merchant, it)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			transitions = append(transitions, released...)
 		}
@@ -110,7 +145,7 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 		if res.failCycle {
 			more, err := w.failCycle(ctx, tx, merchant, it.cycle, it.op.Key)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			transitions = append(transitions, more...)
 		}
@@ -125,14 +160,18 @@ func (w *Worker) resolveItems(ctx context.Context, tx *store.Tx, t catalog.Resou
 		}
 	}
 	if err := parkedRefsInsert(ctx, tx, merchant, parked); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	completed, err := tracking.TransitionsApply(ctx, tx, transitions)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w.announceAfterCommit(tx, completed)
-	return out, nil
+	parkedOn := make([]catalog.Reference, len(parked))
+	for i, p := range parked {
+		parkedOn[i] = p.Ref
+	}
+	return out, parkedOn, nil
 }
 
 // references notes each item's references and the pairing it takes part

@@ -45,8 +45,9 @@ const (
 )
 
 // HeaderRegistered on a resource event says that its publisher recorded
-// the resources in the registry in the transaction that wrote them (the
-// importer does): the resolver then only looks for what is parked on them.
+// the resources where the resolver looks for them (the catalog, or for
+// another target the registry) in the transaction that wrote them, as the
+// importer does: the resolver then only looks for what is parked on them.
 const HeaderRegistered = "Importd-Registered"
 
 // HeaderRedrive on a work message says that it publishes again work that

@@ -208,12 +208,12 @@ func (e *env) deliverObject(merchant, receipt string, t catalog.ResourceType, re
 	require.NoError(e.t, err)
 }
 
-// waitKnown waits until the registry knows that a resource exists.
+// waitKnown waits until a resource exists, in the registry or the catalog.
 func (e *env) waitKnown(merchant, typeID, key string) {
 	e.t.Helper()
 	require.Eventually(e.t, func() bool {
 		var exists bool
-		err := e.pool.QueryRow(context.Background(), `SELECT exists FROM known_keys WHERE merchant_id = $1 AND type_id = $2 AND key = $3`,
+		err := e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM resource_keys WHERE merchant_id = $1 AND type_id = $2 AND key = $3)`,
 			merchant, typeID, key).Scan(&exists)
 		return err == nil && exists
 	}, 30*time.Second, 5*time.Millisecond)

@@ -354,17 +354,18 @@ type AuditStuckOp struct {
 }
 
 // AuditStuck calls each, in position order, with the unresolved operations
-// of the delivery every reference of which exists (known_keys.exists),
-// since longer than grace.
+// of the delivery every reference of which exists (resource_keys: in the
+// registry or in the catalog), since longer than grace.
 func AuditStuck(ctx context.Context, db database.DBTX, receipt string, at time.Time, grace time.Duration, each func(AuditStuckOp) error) error {
 	rows, err := db.Query(ctx, `SELECT o.seq, o.resource_key, count(*), max(greatest(p.parked_at, k.created_at)),
 			extract(epoch FROM now() - max(greatest(p.parked_at, k.created_at)))::float8
 		FROM operations o
 		JOIN parked_refs p ON p.receipt_id = $1 AND p.delivery_at = $2 AND p.seq = o.seq
-		LEFT JOIN known_keys k ON k.merchant_id = p.merchant_id AND k.type_id = p.type_id AND k.key = p.key
+		LEFT JOIN LATERAL (SELECT true AS found, r.created_at FROM resource_keys r
+			WHERE r.merchant_id = p.merchant_id AND r.type_id = p.type_id AND r.key = p.key LIMIT 1) k ON true
 		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.state = 'unresolved'
 		GROUP BY o.seq, o.resource_key
-		HAVING bool_and(coalesce(k.exists, false)) AND max(greatest(p.parked_at, k.created_at)) < now() - make_interval(secs => $3)
+		HAVING bool_and(coalesce(k.found, false)) AND max(greatest(p.parked_at, k.created_at)) < now() - make_interval(secs => $3)
 		ORDER BY o.seq`, receipt, at, grace.Seconds())
 	if err != nil {
 		return err

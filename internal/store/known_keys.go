@@ -10,12 +10,14 @@ import (
 	"github.com/importd/importd/internal/database"
 )
 
-// The registry (table known_keys) records which resources exist in a
-// merchant's catalog, whoever created them; a key somebody waits for has a
-// row with exists = false. Parking and creation of the same key are
-// serialised on its row: parking locks the rows of the keys it misses FOR
-// SHARE (KnownKeysLockMissing) and re-reads them; creation upserts them
-// (KnownKeysMarkExisting), which waits for those locks.
+// The registry (table known_keys) records the resources other systems
+// announced, and the keys somebody waits for (exists = false). Which
+// resources exist is the view resource_keys (migration 00019): the
+// registry's and the catalog's. Parking locks the registry rows of the
+// keys it misses FOR SHARE (KnownKeysLockMissing) and looks again; an
+// announcement upserts them (KnownKeysMarkExisting), which waits for those
+// locks. The importer's writes take no registry row: the resolver looks at
+// the catalog again once its parking committed (see catalog/registry.go).
 
 // TypeKey names a resource by its typeId and key (a sku for variants and
 // inventory).
@@ -33,13 +35,15 @@ func collectTypeKeys(rows pgx.Rows) ([]TypeKey, error) {
 }
 
 // KnownKeysExisting returns which of the resources (typeIDs[i], keys[i])
-// exist for the merchant.
+// exist for the merchant: in the registry or in the catalog.
 func KnownKeysExisting(ctx context.Context, db database.DBTX, merchant string, typeIDs, keys []string) ([]TypeKey, error) {
-	// One primary-key probe per reference (LATERAL … LIMIT 1), whatever the
-	// statistics say.
+	// One primary-key probe per reference and table (LATERAL … LIMIT 1),
+	// whatever the statistics say: the view's branches of other types are
+	// skipped by their one-time filter. A join would not pass the keys into
+	// the view's branches and would read every row of the merchant.
 	rows, err := db.Query(ctx, `SELECT k.type_id, k.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)
-		CROSS JOIN LATERAL (SELECT type_id, key FROM known_keys
-			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key AND exists LIMIT 1) k`, database.Prepared, merchant, typeIDs, keys)
+		CROSS JOIN LATERAL (SELECT type_id, key FROM resource_keys
+			WHERE merchant_id = $1 AND type_id = r.type_id AND key = r.key LIMIT 1) k`, database.Prepared, merchant, typeIDs, keys)
 	if err != nil {
 		return nil, fmt.Errorf("store: registry lookup: %w", err)
 	}
@@ -50,10 +54,11 @@ func KnownKeysExisting(ctx context.Context, db database.DBTX, merchant string, t
 	return out, nil
 }
 
-// KnownKeysLockMissing locks the rows of the resources (creating absent
-// ones with exists = false) until the end of the transaction and returns
-// which exist after all: a creation that committed meanwhile is seen. The
-// resources come sorted by (typeId, key), so rows are locked in one order.
+// KnownKeysLockMissing locks the registry rows of the resources (creating
+// absent ones with exists = false) until the end of the transaction and
+// returns which the registry says exist after all: an announcement that
+// committed meanwhile is seen. The resources come sorted by (typeId, key),
+// so rows are locked in one order.
 func KnownKeysLockMissing(ctx context.Context, db database.DBTX, merchant string, typeIDs, keys []string) ([]TypeKey, error) {
 	if _, err := db.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key)
 		SELECT $1, r.type_id, r.key FROM unnest($2::text[], $3::text[]) AS r(type_id, key)

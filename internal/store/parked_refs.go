@@ -181,9 +181,9 @@ func ParkedRefsExisting(ctx context.Context, db database.DBTX, pseudoType string
 	// every resource of every merchant, every two seconds, a cost that grows
 	// with the catalog.
 	rows, err := db.Query(ctx, `SELECT DISTINCT p.merchant_id, k.type_id, p.key FROM parked_refs p
-		CROSS JOIN LATERAL (SELECT k.type_id FROM known_keys k
+		CROSS JOIN LATERAL (SELECT k.type_id FROM resource_keys k
 			WHERE k.merchant_id = p.merchant_id AND k.type_id = CASE WHEN p.type_id = $1 THEN 'product' ELSE p.type_id END
-				AND k.key = p.key AND k.exists LIMIT 1) k
+				AND k.key = p.key LIMIT 1) k
 		LIMIT $2`, pseudoType, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: parked on existing keys: %w", err)
