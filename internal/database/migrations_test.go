@@ -157,3 +157,35 @@ func TestMigration18DownUp(t *testing.T) {
 	require.NoError(t, database.Migrate(context.Background(), pool))
 	require.Zero(t, indexes())
 }
+
+// Migration 00019 adds the view of what exists, whose branches each
+// resource type's lookup reads, and takes it away down.
+func TestMigration19DownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	views := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_views WHERE viewname = 'resource_keys'`).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, views())
+	_, err := pool.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key, exists) VALUES ('m1', 'category', 'announced', true), ('m1', 'category', 'awaited', false)`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO catalog_variants (merchant_id, sku, product_key, data) VALUES ('m1', 'sku-1', 'p', '{}')`)
+	require.NoError(t, err)
+	var got []string
+	rows, err := pool.Query(ctx, `SELECT type_id || ':' || key FROM resource_keys WHERE merchant_id = 'm1' ORDER BY 1`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		got = append(got, s)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"category:announced", "product-variant:sku-1"}, got, "what exists, not what is awaited")
+	downTo(t, pool, 18)
+	require.Zero(t, views())
+	require.NoError(t, database.Migrate(ctx, pool))
+	require.Equal(t, 1, views())
+}
