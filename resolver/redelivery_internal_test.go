@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/catalog"
@@ -13,6 +14,35 @@ import (
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/tracking"
 )
+
+// testResolver is a resolver on a database and NATS server of its own,
+// and stored, which writes a delivery of one record and returns its work
+// message.
+func testResolver(t *testing.T) (*Worker, *pgxpool.Pool, func(receipt string, rt catalog.ResourceType, key, record string) *bus.WorkBatch) {
+	t.Helper()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	_, js := testenv.JetStream(t, testenv.NATS(t))
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	require.NoError(t, store.EnsurePartitions(ctx))
+	w, err := New(Config{}, store, js, nil)
+	require.NoError(t, err)
+	stored := func(receipt string, rt catalog.ResourceType, key, record string) *bus.WorkBatch {
+		d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: time.Now(), Data: string(rt),
+			Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
+		require.NoError(t, err)
+		ev := tracking.NewEvent(&d, key, tracking.CodeRecordReceived, "Record received")
+		b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID("m1", receipt, 0), ResourceType: string(rt),
+			ResourceKey: key, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Line: 1, Last: ev}}}
+		b.Counts.Total = 1
+		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
+		require.NoError(t, store.IngestWrite(ctx, &d, b))
+		return &bus.WorkBatch{ReceiptID: receipt, MerchantID: "m1", DeliveryAt: d.AcceptedAt, ResourceType: string(rt),
+			Ops: []bus.WorkOp{{ID: tracking.OperationID("m1", receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
+	}
+	return w, pool, stored
+}
 
 // A product paired at resolution with a master variant parked before it
 // goes to the importer with that master merged in; its work message
@@ -23,30 +53,10 @@ import (
 func TestRedeliveredPairedProductKeepsItsMaster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.DB(t)
-	_, js := testenv.JetStream(t, testenv.NATS(t))
-	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
-	require.NoError(t, err)
-	require.NoError(t, store.EnsurePartitions(ctx))
-	w, err := New(Config{}, store, js, nil)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key, exists) VALUES ('m1', 'product-type', 'pt', true)`)
+	w, pool, stored := testResolver(t)
+	_, err := pool.Exec(ctx, `INSERT INTO known_keys (merchant_id, type_id, key, exists) VALUES ('m1', 'product-type', 'pt', true)`)
 	require.NoError(t, err)
 
-	// stored writes a delivery of one record and returns its work message.
-	stored := func(receipt string, t2 catalog.ResourceType, key, record string) *bus.WorkBatch {
-		d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: time.Now(), Data: string(t2),
-			Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
-		require.NoError(t, err)
-		ev := tracking.NewEvent(&d, key, tracking.CodeRecordReceived, "Record received")
-		b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID("m1", receipt, 0), ResourceType: string(t2),
-			ResourceKey: key, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Line: 1, Last: ev}}}
-		b.Counts.Total = 1
-		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
-		require.NoError(t, store.IngestWrite(ctx, &d, b))
-		return &bus.WorkBatch{ReceiptID: receipt, MerchantID: "m1", DeliveryAt: d.AcceptedAt, ResourceType: string(t2),
-			Ops: []bus.WorkOp{{ID: tracking.OperationID("m1", receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
-	}
 	variant := stored("paired-variant", catalog.ProductVariant, "lamp-sku", `{"sku":"lamp-sku","product":{"key":"lamp"},"isMasterVariant":true}`)
 	out, err := w.resolveBatch(ctx, catalog.ProductVariant, variant)
 	require.NoError(t, err)
@@ -74,29 +84,10 @@ func TestRedeliveredPairedProductKeepsItsMaster(t *testing.T) {
 func TestCatalogResourcesExistAndLookAgainReleases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.DB(t)
-	_, js := testenv.JetStream(t, testenv.NATS(t))
-	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
-	require.NoError(t, err)
-	require.NoError(t, store.EnsurePartitions(ctx))
-	w, err := New(Config{}, store, js, nil)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `INSERT INTO catalog_product_types (merchant_id, key, data) VALUES ('m1', 'pt', '{"key":"pt","name":"PT"}')`)
+	w, pool, stored := testResolver(t)
+	_, err := pool.Exec(ctx, `INSERT INTO catalog_product_types (merchant_id, key, data) VALUES ('m1', 'pt', '{"key":"pt","name":"PT"}')`)
 	require.NoError(t, err)
 
-	stored := func(receipt string, t2 catalog.ResourceType, key, record string) *bus.WorkBatch {
-		d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: time.Now(), Data: string(t2),
-			Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
-		require.NoError(t, err)
-		ev := tracking.NewEvent(&d, key, tracking.CodeRecordReceived, "Record received")
-		b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID("m1", receipt, 0), ResourceType: string(t2),
-			ResourceKey: key, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Line: 1, Last: ev}}}
-		b.Counts.Total = 1
-		b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
-		require.NoError(t, store.IngestWrite(ctx, &d, b))
-		return &bus.WorkBatch{ReceiptID: receipt, MerchantID: "m1", DeliveryAt: d.AcceptedAt, ResourceType: string(t2),
-			Ops: []bus.WorkOp{{ID: tracking.OperationID("m1", receipt, 0).String(), Seq: 0, Key: key, Record: json.RawMessage(record)}}}
-	}
 	state := func(receipt string) string {
 		var s string
 		require.NoError(t, pool.QueryRow(ctx, `SELECT state FROM operations WHERE receipt_id = $1`, receipt).Scan(&s))
