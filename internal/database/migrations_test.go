@@ -186,6 +186,12 @@ func TestMigration19DownUp(t *testing.T) {
 	require.Equal(t, []string{"category:announced", "product-variant:sku-1"}, got, "what exists, not what is awaited")
 	downTo(t, pool, 18)
 	require.Zero(t, views())
+	// The registry holds, on the way down, what the catalog held.
+	var exists bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT exists FROM known_keys WHERE merchant_id = 'm1' AND type_id = 'product-variant' AND key = 'sku-1'`).Scan(&exists))
+	require.True(t, exists)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT exists FROM known_keys WHERE merchant_id = 'm1' AND type_id = 'category' AND key = 'awaited'`).Scan(&exists))
+	require.False(t, exists, "still awaited")
 	require.NoError(t, database.Migrate(ctx, pool))
 	require.Equal(t, 1, views())
 }

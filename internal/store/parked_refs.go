@@ -172,12 +172,12 @@ func ParkedRefsDeleteOp(ctx context.Context, db database.DBTX, op OpKey) error {
 }
 
 // ParkedRefsExisting returns up to limit distinct references operations
-// are parked on that the registry (known_keys) says exist: what an event
-// missed. A reference of type pseudoType waits on the product with its key
+// are parked on that exist (resource_keys: the registry or the catalog):
+// what an event missed. A reference of type pseudoType waits on the product with its key
 // (the master-variant pseudo reference), and is returned as that product.
 func ParkedRefsExisting(ctx context.Context, db database.DBTX, pseudoType string, limit int) ([]ParkedRef, error) {
-	// Driven by the parked references (few) with one registry probe each
-	// (LATERAL … LIMIT 1): a join lets the planner hash the whole registry,
+	// Driven by the parked references (few) with one probe each (LATERAL …
+	// LIMIT 1): a join lets the planner hash the whole registry,
 	// every resource of every merchant, every two seconds, a cost that grows
 	// with the catalog.
 	rows, err := db.Query(ctx, `SELECT DISTINCT p.merchant_id, k.type_id, p.key FROM parked_refs p

@@ -20,4 +20,10 @@ CREATE VIEW resource_keys AS
     UNION ALL SELECT merchant_id, 'inventory-entry', sku, created_at FROM catalog_inventory;
 
 -- +goose Down
+-- The importd of before looks in the registry alone: it gets a row for each
+-- resource the importer wrote meanwhile.
+INSERT INTO known_keys (merchant_id, type_id, key, exists, created_at, source)
+    SELECT merchant_id, type_id, key, true, created_at, 'importer' FROM resource_keys
+    ON CONFLICT (merchant_id, type_id, key) DO UPDATE SET exists = true, created_at = excluded.created_at, source = excluded.source
+    WHERE NOT known_keys.exists;
 DROP VIEW resource_keys;
