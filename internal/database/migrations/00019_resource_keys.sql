@@ -3,8 +3,8 @@
 -- The resources that exist, for the resolver's lookups: those the registry
 -- (known_keys) knows, which other systems announced, and those the catalog
 -- holds, which the importer wrote. The importer no longer records what it
--- writes in known_keys a second time: three rows and six WAL records a
--- product, in the same transaction as the catalog rows that say as much.
+-- writes in known_keys a second time: an upserted row for every resource,
+-- in the same transaction as the catalog rows that say as much.
 -- A lookup names the type: of the branches below, only the one of that
 -- type probes its table (its primary key).
 CREATE VIEW resource_keys AS
