@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -118,4 +119,60 @@ func TestCatalogResourcesExistAndLookAgainReleases(t *testing.T) {
 	var known int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM known_keys WHERE merchant_id = 'm1' AND exists`).Scan(&known))
 	require.Zero(t, known, "the registry holds what other systems announced, not the catalog's resources")
+}
+
+// BenchmarkResolveBatch resolves work messages of 230 products whose
+// references exist (a product type and two categories in the catalog), one
+// transaction each as the resolver runs it: what the resolver's statements
+// cost, apart from NATS and the other roles.
+//
+//	go test ./resolver -run '^$' -bench ResolveBatch -benchtime 100x
+func BenchmarkResolveBatch(b *testing.B) {
+	const batch = 230
+	ctx := context.Background()
+	pool := testenv.DB(b)
+	_, js := testenv.JetStream(b, testenv.NATS(b))
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(b, err)
+	require.NoError(b, store.EnsurePartitions(ctx))
+	w, err := New(Config{}, store, js, nil)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `INSERT INTO catalog_product_types (merchant_id, key, data) VALUES ('m1', 'pt', '{"key":"pt","name":"PT"}');
+		INSERT INTO catalog_categories (merchant_id, key, data) VALUES ('m1', 'men', '{"key":"men"}'), ('m1', 'tops', '{"key":"tops"}')`)
+	require.NoError(b, err)
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		receipt := fmt.Sprintf("bench-%d", n)
+		n++
+		d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: "m1", AcceptedAt: time.Now(), Data: string(catalog.Product),
+			Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
+		require.NoError(b, err)
+		ib := tracking.IngestBatch{To: batch}
+		wb := &bus.WorkBatch{ReceiptID: receipt, MerchantID: "m1", DeliveryAt: d.AcceptedAt, ResourceType: string(catalog.Product)}
+		for i := range batch {
+			key := fmt.Sprintf("p-%d-%d", n, i)
+			ev := tracking.NewEvent(&d, key, tracking.CodeRecordReceived, "Record received")
+			ib.Events = append(ib.Events, ev)
+			ib.Ops = append(ib.Ops, tracking.Operation{ID: tracking.OperationID("m1", receipt, i), Seq: i, ResourceType: string(catalog.Product),
+				ResourceKey: key, State: tracking.StateProcessing, CreatedAt: d.AcceptedAt, Line: i + 1, Last: ev})
+			rec := fmt.Sprintf(`{"key":%q,"productType":{"key":"pt"},"name":{"en":"P"},"slug":{"en":%q},"categories":[{"key":"men"},{"key":"tops"}],"masterVariant":{"sku":"%s-m"}}`, key, key, key)
+			op := bus.WorkOp{ID: tracking.OperationID("m1", receipt, i).String(), Seq: i, Key: key, Record: json.RawMessage(rec)}
+			v, errs := catalog.Validate(catalog.Product, op.Record)
+			require.Empty(b, errs)
+			op.Facts = &bus.RecordFacts{Master: v.Master}
+			for _, r := range v.References {
+				op.Facts.Refs = append(op.Facts.Refs, bus.FactRef{TypeID: r.TypeID, Key: r.Key, SKU: r.SKU})
+			}
+			wb.Ops = append(wb.Ops, op)
+		}
+		ib.Counts.Total = batch
+		ib.Counts.Count(tracking.StateProcessing, tracking.StageQueued, batch)
+		require.NoError(b, store.IngestWrite(ctx, &d, ib))
+		b.StartTimer()
+		out, err := w.resolveBatch(ctx, catalog.Product, wb)
+		require.NoError(b, err)
+		require.Len(b, out, batch)
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
 }
