@@ -285,19 +285,7 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 		return nil
 	}
 	var evs events
-	var own []catalog.Reference
-	owner := map[catalog.Reference]catalog.Reference{} // a variant of a Product record: its product
 	for _, x := range ws {
-		own = append(own, x.own...)
-		own = append(own, x.created...)
-		own = append(own, x.updated...)
-		if x.product != (catalog.Reference{}) {
-			for _, r := range x.own {
-				if r = r.Normalize(); r.TypeID == catalog.ProductVariant.TypeID() {
-					owner[r] = x.product
-				}
-			}
-		}
 		for _, r := range x.created {
 			evs.add(r, bus.ResourceCreated, x.product)
 		}
@@ -306,12 +294,8 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 		}
 	}
 	if register {
-		fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
-		if err != nil {
+		if err := markWritten(ctx, tx, merchant, ws, &evs); err != nil {
 			return err
-		}
-		for _, r := range fresh {
-			evs.add(r, bus.ResourceCreated, owner[r])
 		}
 	}
 	if len(evs.list) == 0 {
@@ -326,6 +310,34 @@ func (w *Worker) recordWritten(ctx context.Context, tx pgx.Tx, merchant string, 
 	}
 	// One row for the transaction's events.
 	return store.EventOutboxInsert(ctx, tx, row)
+}
+
+// markWritten marks the written resources in the registry, for a target
+// that writes elsewhere than the catalog, and queues a created event for
+// any the registry did not know.
+func markWritten(ctx context.Context, tx pgx.Tx, merchant string, ws []written, evs *events) error {
+	var own []catalog.Reference
+	owner := map[catalog.Reference]catalog.Reference{} // a variant of a Product record: its product
+	for _, x := range ws {
+		own = append(own, x.own...)
+		own = append(own, x.created...)
+		own = append(own, x.updated...)
+		if x.product != (catalog.Reference{}) {
+			for _, r := range x.own {
+				if r = r.Normalize(); r.TypeID == catalog.ProductVariant.TypeID() {
+					owner[r] = x.product
+				}
+			}
+		}
+	}
+	fresh, err := catalog.RegistryMarkExisting(ctx, tx, merchant, own, "importer")
+	if err != nil {
+		return err
+	}
+	for _, r := range fresh {
+		evs.add(r, bus.ResourceCreated, owner[r])
+	}
+	return nil
 }
 
 // resourceEvent is an event to publish on CATALOG_EVENTS.
