@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
@@ -42,6 +43,10 @@ type ServerConfig struct {
 	// JS publishes deliveries submitted over HTTP and delivery events.
 	// Without it POST /v1/imports answers 503.
 	JS jetstream.JetStream
+	// CallbackHosts are the hosts a delivery's callback URL may name
+	// (IMPORTD_CALLBACK_HOSTS); POST /v1/imports refuses others with 400.
+	// The zero value allows none.
+	CallbackHosts callback.Hosts
 	// MaxSubmitBytes is the largest body POST /v1/imports takes. Defaults
 	// to DefaultMaxSubmitBytes.
 	MaxSubmitBytes int64

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
 	"github.com/importd/importd/tracking"
@@ -50,7 +51,15 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "merchantId must match ^[A-Za-z0-9_-]{1,64}$")
 		return
 	}
-	d, err := submitDelivery(merchant, r.Header)
+	h := r.Header.Clone()
+	if cb := r.URL.Query().Get("callbackUrl"); cb != "" {
+		if h.Get(bus.HeaderCallbackURL) != "" && h.Get(bus.HeaderCallbackURL) != cb {
+			writeError(w, http.StatusBadRequest, "callbackUrl and Import-Callback-Url name different URLs")
+			return
+		}
+		h.Set(bus.HeaderCallbackURL, cb)
+	}
+	d, err := submitDelivery(merchant, h, s.cfg.CallbackHosts)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -106,11 +115,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 // submitDelivery checks the headers of a submission with the rules ingest
 // applies (headers.Check): a mistake is refused before the body is even
 // read, instead of a 202 and then an IngestionFailure.
-func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
+func submitDelivery(merchant string, h http.Header, callbacks callback.Hosts) (bus.Delivery, error) {
 	if h.Get(bus.HeaderObject) != "" {
 		return bus.Delivery{}, errors.New("Import-Object is not taken over HTTP: the request's body is the delivery's")
 	}
-	dh, probs := headers.Check(merchant, nats.Header(h), 0)
+	dh, probs := headers.Check(merchant, nats.Header(h), 0, callbacks)
 	if len(probs) > 0 {
 		msgs := make([]string, len(probs))
 		for i, p := range probs {
@@ -124,6 +133,7 @@ func submitDelivery(merchant string, h http.Header) (bus.Delivery, error) {
 		SkipErrors:  dh.SkipErrors,
 		Gzip:        dh.Gzip,
 		Description: "POST /v1/imports",
+		CallbackURL: dh.CallbackURL,
 	}
 	if h.Get(bus.HeaderData) != "" {
 		d.Data = string(dh.Data)

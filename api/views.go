@@ -67,6 +67,9 @@ type Job struct {
 	// absent from list items.
 	Errors            *[]ErrorGroup       `json:"errors,omitempty"`
 	MissingReferences *[]MissingReference `json:"missingReferences,omitempty"`
+	// Callback is set by Job with detail for a delivery with a callback
+	// URL: its host and the state of the latest call.
+	Callback *tracking.CallbackState `json:"callback,omitempty"`
 }
 
 // ErrorGroup is the errors of a delivery's failed operations with one code.
@@ -161,7 +164,11 @@ func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job
 	if err != nil {
 		return Job{}, err
 	}
-	j.Errors, j.MissingReferences = &groups, &refs
+	cb, err := s.ts.CallbackOf(ctx, d)
+	if err != nil {
+		return Job{}, err
+	}
+	j.Errors, j.MissingReferences, j.Callback = &groups, &refs, cb
 	return j, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
@@ -37,12 +38,12 @@ type header struct {
 
 // parseHeader reads the headers of a delivery message (docs/contract.md,
 // "A delivery message") with the rules headers.Check shares with POST
-// /v1/imports.
-func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
+// /v1/imports; callbacks are the hosts a callback URL may name.
+func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata, callbacks callback.Hosts) header {
 	h := msg.Headers()
 	source := fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)
 	merchant := bus.MerchantOf(msg.Subject())
-	dh, probs := headers.Check(merchant, h, len(msg.Data()))
+	dh, probs := headers.Check(merchant, h, len(msg.Data()), callbacks)
 	hd := header{receipt: dh.Receipt, resource: dh.Data, format: Format(dh.Format), gzip: dh.Gzip}
 	if hd.receipt == "" {
 		hd.receipt, hd.assigned = assignReceipt(source, meta.Timestamp), true
@@ -73,6 +74,7 @@ func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata) header {
 		ObjectName:      dh.Object,
 		ContentEncoding: clip(h.Get(bus.HeaderEncoding)),
 		Source:          source,
+		CallbackURL:     dh.CallbackURL,
 	}
 	return hd
 }
@@ -130,7 +132,7 @@ func (j *job) analyzeAsItGrows(stored int) {
 }
 
 func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata) (res outcome, err error) {
-	hd := parseHeader(msg, meta)
+	hd := parseHeader(msg, meta, w.cfg.CallbackHosts)
 	log := w.logger.With(zap.String("receipt", hd.receipt), zap.String("merchant", hd.delivery.MerchantID))
 	d, created, err := w.store.DeliveryBegin(ctx, hd.delivery)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	// JetStream had acknowledged can be lost (an OS crash on a single
 	// node). Defaults to 10m.
 	RedriveAfter time.Duration
+	// CallbackHosts are the hosts a delivery's Import-Callback-Url may
+	// name (IMPORTD_CALLBACK_HOSTS); a delivery naming another fails
+	// ingestion. The zero value allows none.
+	CallbackHosts callback.Hosts
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
 	"github.com/importd/importd/internal/store"
 )
@@ -55,7 +56,10 @@ func interrupt(ctx context.Context, db database.DBTX, d *Delivery, reason string
 	}
 	interruptedTotal.WithLabelValues(reasonLabel(reason)).Inc()
 	ev := NewEvent(d, "", CodeDeliveryInterrupted, "Delivery interrupted: "+reason+"; operations not yet done are canceled")
-	return true, eventsInsert(ctx, db, []Event{ev})
+	if err := eventsInsert(ctx, db, []Event{ev}); err != nil {
+		return false, err
+	}
+	return true, callbackQueue(ctx, db, d, bus.DeliveryInterrupted, now)
 }
 
 func reasonLabel(reason string) string {

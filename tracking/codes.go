@@ -18,6 +18,8 @@ const (
 	CodeDeliveryCompletedWithErrors Code = 1007 // every operation in an end state, some failed
 	CodeDeliveryInterrupted         Code = 1008 // canceled on request or by the error threshold
 	CodeDeliveryReopened            Code = 1009 // a completed delivery's rejected operations were retried: it completes again
+	CodeDeliveryCallbackDelivered   Code = 1010 // its callback URL answered a call with a 2xx
+	CodeDeliveryCallbackGivenUp     Code = 1011 // its callback URL was called for a day without a 2xx: no more calls
 )
 
 // Record events (ProductId is the record's key or sku).
@@ -57,6 +59,8 @@ var Codes = []struct {
 	{CodeDeliveryCompletedWithErrors, "DeliveryCompletedWithErrors"},
 	{CodeDeliveryInterrupted, "DeliveryInterrupted"},
 	{CodeDeliveryReopened, "DeliveryReopened"},
+	{CodeDeliveryCallbackDelivered, "DeliveryCallbackDelivered"},
+	{CodeDeliveryCallbackGivenUp, "DeliveryCallbackGivenUp"},
 	{CodeRecordReceived, "RecordReceived"},
 	{CodeValidationFailed, "ValidationFailed"},
 	{CodeResolutionStarted, "ResolutionStarted"},

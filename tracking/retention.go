@@ -34,8 +34,8 @@ var (
 	})
 )
 
-// Expire deletes the deliveries, operations, events and parked references
-// that are past the retention, by dropping whole time partitions: a
+// Expire deletes the deliveries, operations, events, parked references
+// and ended callbacks that are past the retention, by dropping whole time partitions: a
 // partition goes when every delivery in it is older than the retention
 // (so at most one partition width after the last one expired). Operations
 // still unresolved get an expired event first, and, when js is not nil,
@@ -81,6 +81,10 @@ func (s *Store) Expire(ctx context.Context, js jetstream.JetStream, logger *zap.
 		}
 	}
 	expiredTotal.Add(float64(res.Unresolved))
+	// Calls still being tried outlive their delivery by up to a day.
+	if _, err := store.CallbacksDeleteEnded(ctx, s.pool, cutoff); err != nil {
+		return res, fmt.Errorf("tracking: delete ended callbacks: %w", err)
+	}
 	return res, nil
 }
 
@@ -117,8 +121,13 @@ func (s *Store) expireUnresolved(ctx context.Context, lower, upper time.Time) (m
 		if err != nil {
 			return err
 		}
+		now := s.now().UTC()
 		for _, c := range counts {
 			out[deliveryKey{receipt: c.ReceiptID, merchant: c.MerchantID, at: c.DeliveryAt}] = c.N
+			d := &Delivery{ReceiptID: c.ReceiptID, MerchantID: c.MerchantID, AcceptedAt: c.DeliveryAt}
+			if err := callbackQueue(ctx, tx, d, bus.DeliveryExpired, now); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

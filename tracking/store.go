@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
 	"github.com/importd/importd/internal/store"
 )
@@ -124,6 +125,7 @@ type Delivery struct {
 	CompletedAt      *time.Time
 	InterruptedAt    *time.Time
 	ExpiresAt        time.Time
+	CallbackURL      string // called when the delivery ends (Import-Callback-Url); "" for none
 }
 
 // IngestionError says why a delivery as a whole could not be read.
@@ -197,7 +199,7 @@ func deliveryOf(r store.DeliveryRow, err error) (Delivery, error) {
 		ContractVersion: r.ContractVersion, ForeignKey: r.ForeignKey, SkipErrors: r.SkipErrors, ObjectName: r.ObjectName,
 		ContentEncoding: r.ContentEncoding, Source: r.Source, IngestState: r.IngestState, RecordsRead: r.RecordsRead,
 		PublishedThrough: r.PublishedThrough, BytesRead: r.BytesRead, IngestedAt: r.IngestedAt, CompletedAt: r.CompletedAt,
-		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt,
+		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt, CallbackURL: r.CallbackURL,
 	}
 	if len(r.IngestionErrors) > 0 {
 		if err := json.Unmarshal(r.IngestionErrors, &d.IngestionErrors); err != nil {
@@ -340,7 +342,7 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 		err = store.DeliveriesInsert(ctx, tx, store.DeliveryRow{ReceiptID: d.ReceiptID, MerchantID: d.MerchantID,
 			AcceptedAt: d.AcceptedAt, Data: d.Data, Format: d.Format, ContractVersion: d.ContractVersion,
 			ForeignKey: d.ForeignKey, SkipErrors: d.SkipErrors, ObjectName: d.ObjectName, ContentEncoding: d.ContentEncoding,
-			Source: d.Source, IngestState: d.IngestState, ExpiresAt: d.ExpiresAt})
+			Source: d.Source, IngestState: d.IngestState, ExpiresAt: d.ExpiresAt, CallbackURL: d.CallbackURL})
 		if err != nil {
 			return err
 		}
@@ -463,6 +465,15 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 			return err
 		}
 		err = store.DeliveriesFinishIngest(ctx, tx, d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead)
+		if err != nil {
+			return err
+		}
+		switch {
+		case state == IngestFailed:
+			err = callbackQueue(ctx, tx, d, bus.DeliveryFailed, now)
+		case completedAt != nil:
+			err = callbackQueue(ctx, tx, d, bus.DeliveryCompleted, now)
+		}
 		if err != nil {
 			return err
 		}

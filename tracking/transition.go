@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/database"
 	"github.com/importd/importd/internal/store"
 )
@@ -265,7 +266,10 @@ func completeIfDone(ctx context.Context, db database.DBTX, d *Delivery, now time
 	if c.Failed() > 0 {
 		ev = NewEvent(d, "", CodeDeliveryCompletedWithErrors, fmt.Sprintf("%d of %d operations failed", c.Failed(), c.Total))
 	}
-	return true, eventsInsert(ctx, db, []Event{ev})
+	if err := eventsInsert(ctx, db, []Event{ev}); err != nil {
+		return false, err
+	}
+	return true, callbackQueue(ctx, db, d, bus.DeliveryCompleted, now)
 }
 
 // CompleteMissed completes deliveries whose operations have all ended but

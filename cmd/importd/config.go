@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/importd/importd/api"
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
@@ -44,6 +45,11 @@ type config struct {
 	QueryMaxStreams       int
 	QueryStreamsPerToken  int
 	dev                   bool // set by the dev role
+	// Callbacks: the hosts a delivery's callback URL may name and the
+	// secret that signs the calls; set together or not at all.
+	CallbackHosts    callback.Hosts
+	CallbackHostsSet bool
+	CallbackSecret   string
 
 	WorkMaxDeliveries int // of a work message that fails (bus.Config)
 }
@@ -128,8 +134,24 @@ func loadConfig() (config, error) {
 	if c.Limits.WaitingDeliveries, err = strconv.ParseInt(env("IMPORTD_MAX_WAITING_DELIVERIES", strconv.Itoa(bus.DefaultWaitingDeliveries)), 10, 64); err != nil || c.Limits.WaitingDeliveries < 1 {
 		return c, fmt.Errorf("IMPORTD_MAX_WAITING_DELIVERIES: want a number of deliveries, at least 1, got %q", os.Getenv("IMPORTD_MAX_WAITING_DELIVERIES"))
 	}
+	if c.CallbackHosts, err = callback.ParseHosts(os.Getenv("IMPORTD_CALLBACK_HOSTS")); err != nil {
+		return c, fmt.Errorf("IMPORTD_CALLBACK_HOSTS: %w", err)
+	}
+	c.CallbackHostsSet = os.Getenv("IMPORTD_CALLBACK_HOSTS") != ""
+	c.CallbackSecret = os.Getenv("IMPORTD_CALLBACK_SECRET")
+	if c.CallbackHosts.Enabled() && len(c.CallbackSecret) < minCallbackSecret {
+		return c, fmt.Errorf("IMPORTD_CALLBACK_SECRET: callbacks are on (IMPORTD_CALLBACK_HOSTS) and need a secret of at least %d bytes to sign them", minCallbackSecret)
+	}
 	return c, nil
 }
+
+// minCallbackSecret is the shortest secret that signs callbacks: a short
+// one could be guessed from the signatures receivers see.
+const minCallbackSecret = 16
+
+// devCallbackSecret signs callbacks in dev mode when no secret is set; it is
+// public (docs/callbacks.md), as dev mode has no other secret either.
+const devCallbackSecret = "importd-dev-callback-secret"
 
 // parseBytes parses a size: a number of bytes, or a number with KiB, MiB,
 // GiB or TiB.
@@ -157,6 +179,13 @@ func (c *config) setDev() {
 	c.dev = true
 	if !c.HTTPAddrSet {
 		c.HTTPAddr = devHTTPAddr
+	}
+	// Dev mode calls back to this machine only, unless told otherwise.
+	if !c.CallbackHostsSet {
+		c.CallbackHosts, _ = callback.ParseHosts("localhost,127.0.0.1,::1")
+	}
+	if c.CallbackSecret == "" {
+		c.CallbackSecret = devCallbackSecret
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/importd/importd/api"
+	"github.com/importd/importd/callback/sender"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
@@ -144,7 +145,8 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 	for _, role := range roles {
 		switch role {
 		case "ingest":
-			w, err := ingest.New(ingest.Config{Bus: a.busConfig(), MaxInFlight: a.cfg.MaxInFlight, RedriveAfter: a.cfg.RedriveAfter}, store, a.js, a.logger)
+			w, err := ingest.New(ingest.Config{Bus: a.busConfig(), MaxInFlight: a.cfg.MaxInFlight, RedriveAfter: a.cfg.RedriveAfter,
+				CallbackHosts: a.cfg.CallbackHosts}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}
@@ -166,6 +168,15 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 				return errors.New("IMPORTD_TOKENS_FILE is not set: the query service runs without tokens only in dev mode")
 			}
 			g.Go(func() error { return a.serveHTTP(ctx, tokens) })
+			if a.cfg.CallbackHosts.Enabled() {
+				// The query role calls back: it is the one that talks HTTP
+				// with the outside, so its egress is the one to open.
+				cs, err := sender.New(sender.Config{Secret: []byte(a.cfg.CallbackSecret), Hosts: a.cfg.CallbackHosts}, store, a.logger)
+				if err != nil {
+					return err
+				}
+				g.Go(func() error { cs.Run(ctx); return nil })
+			}
 		}
 	}
 	if a.cfg.DebugAddr != "" {
@@ -228,6 +239,7 @@ func (a *app) serveHTTP(ctx context.Context, tokens *api.Tokens) error {
 	srv := api.NewServer(store, api.ServerConfig{
 		Tokens:             tokens,
 		JS:                 a.js,
+		CallbackHosts:      a.cfg.CallbackHosts,
 		MaxStreams:         a.cfg.QueryMaxStreams,
 		MaxStreamsPerToken: a.cfg.QueryStreamsPerToken,
 		Ready: func(ctx context.Context) error {

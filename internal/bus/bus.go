@@ -42,6 +42,7 @@ const (
 	HeaderSkipErrors      = "Import-Skip-Errors"
 	HeaderObject          = "Import-Object"
 	HeaderEncoding        = "Content-Encoding"
+	HeaderCallbackURL     = "Import-Callback-Url"
 )
 
 // HeaderRegistered on a resource event says that its publisher recorded

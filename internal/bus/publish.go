@@ -30,6 +30,7 @@ type Delivery struct {
 	SkipErrors      bool
 	Gzip            bool   // the body is gzipped
 	Description     string // of the object, for people listing the bucket
+	CallbackURL     string // called when the delivery ends (Import-Callback-Url)
 }
 
 // Header returns the message headers of the delivery.
@@ -45,6 +46,7 @@ func (d Delivery) Header() nats.Header {
 	set(HeaderFormat, d.Format)
 	set(HeaderContractVersion, d.ContractVersion)
 	set(HeaderForeignKey, d.ForeignKey)
+	set(HeaderCallbackURL, d.CallbackURL)
 	if d.SkipErrors {
 		h.Set(HeaderSkipErrors, "true")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 )
@@ -52,13 +53,16 @@ type Delivery struct {
 	SkipErrors      bool
 	Gzip            bool
 	Object          string
+	CallbackURL     string // "" for none
 }
 
 // Check checks the headers of a delivery of merchant whose message
 // body is bodyLen bytes long, and returns what they say with every problem
 // found. Values of a problem header are left at their defaults (an
-// over-long foreign key is cut to MaxForeignKey).
-func Check(merchant string, h nats.Header, bodyLen int) (Delivery, []Problem) {
+// over-long foreign key is cut to MaxForeignKey). A callback URL must name
+// one of callbacks' hosts: a delivery whose end would be told to nobody is
+// refused rather than accepted silently.
+func Check(merchant string, h nats.Header, bodyLen int, callbacks callback.Hosts) (Delivery, []Problem) {
 	var d Delivery
 	var probs []Problem
 	fail := func(code, format string, args ...any) {
@@ -140,6 +144,16 @@ func Check(merchant string, h nats.Header, bodyLen int) (Delivery, []Problem) {
 	}
 	if d.Object != "" && bodyLen > 0 {
 		fail(CodeInvalidHeader, "the message body must be empty when Import-Object names the body")
+	}
+	if cb := h.Get(bus.HeaderCallbackURL); cb != "" {
+		switch u, err := callbacks.Check(cb); {
+		case !callbacks.Enabled():
+			fail(CodeInvalidHeader, "Import-Callback-Url is set but callbacks are off (IMPORTD_CALLBACK_HOSTS is empty)")
+		case err != nil:
+			fail(CodeInvalidHeader, "Import-Callback-Url %q: %s", Clip(cb), strings.TrimPrefix(err.Error(), "callback: "))
+		default:
+			d.CallbackURL = u.String()
+		}
 	}
 	return d, probs
 }

@@ -7,12 +7,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 )
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
+	hosts, err := callback.ParseHosts("hooks.example.com, 10.0.0.5:8443")
+	require.NoError(t, err)
 	tests := []struct {
 		name    string
 		headers map[string]string
@@ -38,6 +41,11 @@ func TestCheck(t *testing.T) {
 		{"object without a merchant", map[string]string{bus.HeaderObject: "receipt-1.0a"}, 0, CodeInvalidHeader},
 		{"object named by the merchant alone", map[string]string{bus.HeaderObject: "m1."}, 0, CodeInvalidHeader},
 		{"object name too long", map[string]string{bus.HeaderObject: "m1." + strings.Repeat("x", MaxObjectName)}, 0, CodeInvalidHeader},
+		{"callback to an allowed host", map[string]string{bus.HeaderCallbackURL: "https://hooks.example.com/importd?t=1"}, 10, ""},
+		{"callback to another host", map[string]string{bus.HeaderCallbackURL: "https://evil.example.net/x"}, 10, CodeInvalidHeader},
+		{"callback to an allowed host on another port", map[string]string{bus.HeaderCallbackURL: "http://10.0.0.5:9000/x"}, 10, CodeInvalidHeader},
+		{"callback not http", map[string]string{bus.HeaderCallbackURL: "file:///etc/passwd"}, 10, CodeInvalidHeader},
+		{"callback with credentials", map[string]string{bus.HeaderCallbackURL: "https://u:p@hooks.example.com/"}, 10, CodeInvalidHeader},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +53,7 @@ func TestCheck(t *testing.T) {
 			for k, v := range tt.headers {
 				h.Set(k, v)
 			}
-			d, probs := Check("m1", h, tt.body)
+			d, probs := Check("m1", h, tt.body, hosts)
 			if tt.code == "" {
 				require.Empty(t, probs)
 				return
@@ -55,12 +63,28 @@ func TestCheck(t *testing.T) {
 			_ = d
 		})
 	}
-	d, probs := Check("m1", nats.Header{bus.HeaderData: {"producttype"}, bus.HeaderFormat: {" Json "}, bus.HeaderSkipErrors: {"True"}}, 0)
+	d, probs := Check("m1", nats.Header{bus.HeaderData: {"producttype"}, bus.HeaderFormat: {" Json "}, bus.HeaderSkipErrors: {"True"}}, 0, hosts)
 	require.Empty(t, probs)
 	require.Equal(t, catalog.ProductType, d.Data)
 	require.Equal(t, "json", d.Format)
 	require.Equal(t, "1.0", d.ContractVersion)
 	require.True(t, d.SkipErrors)
-	_, probs = Check("bad merchant!", nats.Header{}, 0)
+	_, probs = Check("bad merchant!", nats.Header{}, 0, hosts)
 	require.Equal(t, CodeInvalidMerchant, probs[0].Code)
+}
+
+// A callback URL is refused when callbacks are off, and kept as it will be
+// called when its host is allowed.
+func TestCheckCallbackURL(t *testing.T) {
+	t.Parallel()
+	h := nats.Header{}
+	h.Set(bus.HeaderCallbackURL, "http://localhost:9000/done")
+	_, probs := Check("m1", h, 0, callback.Hosts{})
+	require.Len(t, probs, 1)
+	require.Contains(t, probs[0].Description, "callbacks are off")
+	hosts, err := callback.ParseHosts("localhost")
+	require.NoError(t, err)
+	d, probs := Check("m1", h, 0, hosts)
+	require.Empty(t, probs)
+	require.Equal(t, "http://localhost:9000/done", d.CallbackURL)
 }

@@ -37,6 +37,7 @@ type DeliveryRow struct {
 	CompletedAt      *time.Time
 	InterruptedAt    *time.Time
 	ExpiresAt        time.Time
+	CallbackURL      string // "" for none
 
 	// Set only by the functions that say so.
 	ProcessingAt *time.Time
@@ -45,7 +46,8 @@ type DeliveryRow struct {
 
 const deliveryColumns = `receipt_id, merchant_id, accepted_at, data, format, contract_version, foreign_key,
 	skip_errors, coalesce(object_name, ''), coalesce(content_encoding, ''), source, ingest_state, ingestion_errors,
-	records_read, published_through, bytes_read, ingested_at, completed_at, interrupted_at, expires_at`
+	records_read, published_through, bytes_read, ingested_at, completed_at, interrupted_at, expires_at,
+	coalesce(callback_url, '')`
 
 // scanDelivery scans deliveryColumns, then into extra the columns that
 // follow them; no row is ErrNotFound.
@@ -53,7 +55,8 @@ func scanDelivery(row pgx.Row, extra ...any) (DeliveryRow, error) {
 	var d DeliveryRow
 	err := row.Scan(append([]any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt, &d.Data, &d.Format, &d.ContractVersion, &d.ForeignKey,
 		&d.SkipErrors, &d.ObjectName, &d.ContentEncoding, &d.Source, &d.IngestState, &d.IngestionErrors,
-		&d.RecordsRead, &d.PublishedThrough, &d.BytesRead, &d.IngestedAt, &d.CompletedAt, &d.InterruptedAt, &d.ExpiresAt}, extra...)...)
+		&d.RecordsRead, &d.PublishedThrough, &d.BytesRead, &d.IngestedAt, &d.CompletedAt, &d.InterruptedAt, &d.ExpiresAt,
+		&d.CallbackURL}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -146,10 +149,10 @@ func DeliveriesFreeAcceptedAt(ctx context.Context, db database.DBTX, receipt str
 // says, IngestState and ExpiresAt; the other fields start empty.
 func DeliveriesInsert(ctx context.Context, db database.DBTX, d DeliveryRow) error {
 	_, err := db.Exec(ctx, `INSERT INTO deliveries (receipt_id, merchant_id, accepted_at, data, format, contract_version,
-			foreign_key, skip_errors, object_name, content_encoding, source, ingest_state, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13)`,
+			foreign_key, skip_errors, object_name, content_encoding, source, ingest_state, expires_at, callback_url)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13, nullif($14, ''))`,
 		d.ReceiptID, d.MerchantID, d.AcceptedAt, d.Data, d.Format, d.ContractVersion,
-		d.ForeignKey, d.SkipErrors, d.ObjectName, d.ContentEncoding, d.Source, d.IngestState, d.ExpiresAt)
+		d.ForeignKey, d.SkipErrors, d.ObjectName, d.ContentEncoding, d.Source, d.IngestState, d.ExpiresAt, d.CallbackURL)
 	return err
 }
 
