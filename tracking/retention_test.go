@@ -110,6 +110,8 @@ func TestRetentionDropsPartitions(t *testing.T) {
 		VALUES ('m1', 'category', 'never', 'retain-old', 1, $1, 'Product', 'k2', $1)`, old.AcceptedAt)
 	require.NoError(t, err)
 	deliverAt(t, store, "retain-new", clk.Now().Add(2*time.Hour), "n1")
+	_, err = pool.Exec(ctx, `UPDATE deliveries SET callback_url = 'http://127.0.0.1:9/done' WHERE receipt_id = 'retain-old'`)
+	require.NoError(t, err)
 
 	rows := func(table, receipt string) int {
 		var n int
@@ -155,10 +157,25 @@ func TestRetentionDropsPartitions(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(msg.Data), `"Status"`)
 
+	// Its callback is queued with the body it had, and outlives the
+	// partition until it ends.
+	var event, body string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT event, convert_from(body, 'UTF8') FROM callbacks WHERE receipt_id = 'retain-old'`).Scan(&event, &body))
+	require.Equal(t, "expired", event)
+	require.Contains(t, body, `"ReceiptId":"retain-old"`)
+
 	// A second pass has nothing to do.
 	res, err = store.Expire(ctx, js, nil)
 	require.NoError(t, err)
 	require.Zero(t, res.Partitions)
+	require.Equal(t, 1, rows("callbacks", "retain-old"), "still to be called")
+
+	// Once ended, the call goes with the next pass.
+	_, err = pool.Exec(ctx, `UPDATE callbacks SET given_up_at = now() WHERE receipt_id = 'retain-old'`)
+	require.NoError(t, err)
+	_, err = store.Expire(ctx, js, nil)
+	require.NoError(t, err)
+	require.Zero(t, rows("callbacks", "retain-old"))
 	var _ jetstream.JetStream = js
 }
 

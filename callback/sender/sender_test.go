@@ -231,6 +231,36 @@ func TestSenderLeaseOutlivesACrash(t *testing.T) {
 	require.Len(t, r.received(), 1)
 }
 
+// Canceling a delivery calls back as interrupted, then as completed once
+// nothing is pending, in that order.
+func TestQueuedWhenInterrupted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := newReceiver(t, http.StatusOK)
+	ctx := context.Background()
+	d, _, err := f.store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "cb-cancel-0001", MerchantID: "m1", AcceptedAt: time.Now(),
+		Data: "Product", Format: "ndjson", ContractVersion: "1.0", Source: "TEST:cb-cancel-0001", CallbackURL: r.URL})
+	require.NoError(t, err)
+	ev := tracking.NewEvent(&d, "k1", tracking.CodeRecordReceived, "Record received")
+	b := tracking.IngestBatch{To: 1, Events: []tracking.Event{ev}, Ops: []tracking.Operation{{ID: tracking.OperationID("m1", d.ReceiptID, 0),
+		Line: 1, ResourceType: "Product", ResourceKey: "k1", State: tracking.StateProcessing, CreatedAt: time.Now(), Last: ev}}}
+	b.Counts.Total = 1
+	b.Counts.Count(tracking.StateProcessing, tracking.StageQueued, 1)
+	require.NoError(t, f.store.IngestWrite(ctx, &d, b))
+	require.NoError(t, f.store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 10))
+	_, err = f.store.Cancel(ctx, &d)
+	require.NoError(t, err)
+	s := f.sender(Config{})
+	passUntil(t, s, func() bool { return len(r.received()) >= 2 })
+	var events []string
+	for _, c := range r.received() {
+		var b tracking.CallbackBody
+		require.NoError(t, json.Unmarshal(c.body, &b))
+		events = append(events, b.Event)
+	}
+	require.Equal(t, []string{"interrupted", "completed"}, events, "in the order they happened")
+}
+
 // A delivery without a callback URL queues nothing.
 func TestNoCallbackURL(t *testing.T) {
 	t.Parallel()

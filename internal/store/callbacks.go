@@ -54,10 +54,14 @@ func CallbacksInsert(ctx context.Context, db database.DBTX, c CallbackRow) error
 // CallbacksClaim takes up to limit calls due at now, soonest first, and
 // moves each one's next_at to now+lease, so that no other sender takes it
 // while it is being made; a sender that dies with it leaves it to be taken
-// again after the lease.
+// again after the lease. The calls of one delivery are made in the order
+// they were queued (interrupted, then completed): a call waits for the
+// earlier ones to end.
 func CallbacksClaim(ctx context.Context, db database.DBTX, now time.Time, lease time.Duration, limit int) ([]CallbackRow, error) {
 	rows, err := db.Query(ctx, `UPDATE callbacks c SET next_at = $2
-			FROM (SELECT id FROM callbacks WHERE next_at <= $1 AND delivered_at IS NULL AND given_up_at IS NULL
+			FROM (SELECT id FROM callbacks d WHERE next_at <= $1 AND delivered_at IS NULL AND given_up_at IS NULL
+				AND NOT EXISTS (SELECT 1 FROM callbacks e WHERE e.receipt_id = d.receipt_id AND e.delivery_at = d.delivery_at
+					AND e.id < d.id AND e.delivered_at IS NULL AND e.given_up_at IS NULL)
 				ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED) due
 			WHERE c.id = due.id
 			RETURNING c.id, c.merchant_id, c.receipt_id, c.delivery_at, c.event, c.url, c.body, c.created_at, c.next_at,
