@@ -143,11 +143,7 @@ func operationDetail(op Operation) string {
 		}
 		return d
 	case len(op.UnresolvedReferences) > 0:
-		refs := make([]string, len(op.UnresolvedReferences))
-		for i, r := range op.UnresolvedReferences {
-			refs[i] = r.TypeID + " " + r.Key
-		}
-		return "waits for " + strings.Join(refs, ", ")
+		return "waits for " + refsText(op.UnresolvedReferences)
 	default:
 		if ev, ok := lastEvent(op); ok {
 			return ev.Message
@@ -282,37 +278,31 @@ func printOperation(w io.Writer, op Operation) {
 	if ev, ok := lastEvent(op); ok {
 		line("Last event", "%d %s", ev.TrackingCode, oneLine(ev.Message))
 	}
-	for i, e := range op.Errors {
-		label := ""
-		if i == 0 {
-			label = "Errors"
+	list := func(label string, errs []OpError) {
+		for i, e := range errs {
+			if i == 0 {
+				label += ":"
+			} else {
+				label = "" // the lines that follow the first are under it
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", label, oneLine(opErrorText(e)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", labelOrBlank(label), oneLine(opErrorText(e)))
 	}
-	for i, e := range op.Warnings {
-		label := ""
-		if i == 0 {
-			label = "Warnings"
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", labelOrBlank(label), oneLine(opErrorText(e)))
-	}
+	list("Errors", op.Errors)
+	list("Warnings", op.Warnings)
 	if len(op.UnresolvedReferences) > 0 {
-		refs := make([]string, len(op.UnresolvedReferences))
-		for i, r := range op.UnresolvedReferences {
-			refs[i] = r.TypeID + " " + r.Key
-		}
-		line("Waits for", "%s", strings.Join(refs, ", "))
+		line("Waits for", "%s", refsText(op.UnresolvedReferences))
 	}
 	tw.Flush()
 }
 
-// labelOrBlank is a label of printOperation, "Label:", or nothing for the
-// lines that continue it.
-func labelOrBlank(label string) string {
-	if label == "" {
-		return ""
+// refsText lists key references as "typeId key, …".
+func refsText(refs []KeyRef) string {
+	s := make([]string, len(refs))
+	for i, r := range refs {
+		s[i] = r.TypeID + " " + r.Key
 	}
-	return label + ":"
+	return strings.Join(s, ", ")
 }
 
 // Operations returns one page of GET /v1/imports/{receipt}/operations with
