@@ -116,12 +116,16 @@ func opItem(id string, line int, key, state string, errs, refs string) string {
 	if errs == "" {
 		errs = "[]"
 	}
+	warnings := "[]"
+	if state == "validationFailed" {
+		warnings = `[{"type": "DATA_WARNING", "code": "UNKNOWN_FIELD", "field": "colour", "description": "not a field of Product"}, {"type": "DATA_WARNING", "code": "UNKNOWN_FIELD", "field": "size", "description": "not a field of Product"}]`
+	}
 	if refs == "" {
 		refs = "[]"
 	}
 	return `{"id": "` + id + `", "receiptId": "` + receipt + `", "merchantId": "m1", "line": ` + strconv.Itoa(line) + `,
   "resourceType": "Product", "resourceKey": "` + key + `", "state": "` + state + `", "ingestionStatus": "INPROGRESS",
-  "errors": ` + errs + `, "warnings": [], "unresolvedReferences": ` + refs + `, "retryCount": 0,
+  "errors": ` + errs + `, "warnings": ` + warnings + `, "unresolvedReferences": ` + refs + `, "retryCount": 0,
   "createdAt": "2025-03-01T12:00:00Z", "lastModifiedAt": "2025-03-01T12:10:00Z", "expiresAt": "2025-03-03T12:00:00Z",
   "lastEvent": {"trackingId": "ab", "trackingCode": 2201, "message": "Imported:\ncreated"}}`
 }
@@ -551,6 +555,8 @@ func TestV1Commands(t *testing.T) {
 				"Last event:  2201 Imported: created",
 				"Errors:      INVALID_CURRENCY masterVariant.prices.0.value.currencyCode: \"EURO\" is not an ISO 4217 currency code",
 				"             NEGATIVE_AMOUNT: negative",
+				"Warnings:    UNKNOWN_FIELD colour: not a field of Product",
+				"             UNKNOWN_FIELD size: not a field of Product",
 				"History of Product hoodie:",
 				"TIME                      CODE  MESSAGE",
 				"2025-03-01T12:00:01.000Z  2000  Record received from line 1",
