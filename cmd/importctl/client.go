@@ -27,6 +27,10 @@ var (
 	// of the delivery or operation (HTTP 409): canceling a completed
 	// delivery, retrying an operation that is not rejected.
 	ErrConflict = errors.New("refused")
+	// ErrUnreachable means no answer came from the service: the connection
+	// was refused or timed out, or the name did not resolve. For submit, the
+	// same of the NATS servers.
+	ErrUnreachable = errors.New("unreachable")
 )
 
 // httpTimeout bounds every request to the query service.
@@ -39,7 +43,7 @@ const maxResponse = 1 << 20
 // 404.
 type HTTPError struct {
 	Code    int    // HTTP status code
-	Message string // the service's "error" field, or the start of the body
+	Message string // the service's "detail" or "error" member, or the start of the body
 }
 
 func (e *HTTPError) Error() string {
@@ -158,14 +162,17 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", "importctl")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("query service: %w", err)
+		if ctx.Err() != nil { // Ctrl-C or a --timeout: not the service's fault
+			return nil, fmt.Errorf("query service: %w", err)
+		}
+		return nil, fmt.Errorf("query service at %s %w: %w", c.base, ErrUnreachable, err)
 	}
 	return resp, nil
 }
@@ -319,13 +326,22 @@ func isIngestionFailure(raw []byte) bool {
 	return json.Unmarshal(raw, &probe) == nil && probe.StatusCode == tracking.StatusIngestionFailure.Code
 }
 
-// errorMessage returns the "error" field of an error body, or its start.
+// errorMessage returns what an error body says: the "detail" of an RFC 9457
+// problem (application/problem+json), else the "error" member of the
+// service's older bodies (both are sent while clients move over), else the
+// problem's "title", else the start of the body.
 func errorMessage(raw []byte) string {
 	var e struct {
-		Error string `json:"error"`
+		Detail string `json:"detail"`
+		Error  string `json:"error"`
+		Title  string `json:"title"`
 	}
-	if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-		return e.Error
+	if json.Unmarshal(raw, &e) == nil {
+		for _, m := range []string{e.Detail, e.Error, e.Title} {
+			if m = strings.TrimSpace(m); m != "" {
+				return m
+			}
+		}
 	}
 	s := strings.TrimSpace(string(raw))
 	if len(s) > 200 {

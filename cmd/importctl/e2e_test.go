@@ -90,8 +90,64 @@ func TestEndToEndAgainstDev(t *testing.T) {
 		require.Contains(t, r.stdout, "Foreign key:  "+reference)
 
 		r = runE2E(t, env, "status", "e2e-unknown-0001")
-		require.Equal(t, exitUsage, r.code)
+		require.Equal(t, exitNotFound, r.code)
 		require.Contains(t, r.stderr, "no delivery with receipt e2e-unknown-0001")
+	})
+
+	t.Run("watch of an unknown receipt", func(t *testing.T) {
+		r := runE2E(t, env, "watch", "e2e-unknown-0002", "--grace", "1s")
+		require.Equal(t, exitNotFound, r.code, "stderr: %s", r.stderr)
+		require.Contains(t, r.stderr, "no delivery with receipt e2e-unknown-0002, still after 1s")
+	})
+
+	t.Run("operations", func(t *testing.T) {
+		r := runE2E(t, env, "operations", productsRcpt)
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		require.Regexp(t, `(?m)^ID +LINE +TYPE +KEY +STATE +RETRIES +DETAIL$`, r.stdout)
+		require.Regexp(t, `(?m)^\S+ +1 +Product +e2e-tshirt +imported +0 `, r.stdout)
+		require.Regexp(t, `(?m)^\S+ +3 +Product +e2e-hoodie +validationFailed +0 +INVALID_CURRENCY `, r.stdout)
+		require.Regexp(t, `(?m)^\S+ +5 +Product +`+malformedLine+` +validationFailed +0 +MALFORMED_RECORD`, r.stdout)
+
+		r = runE2E(t, env, "operations", productsRcpt, "--state", "validationFailed", "--limit", "1", "--all", "--json")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		var p Page[Operation]
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &p), r.stdout)
+		require.Len(t, p.Items, 3, "three pages of one, followed")
+		for _, op := range p.Items {
+			require.Equal(t, "validationFailed", op.State)
+		}
+
+		r = runE2E(t, env, "operations", productsRcpt, "--limit", "2")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		require.Contains(t, r.stderr, "more operations: --cursor ")
+
+		r = runE2E(t, env, "operations", "e2e-unknown-0001")
+		require.Equal(t, exitNotFound, r.code)
+
+		t.Run("operation", func(t *testing.T) {
+			hoodie := p.Items[slices.IndexFunc(p.Items, func(op Operation) bool { return op.ResourceKey == "e2e-hoodie" })]
+			r := runE2E(t, env, "operation", hoodie.ID)
+			require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+			for _, s := range []string{"Operation:   " + hoodie.ID, "Delivery:    " + productsRcpt + " (merchant " + merchant + ")",
+				"State:       validationFailed", "INVALID_CURRENCY", "History of Product e2e-hoodie:"} {
+				require.Contains(t, r.stdout, s)
+			}
+			require.Regexp(t, `(?m)^\S+ +2000 +`, r.stdout, "the received event")
+			require.Regexp(t, `(?m)^\S+ +2001 +`, r.stdout, "the validation failure")
+
+			r = runE2E(t, env, "operation", hoodie.ID, "--json")
+			require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+			var out struct {
+				Operation Operation         `json:"operation"`
+				History   []json.RawMessage `json:"history"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &out), r.stdout)
+			require.Equal(t, hoodie.ID, out.Operation.ID)
+			require.NotEmpty(t, out.History)
+
+			r = runE2E(t, env, "operation", "7b0e3c4e-0000-4000-8000-00000000ffff")
+			require.Equal(t, exitNotFound, r.code)
+		})
 	})
 
 	t.Run("summary", func(t *testing.T) {
@@ -129,7 +185,7 @@ func TestEndToEndAgainstDev(t *testing.T) {
 		require.Contains(t, r.stdout, " 2001 ", "validation failed")
 
 		r = runE2E(t, env, "product", productsRcpt, "e2e-nothing")
-		require.Equal(t, exitUsage, r.code)
+		require.Equal(t, exitNotFound, r.code)
 	})
 
 	t.Run("errors", func(t *testing.T) {

@@ -8,13 +8,17 @@ import (
 	"github.com/importd/importd/tracking"
 )
 
-// Exit codes scripts can rely on (listed in the usage text).
+// Exit codes scripts can rely on (listed in the usage text and in
+// docs/importctl.md). 4, 5 and 6 were 2 until they got codes of their own.
 const (
-	exitOK          = 0   // done, or nothing wrong yet
-	exitFailed      = 1   // CompletedWithErrors, IngestionFailure, interrupted, 409
-	exitUsage       = 2   // usage error, unreachable NATS or API, 401, 404
-	exitTimeout     = 3   // --timeout elapsed before the delivery ended
-	exitInterrupted = 130 // Ctrl-C (128 + SIGINT, as shells report it)
+	exitOK           = 0   // done, or nothing wrong yet
+	exitFailed       = 1   // CompletedWithErrors, IngestionFailure, interrupted, 409
+	exitUsage        = 2   // usage error, or any error without a code of its own
+	exitTimeout      = 3   // --timeout elapsed before the delivery ended
+	exitNotFound     = 4   // no such delivery, operation or record (404)
+	exitUnauthorized = 5   // the token (401) or the NATS credentials refused
+	exitUnreachable  = 6   // no answer from the query service or NATS
+	exitInterrupted  = 130 // Ctrl-C (128 + SIGINT, as shells report it)
 )
 
 var (
@@ -37,9 +41,16 @@ func exitCodeOf(err error) int {
 		return exitTimeout
 	case errors.Is(err, errInterrupted), errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, ErrUnauthorized):
+		return exitUnauthorized
+	case errors.Is(err, ErrUnreachable):
+		return exitUnreachable
 	default:
-		// Usage errors, connection errors, ErrUnauthorized, ErrNotFound and
-		// anything else that kept the command from doing its job.
+		// Usage errors, other answers of the service (400, 5xx), a NATS
+		// server without importd's streams, and anything else that kept
+		// the command from doing its job.
 		return exitUsage
 	}
 }

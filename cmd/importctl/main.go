@@ -6,7 +6,9 @@
 //	importctl submit FILE --merchant M [--watch]
 //	importctl status RECEIPT
 //	importctl watch RECEIPT
-//	importctl summary | imports | product | errors | cancel | retry …
+//	importctl operations RECEIPT [--state S]
+//	importctl operation ID
+//	importctl summary | imports | product | errors | cancel | retry | version …
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -41,6 +44,8 @@ Commands:
                              e.g. interrupted, when the service has /v1)
   watch RECEIPT              show a delivery's progress until it ends
       --timeout D            give up after D (default 0: never)
+      --grace D              give up when the receipt is still unknown
+                             after D (default 10s; 0: wait for ever)
   summary                    deliveries and operations per state, per merchant
       --status S             only deliveries in job status S: pending,
                              in_progress, interrupted or completed
@@ -51,6 +56,18 @@ Commands:
       --limit N              deliveries per page, 1 to 1000 (default 50)
       --cursor C             start at a page's nextCursor
       --all                  follow nextCursor to the last page
+  operations RECEIPT         the operations of a delivery, in delivery order
+      --state S              only operations in state S (processing,
+                             unresolved, waitForMasterVariant, imported,
+                             partiallyImported, validationFailed, rejected,
+                             canceled)
+      --resource-type T      only records of resource type T
+      --resource-key K       only records with key (or sku) K
+      --limit N              operations per page, 1 to 1000 (default 50)
+      --cursor C             start at a page's nextCursor
+      --all                  follow nextCursor to the last page
+  operation ID               one operation, and the tracking history of its
+                             record
   product RECEIPT ID         the history of one record, oldest first
   errors RECEIPT             a delivery's errors by code, with examples, and
                              the missing references it waits for
@@ -59,13 +76,16 @@ Commands:
   cancel RECEIPT             interrupt a delivery; print its job status
   retry RECEIPT              send the delivery's rejected operations back
       --operation ID         only this operation of the delivery
+  version                    what importctl was built from
   help                       this text
 
-status, summary, imports, product, errors, cancel and retry take --json: print
-the service's JSON body instead (imports --all --json: every item in one body).
-status, watch, product, errors, cancel and retry take --merchant M: the
-receipt's merchant, which an operator's token names for a receipt several
-merchants used (the service answers 409 naming them).
+status, summary, imports, operations, operation, product, errors, cancel and
+retry take --json: print the service's JSON body instead (imports --all --json
+and operations --all --json: every item in one body; operation --json:
+{"operation": …, "history": […]}). status, watch, operations, product,
+errors, cancel and retry take --merchant M: the receipt's merchant, which an
+operator's token names for a receipt several merchants used (the service
+answers 409 naming them).
 
 Global flags (before or after the command):
   --api URL      query service (default $IMPORTD_API or http://localhost:8080)
@@ -84,15 +104,21 @@ Exit codes:
   0    the command did its job: submitted (without --watch); the delivery
        completed successfully or had no record; for status: also still
        Receiving, Queued or Processing; the answer printed (summary,
-       imports, product, errors); canceled; retried
+       imports, operations, operation, product, errors, version); canceled;
+       retried
   1    the delivery completed with errors, could not be ingested
        (CompletedWithErrors, IngestionFailure) or was interrupted; or the
        service refused the action in the current state (409: cancel of a
        completed delivery, retry with nothing rejected)
-  2    usage error, or NATS or the query service unreachable, or refused the
-       request (401), or no such delivery, record or operation (404), or
-       any other error
+  2    usage error (nothing was sent), or any error without a code below:
+       another answer of the service (400, 5xx), NATS without importd's
+       streams
   3    --timeout elapsed before the delivery ended
+  4    not found: no such delivery, record or operation (404), or watch's
+       receipt still unknown after --grace
+  5    unauthorized: the query service refused the token (401), or NATS
+       the credentials
+  6    unreachable: no answer from the query service or from NATS
   130  interrupted (Ctrl-C)
 `
 
@@ -154,6 +180,12 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		code, err = c.cancel(ctx, g, rest)
 	case "retry":
 		code, err = c.retry(ctx, g, rest)
+	case "operations":
+		code, err = c.operations(ctx, g, rest)
+	case "operation":
+		code, err = c.operation(ctx, g, rest)
+	case "version":
+		code, err = c.version(rest)
 	default:
 		err = usagef("unknown command %q", cmd)
 	}
@@ -161,6 +193,16 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.fail(err)
 	}
 	return code
+}
+
+// version runs `importctl version`: what the binary was built from.
+func (c *cli) version(args []string) (int, error) {
+	if len(args) != 0 {
+		return exitUsage, usagef("version: want no argument, got %q", args)
+	}
+	bi, ok := debug.ReadBuildInfo()
+	printVersion(c.stdout, "importctl", bi, ok)
+	return exitOK, nil
 }
 
 // fail reports err on stderr and returns its exit code.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,9 +26,10 @@ func TestExitCodeOf(t *testing.T) {
 		{"nil", nil, exitOK},
 		{"help", flag.ErrHelp, exitOK},
 		{"usage", usagef("bad"), exitUsage},
-		{"not found", fmt.Errorf("%w: no delivery", ErrNotFound), exitUsage},
-		{"unauthorized", fmt.Errorf("%w: refused", ErrUnauthorized), exitUsage},
-		{"connection", &url.Error{Op: "Get", URL: "http://x", Err: errors.New("refused")}, exitUsage},
+		{"not found", fmt.Errorf("%w: no delivery", ErrNotFound), exitNotFound},
+		{"unauthorized", fmt.Errorf("%w: refused", ErrUnauthorized), exitUnauthorized},
+		{"unreachable", fmt.Errorf("query service %w: %w", ErrUnreachable, &url.Error{Op: "Get", URL: "http://x", Err: errors.New("refused")}), exitUnreachable},
+		{"other answer", fmt.Errorf("summary: %w", &HTTPError{Code: 500, Message: "internal error"}), exitUsage},
 		{"conflict", fmt.Errorf("cancel r: %w: delivery r is completed", ErrConflict), exitFailed},
 		{"timeout", fmt.Errorf("watch: %w", errTimeout), exitTimeout},
 		{"interrupted", fmt.Errorf("%w (signal)", errInterrupted), exitInterrupted},
@@ -100,7 +103,8 @@ func TestRunUsage(t *testing.T) {
 	require.Equal(t, exitOK, r.code)
 	require.Contains(t, r.stdout, "Exit codes:")
 	for _, cmd := range []string{"submit FILE", "status RECEIPT", "watch RECEIPT", "summary", "imports",
-		"product RECEIPT ID", "errors RECEIPT", "cancel RECEIPT", "retry RECEIPT", "--operation ID", "--all", "--csv", "130"} {
+		"product RECEIPT ID", "errors RECEIPT", "cancel RECEIPT", "retry RECEIPT", "--operation ID", "--all", "--csv", "130",
+		"operations RECEIPT", "--state S", "operation ID", "--grace D", "version", "4    not found", "5    unauthorized", "6    unreachable"} {
 		require.Contains(t, r.stdout, cmd)
 	}
 
@@ -123,4 +127,42 @@ func TestRunUsage(t *testing.T) {
 	r = runCLI(t, nil, nil, "status", "receipt-1", "--api", "localhost:8080")
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "want an http:// or https:// URL")
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, nil, "version")
+	requireNoErr(t, r)
+	require.True(t, strings.HasPrefix(r.stdout, "importctl "), r.stdout)
+	require.Contains(t, r.stdout, "  module    github.com/importd/importd\n")
+	require.Contains(t, r.stdout, "  revision  ")
+	require.Contains(t, r.stdout, "  go        go1.")
+	require.Empty(t, r.stderr)
+
+	r = runCLI(t, nil, nil, "version", "now")
+	require.Equal(t, exitUsage, r.code)
+	require.Contains(t, r.stderr, "version: want no argument")
+}
+
+func TestPrintVersion(t *testing.T) {
+	t.Parallel()
+	bi := &debug.BuildInfo{
+		GoVersion: "go1.26.8",
+		Main:      debug.Module{Path: "github.com/importd/importd", Version: "v1.4.0"},
+		Settings: []debug.BuildSetting{
+			{Key: "GOOS", Value: "linux"}, {Key: "GOARCH", Value: "arm64"},
+			{Key: "vcs.revision", Value: "a1bb8c1107b8108d8fbb1eb63dd58aee9040370b"},
+			{Key: "vcs.time", Value: "2026-12-05T16:06:50Z"},
+			{Key: "vcs.modified", Value: "false"},
+		},
+	}
+	var b strings.Builder
+	printVersion(&b, "importctl", bi, true)
+	require.Equal(t, ""+
+		"importctl v1.4.0\n"+
+		"  module    github.com/importd/importd\n"+
+		"  revision  a1bb8c1107b8108d8fbb1eb63dd58aee9040370b\n"+
+		"  time      2026-12-05T16:06:50Z\n"+
+		"  modified  false\n"+
+		"  go        go1.26.8 linux/arm64\n", b.String())
 }

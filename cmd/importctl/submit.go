@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
 )
@@ -69,7 +71,7 @@ func (c *cli) submit(ctx context.Context, g globals, args []string) (int, error)
 	defer src.Close()
 	nc, err := bus.Connect(g.nats, "importctl", g.auth, nil)
 	if err != nil {
-		return exitUsage, err
+		return exitUsage, connectError(err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -85,7 +87,9 @@ func (c *cli) submit(ctx context.Context, g globals, args []string) (int, error)
 	if !opts.watch {
 		return exitOK, nil
 	}
-	return c.watchAndReport(ctx, client, res.delivery.receipt, opts.timeout, c.stderr)
+	// No grace: JetStream has the delivery, and ingest reads it sooner or
+	// later (--timeout bounds the wait).
+	return c.watchAndReport(ctx, client, res.delivery.receipt, opts.timeout, 0, c.stderr)
 }
 
 // parseSubmit parses and validates the flags and argument of submit.
@@ -125,7 +129,7 @@ func (o *submitOptions) validate() error {
 	case o.receipt != "" && !bus.ValidReceipt(o.receipt):
 		return usagef("submit: invalid receipt id %q: want 8 to 64 of A-Z a-z 0-9 _ -", o.receipt)
 	case o.data == "" || !headerSafe(o.data):
-		return usagef("submit: invalid --data %q: want a resource type such as Product", o.data)
+		return usagef("submit: invalid --data %q: want one of %s", o.data, resourceTypeNames())
 	case len(o.foreignKey) > headers.MaxForeignKey:
 		return usagef("submit: --foreign-key is %d bytes long, over the limit of %d", len(o.foreignKey), headers.MaxForeignKey)
 	case !headerSafe(o.foreignKey):
@@ -135,6 +139,11 @@ func (o *submitOptions) validate() error {
 	case o.timeout > 0 && !o.watch:
 		return usagef("submit: --timeout needs --watch")
 	}
+	t, ok := catalog.ParseResourceType(o.data)
+	if !ok {
+		return usagef("submit: unknown --data %q: want one of %s (any case)", o.data, resourceTypeNames())
+	}
+	o.data = string(t) // as the contract spells it
 	if o.format != "" {
 		f := strings.ToLower(o.format)
 		if f != formatNDJSON && f != formatJSON && f != formatCSV {
@@ -143,6 +152,31 @@ func (o *submitOptions) validate() error {
 		o.format = f
 	}
 	return nil
+}
+
+// resourceTypeNames lists the values of Import-Data, comma-separated.
+func resourceTypeNames() string {
+	names := make([]string, len(catalog.ResourceTypes))
+	for i, t := range catalog.ResourceTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+// connectError classifies a failure to connect to NATS: refused
+// credentials are ErrUnauthorized, no server answering is ErrUnreachable;
+// anything else (an unreadable credentials file, say) stays as it is.
+func connectError(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired),
+		errors.Is(err, nats.ErrAuthRevoked), errors.Is(err, nats.ErrAccountAuthExpired):
+		return fmt.Errorf("NATS %w: %w", ErrUnauthorized, err)
+	case errors.Is(err, nats.ErrNoServers), errors.Is(err, nats.ErrTimeout), errors.As(err, &ne):
+		return fmt.Errorf("NATS %w: %w", ErrUnreachable, err)
+	default:
+		return err
+	}
 }
 
 // headerSafe reports whether s can be a header value: no control characters.

@@ -246,13 +246,23 @@ func TestSubmitErrors(t *testing.T) {
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "no such file")
 
+	// An unknown resource type is refused before anything is published.
+	r = runCLI(t, nil, e.env, "submit", path, "--merchant", "m-data", "--data", "Widget")
+	require.Equal(t, exitUsage, r.code)
+	require.Contains(t, r.stderr, `unknown --data "Widget": want one of ProductType, Category`)
+	require.Empty(t, r.stdout)
+	s, err := e.js.Stream(context.Background(), bus.StreamDeliveries)
+	require.NoError(t, err)
+	_, err = s.GetLastMsgForSubject(context.Background(), bus.DeliverySubject("m-data"))
+	require.ErrorIs(t, err, jetstream.ErrMsgNotFound, "nothing published")
+
 	r = runCLI(t, nil, e.env, "submit", path, "--merchant", "m1", "--receipt", "bad receipt")
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "invalid receipt id")
 
 	r = runCLI(t, nil, nil, "submit", path, "--merchant", "m1", "--nats", "nats://127.0.0.1:1")
-	require.Equal(t, exitUsage, r.code)
-	require.Contains(t, r.stderr, "connect to nats://127.0.0.1:1")
+	require.Equal(t, exitUnreachable, r.code)
+	require.Contains(t, r.stderr, "NATS unreachable: bus: connect to nats://127.0.0.1:1")
 	require.Empty(t, r.stdout)
 
 	// A NATS server nobody provisioned.
@@ -288,4 +298,18 @@ func TestSubmitWatch(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.GetLastMsgForSubject(ctx, bus.DeliverySubject("m9"))
 	require.ErrorIs(t, err, jetstream.ErrMsgNotFound)
+}
+
+// TestSubmitNATSRefusesCredentials: a NATS server that refuses the
+// connection's credentials is exit code 5, not "unreachable".
+func TestSubmitNATSRefusesCredentials(t *testing.T) {
+	t.Parallel()
+	conf := writeFile(t, "nats.conf", []byte("authorization {\n  user: importd\n  password: \"s3cret-pass\"\n}\n"))
+	ns := testenv.NATSWithConfig(t, conf)
+	path := writeFile(t, "p.ndjson", records(10))
+	r := runCLI(t, nil, nil, "submit", path, "--merchant", "m1", "--nats", ns.ClientURL())
+	require.Equal(t, exitUnauthorized, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stderr, "NATS unauthorized: bus: connect to")
+	require.Contains(t, r.stderr, "Authorization Violation")
+	require.Empty(t, r.stdout)
 }

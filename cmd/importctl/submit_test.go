@@ -174,6 +174,13 @@ func TestParseSubmit(t *testing.T) {
 		{desc: "bad receipt", args: []string{"a", "--merchant", "m1", "--receipt", "has space 123"}, wantErr: "invalid receipt id"},
 		{desc: "bad format", args: []string{"a", "--merchant", "m1", "--format", "xml"}, wantErr: "invalid --format"},
 		{desc: "empty data", args: []string{"a", "--merchant", "m1", "--data", ""}, wantErr: "invalid --data"},
+		{desc: "unknown data", args: []string{"a", "--merchant", "m1", "--data", "Products"},
+			wantErr: `unknown --data "Products": want one of ProductType, Category, TaxCategory, CustomerGroup, Channel, Product, ProductVariant, Price, InventoryEntry (any case)`},
+		{
+			desc:  "data in any case, sent as the contract spells it",
+			args:  []string{"a", "--merchant", "m1", "--data", "productVARIANT"},
+			check: func(t *testing.T, o submitOptions, _ globals) { require.Equal(t, "ProductVariant", o.data) },
+		},
 		{desc: "long foreign key", args: []string{"a", "--merchant", "m1", "--foreign-key", strings.Repeat("k", 257)}, wantErr: "over the limit of 256"},
 		{desc: "newline in foreign key", args: []string{"a", "--merchant", "m1", "--foreign-key", "a\r\nb"}, wantErr: "control characters"},
 		{desc: "timeout without watch", args: []string{"a", "--merchant", "m1", "--timeout", "1m"}, wantErr: "--timeout needs --watch"},

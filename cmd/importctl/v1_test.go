@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,40 @@ func operationJSON(receiptID, state string) string {
   "createdAt": "2025-03-01T12:00:00Z", "lastModifiedAt": "2025-03-01T12:10:00Z", "expiresAt": "2025-03-03T12:00:00Z",
   "lastEvent": {"trackingId": "ab", "trackingCode": 2203, "message": "Retry requested"}}`
 }
+
+// opItem returns an operation of GET /v1/imports/{receipt}/operations, in
+// the service's shape, with the given state and errors or missing references.
+func opItem(id string, line int, key, state string, errs, refs string) string {
+	if errs == "" {
+		errs = "[]"
+	}
+	warnings := "[]"
+	if state == "validationFailed" {
+		warnings = `[{"type": "DATA_WARNING", "code": "UNKNOWN_FIELD", "field": "colour", "description": "not a field of Product"}, {"type": "DATA_WARNING", "code": "UNKNOWN_FIELD", "field": "size", "description": "not a field of Product"}]`
+	}
+	if refs == "" {
+		refs = "[]"
+	}
+	return `{"id": "` + id + `", "receiptId": "` + receipt + `", "merchantId": "m1", "line": ` + strconv.Itoa(line) + `,
+  "resourceType": "Product", "resourceKey": "` + key + `", "state": "` + state + `", "ingestionStatus": "INPROGRESS",
+  "errors": ` + errs + `, "warnings": ` + warnings + `, "unresolvedReferences": ` + refs + `, "retryCount": 0,
+  "createdAt": "2025-03-01T12:00:00Z", "lastModifiedAt": "2025-03-01T12:10:00Z", "expiresAt": "2025-03-03T12:00:00Z",
+  "lastEvent": {"trackingId": "ab", "trackingCode": 2201, "message": "Imported:\ncreated"}}`
+}
+
+const (
+	op1 = "7b0e3c4e-0000-4000-8000-000000000001"
+	op2 = "7b0e3c4e-0000-4000-8000-000000000002"
+	op3 = "7b0e3c4e-0000-4000-8000-000000000003"
+)
+
+var (
+	opImported   = opItem(op1, 1, "tshirt", "imported", "", "")
+	opFailed     = opItem(op2, 2, "hoodie", "validationFailed", `[{"type": "DATA_ERROR", "code": "INVALID_CURRENCY", "field": "masterVariant.prices.0.value.currencyCode", "description": "\"EURO\" is not an ISO 4217 currency code"}, {"type": "DATA_ERROR", "code": "NEGATIVE_AMOUNT", "field": null, "description": "negative"}]`, "")
+	opUnresolved = opItem(op3, 3, "jeans", "unresolved", "", `[{"typeId": "category", "key": "shoes"}, {"typeId": "product-type", "key": "apparel"}]`)
+)
+
+const opsPath = "GET /v1/imports/" + receipt + "/operations"
 
 const (
 	jobPath = "GET /v1/imports/" + receipt
@@ -262,7 +297,7 @@ func TestV1Commands(t *testing.T) {
 		{
 			desc:   "product unknown",
 			args:   []string{"product", receipt, "nope"},
-			code:   exitUsage,
+			code:   exitNotFound,
 			stderr: []string{"no event of product nope in delivery " + receipt},
 			paths:  []string{"GET /import/" + receipt + "/nope"},
 		},
@@ -308,7 +343,7 @@ func TestV1Commands(t *testing.T) {
 		{
 			desc:   "errors --csv unknown",
 			args:   []string{"errors", receipt, "--csv"},
-			code:   exitUsage,
+			code:   exitNotFound,
 			stderr: []string{"no delivery with receipt " + receipt},
 			paths:  []string{"GET /v1/imports/" + receipt + "/errors.csv"},
 		},
@@ -321,7 +356,7 @@ func TestV1Commands(t *testing.T) {
 		{
 			desc:   "errors unknown",
 			args:   []string{"errors", receipt},
-			code:   exitUsage,
+			code:   exitNotFound,
 			stderr: []string{"not found: no delivery with receipt " + receipt},
 			paths:  []string{jobPath},
 		},
@@ -368,7 +403,7 @@ func TestV1Commands(t *testing.T) {
 		{
 			desc:   "cancel unknown",
 			args:   []string{"cancel", receipt},
-			code:   exitUsage,
+			code:   exitNotFound,
 			stderr: []string{"no delivery with receipt " + receipt},
 			paths:  []string{"POST /v1/imports/" + receipt + "/cancel"},
 		},
@@ -418,16 +453,159 @@ func TestV1Commands(t *testing.T) {
 			desc:   "retry of another delivery's operation",
 			args:   []string{"retry", receipt, "--operation", opID},
 			routes: map[string]canned{"GET /v1/operations/" + opID: jsonText(operationJSON("another-receipt", "rejected"))},
-			code:   exitUsage,
+			code:   exitNotFound,
 			stderr: []string{"operation " + opID + " is of delivery another-receipt, not " + receipt},
 			paths:  []string{"GET /v1/operations/" + opID},
 		},
 		{
 			desc:   "retry of an unknown operation",
 			args:   []string{"retry", receipt, "--operation", "nope"},
-			code:   exitUsage,
+			code:   exitNotFound,
 			stderr: []string{"no operation with id nope"},
 			paths:  []string{"GET /v1/operations/nope"},
+		},
+
+		// operations
+		{
+			desc:   "operations, one page",
+			args:   []string{"operations", receipt},
+			routes: map[string]canned{opsPath: page("c1", opImported, opFailed, opUnresolved)},
+			stdoutExact: "" +
+				"ID                                    LINE  TYPE     KEY     STATE             RETRIES  DETAIL\n" +
+				op1 + "  1     Product  tshirt  imported          0        Imported: created\n" +
+				op2 + "  2     Product  hoodie  validationFailed  0        INVALID_CURRENCY masterVariant.prices.0.value.currencyCode: \"EURO\" is not an ISO 4217 currency code (+1 more)\n" +
+				op3 + "  3     Product  jeans   unresolved        0        waits for category shoes, product-type apparel\n",
+			stderr: []string{"more operations: --cursor c1, or --all"},
+		},
+		{
+			desc:        "operations filtered, of one merchant's receipt",
+			args:        []string{"operations", receipt, "--state", "validationFailed", "--resource-type", "Product", "--resource-key", "hoodie", "--limit", "10", "--cursor", "c9", "--merchant", "mb"},
+			routes:      map[string]canned{opsPath + "?cursor=c9&limit=10&merchantId=mb&resourceKey=hoodie&resourceType=Product&state=validationFailed": page("")},
+			stdoutExact: "no operation\n",
+		},
+		{
+			desc: "operations --all follows nextCursor",
+			args: []string{"operations", receipt, "--all", "--state", "imported"},
+			routes: map[string]canned{
+				opsPath + "?limit=1000&state=imported":           page("c1", opImported),
+				opsPath + "?cursor=c1&limit=1000&state=imported": page("", opFailed),
+			},
+			stdout: []string{op1, op2},
+			paths:  []string{opsPath + "?limit=1000&state=imported", opsPath + "?cursor=c1&limit=1000&state=imported"},
+		},
+		{
+			desc: "operations --all --json",
+			args: []string{"operations", receipt, "--all", "--json", "--limit", "1"},
+			routes: map[string]canned{
+				opsPath + "?limit=1":           page("c1", `{"id":"a"}`),
+				opsPath + "?cursor=c1&limit=1": page("", `{"id":"b"}`),
+			},
+			stdoutExact: `{"items":[{"id":"a"},{"id":"b"}],"nextCursor":null}` + "\n",
+			paths:       []string{opsPath + "?limit=1", opsPath + "?cursor=c1&limit=1"},
+		},
+		{
+			desc:        "operations --json",
+			args:        []string{"operations", receipt, "--json"},
+			routes:      map[string]canned{opsPath: page("c1", `{"id":"a"}`)},
+			stdoutExact: `{"items": [{"id":"a"}], "nextCursor": "c1"}` + "\n",
+		},
+		{
+			desc:   "operations of an unknown delivery",
+			args:   []string{"operations", receipt},
+			routes: map[string]canned{opsPath: errorText(http.StatusNotFound, "no delivery with receipt "+receipt)},
+			code:   exitNotFound,
+			stderr: []string{"not found: no delivery with receipt " + receipt},
+		},
+		{
+			desc:   "operations, a bad cursor",
+			args:   []string{"operations", receipt, "--cursor", "zz"},
+			routes: map[string]canned{opsPath + "?cursor=zz": {code: http.StatusBadRequest, contentType: "application/problem+json", text: `{"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "invalid cursor", "error": "invalid cursor"}`}},
+			code:   exitUsage,
+			stderr: []string{"operations of " + receipt + ": HTTP 400: invalid cursor"},
+		},
+		{
+			desc:   "operations, a bad state",
+			args:   []string{"operations", receipt, "--state", "done"},
+			code:   exitUsage,
+			stderr: []string{`invalid --state "done": want one of processing, unresolved`},
+			paths:  []string{},
+		},
+		{
+			desc:   "operations, a bad limit",
+			args:   []string{"operations", receipt, "--limit", "0", "--limit", "1001"},
+			code:   exitUsage,
+			stderr: []string{"--limit must be 1 to 1000"},
+			paths:  []string{},
+		},
+
+		// operation
+		{
+			desc: "operation, with its record's history",
+			args: []string{"operation", op2},
+			routes: map[string]canned{
+				"GET /v1/operations/" + op2:                           jsonText(opFailed),
+				"GET /import/" + receipt + "/hoodie?merchantId=m1":    jsonText(historyJSON),
+				opsPath + "?limit=2&merchantId=m1&resourceKey=hoodie": page("", opFailed),
+			},
+			stdout: []string{
+				"Operation:   " + op2,
+				"Delivery:    " + receipt + " (merchant m1)",
+				"Record:      Product hoodie, line 2",
+				"State:       validationFailed (ingestion status INPROGRESS)",
+				"Last event:  2201 Imported: created",
+				"Errors:      INVALID_CURRENCY masterVariant.prices.0.value.currencyCode: \"EURO\" is not an ISO 4217 currency code",
+				"             NEGATIVE_AMOUNT: negative",
+				"Warnings:    UNKNOWN_FIELD colour: not a field of Product",
+				"             UNKNOWN_FIELD size: not a field of Product",
+				"History of Product hoodie:",
+				"TIME                      CODE  MESSAGE",
+				"2025-03-01T12:00:01.000Z  2000  Record received from line 1",
+				"2025-03-01T12:00:09.000Z  2201  Imported: created",
+			},
+			paths: []string{"GET /v1/operations/" + op2, "GET /import/" + receipt + "/hoodie?merchantId=m1", opsPath + "?limit=2&merchantId=m1&resourceKey=hoodie"},
+		},
+		{
+			desc: "operation whose key other records share",
+			args: []string{"operation", op3},
+			routes: map[string]canned{
+				"GET /v1/operations/" + op3:                          jsonText(opUnresolved),
+				"GET /import/" + receipt + "/jeans?merchantId=m1":    errorText(http.StatusNotFound, "no event"),
+				opsPath + "?limit=2&merchantId=m1&resourceKey=jeans": page("c", opUnresolved, opUnresolved),
+			},
+			stdout: []string{"Waits for:   category shoes, product-type apparel", "History of Product jeans:", "no event"},
+			stderr: []string{"note: 2 records of delivery " + receipt + " have the key jeans"},
+			paths:  []string{"GET /v1/operations/" + op3, "GET /import/" + receipt + "/jeans?merchantId=m1", opsPath + "?limit=2&merchantId=m1&resourceKey=jeans"},
+		},
+		{
+			desc: "operation --json",
+			args: []string{"operation", op1, "--json"},
+			routes: map[string]canned{
+				"GET /v1/operations/" + op1:                        jsonText(`{"id": "` + op1 + `", "receiptId": "` + receipt + `", "merchantId": "m1", "line": 1, "resourceKey": ""}` + "\n"),
+				"GET /import/" + receipt + "/line:1?merchantId=m1": jsonText(`[{"TrackingCode": 2000}]`),
+			},
+			stdoutExact: `{"operation":{"id":"` + op1 + `","receiptId":"` + receipt + `","merchantId":"m1","line":1,"resourceKey":""},"history":[{"TrackingCode":2000}]}` + "\n",
+			paths:       []string{"GET /v1/operations/" + op1, "GET /import/" + receipt + "/line:1?merchantId=m1"},
+		},
+		{
+			desc:   "operation unknown",
+			args:   []string{"operation", "nope"},
+			code:   exitNotFound,
+			stderr: []string{"not found: no operation with id nope"},
+			paths:  []string{"GET /v1/operations/nope"},
+		},
+		{
+			desc:   "operation wants one ID",
+			args:   []string{"operation"},
+			code:   exitUsage,
+			stderr: []string{"operation: want one ID argument, got 0"},
+			paths:  []string{},
+		},
+		{
+			desc:   "operation, a bad ID",
+			args:   []string{"operation", "a/b"},
+			code:   exitUsage,
+			stderr: []string{`operation: invalid operation id "a/b"`},
+			paths:  []string{},
 		},
 
 		// status with the job view
@@ -518,20 +696,21 @@ func TestV1Refusals(t *testing.T) {
 		{"summary"}, {"imports"}, {"imports", "--all"}, {"product", receipt, "p1"},
 		{"errors", receipt}, {"errors", receipt, "--csv"}, {"cancel", receipt},
 		{"retry", receipt}, {"retry", receipt, "--operation", opID}, {"status", receipt},
+		{"operations", receipt}, {"operations", receipt, "--all"}, {"operation", opID},
 	}
 	for _, args := range commands {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
 			api := newRoutesAPI(t, token, nil)
 			r := runCLI(t, nil, map[string]string{"IMPORTD_API": api.URL, "IMPORTD_TOKEN": "wrong"}, args...)
-			require.Equal(t, exitUsage, r.code, "stderr: %s", r.stderr)
+			require.Equal(t, exitUnauthorized, r.code, "stderr: %s", r.stderr)
 			require.Contains(t, r.stderr, "unauthorized: "+api.URL+" refused the token")
 			require.Empty(t, r.stdout)
 			require.Len(t, api.requestPaths(), 1, "a 401 is not retried")
 
 			r = runCLI(t, nil, map[string]string{"IMPORTD_API": unreachableAPI}, args...)
-			require.Equal(t, exitUsage, r.code, "stderr: %s", r.stderr)
-			require.Contains(t, r.stderr, "query service:")
+			require.Equal(t, exitUnreachable, r.code, "stderr: %s", r.stderr)
+			require.Contains(t, r.stderr, "query service at "+unreachableAPI+" unreachable:")
 			require.Contains(t, r.stderr, "connection refused")
 		})
 	}

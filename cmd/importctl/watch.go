@@ -16,35 +16,41 @@ import (
 // query service restarting, say) before watch gives up.
 const maxPollFailures = 20
 
-// watch runs `importctl watch RECEIPT [--timeout D]`.
+// defaultGrace is how long watch waits for an unknown receipt to become
+// known: ingest reads a delivery within moments of its publication, unless
+// it is far behind.
+const defaultGrace = 10 * time.Second
+
+// watch runs `importctl watch RECEIPT [--timeout D] [--grace D]`.
 func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) {
-	fs := newFlagSet("watch", "importctl watch RECEIPT [--timeout D]", c.stderr)
+	fs := newFlagSet("watch", "importctl watch RECEIPT [--timeout D] [--grace D]", c.stderr)
 	g.register(fs.FlagSet)
 	timeout := fs.Duration("timeout", 0, "give up after this `duration` (0: never)")
+	grace := fs.Duration("grace", defaultGrace, "how long an unknown receipt may stay unknown (ingest has not read it yet) before watch gives up; 0: for ever")
 	merchant := merchantFlag(fs)
 	receipt, err := parseReceiptArg(fs, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	if *timeout < 0 {
-		return exitUsage, usagef("watch: --timeout must not be negative")
+	if *timeout < 0 || *grace < 0 {
+		return exitUsage, usagef("watch: --timeout and --grace must not be negative")
 	}
 	client, err := NewClient(g.api, g.token)
 	if err != nil {
 		return exitUsage, err
 	}
 	client.merchant = *merchant
-	return c.watchAndReport(ctx, client, receipt, *timeout, c.stdout)
+	return c.watchAndReport(ctx, client, receipt, *timeout, *grace, c.stdout)
 }
 
 // watchAndReport shows the delivery's progress on stderr until it ends,
 // then writes the result to out and returns the exit code. The result fits
 // on one screen: the final status and counts, the job status and the most
 // frequent error codes (from the job view, when the service gives it), and
-// the exit code. Stopped early (timeout, Ctrl-C), it reports the last
-// status it saw.
-func (c *cli) watchAndReport(ctx context.Context, client *Client, receipt string, timeout time.Duration, out io.Writer) (int, error) {
-	w := &watcher{client: client, interval: c.pollInterval, timeout: timeout, progress: &progress{w: c.stderr}}
+// the exit code. Stopped early (timeout, Ctrl-C, a receipt still unknown
+// after grace), it reports the last status it saw.
+func (c *cli) watchAndReport(ctx context.Context, client *Client, receipt string, timeout, grace time.Duration, out io.Writer) (int, error) {
+	w := &watcher{client: client, interval: c.pollInterval, timeout: timeout, grace: grace, progress: &progress{w: c.stderr}}
 	last, err := w.run(ctx, receipt)
 	if err != nil {
 		if last != nil {
@@ -74,14 +80,18 @@ type watcher struct {
 	client   *Client
 	interval time.Duration // between polls
 	timeout  time.Duration // 0: none
+	// grace is how long the receipt may be unknown before the watch ends
+	// with ErrNotFound; 0: for ever.
+	grace    time.Duration
 	progress *progress
 }
 
 // run polls the status of the receipt every interval until the delivery
 // ends, the timeout elapses (errTimeout) or ctx is canceled
-// (errInterrupted). A 404 means ingest has not read the delivery yet and
-// transient failures are retried, up to maxPollFailures in a row. It returns
-// the last status seen, nil if none.
+// (errInterrupted). A 404 means ingest has not read the delivery yet, for
+// the grace at most (a 404 after a status means the delivery is gone:
+// ErrNotFound at once); transient failures are retried, up to
+// maxPollFailures in a row. It returns the last status seen, nil if none.
 func (w *watcher) run(ctx context.Context, receipt string) (*tracking.StatusBody, error) {
 	if w.timeout > 0 {
 		var cancel context.CancelFunc
@@ -91,6 +101,7 @@ func (w *watcher) run(ctx context.Context, receipt string) (*tracking.StatusBody
 	var (
 		last     *tracking.StatusBody
 		failures int
+		start    = time.Now()
 	)
 	defer w.progress.close()
 	tick := time.NewTicker(w.interval)
@@ -100,6 +111,11 @@ func (w *watcher) run(ctx context.Context, receipt string) (*tracking.StatusBody
 		switch {
 		case ctx.Err() != nil:
 			return last, stopped(ctx)
+		case errors.Is(err, ErrNotFound) && last != nil:
+			return last, fmt.Errorf("watch %s: %w (the delivery was known; it may have expired)", receipt, err)
+		case errors.Is(err, ErrNotFound) && w.grace > 0 && time.Since(start) >= w.grace:
+			return nil, fmt.Errorf("watch %s: %w, still after %s (a mistyped receipt, or ingest is not running; --grace waits longer)",
+				receipt, err, w.grace.Round(time.Millisecond))
 		case errors.Is(err, ErrNotFound):
 			w.progress.waiting(receipt)
 		case err != nil && transient(err) && failures+1 < maxPollFailures:

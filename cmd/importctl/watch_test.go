@@ -71,26 +71,33 @@ func TestStatusErrors(t *testing.T) {
 	tests := []struct {
 		desc   string
 		answer canned
+		code   int
 		stderr string
 	}{
-		{"not found", notFound(), "no delivery with receipt " + receipt},
-		{"unauthorized", canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}}, "unauthorized"},
-		{"server error", canned{code: http.StatusInternalServerError, body: map[string]string{"error": "internal error"}}, "HTTP 500: internal error"},
+		{"not found", notFound(), exitNotFound, "no delivery with receipt " + receipt},
+		{"unauthorized", canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}}, exitUnauthorized, "unauthorized"},
+		{"server error", canned{code: http.StatusInternalServerError, body: map[string]string{"error": "internal error"}}, exitUsage, "HTTP 500: internal error"},
+		{"server error as a problem", canned{code: http.StatusInternalServerError, contentType: "application/problem+json",
+			text: `{"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "the database did not answer", "error": "internal error"}`},
+			exitUsage, "HTTP 500: the database did not answer"},
+		{"server error, a problem without detail", canned{code: http.StatusServiceUnavailable, contentType: "application/problem+json",
+			text: `{"type": "about:blank", "title": "Service Unavailable", "status": 503}`},
+			exitUsage, "HTTP 503: Service Unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
 			api := newFakeAPI(t, tt.answer)
 			r := runCLI(t, nil, nil, "--api", api.URL, "status", receipt)
-			require.Equal(t, exitUsage, r.code)
+			require.Equal(t, tt.code, r.code)
 			require.Contains(t, r.stderr, tt.stderr)
 			require.Empty(t, r.stdout)
 		})
 	}
 
 	r := runCLI(t, nil, nil, "--api", unreachableAPI, "status", receipt)
-	require.Equal(t, exitUsage, r.code)
-	require.Contains(t, r.stderr, "query service")
+	require.Equal(t, exitUnreachable, r.code)
+	require.Contains(t, r.stderr, "query service at "+unreachableAPI+" unreachable")
 }
 
 func TestWatchUntilCompletedWithErrors(t *testing.T) {
@@ -145,6 +152,38 @@ func TestWatchEnds(t *testing.T) {
 	}
 }
 
+// TestWatchUnknownReceipt: a receipt still unknown after the grace ends the
+// watch as not found; one that becomes known within it is followed, and one
+// that disappears after it was seen ends the watch at once.
+func TestWatchUnknownReceipt(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t, notFound())
+	start := time.Now()
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--grace", "150ms")
+	require.Equal(t, exitNotFound, r.code, "stderr: %s", r.stderr)
+	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.Contains(t, r.stderr, "waiting for ingest to read delivery "+receipt)
+	require.Contains(t, r.stderr, "no delivery with receipt "+receipt+", still after 150ms")
+	require.Empty(t, r.stdout)
+	require.Greater(t, api.requestCount(), 1, "asked again during the grace")
+
+	api = newFakeAPI(t, notFound(), notFound(), ok(statusBody(tracking.StatusCompletedSuccessfully, 2, 0, 0)))
+	r = runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--grace", "10s")
+	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stdout, "CompletedSuccessfully (6)")
+
+	api = newFakeAPI(t, ok(statusBody(tracking.StatusProcessing, 1, 1, 0)), notFound())
+	r = runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--grace", "10s")
+	require.Equal(t, exitNotFound, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stderr, "the delivery was known")
+	require.Contains(t, r.stdout, "Processing (5)", "the last status seen is reported")
+	require.Equal(t, 2, api.requestCount())
+
+	r = runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--grace", "-1s")
+	require.Equal(t, exitUsage, r.code)
+}
+
 func TestWatchNoBarForADeliveryThatEndedAlready(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t, ok(statusBody(tracking.StatusCompletedSuccessfully, 5, 0, 0)))
@@ -158,7 +197,7 @@ func TestWatchUnauthorized(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t, canned{code: http.StatusUnauthorized, body: map[string]string{"error": "a valid bearer token is required"}})
 	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL, "--token", "wrong")
-	require.Equal(t, exitUsage, r.code)
+	require.Equal(t, exitUnauthorized, r.code)
 	require.Contains(t, r.stderr, "unauthorized")
 	require.Equal(t, 1, api.requestCount(), "a 401 is not retried")
 }
@@ -203,7 +242,7 @@ const unreachableAPI = "http://127.0.0.1:1"
 func TestWatchGivesUpOnUnreachableAPI(t *testing.T) {
 	t.Parallel()
 	r := runCLI(t, nil, nil, "watch", receipt, "--api", unreachableAPI)
-	require.Equal(t, exitUsage, r.code)
+	require.Equal(t, exitUnreachable, r.code)
 	require.Contains(t, r.stderr, "retrying")
 	require.Equal(t, 1, strings.Count(r.stderr, "retrying"), "said once per streak")
 }
