@@ -20,6 +20,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/importd/importd/internal/buildinfo"
 )
 
 const usage = `usage: importctl [global flags] COMMAND [flags] [args]
@@ -201,7 +203,7 @@ func (c *cli) version(args []string) (int, error) {
 		return exitUsage, usagef("version: want no argument, got %q", args)
 	}
 	bi, ok := debug.ReadBuildInfo()
-	printVersion(c.stdout, "importctl", bi, ok)
+	buildinfo.Print(c.stdout, "importctl", bi, ok)
 	return exitOK, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -142,27 +141,4 @@ func TestVersion(t *testing.T) {
 	r = runCLI(t, nil, nil, "version", "now")
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "version: want no argument")
-}
-
-func TestPrintVersion(t *testing.T) {
-	t.Parallel()
-	bi := &debug.BuildInfo{
-		GoVersion: "go1.26.8",
-		Main:      debug.Module{Path: "github.com/importd/importd", Version: "v1.4.0"},
-		Settings: []debug.BuildSetting{
-			{Key: "GOOS", Value: "linux"}, {Key: "GOARCH", Value: "arm64"},
-			{Key: "vcs.revision", Value: "a1bb8c1107b8108d8fbb1eb63dd58aee9040370b"},
-			{Key: "vcs.time", Value: "2026-12-05T16:06:50Z"},
-			{Key: "vcs.modified", Value: "false"},
-		},
-	}
-	var b strings.Builder
-	printVersion(&b, "importctl", bi, true)
-	require.Equal(t, ""+
-		"importctl v1.4.0\n"+
-		"  module    github.com/importd/importd\n"+
-		"  revision  a1bb8c1107b8108d8fbb1eb63dd58aee9040370b\n"+
-		"  time      2026-12-05T16:06:50Z\n"+
-		"  modified  false\n"+
-		"  go        go1.26.8 linux/arm64\n", b.String())
 }

@@ -20,6 +20,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/importd/importd/internal/buildinfo"
 )
 
 const usage = `usage: importd ROLE
@@ -66,7 +68,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case role == "version" || role == "--version":
 		bi, ok := debug.ReadBuildInfo()
-		printVersion(stdout, "importd", bi, ok)
+		buildinfo.Print(stdout, "importd", bi, ok)
 		return 0
 	case !slices.Contains(roles, role):
 		fmt.Fprintf(stderr, "importd: unknown role %q; the roles are %s (and version, help)\n", role, strings.Join(roles, ", "))

@@ -1,4 +1,6 @@
-package main
+// Package buildinfo prints what a binary was built from, for the version
+// commands of importd and importctl.
+package buildinfo
 
 import (
 	"fmt"
@@ -8,12 +10,12 @@ import (
 	"text/tabwriter"
 )
 
-// printVersion writes what the binary was built from (`importd version`):
+// Print writes what the binary name was built from (`importd version`):
 // the module and its version, the VCS revision, its time and whether the
 // tree was modified, and the Go version and platform. A binary built
 // without VCS information (go run, a tree outside git, -buildvcs=false)
 // says so instead of its revision.
-func printVersion(w io.Writer, name string, bi *debug.BuildInfo, ok bool) {
+func Print(w io.Writer, name string, bi *debug.BuildInfo, ok bool) {
 	if !ok || bi == nil {
 		fmt.Fprintf(w, "%s: no build information (a binary built without module support)\n", name)
 		return
