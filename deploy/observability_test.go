@@ -306,3 +306,19 @@ func TestComposeFile(t *testing.T) {
 	}
 	require.Contains(t, compose.Services["prometheus"].Volumes, "./deploy/observability/rules:/etc/prometheus/rules:ro", "the rules TestAlertRules checks")
 }
+
+// TestMetricsDocumented: docs/operations.md describes every metric importd
+// registers.
+func TestMetricsDocumented(t *testing.T) {
+	t.Parallel()
+	doc := string(readFile(t, filepath.Join(repoRoot, "docs", "operations.md")))
+	for name := range registeredMetrics(t) {
+		if !strings.HasPrefix(name, "importd_") {
+			continue
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			name = strings.TrimSuffix(name, suffix)
+		}
+		require.Contains(t, doc, "`"+name+"`", "docs/operations.md describes %s", name)
+	}
+}
