@@ -168,7 +168,7 @@ func TestAlertRules(t *testing.T) {
 
 // grafanaVars are the dashboard's variables and the values the test
 // parses its queries with.
-var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
+var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h", "$job", "importd")
 
 // TestDashboard checks the Grafana dashboard: valid JSON with unique panel
 // ids, every query valid PromQL over metrics importd registers, and the
