@@ -56,6 +56,10 @@ bench-micro: ## Micro-benchmarks: decoders, validator, and ingest of a generated
 up: ## Start NATS, PostgreSQL and every role with docker compose.
 	docker compose up --build
 
+.PHONY: observe
+observe: ## make up, plus Prometheus (localhost:9090) and Grafana (localhost:3000) with importd's dashboard and alerts.
+	docker compose --profile observability up --build
+
 .PHONY: dev
 dev: ## Run the whole pipeline locally (go run ./cmd/importd dev).
 	$(GO) run ./cmd/importd dev

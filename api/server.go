@@ -211,7 +211,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		s.authenticate(cleanInput(h)).ServeHTTP(rec, r)
-		httpDuration.WithLabelValues(pattern, http.StatusText(rec.code)).Observe(time.Since(start).Seconds())
+		httpDuration.WithLabelValues(pattern, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
 	})
 }
 

@@ -281,11 +281,14 @@ func TestOperationalEndpoints(t *testing.T) {
 	srv := api.NewServer(f.store, api.ServerConfig{}, nil)
 	f.deliver("metrics-1", "m1", []string{"p1"}, tracking.IngestDone)
 	get(t, srv, "/import/metrics-1/status", "")
+	get(t, srv, "/import/metrics-unknown/status", "")
 	code, body := get(t, srv, "/readyz", "")
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	code, body = get(t, srv, "/metrics", "")
 	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, string(body), `importd_http_request_duration_seconds_count{code="OK",route="GET /import/{receiptId}/status"}`)
+	// The status code is the number, as dashboards and alerts match on it.
+	require.Contains(t, string(body), `importd_http_request_duration_seconds_count{code="200",route="GET /import/{receiptId}/status"}`)
+	require.Contains(t, string(body), `importd_http_request_duration_seconds_count{code="404",route="GET /import/{receiptId}/status"}`)
 
 	down := api.NewServer(f.store, api.ServerConfig{Ready: func(context.Context) error {
 		return errors.New("postgresql: dial tcp 10.1.2.3:5432: connection refused")

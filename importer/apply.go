@@ -86,9 +86,11 @@ func (w *Worker) applyBatch(ctx context.Context, t catalog.ResourceType, wb *bus
 		}
 		ts := make([]tracking.Transition, 0, len(recs))
 		var written []written
+		outcomes := make(map[string]int, 2)
 		for i, st := range froms {
 			d := decide(st, recs[i], results[i])
 			ts = append(ts, d.tr)
+			outcomes[outcomeOf(d)]++
 			if d.written {
 				written = append(written, writtenOf(t, recs[i], results[i]))
 			}
@@ -108,12 +110,25 @@ func (w *Worker) applyBatch(ctx context.Context, t catalog.ResourceType, wb *bus
 		completed, err := tracking.TransitionsApply(ctx, tx, ts)
 		// Both read what the transaction wrote, on other connections.
 		tx.AfterCommit(func() {
+			for o, n := range outcomes {
+				operationsTotal.WithLabelValues(o).Add(float64(n))
+			}
 			w.announce(completed)
 			w.kickOutbox()
 		})
 		return err
 	})
 	return res, err
+}
+
+// outcomeOf is the importd_importer_operations_total outcome of d: the
+// state it ends the operation in, or "retry" when it waits for another
+// attempt.
+func outcomeOf(d decision) string {
+	if d.failed && !d.rejected {
+		return "retry"
+	}
+	return string(d.tr.To)
 }
 
 // maxApplyCalls bounds the calls of the target for one work message while a

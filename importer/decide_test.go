@@ -183,3 +183,32 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// Every decision counts under the outcome a dashboard shows: the state it
+// ends the operation in, or retry.
+func TestOutcomeOf(t *testing.T) {
+	t.Parallel()
+	st := func(retries int) tracking.OpState {
+		return tracking.OpState{State: tracking.StateProcessing, Stage: tracking.StageResolved, RetryCount: retries}
+	}
+	rec := catalog.ApplyRecord{Type: catalog.Category, Key: "shoes"}
+	warn := []catalog.Error{catalog.DataErr(catalog.CodeUndefinedAttribute, "x", "not defined")}
+	failed := []catalog.Error{{Type: catalog.SystemError, Code: CodeTargetFailure, Description: "boom"}}
+	tests := []struct {
+		name string
+		st   tracking.OpState
+		r    catalog.ApplyResult
+		want string
+	}{
+		{"created", st(0), catalog.ApplyResult{Outcome: catalog.Created}, "imported"},
+		{"unchanged", st(0), catalog.ApplyResult{Outcome: catalog.Unchanged}, "imported"},
+		{"superseded", st(0), catalog.ApplyResult{Outcome: catalog.Superseded}, "imported"},
+		{"with warnings", st(0), catalog.ApplyResult{Outcome: catalog.Updated, Warnings: warn}, "partiallyImported"},
+		{"refused", st(0), catalog.ApplyResult{Outcome: catalog.Refused, Errors: warn}, "validationFailed"},
+		{"failed, attempts left", st(0), catalog.ApplyResult{Outcome: catalog.Failed, Errors: failed}, "retry"},
+		{"failed, last attempt", st(MaxAttempts - 1), catalog.ApplyResult{Outcome: catalog.Failed, Errors: failed}, "rejected"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, outcomeOf(decide(tt.st, rec, tt.r)), tt.name)
+	}
+}

@@ -28,6 +28,12 @@ var (
 		Name: "importd_importer_attempts_failed_total",
 		Help: "Import attempts that failed with a transient error (each is retried, up to five attempts).",
 	})
+	// Counted once the outcome is committed: a batch tried again is not
+	// counted twice.
+	operationsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "importd_importer_operations_total",
+		Help: "Operations the importer settled, by outcome: imported, partiallyImported, validationFailed, rejected, or retry (a failed attempt, tried again later).",
+	}, []string{"outcome"})
 	rejectedTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "importd_importer_rejected_total",
 		Help: "Operations rejected after five failed attempts.",
@@ -66,6 +72,9 @@ type Config struct {
 	RetryInitial, RetryMax time.Duration
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
+	// Started, when set, is called once Run has its consumers and begins
+	// consuming: the process's /readyz waits for it.
+	Started func()
 	// NoOutbox leaves the publication of resource events to other
 	// importers. Tests use it to stand for an importer killed between its
 	// commit and the publication.
@@ -141,6 +150,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	go bus.WatchLag(ctx, cons, bus.ConsumerApply, 10*time.Second, w.logger)
 	w.logger.Info("importer started")
+	if w.cfg.Started != nil {
+		w.cfg.Started()
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {

@@ -52,6 +52,9 @@ type Config struct {
 	CallbackHosts callback.Hosts
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
+	// Started, when set, is called once Run has its consumers and begins
+	// consuming: the process's /readyz waits for it.
+	Started func()
 
 	// afterCommit, in tests, runs after each batch is committed and before
 	// its work messages are published; an error simulates a crash there.
@@ -192,6 +195,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	go w.redriveLoop(ctx)
 	go bus.WatchLag(ctx, cons, bus.ConsumerIngest, 10*time.Second, w.logger)
 	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
+	if w.cfg.Started != nil {
+		w.cfg.Started()
+	}
 
 	bus.NewConsumer(cons, bus.ConsumerConfig{
 		Name:        bus.ConsumerIngest,

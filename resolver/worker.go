@@ -43,6 +43,12 @@ var (
 		Name: "importd_resolver_swept_references_total",
 		Help: "Parked references released by the sweep rather than by an event.",
 	})
+	// Sampled every ParkedInterval by every resolver: each reports the same
+	// total, so a dashboard takes the max over instances, not the sum.
+	parkedGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "importd_operations_parked",
+		Help: "Operations parked now, by state (unresolved, waitForMasterVariant), over every delivery; sampled by the resolver.",
+	}, []string{"state"})
 	batchSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "importd_resolver_batch_seconds",
 		Help:    "Time to handle one batch, by kind (work, events).",
@@ -61,8 +67,14 @@ type Config struct {
 	EventFetch int
 	// SweepInterval is how often the sweep runs. Defaults to 2s.
 	SweepInterval time.Duration
+	// ParkedInterval is how often the resolver samples the operations
+	// parked now (importd_operations_parked). Defaults to 30s.
+	ParkedInterval time.Duration
 	// Bus configures the JetStream resources. See bus.Config.
 	Bus bus.Config
+	// Started, when set, is called once Run has its consumers and begins
+	// consuming: the process's /readyz waits for it.
+	Started func()
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 2 * time.Second
+	}
+	if c.ParkedInterval == 0 {
+		c.ParkedInterval = 30 * time.Second
 	}
 	c.Bus = c.Bus.WithDefaults()
 }
@@ -102,6 +117,8 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 		return nil, fmt.Errorf("resolver: EventFetch %d out of range 1..10000", cfg.EventFetch)
 	case cfg.SweepInterval < 10*time.Millisecond:
 		return nil, fmt.Errorf("resolver: SweepInterval %s is under 10ms", cfg.SweepInterval)
+	case cfg.ParkedInterval < 10*time.Millisecond:
+		return nil, fmt.Errorf("resolver: ParkedInterval %s is under 10ms", cfg.ParkedInterval)
 	case cfg.Bus.WorkMaxDeliveries < 1:
 		return nil, fmt.Errorf("resolver: Bus.WorkMaxDeliveries %d must be positive", cfg.Bus.WorkMaxDeliveries)
 	case store == nil || js == nil:
@@ -135,6 +152,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	go bus.WatchLag(ctx, work, bus.ConsumerResolve, 10*time.Second, w.logger)
 	go bus.WatchLag(ctx, events, bus.ConsumerResolveEvents, 10*time.Second, w.logger)
 	w.logger.Info("resolver started")
+	if w.cfg.Started != nil {
+		w.cfg.Started()
+	}
 	// Work waits for row locks: kept alive. A failed batch is tried again
 	// within 200ms..30s, soon, for resolving is cheap and what it waits
 	// for (a lock, room in IMPORT_WORK) frees quickly.
@@ -148,6 +168,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		func(ctx context.Context) { workCons.Run(ctx, w.handleWork) },
 		func(ctx context.Context) { eventsCons.RunBatch(ctx, w.handleEvents) },
 		w.sweepLoop,
+		w.parkedLoop,
 		w.outbox.Run,
 	} {
 		wg.Add(1)
@@ -364,6 +385,28 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		}
 		if err := w.sweep(ctx); err != nil && ctx.Err() == nil {
 			w.logger.Warn("sweep failed", zap.Error(err))
+		}
+	}
+}
+
+// parkedLoop samples the operations parked now into parkedGauge, at once
+// and then every ParkedInterval, until ctx is canceled: a scrape reads the
+// gauge, never the database.
+func (w *Worker) parkedLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.ParkedInterval)
+	defer t.Stop()
+	for {
+		unresolved, waiting, err := store.DeliveryCountsParked(ctx, w.store.Pool())
+		if err == nil {
+			parkedGauge.WithLabelValues(string(tracking.StateUnresolved)).Set(float64(unresolved))
+			parkedGauge.WithLabelValues(string(tracking.StateWaitForMasterVariant)).Set(float64(waiting))
+		} else if ctx.Err() == nil {
+			w.logger.Warn("counting parked operations failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

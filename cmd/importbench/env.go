@@ -131,7 +131,8 @@ func startImportd(bin, role string, instance int, env []string, logDir string, d
 		return nil, err
 	}
 	p := &proc{role: role, name: role + "-" + strconv.Itoa(instance), addr: addr, done: make(chan struct{})}
-	env = append(env, "IMPORTD_HTTP_ADDR="+addr)
+	// Every process of the run on one machine: each its own metrics port.
+	env = append(env, "IMPORTD_HTTP_ADDR="+addr, "IMPORTD_METRICS_ADDR=127.0.0.1:0")
 	if debug {
 		if p.debug, err = freePort(); err != nil {
 			return nil, err

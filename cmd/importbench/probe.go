@@ -414,7 +414,7 @@ func (b *bench) serverHistograms(ctx context.Context) (status, summary serverHis
 				code = l.GetValue()
 			}
 		}
-		if code != http.StatusText(http.StatusOK) {
+		if code != strconv.Itoa(http.StatusOK) {
 			continue
 		}
 		var h serverHist

@@ -322,6 +322,7 @@ func startDev(t *testing.T) devServer {
 		"DATABASE_URL="+dbURL,
 		"IMPORTD_NATS_LISTEN="+natsAddr,
 		"IMPORTD_HTTP_ADDR="+httpAddr,
+		"IMPORTD_METRICS_ADDR=127.0.0.1:0", // tests run side by side: a free port each
 		"IMPORTD_DATA_DIR="+t.TempDir(),
 		"IMPORTD_LOG_LEVEL=info",
 	)

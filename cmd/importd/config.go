@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -29,7 +30,11 @@ type config struct {
 	HTTPAddr       string
 	HTTPAddrSet    bool
 	NATSAuth       bus.Auth
-	DebugAddr      string // /metrics and /debug/pprof/ of any role; empty: off
+	DebugAddr      string // /debug/pprof/ of any role; empty: off
+	// MetricsAddr is where a process serves /healthz, /readyz and /metrics
+	// of its roles; empty: off.
+	MetricsAddr    string
+	MetricsAddrSet bool
 	Retention      time.Duration
 	TokensFile     string
 	LogLevel       zapcore.Level
@@ -62,11 +67,18 @@ func loadConfig() (config, error) {
 		DataDir:     env("IMPORTD_DATA_DIR", "./var"),
 		HTTPAddr:    env("IMPORTD_HTTP_ADDR", ":8080"),
 		DebugAddr:   os.Getenv("IMPORTD_DEBUG_ADDR"),
+		MetricsAddr: env("IMPORTD_METRICS_ADDR", defaultMetricsAddr),
 		TokensFile:  os.Getenv("IMPORTD_TOKENS_FILE"),
 	}
 	c.DatabaseURLSet = os.Getenv("DATABASE_URL") != ""
 	c.NATSURLSet = os.Getenv("NATS_URL") != ""
 	c.HTTPAddrSet = os.Getenv("IMPORTD_HTTP_ADDR") != ""
+	c.MetricsAddrSet = os.Getenv("IMPORTD_METRICS_ADDR") != ""
+	if strings.EqualFold(c.MetricsAddr, metricsOff) {
+		c.MetricsAddr = ""
+	} else if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+		return c, fmt.Errorf("IMPORTD_METRICS_ADDR: want host:port, :port or %q, got %q", metricsOff, c.MetricsAddr)
+	}
 	c.NATSAuth = bus.AuthFromEnv(os.Getenv)
 	if _, err := c.NATSAuth.Options(); err != nil {
 		return c, err
@@ -174,6 +186,15 @@ func parseBytes(s string) (int64, error) {
 // says otherwise: this machine only, as dev may run without tokens.
 const devHTTPAddr = "127.0.0.1:8080"
 
+// The metrics listener's defaults: every interface for a role in a
+// container, which Kubernetes' probes and Prometheus reach there; this
+// machine only for dev, on a port beside its HTTP port's.
+const (
+	defaultMetricsAddr = ":9090"
+	devMetricsPort     = 9090
+	metricsOff         = "off" // IMPORTD_METRICS_ADDR=off serves no metrics listener
+)
+
 // setDev applies the defaults of the dev role.
 func (c *config) setDev() {
 	c.dev = true
@@ -186,6 +207,13 @@ func (c *config) setDev() {
 	}
 	if c.CallbackSecret == "" {
 		c.CallbackSecret = devCallbackSecret
+	}
+	if !c.MetricsAddrSet {
+		port := devMetricsPort
+		if _, p, err := net.SplitHostPort(c.HTTPAddr); err == nil && p == strconv.Itoa(port) {
+			port++ // the HTTP port was moved onto the metrics default
+		}
+		c.MetricsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 }
 

@@ -41,7 +41,7 @@ func TestParseRetention(t *testing.T) {
 }
 
 func TestLoadConfigDefaults(t *testing.T) {
-	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR",
+	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR", "IMPORTD_METRICS_ADDR",
 		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_REDRIVE_AFTER", "IMPORTD_RETRY_WINDOW", "IMPORTD_WORK_MAX_DELIVERIES",
 		"IMPORTD_DELIVERIES_MAX_BYTES", "IMPORTD_WORK_MAX_BYTES", "IMPORTD_EVENTS_MAX_BYTES", "IMPORTD_PAYLOADS_MAX_BYTES",
 		"IMPORTD_MAX_WAITING_DELIVERIES", "IMPORTD_QUERY_STATEMENT_TIMEOUT", "IMPORTD_QUERY_MAX_STREAMS", "IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
@@ -79,15 +79,33 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv("IMPORTD_RETRY_WINDOW", "")
 	t.Setenv("IMPORTD_REDRIVE_AFTER", "")
 
+	require.Equal(t, ":9090", c.MetricsAddr, "a role in a container serves probes and scrapes on every interface")
 	c.setDev()
 	require.Equal(t, "127.0.0.1:8080", c.HTTPAddr, "dev, which may run without tokens, serves this machine only")
+	require.Equal(t, "127.0.0.1:9090", c.MetricsAddr)
 
 	t.Setenv("IMPORTD_HTTP_ADDR", ":9090")
 	c, err = loadConfig()
 	require.NoError(t, err)
 	c.setDev()
 	require.Equal(t, ":9090", c.HTTPAddr, "unless told otherwise")
+	require.Equal(t, "127.0.0.1:9091", c.MetricsAddr, "dev's metrics keep off its HTTP port")
 	t.Setenv("IMPORTD_HTTP_ADDR", "")
+
+	for _, tt := range []struct{ in, want string }{
+		{"off", ""}, {"OFF", ""}, {"127.0.0.1:0", "127.0.0.1:0"}, {":9100", ":9100"}, {"[::1]:9100", "[::1]:9100"},
+	} {
+		t.Setenv("IMPORTD_METRICS_ADDR", tt.in)
+		c, err = loadConfig()
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.want, c.MetricsAddr, tt.in)
+		c.setDev()
+		require.Equal(t, tt.want, c.MetricsAddr, "%s: dev keeps what it is told", tt.in)
+	}
+	t.Setenv("IMPORTD_METRICS_ADDR", "9090")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_METRICS_ADDR")
+	t.Setenv("IMPORTD_METRICS_ADDR", "")
 
 	require.Equal(t, int64(2<<30), c.Limits.WorkBytes)
 	require.Equal(t, int64(100), c.Limits.WaitingDeliveries)

@@ -42,7 +42,8 @@ type proc struct {
 func startImportd(t testing.TB, bin, role string, env []string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, role)
-	cmd.Env = append(os.Environ(), env...)
+	// Tests run side by side: a free metrics port each, unless env says.
+	cmd.Env = append(append(os.Environ(), "IMPORTD_METRICS_ADDR=127.0.0.1:0"), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

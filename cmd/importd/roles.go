@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -74,6 +73,8 @@ func run(ctx context.Context, role string, args []string, cfg config, logger *za
 		return a.dev(ctx)
 	case "audit":
 		return a.audit(ctx, args, os.Stdout)
+	case "healthcheck":
+		return a.healthcheck(ctx, os.Stdout)
 	}
 	return errUsage
 }
@@ -112,8 +113,43 @@ func (a *app) busConfig() bus.Config {
 	return bus.Config{Retention: a.cfg.Retention, Replicas: a.cfg.Replicas, AckWait: a.cfg.AckWait, WorkMaxDeliveries: a.cfg.WorkMaxDeliveries, Limits: a.cfg.Limits}
 }
 
-// start opens what the roles need and runs them until ctx is canceled.
+// start serves the metrics listener, opens what the roles need and runs
+// them until ctx is canceled. The listener is bound first, so that a port
+// in use stops the process before anything else, and closed last: it
+// answers probes while the roles start and drain.
 func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
+	l, err := a.listenMetrics()
+	if err != nil {
+		return err
+	}
+	rd := &readiness{}
+	if l == nil {
+		return a.runRoles(ctx, rd, migrate, roles...)
+	}
+	rctx, stopRoles := context.WithCancel(ctx)
+	defer stopRoles()
+	// Draining, the process takes no more work: not ready.
+	context.AfterFunc(ctx, rd.stop)
+	mctx, stopMetrics := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		err := serveMetrics(mctx, l, metricsHandler(rd, a.logger), a.logger)
+		if err != nil {
+			stopRoles()
+		}
+		served <- err
+	}()
+	err = a.runRoles(rctx, rd, migrate, roles...)
+	stopMetrics()
+	if serr := <-served; err == nil {
+		err = serr
+	}
+	return err
+}
+
+// runRoles opens what the roles need and runs them until ctx is canceled;
+// rd learns when the dependencies are open and the workers consume.
+func (a *app) runRoles(ctx context.Context, rd *readiness, migrate bool, roles ...string) error {
 	if err := a.openDB(ctx); err != nil {
 		return err
 	}
@@ -141,24 +177,35 @@ func (a *app) start(ctx context.Context, migrate bool, roles ...string) error {
 			return err
 		}
 	}
+	pool, nc := a.pool, a.nc
+	rd.open(func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("postgresql: %w", err)
+		}
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats: not connected (%s)", nc.Status())
+		}
+		return nil
+	})
 	g, ctx := errgroup.WithContext(ctx)
 	for _, role := range roles {
 		switch role {
 		case "ingest":
 			w, err := ingest.New(ingest.Config{Bus: a.busConfig(), MaxInFlight: a.cfg.MaxInFlight, RedriveAfter: a.cfg.RedriveAfter,
-				CallbackHosts: a.cfg.CallbackHosts}, store, a.js, a.logger)
+				CallbackHosts: a.cfg.CallbackHosts, Started: rd.worker()}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}
 			g.Go(func() error { return w.Run(ctx) })
 		case "resolve":
-			w, err := resolver.New(resolver.Config{Bus: a.busConfig()}, store, a.js, a.logger)
+			w, err := resolver.New(resolver.Config{Bus: a.busConfig(), Started: rd.worker()}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}
 			g.Go(func() error { return w.Run(ctx) })
 		case "import":
-			w, err := importer.New(importer.Config{Target: catalog.NewStore(a.pool), RetryWindow: a.cfg.RetryWindow, Bus: a.busConfig()}, store, a.js, a.logger)
+			w, err := importer.New(importer.Config{Target: catalog.NewStore(a.pool), RetryWindow: a.cfg.RetryWindow, Bus: a.busConfig(),
+				Started: rd.worker()}, store, a.js, a.logger)
 			if err != nil {
 				return err
 			}
@@ -325,11 +372,19 @@ func (a *app) dev(ctx context.Context) error {
 importd dev is starting
   NATS        %s
   PostgreSQL  %s
-  HTTP        http://%s  (/import/{receiptId}/status|summary|{productId}, /v1/imports, /v1/summary, /metrics)
+  HTTP        http://%s  (/import/{receiptId}/status|summary|{productId}, /v1/imports, /v1/summary)
+  Metrics     %s
   Publish deliveries to import.deliveries.<merchantId>; stop with Ctrl-C.
 
-`, natsWhere, dbWhere, displayAddr(a.cfg.HTTPAddr))
+`, natsWhere, dbWhere, displayAddr(a.cfg.HTTPAddr), metricsWhere(a.cfg.MetricsAddr))
 	return a.start(ctx, true, "ingest", "resolve", "import", "query")
+}
+
+func metricsWhere(addr string) string {
+	if addr == "" {
+		return "off (IMPORTD_METRICS_ADDR=off)"
+	}
+	return "http://" + displayAddr(addr) + "  (/healthz, /readyz, /metrics; IMPORTD_METRICS_ADDR)"
 }
 
 func displayAddr(addr string) string {
@@ -343,19 +398,18 @@ func displayAddr(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// serveDebug serves the process's metrics and Go profiles (net/http/pprof)
-// on l until ctx ends: every role's, whichever roles the process runs.
-// Operators bind it to a private address.
+// serveDebug serves the process's Go profiles (net/http/pprof) on l until
+// ctx ends, whichever roles the process runs; its metrics are the metrics
+// listener's. Operators bind it to a private address.
 func serveDebug(ctx context.Context, l net.Listener, logger *zap.Logger) error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("debug endpoint listening (metrics, pprof)", zap.String("addr", l.Addr().String()))
+	logger.Info("debug endpoint listening (pprof)", zap.String("addr", l.Addr().String()))
 	go func() {
 		<-ctx.Done()
 		hs.Close()

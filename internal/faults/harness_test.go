@@ -76,6 +76,8 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 		"IMPORTD_LOG_LEVEL=info",
 		"IMPORTD_ACK_WAIT=2s",
 		"IMPORTD_RETRY_WINDOW=5s",
+		// Many processes on one machine: each its own free port.
+		"IMPORTD_METRICS_ADDR=127.0.0.1:0",
 		fmt.Sprintf("IMPORTD_STREAM_REPLICAS=%d", cfg.Replicas),
 	}, cfg.Env...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

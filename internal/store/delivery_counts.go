@@ -66,6 +66,16 @@ func DeliveryCountsSum(ctx context.Context, db database.DBTX, receipt string, at
 	return c, err
 }
 
+// DeliveryCountsParked returns how many operations are parked now, over
+// every delivery kept: unresolved ones, and those waiting for their master
+// variant. It reads the counter slots, a few rows a delivery, not the
+// operations.
+func DeliveryCountsParked(ctx context.Context, db database.DBTX) (unresolved, waiting int64, err error) {
+	err = db.QueryRow(ctx, `SELECT coalesce(sum(unresolved),0)::bigint, coalesce(sum(waiting),0)::bigint FROM delivery_counts`).
+		Scan(&unresolved, &waiting)
+	return unresolved, waiting, err
+}
+
 func (c *DeliveryCounts) fields() []any {
 	return []any{&c.Total, &c.Queued, &c.Processing, &c.Unresolved, &c.Waiting, &c.Imported, &c.Partially,
 		&c.ValidationFailed, &c.Rejected, &c.Canceled}
