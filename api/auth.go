@@ -112,7 +112,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		merchant, known := s.cfg.Tokens.Merchant(token)
 		if !ok || !known {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="importd"`)
-			writeError(w, http.StatusUnauthorized, "a valid bearer token is required")
+			writeError(w, r, http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
 		digest := sha256.Sum256([]byte(token))

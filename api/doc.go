@@ -9,5 +9,8 @@
 //
 // A merchant's token sees only that merchant's deliveries; an operator's
 // (tracking.Operator) sees every merchant's. docs/contract.md ("HTTP")
-// describes every endpoint.
+// describes every endpoint, and so does the OpenAPI 3.1 document the
+// service serves at /openapi.json (openapi.json, embedded; docs/api.md).
+// Errors of /v1 are RFC 9457 problem details; the CDON endpoints keep their
+// {"error": "…"} bodies.
 package api

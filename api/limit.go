@@ -60,7 +60,7 @@ func (s *Server) streamed(next http.HandlerFunc) http.HandlerFunc {
 		release, ok := s.streams.acquire(tokenOf(r.Context()))
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(streamRetryAfter.Seconds())))
-			writeError(w, http.StatusTooManyRequests, fmt.Sprintf(
+			writeError(w, r, http.StatusTooManyRequests, fmt.Sprintf(
 				"too many streamed responses (summaries, error exports) at once: at most %d per token and %d in all; retry in a few seconds",
 				s.cfg.MaxStreamsPerToken, s.cfg.MaxStreams))
 			return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,8 @@ type ServerConfig struct {
 }
 
 // Server is the query service: the CDON endpoints (/import/...) and the /v1
-// API of docs/contract.md ("HTTP"), /healthz, /readyz and /metrics.
+// API of docs/contract.md ("HTTP"), /healthz, /readyz, /metrics and
+// /openapi.json, the OpenAPI document of them all (docs/api.md).
 type Server struct {
 	store   *tracking.Store
 	views   *views
@@ -72,6 +74,8 @@ type Server struct {
 	cfg     ServerConfig
 	mux     *http.ServeMux
 	streams *streamLimiter
+	// patterns are those of every route on mux (see route).
+	patterns []string
 }
 
 // NewServer returns the query service's handler.
@@ -104,15 +108,26 @@ func NewServer(store *tracking.Store, cfg ServerConfig, logger *zap.Logger) *Ser
 	s.handle("GET /import/{receiptId}/{productId}", s.history)
 	s.routesV1()
 	s.routesActions()
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	s.route("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /readyz", s.ready)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	}))
+	s.route("GET /readyz", http.HandlerFunc(s.ready))
+	s.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	s.route("GET /openapi.json", http.HandlerFunc(serveOpenAPI))
 	return s
 }
 
-// ServeHTTP serves the query API.
+// route registers h on the mux and records its pattern: Routes lists them,
+// and the tests hold the OpenAPI document to that list.
+func (s *Server) route(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, h)
+}
+
+// Routes returns the patterns of every route the service serves
+// ("GET /v1/imports/{receiptId}"), in the order they were registered.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
+
 // ServeHTTP serves a request with the connection's deadlines kept IOIdle
 // ahead of the last write to the client and the last read of the body (see
 // idleWriter).
@@ -125,13 +140,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &idleBody{ReadCloser: r.Body, w: iw}
 	}
+	if isV1(r) {
+		// The mux answers a path or method it has no route for itself,
+		// in plain text; /v1 says so as a problem.
+		if h, pattern := s.mux.Handler(r); pattern == "" {
+			s.unrouted(iw, r, h)
+			iw.moveWrite(time.Now())
+			return
+		}
+	}
 	s.mux.ServeHTTP(iw, r)
 	iw.moveWrite(time.Now()) // the rest of the response is flushed after the handler returns
 }
 
 // Handle registers another handler on the service's mux, behind the same
 // authentication as the service's own.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, s.authenticate(h)) }
+func (s *Server) Handle(pattern string, h http.Handler) { s.route(pattern, s.authenticate(h)) }
 
 // idleWriter moves the connection's write deadline idle ahead as the
 // response is written, at most once a second: a write that waits that long
@@ -207,12 +231,12 @@ func (r *statusRecorder) Flush() {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.route(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		s.authenticate(cleanInput(h)).ServeHTTP(rec, r)
 		httpDuration.WithLabelValues(pattern, strconv.Itoa(rec.code)).Observe(time.Since(start).Seconds())
-	})
+	}))
 }
 
 // delivery loads the delivery named in the path, answering itself when
@@ -246,7 +270,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx con
 		merchant = scope
 	}
 	if !bus.ValidReceipt(receipt) || (merchant != "" && !bus.ValidMerchant(merchant)) {
-		writeError(w, http.StatusNotFound, "no delivery with receipt "+r.PathValue("receiptId"))
+		writeError(w, r, http.StatusNotFound, "no delivery with receipt "+r.PathValue("receiptId"))
 		return nil, tracking.Counts{}, false
 	}
 	d, c, err := get(r.Context(), merchant, receipt)
@@ -259,15 +283,13 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx con
 		if amb.More {
 			more = ", …"
 		}
-		writeJSON(w, http.StatusConflict, map[string]any{
-			"error": "receipt " + receipt + " names deliveries of several merchants (" + strings.Join(amb.Merchants, ", ") + more +
-				"); choose one with ?merchantId=",
-			"merchants": amb.Merchants,
-		})
+		writeProblem(w, r, Problem{Status: http.StatusConflict, Merchants: amb.Merchants,
+			Detail: "receipt " + receipt + " names deliveries of several merchants (" + strings.Join(amb.Merchants, ", ") + more +
+				"); choose one with ?merchantId="})
 		return nil, tracking.Counts{}, false
 	}
 	if errors.Is(err, tracking.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no delivery with receipt "+receipt)
+		writeError(w, r, http.StatusNotFound, "no delivery with receipt "+receipt)
 		return nil, tracking.Counts{}, false
 	}
 	if err != nil {
@@ -282,7 +304,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.logger.Error("request failed", zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusInternalServerError, "internal error")
+	writeError(w, r, http.StatusInternalServerError, "internal error")
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -305,11 +327,11 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	}
 	filter := r.URL.Query().Get("status")
 	if !knownFilter(filter) {
-		writeError(w, http.StatusBadRequest, ErrBadFilter.Error())
+		writeError(w, r, http.StatusBadRequest, ErrBadFilter.Error())
 		return
 	}
 	if d.IngestState == tracking.IngestReceiving && c.Total == 0 {
-		writeError(w, http.StatusNotFound, "no record of delivery "+d.ReceiptID+" received yet")
+		writeError(w, r, http.StatusNotFound, "no record of delivery "+d.ReceiptID+" received yet")
 		return
 	}
 	st := tracking.StatusOf(d, c, time.Now())
@@ -379,14 +401,14 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageLimit {
-			writeError(w, http.StatusBadRequest, msgBadLimit)
+			writeError(w, r, http.StatusBadRequest, msgBadLimit)
 			return
 		}
 		limit = n
 	}
 	events, next, err := s.views.History(r.Context(), d, product, q.Get("cursor"), limit)
 	if errors.Is(err, ErrBadCursor) {
-		writeError(w, http.StatusBadRequest, msgBadCursor)
+		writeError(w, r, http.StatusBadRequest, msgBadCursor)
 		return
 	}
 	if err != nil {
@@ -394,7 +416,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(events) == 0 {
-		writeError(w, http.StatusNotFound, "no event for "+product+" in delivery "+d.ReceiptID)
+		writeError(w, r, http.StatusNotFound, "no event for "+product+" in delivery "+d.ReceiptID)
 		return
 	}
 	if next != "" {
@@ -426,13 +448,13 @@ func cleanInput(next http.HandlerFunc) http.HandlerFunc {
 	bad := func(v string) bool { return !utf8.ValidString(v) || strings.ContainsRune(v, 0) }
 	return func(w http.ResponseWriter, r *http.Request) {
 		if bad(r.URL.Path) {
-			writeError(w, http.StatusNotFound, "not found")
+			writeError(w, r, http.StatusNotFound, "not found")
 			return
 		}
 		for k, vs := range r.URL.Query() {
 			for _, v := range vs {
 				if bad(k) || bad(v) {
-					writeError(w, http.StatusBadRequest, "query parameter "+strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "")+" holds a NUL byte or invalid UTF-8")
+					writeError(w, r, http.StatusBadRequest, "query parameter "+strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "")+" holds a NUL byte or invalid UTF-8")
 					return
 				}
 			}
@@ -443,13 +465,11 @@ func cleanInput(next http.HandlerFunc) http.HandlerFunc {
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	if err := enc.Encode(v); err != nil {
-		return
-	}
+	writeBody(w, code, v)
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+// writeBody answers v as JSON with the Content-Type already set.
+func writeBody(w http.ResponseWriter, code int, v any) {
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
 }

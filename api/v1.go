@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
 
@@ -25,10 +27,11 @@ func (s *Server) routesV1() {
 }
 
 const (
-	msgBadLimit  = "limit must be 1..1000"
-	msgBadCursor = "invalid cursor"
-	msgBadStatus = "unknown status (want pending, in_progress, interrupted or completed)"
-	msgBadState  = "unknown state (want processing, unresolved, waitForMasterVariant, imported, partiallyImported, validationFailed, rejected or canceled)"
+	msgBadLimit    = "limit must be 1..1000"
+	msgBadCursor   = "invalid cursor"
+	msgBadMerchant = "merchantId must match ^[A-Za-z0-9_-]{1,64}$"
+	msgBadStatus   = "unknown status (want pending, in_progress, interrupted or completed)"
+	msgBadState    = "unknown state (want processing, unresolved, waitForMasterVariant, imported, partiallyImported, validationFailed, rejected or canceled)"
 )
 
 // pageParams reads ?limit= and ?cursor=, answering 400 itself for a bad limit.
@@ -38,7 +41,7 @@ func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageLimit {
-			writeError(w, http.StatusBadRequest, msgBadLimit)
+			writeError(w, r, http.StatusBadRequest, msgBadLimit)
 			return 0, "", false
 		}
 		limit = n
@@ -50,11 +53,11 @@ func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string
 func (s *Server) listError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrBadCursor):
-		writeError(w, http.StatusBadRequest, msgBadCursor)
+		writeError(w, r, http.StatusBadRequest, msgBadCursor)
 	case errors.Is(err, tracking.ErrBadJobStatus):
-		writeError(w, http.StatusBadRequest, msgBadStatus)
+		writeError(w, r, http.StatusBadRequest, msgBadStatus)
 	case errors.Is(err, tracking.ErrBadState):
-		writeError(w, http.StatusBadRequest, msgBadState)
+		writeError(w, r, http.StatusBadRequest, msgBadState)
 	default:
 		s.fail(w, r, err)
 	}
@@ -67,9 +70,30 @@ func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := JobFilter{Merchant: scopeOf(r.Context()), Status: q.Get("status"), Reference: q.Get("reference")}
+	f := JobFilter{Scope: scopeOf(r.Context()), Merchant: q.Get("merchantId"), Status: q.Get("status"), Reference: q.Get("reference")}
 	if f.Status != "" && !tracking.ValidJobStatus(f.Status) {
-		writeError(w, http.StatusBadRequest, msgBadStatus)
+		writeError(w, r, http.StatusBadRequest, msgBadStatus)
+		return
+	}
+	if f.Merchant != "" && !bus.ValidMerchant(f.Merchant) {
+		writeError(w, r, http.StatusBadRequest, msgBadMerchant)
+		return
+	}
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"createdFrom", &f.CreatedFrom}, {"createdTo", &f.CreatedTo}} {
+		if v := q.Get(p.name); v != "" || q.Has(p.name) {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				writeError(w, r, http.StatusBadRequest, p.name+" must be an RFC 3339 time with a zone, such as 2026-12-05T16:00:00Z or 2026-12-05T17:00:00+01:00; got "+strconv.Quote(v))
+				return
+			}
+			*p.to = t
+		}
+	}
+	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
+		writeError(w, r, http.StatusBadRequest, "createdFrom must be before createdTo (createdFrom is inclusive, createdTo exclusive)")
 		return
 	}
 	page, err := s.views.Jobs(r.Context(), f, after, limit)
@@ -88,7 +112,7 @@ func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := s.views.Job(r.Context(), d, true)
 	if errors.Is(err, tracking.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
+		writeError(w, r, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
 		return
 	}
 	if err != nil {
@@ -111,7 +135,7 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := OperationFilter{State: tracking.State(q.Get("state")), ResourceType: q.Get("resourceType"), ResourceKey: q.Get("resourceKey")}
 	if f.State != "" && !tracking.ValidState(f.State) {
-		writeError(w, http.StatusBadRequest, msgBadState)
+		writeError(w, r, http.StatusBadRequest, msgBadState)
 		return
 	}
 	page, err := s.views.Operations(r.Context(), d, f, after, limit)
@@ -127,7 +151,7 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 // just as unknown.
 func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*OperationView, bool) {
 	raw := r.PathValue("id")
-	notFound := func() { writeError(w, http.StatusNotFound, "no operation with id "+raw) }
+	notFound := func() { writeError(w, r, http.StatusNotFound, "no operation with id "+raw) }
 	id, err := uuid.Parse(raw)
 	if err != nil {
 		notFound()
@@ -162,7 +186,7 @@ func (s *Server) v1Summary(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	status := q.Get("status")
 	if status != "" && !tracking.ValidJobStatus(status) {
-		writeError(w, http.StatusBadRequest, msgBadStatus)
+		writeError(w, r, http.StatusBadRequest, msgBadStatus)
 		return
 	}
 	merchant := scopeOf(r.Context())

@@ -33,35 +33,35 @@ func (s *Server) routesActions() {
 // delivery message has on NATS, and answers 202 with its receipt.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.JS == nil {
-		writeError(w, http.StatusServiceUnavailable, "this query service cannot publish deliveries (no NATS connection)")
+		writeError(w, r, http.StatusServiceUnavailable, "this query service cannot publish deliveries (no NATS connection)")
 		return
 	}
 	merchant := scopeOf(r.Context())
 	if merchant == tracking.Operator {
 		merchant = r.URL.Query().Get("merchantId")
 		if merchant == "" {
-			writeError(w, http.StatusBadRequest, "an operator must name the merchant: ?merchantId=M")
+			writeError(w, r, http.StatusBadRequest, "an operator must name the merchant: ?merchantId=M")
 			return
 		}
 	} else if m := r.URL.Query().Get("merchantId"); m != "" && m != merchant {
-		writeError(w, http.StatusForbidden, "this token may only submit deliveries of merchant "+merchant)
+		writeError(w, r, http.StatusForbidden, "this token may only submit deliveries of merchant "+merchant)
 		return
 	}
 	if !bus.ValidMerchant(merchant) {
-		writeError(w, http.StatusBadRequest, "merchantId must match ^[A-Za-z0-9_-]{1,64}$")
+		writeError(w, r, http.StatusBadRequest, "merchantId must match ^[A-Za-z0-9_-]{1,64}$")
 		return
 	}
 	h := r.Header.Clone()
 	if cb := r.URL.Query().Get("callbackUrl"); cb != "" {
 		if h.Get(bus.HeaderCallbackURL) != "" && h.Get(bus.HeaderCallbackURL) != cb {
-			writeError(w, http.StatusBadRequest, "callbackUrl and Import-Callback-Url name different URLs")
+			writeError(w, r, http.StatusBadRequest, "callbackUrl and Import-Callback-Url name different URLs")
 			return
 		}
 		h.Set(bus.HeaderCallbackURL, cb)
 	}
 	d, err := submitDelivery(merchant, h, s.cfg.CallbackHosts)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	// The merchant's receipt known already: publishing it again would be a
@@ -77,7 +77,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := s.cfg.MaxSubmitBytes
 	if r.ContentLength > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, over the limit of %d bytes", r.ContentLength, limit))
+		writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, over the limit of %d bytes", r.ContentLength, limit))
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
@@ -87,21 +87,21 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", limit))
+			writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", limit))
 			return
 		}
 		if bus.IsStreamFull(err) {
 			s.logger.Warn("submit refused: a bound is reached", zap.String("receipt", d.Receipt), zap.String("merchant", merchant), zap.Error(err))
 			w.Header().Set("Retry-After", "60")
 			if strings.Contains(err.Error(), "per subject") {
-				writeError(w, http.StatusTooManyRequests, "merchant "+merchant+" has as many deliveries waiting for ingest or in flight as it may (IMPORTD_MAX_WAITING_DELIVERIES); retry once some are done")
+				writeError(w, r, http.StatusTooManyRequests, "merchant "+merchant+" has as many deliveries waiting for ingest or in flight as it may (IMPORTD_MAX_WAITING_DELIVERIES); retry once some are done")
 				return
 			}
-			writeError(w, http.StatusServiceUnavailable, "the pipeline holds as much as it may (a size limit of "+bus.StreamDeliveries+" or "+bus.BucketPayloads+" is reached); retry later")
+			writeError(w, r, http.StatusServiceUnavailable, "the pipeline holds as much as it may (a size limit of "+bus.StreamDeliveries+" or "+bus.BucketPayloads+" is reached); retry later")
 			return
 		}
 		s.logger.Error("submit failed", zap.String("receipt", d.Receipt), zap.Error(err))
-		writeError(w, http.StatusBadGateway, "the delivery could not be published: "+err.Error())
+		writeError(w, r, http.StatusBadGateway, "the delivery could not be published: "+err.Error())
 		return
 	}
 	s.logger.Info("delivery submitted over HTTP", zap.String("receipt", d.Receipt), zap.String("merchant", merchant),
@@ -161,7 +161,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	got, err := s.store.Cancel(r.Context(), d)
 	if errors.Is(err, tracking.ErrCompleted) {
-		writeError(w, http.StatusConflict, "delivery "+d.ReceiptID+" is completed; there is nothing to cancel")
+		writeError(w, r, http.StatusConflict, "delivery "+d.ReceiptID+" is completed; there is nothing to cancel")
 		return
 	}
 	if err != nil {
@@ -191,7 +191,7 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	n, err := s.store.Retry(r.Context(), d)
 	var se *tracking.StateError
 	if errors.As(err, &se) {
-		writeError(w, http.StatusConflict, se.Error())
+		writeError(w, r, http.StatusConflict, se.Error())
 		return
 	}
 	if err != nil {
@@ -214,12 +214,12 @@ func (s *Server) retryOperation(w http.ResponseWriter, r *http.Request) {
 	}
 	var se *tracking.StateError
 	if errors.As(err, &se) {
-		writeError(w, http.StatusConflict, se.Error())
+		writeError(w, r, http.StatusConflict, se.Error())
 		return
 	}
 	if errors.Is(err, tracking.ErrNotFound) {
 		// Expired (or dropped) since it was looked up: as unknown as any.
-		writeError(w, http.StatusNotFound, "no operation with id "+r.PathValue("id"))
+		writeError(w, r, http.StatusNotFound, "no operation with id "+r.PathValue("id"))
 		return
 	}
 	if err != nil {

@@ -107,6 +107,28 @@ var (
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
+// problemKeys are the members of a /v1 error, an RFC 9457 problem.
+var problemKeys = []string{"detail", "error", "status", "title", "type"}
+
+// errorKeys are the members of an error body on path: a problem on /v1,
+// CDON's {"error": …} elsewhere.
+func errorKeys(path string) []string {
+	if strings.HasPrefix(path, "/v1/") {
+		return problemKeys
+	}
+	return []string{"error"}
+}
+
+// requireProblem checks a /v1 error body: a problem with the status's
+// title, and the detail repeated in error.
+func requireProblem(t *testing.T, code int, detail string, body []byte) {
+	t.Helper()
+	want, err := json.Marshal(map[string]any{"type": "about:blank", "title": http.StatusText(code), "status": code,
+		"detail": detail, "error": detail})
+	require.NoError(t, err)
+	require.JSONEq(t, string(want), string(body))
+}
+
 // mixedDelivery stores "job-mixed-1" for merchant ma: one operation in each
 // state, seven failing validation, two parked.
 func mixedDelivery(f *fixture) {
@@ -283,7 +305,7 @@ func TestV1JobStatuses(t *testing.T) {
 	for _, bad := range []string{"Pending", "queued", "x"} {
 		code, body := get(t, srv, "/v1/imports?status="+bad, tokenA)
 		require.Equal(t, http.StatusBadRequest, code, bad)
-		require.Equal(t, []string{"error"}, keysOf(t, body))
+		require.Equal(t, problemKeys, keysOf(t, body))
 	}
 }
 
@@ -352,7 +374,7 @@ func TestV1ImportsPagination(t *testing.T) {
 	for _, q := range []string{"limit=0", "limit=1001", "limit=-1", "limit=abc", "limit=", "limit=1.5"} {
 		code, body := get(t, srv, "/v1/imports?"+q, tokenA)
 		require.Equal(t, http.StatusBadRequest, code, q)
-		require.JSONEq(t, `{"error":"limit must be 1..1000"}`, string(body))
+		requireProblem(t, http.StatusBadRequest, "limit must be 1..1000", body)
 	}
 	_, body = get(t, srv, "/v1/imports?limit=2", tokenA)
 	good := *decode[api.Page[api.Job]](t, body).NextCursor
@@ -363,7 +385,96 @@ func TestV1ImportsPagination(t *testing.T) {
 	for _, c := range []string{"x", "!!!", "bm90IGEgY3Vyc29y", base64.RawURLEncoding.EncodeToString(tampered), good[:len(good)-2], good + "A"} {
 		code, body := get(t, srv, "/v1/imports?cursor="+url.QueryEscape(c), tokenA)
 		require.Equal(t, http.StatusBadRequest, code, c)
-		require.Equal(t, []string{"error"}, keysOf(t, body))
+		require.Equal(t, problemKeys, keysOf(t, body))
+	}
+}
+
+// TestV1ImportsFilters: merchantId, createdFrom and createdTo select
+// deliveries, a page at a time as without them; a merchant's token never
+// sees another merchant's; bad values are 400 problems naming them.
+func TestV1ImportsFilters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	ats := []time.Duration{0, time.Minute, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute, 3 * time.Minute}
+	for i, d := range ats {
+		f.deliverAt(fmt.Sprintf("filt-a-%02d", i), "ma", base.Add(d), "ref")
+	}
+	f.deliverAt("filt-b-00", "mb", base.Add(90*time.Second), "ref")
+	f.deliverAt("filt-b-01", "mb", base.Add(150*time.Second), "ref")
+	at := func(d time.Duration) string { return url.QueryEscape(base.Add(d).Format(time.RFC3339Nano)) }
+
+	walk := func(query, token string, limit int) []string {
+		t.Helper()
+		receipts := []string{}
+		cursor := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 20)
+			path := fmt.Sprintf("/v1/imports?limit=%d%s", limit, query)
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			code, body := get(t, srv, path, token)
+			require.Equal(t, http.StatusOK, code, "%s: %s", path, body)
+			page := decode[api.Page[api.Job]](t, body)
+			for _, j := range page.Items {
+				receipts = append(receipts, j.ReceiptID)
+			}
+			if page.NextCursor == nil {
+				return receipts
+			}
+			require.Len(t, page.Items, limit, "only the last page is short")
+			cursor = *page.NextCursor
+		}
+	}
+	for _, tt := range []struct {
+		name, query, token string
+		want               []string
+	}{
+		{"from, inclusive", "&createdFrom=" + at(2*time.Minute), tokenA, []string{"filt-a-05", "filt-a-02", "filt-a-03", "filt-a-04"}},
+		{"to, exclusive", "&createdTo=" + at(2*time.Minute), tokenA, []string{"filt-a-01", "filt-a-00"}},
+		{"both", "&createdFrom=" + at(time.Minute) + "&createdTo=" + at(3*time.Minute), tokenA,
+			[]string{"filt-a-02", "filt-a-03", "filt-a-04", "filt-a-01"}},
+		{"both, all merchants", "&createdFrom=" + at(time.Minute) + "&createdTo=" + at(3*time.Minute), tokenOperator,
+			[]string{"filt-b-01", "filt-a-02", "filt-a-03", "filt-a-04", "filt-b-00", "filt-a-01"}},
+		{"another zone", "&createdFrom=" + url.QueryEscape(base.Add(3*time.Minute).In(time.FixedZone("", 5*3600+1800)).Format(time.RFC3339)),
+			tokenA, []string{"filt-a-05"}},
+		{"a bound between microseconds, from", "&createdFrom=" + at(time.Minute+500*time.Nanosecond) + "&createdTo=" + at(2*time.Minute),
+			tokenA, []string{}},
+		{"a bound between microseconds, to", "&createdTo=" + at(time.Minute+500*time.Nanosecond), tokenA,
+			[]string{"filt-a-01", "filt-a-00"}},
+		{"an operator's merchant", "&merchantId=mb", tokenOperator, []string{"filt-b-01", "filt-b-00"}},
+		{"an operator's merchant and times", "&merchantId=ma&createdFrom=" + at(90*time.Second) + "&createdTo=" + at(3*time.Minute),
+			tokenOperator, []string{"filt-a-02", "filt-a-03", "filt-a-04"}},
+		{"a merchant naming itself", "&merchantId=ma&createdTo=" + at(time.Minute), tokenA, []string{"filt-a-00"}},
+		{"a merchant naming another", "&merchantId=mb", tokenA, []string{}},
+		{"a merchant naming another, with times", "&merchantId=ma&createdFrom=" + at(0), tokenB, []string{}},
+		{"an unknown merchant", "&merchantId=mz", tokenOperator, []string{}},
+		{"with the other filters", "&merchantId=ma&reference=ref&status=completed&createdFrom=" + at(3*time.Minute), tokenOperator,
+			[]string{"filt-a-05"}},
+		{"nothing in range", "&createdFrom=" + at(time.Hour), tokenOperator, []string{}},
+	} {
+		for _, limit := range []int{1, 2, 50} {
+			require.Equal(t, tt.want, walk(tt.query, tt.token, limit), "%s, limit %d", tt.name, limit)
+		}
+	}
+
+	for _, tt := range []struct{ query, detail string }{
+		{"createdFrom=yesterday", `createdFrom must be an RFC 3339 time with a zone, such as 2026-12-05T16:00:00Z or 2026-12-05T17:00:00+01:00; got "yesterday"`},
+		{"createdFrom=2026-12-05", `createdFrom must be an RFC 3339 time with a zone, such as 2026-12-05T16:00:00Z or 2026-12-05T17:00:00+01:00; got "2026-12-05"`},
+		{"createdTo=2026-12-05T16:00:00", `createdTo must be an RFC 3339 time with a zone, such as 2026-12-05T16:00:00Z or 2026-12-05T17:00:00+01:00; got "2026-12-05T16:00:00"`},
+		{"createdTo=", `createdTo must be an RFC 3339 time with a zone, such as 2026-12-05T16:00:00Z or 2026-12-05T17:00:00+01:00; got ""`},
+		{"createdFrom=" + at(time.Minute) + "&createdTo=" + at(time.Minute), "createdFrom must be before createdTo (createdFrom is inclusive, createdTo exclusive)"},
+		{"createdFrom=" + at(2*time.Minute) + "&createdTo=" + at(time.Minute), "createdFrom must be before createdTo (createdFrom is inclusive, createdTo exclusive)"},
+		{"merchantId=m.a", "merchantId must match ^[A-Za-z0-9_-]{1,64}$"},
+		{"merchantId=" + strings.Repeat("m", 65), "merchantId must match ^[A-Za-z0-9_-]{1,64}$"},
+	} {
+		for _, token := range []string{tokenA, tokenOperator} {
+			code, body := get(t, srv, "/v1/imports?"+tt.query, token)
+			require.Equal(t, http.StatusBadRequest, code, tt.query)
+			requireProblem(t, http.StatusBadRequest, tt.detail, body)
+		}
 	}
 }
 
@@ -482,17 +593,17 @@ func TestV1Operations(t *testing.T) {
 	for _, bad := range []string{"not-a-uuid", "123", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"} {
 		code, body := get(t, srv, "/v1/operations/"+bad, tokenA)
 		require.Equal(t, http.StatusNotFound, code, bad)
-		require.Equal(t, []string{"error"}, keysOf(t, body))
+		require.Equal(t, problemKeys, keysOf(t, body))
 	}
 	for _, q := range []string{"state=Imported", "state=failed", "state=x"} {
 		code, body := get(t, srv, "/v1/imports/ops-one-1/operations?"+q, tokenA)
 		require.Equal(t, http.StatusBadRequest, code, q)
-		require.Equal(t, []string{"error"}, keysOf(t, body))
+		require.Equal(t, problemKeys, keysOf(t, body))
 	}
 	for _, q := range []string{"limit=0", "limit=1001", "limit=x"} {
 		code, body := get(t, srv, "/v1/imports/ops-one-1/operations?"+q, tokenA)
 		require.Equal(t, http.StatusBadRequest, code, q)
-		require.JSONEq(t, `{"error":"limit must be 1..1000"}`, string(body))
+		requireProblem(t, http.StatusBadRequest, "limit must be 1..1000", body)
 	}
 	_, body = get(t, srv, "/v1/imports/ops-two-2/operations?limit=1", tokenA)
 	otherCursor := *decode[api.Page[api.OperationView]](t, body).NextCursor
@@ -507,7 +618,7 @@ func TestV1Operations(t *testing.T) {
 	for _, receipt := range []string{"ops-none-1", "x", "bad%20receipt"} {
 		code, body := get(t, srv, "/v1/imports/"+receipt+"/operations", tokenA)
 		require.Equal(t, http.StatusNotFound, code, receipt)
-		require.Equal(t, []string{"error"}, keysOf(t, body))
+		require.Equal(t, problemKeys, keysOf(t, body))
 		code, _ = get(t, srv, "/v1/imports/"+receipt, tokenA)
 		require.Equal(t, http.StatusNotFound, code, receipt)
 	}
@@ -561,7 +672,7 @@ func TestV1Summary(t *testing.T) {
 	}
 	code, body = get(t, srv, "/v1/summary?status=done", tokenOperator)
 	require.Equal(t, http.StatusBadRequest, code)
-	require.Equal(t, []string{"error"}, keysOf(t, body))
+	require.Equal(t, problemKeys, keysOf(t, body))
 }
 
 // b1 is merchant b with only its pending delivery.
@@ -620,7 +731,7 @@ func TestV1ErrorsCSV(t *testing.T) {
 	require.Equal(t, "operationId,line,resourceKey,resourceType,state,type,code,field,description\n", string(body))
 	code, body = get(t, srv, "/v1/imports/csv-none-2/errors.csv", tokenA)
 	require.Equal(t, http.StatusNotFound, code)
-	require.Equal(t, []string{"error"}, keysOf(t, body))
+	require.Equal(t, problemKeys, keysOf(t, body))
 }
 
 // TestV1Isolation: a merchant's token reaches nothing of another merchant's
@@ -655,7 +766,7 @@ func TestV1Isolation(t *testing.T) {
 		for _, token := range []string{"", "wrong-token-xxxxxxxx", "Bearer", tokenA + "x"} {
 			code, body := get(t, srv, tt.path, token)
 			require.Equal(t, http.StatusUnauthorized, code, "%s with %q", tt.path, token)
-			require.Equal(t, []string{"error"}, keysOf(t, body))
+			require.Equal(t, errorKeys(tt.path), keysOf(t, body), tt.path)
 		}
 		code, bodyA := get(t, srv, tt.path, tokenA)
 		require.Equal(t, http.StatusOK, code, "%s: %s", tt.path, bodyA)
@@ -736,7 +847,7 @@ func TestV1Expired(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, path)
 		code, body := get(t, srv, path, tokenA)
 		require.Equal(t, http.StatusNotFound, code, path)
-		require.Equal(t, []string{"error"}, keysOf(t, body))
+		require.Equal(t, errorKeys(path), keysOf(t, body), path)
 	}
 	code, body := get(t, srv, "/v1/imports", tokenOperator)
 	require.Equal(t, http.StatusOK, code)

@@ -210,9 +210,15 @@ func (s *views) missingReferences(ctx context.Context, d *tracking.Delivery) ([]
 
 // JobFilter selects the deliveries of GET /v1/imports.
 type JobFilter struct {
-	Merchant  string // a merchant, or Operator for all
+	Scope     string // the token's merchant, or Operator for all
+	Merchant  string // a merchant within Scope, or empty for all of Scope's
 	Status    string // a job status, or empty for any
 	Reference string // a foreign key, or empty for any
+	// CreatedFrom and CreatedTo bound createdAt (the time the delivery was
+	// accepted), from inclusive, to exclusive; the zero time leaves that end
+	// open.
+	CreatedFrom time.Time
+	CreatedTo   time.Time
 }
 
 // Jobs lists the deliveries not expired, newest first (acceptedAt desc,
@@ -222,10 +228,8 @@ func (s *views) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 	if limit < 1 || limit > MaxPageLimit {
 		return Page[Job]{}, fmt.Errorf("tracking: limit %d out of range 1..%d", limit, MaxPageLimit)
 	}
-	sf := store.DeliveriesFilter{Now: s.ts.Now(), Reference: f.Reference, JobStatus: f.Status}
-	if f.Merchant != tracking.Operator {
-		sf.Merchant = f.Merchant
-	}
+	sf := store.DeliveriesFilter{Now: s.ts.Now(), Merchant: f.Merchant, Reference: f.Reference, JobStatus: f.Status,
+		AcceptedFrom: ceilMicro(f.CreatedFrom), AcceptedTo: ceilMicro(f.CreatedTo)}
 	if f.Status != "" && !tracking.ValidJobStatus(f.Status) {
 		return Page[Job]{}, tracking.ErrBadJobStatus
 	}
@@ -235,6 +239,14 @@ func (s *views) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 			return Page[Job]{}, err
 		}
 		sf.After, sf.AfterAt, sf.AfterReceipt = true, c.acceptedAt(), c.Receipt
+	}
+	if f.Scope != tracking.Operator {
+		if f.Merchant != "" && f.Merchant != f.Scope {
+			// Another merchant's deliveries, as far as this token may know,
+			// are none: the same answer as for a merchant without any.
+			return Page[Job]{Items: []Job{}}, nil
+		}
+		sf.Merchant = f.Scope
 	}
 	rows, err := store.DeliveriesList(ctx, s.ts.Pool(), sf, limit+1)
 	if errors.Is(err, store.ErrUnknownStatus) {
@@ -551,6 +563,15 @@ func notFound(err error) error {
 		return tracking.ErrNotFound
 	}
 	return err
+}
+
+// ceilMicro rounds t up to PostgreSQL's precision, the microsecond, so that
+// a bound between two microseconds keeps the deliveries on its side of it.
+func ceilMicro(t time.Time) time.Time {
+	if u := t.Truncate(time.Microsecond); !u.Equal(t) {
+		return u.Add(time.Microsecond)
+	}
+	return t
 }
 
 // utc is t in UTC, nil for nil.

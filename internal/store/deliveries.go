@@ -393,11 +393,16 @@ var jobStatusFilters = func() map[string]string {
 
 // DeliveriesFilter selects deliveries not expired at Now.
 type DeliveriesFilter struct {
-	Now          time.Time
-	Merchant     string // "" for any
-	Reference    string // a foreign key, "" for any
-	JobStatus    string // pending, in_progress, interrupted or completed; "" for any
-	After        bool   // list only after (AfterAt, AfterReceipt) in the list's order
+	Now       time.Time
+	Merchant  string // "" for any
+	Reference string // a foreign key, "" for any
+	JobStatus string // pending, in_progress, interrupted or completed; "" for any
+	// AcceptedFrom and AcceptedTo bound accepted_at, from inclusive, to
+	// exclusive; the zero time leaves that end open. Only DeliveriesList
+	// reads them.
+	AcceptedFrom time.Time
+	AcceptedTo   time.Time
+	After        bool // list only after (AfterAt, AfterReceipt) in the list's order
 	AfterAt      time.Time
 	AfterReceipt string
 }
@@ -421,6 +426,12 @@ func DeliveriesList(ctx context.Context, db database.DBTX, f DeliveriesFilter, l
 			return nil, ErrUnknownStatus
 		}
 		where = append(where, "("+cond+")")
+	}
+	if !f.AcceptedFrom.IsZero() {
+		where = append(where, "d.accepted_at >= "+arg(f.AcceptedFrom))
+	}
+	if !f.AcceptedTo.IsZero() {
+		where = append(where, "d.accepted_at < "+arg(f.AcceptedTo))
 	}
 	if f.After {
 		// The order mixes directions, so no row comparison; the first
