@@ -2,7 +2,7 @@
 // (or every role at once), configured by the environment (docs/contract.md,
 // "Environment").
 //
-//	importd ingest|resolve|import|query|all|dev|migrate|audit
+//	importd ingest|resolve|import|query|all|dev|migrate|audit|healthcheck
 //	importd version
 package main
 
@@ -31,7 +31,8 @@ Roles:
   resolve   check references; park operations whose references are missing
             and release them when the resources are created
   import    write resolved operations into the catalog, with retries
-  query     the HTTP query service (tracking endpoints, /healthz, /readyz, /metrics)
+  query     the HTTP query service (tracking endpoints and the /v1 API) and
+            the sender of delivery callbacks
   all       every role in one process, after applying migrations
   dev       all, plus an embedded NATS server (unless NATS_URL is set) and,
             when no PostgreSQL answers, a private one; no authentication
@@ -39,16 +40,21 @@ Roles:
   audit     importd audit [--grace 30s] RECEIPT|--all: check deliveries,
             operations, events and the catalog against each other; exit 1
             on any violation
+  healthcheck
+            ask /readyz of the importd on this host (IMPORTD_METRICS_ADDR);
+            exit 0 when it is ready, 1 otherwise (for images without a shell)
   version   print what the binary was built from (module version, VCS
             revision and time, modified tree, Go version) and exit
 
 Environment: DATABASE_URL, NATS_URL, IMPORTD_NATS_LISTEN, IMPORTD_DATA_DIR,
 IMPORTD_HTTP_ADDR, IMPORTD_RETENTION, IMPORTD_TOKENS_FILE, IMPORTD_LOG_LEVEL,
 IMPORTD_STREAM_REPLICAS and more (see docs/contract.md, "Environment").
+Every role serves /healthz, /readyz and /metrics on IMPORTD_METRICS_ADDR
+(default :9090, "off" for none).
 `
 
 // roles are the roles importd runs, in the order of the usage text.
-var roles = []string{"ingest", "resolve", "import", "query", "all", "dev", "migrate", "audit"}
+var roles = []string{"ingest", "resolve", "import", "query", "all", "dev", "migrate", "audit", "healthcheck"}
 
 func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))

@@ -19,6 +19,15 @@ import (
 // iso8601 is a time as zapcore.ISO8601TimeEncoder writes it.
 var iso8601 = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d{4})$`)
 
+// importd healthcheck is a role runMain takes (the compose file's health
+// checks call it): nothing answering is 1, not a usage error.
+func TestRunMainHealthcheck(t *testing.T) {
+	t.Setenv("IMPORTD_METRICS_ADDR", "127.0.0.1:1")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 1, runMain([]string{"healthcheck"}, &stdout, &stderr))
+	require.NotContains(t, stderr.String(), "unknown role")
+}
+
 func TestRunMainArguments(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -30,7 +39,7 @@ func TestRunMainArguments(t *testing.T) {
 		{"no role", nil, 2, "", "usage: importd ROLE"},
 		{"help", []string{"help"}, 0, "usage: importd ROLE", ""},
 		{"unknown role", []string{"bogus"}, 2, "",
-			`importd: unknown role "bogus"; the roles are ingest, resolve, import, query, all, dev, migrate, audit (and version, help)`},
+			`importd: unknown role "bogus"; the roles are ingest, resolve, import, query, all, dev, migrate, audit, healthcheck (and version, help)`},
 		{"arguments to a role", []string{"ingest", "now"}, 2, "", `importd: role ingest takes no arguments, got ["now"]`},
 		{"version", []string{"version"}, 0, "importd ", ""},
 	}
