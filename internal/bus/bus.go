@@ -10,22 +10,23 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/importd/importd/publish"
 )
 
 // Stream, bucket and consumer names of the contract.
 const (
-	StreamDeliveries = "IMPORT_DELIVERIES"
+	StreamDeliveries = publish.StreamDeliveries
 	StreamWork       = "IMPORT_WORK"
 	StreamCatalog    = "CATALOG_EVENTS"
 	StreamEvents     = "IMPORT_EVENTS"
-	BucketPayloads   = "IMPORT_PAYLOADS"
+	BucketPayloads   = publish.BucketPayloads
 
 	ConsumerIngest  = "ingest"
 	ConsumerResolve = "resolve"
@@ -34,15 +35,15 @@ const (
 
 // Headers of a delivery message.
 const (
-	HeaderMsgID           = "Nats-Msg-Id"
-	HeaderData            = "Import-Data"
-	HeaderFormat          = "Import-Format"
-	HeaderContractVersion = "Import-Contract-Version"
-	HeaderForeignKey      = "Import-Foreign-Key"
-	HeaderSkipErrors      = "Import-Skip-Errors"
-	HeaderObject          = "Import-Object"
-	HeaderEncoding        = "Content-Encoding"
-	HeaderCallbackURL     = "Import-Callback-Url"
+	HeaderMsgID           = publish.HeaderMsgID
+	HeaderData            = publish.HeaderData
+	HeaderFormat          = publish.HeaderFormat
+	HeaderContractVersion = publish.HeaderContractVersion
+	HeaderForeignKey      = publish.HeaderForeignKey
+	HeaderSkipErrors      = publish.HeaderSkipErrors
+	HeaderObject          = publish.HeaderObject
+	HeaderEncoding        = publish.HeaderEncoding
+	HeaderCallbackURL     = publish.HeaderCallbackURL
 )
 
 // HeaderRegistered on a resource event says that its publisher recorded
@@ -57,21 +58,15 @@ const HeaderRegistered = "Importd-Registered"
 // not drop them as duplicates of the lost ones.
 const HeaderRedrive = "Importd-Redrive"
 
-var (
-	merchantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	receiptPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
-)
-
 // ValidMerchant reports whether id is a valid merchant id.
-func ValidMerchant(id string) bool { return merchantPattern.MatchString(id) }
+func ValidMerchant(id string) bool { return publish.ValidMerchant(id) }
 
 // ValidReceipt reports whether id is a valid receipt id.
-func ValidReceipt(id string) bool { return receiptPattern.MatchString(id) }
+func ValidReceipt(id string) bool { return publish.ValidReceipt(id) }
 
-// DeliveryID names the delivery (merchant, receipt) in message ids: a
-// receipt alone is not unique, two merchants may use the same one. Neither
-// a merchant nor a receipt holds a dot, so the name is unambiguous.
-func DeliveryID(merchant, receipt string) string { return merchant + "." + receipt }
+// DeliveryID names the delivery (merchant, receipt) in message ids
+// (publish.DeliveryID).
+func DeliveryID(merchant, receipt string) string { return publish.DeliveryID(merchant, receipt) }
 
 // ReceiptOf returns the receipt a delivery message's Nats-Msg-Id names on
 // the subject of merchant: the id itself, or the receipt of
@@ -95,7 +90,7 @@ func ReceiptOf(msgID, merchant string) string {
 var deliveriesNoDedupe = &jetstream.StreamSource{Name: StreamEvents, FilterSubject: "import.events._._.none"}
 
 // DeliverySubject is where upstreams publish a merchant's deliveries.
-func DeliverySubject(merchant string) string { return "import.deliveries." + merchant }
+func DeliverySubject(merchant string) string { return publish.DeliverySubject(merchant) }
 
 // ResolveSubject carries operations to the resolver.
 func ResolveSubject(merchant string) string { return "import.work.resolve." + merchant }
