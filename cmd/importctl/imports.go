@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -56,49 +55,18 @@ func (c *cli) imports(ctx context.Context, g globals, args []string) (int, error
 		return exitUsage, err
 	}
 
-	var (
-		jobs  []Job
-		items []json.RawMessage // with --json --all
-		next  *string
-	)
-	for {
-		body, page, err := client.Imports(ctx, q)
-		if err != nil {
-			return exitUsage, err
-		}
-		if *raw && !*all {
-			return writeRaw(c.stdout, body)
-		}
-		if *raw {
-			var p Page[json.RawMessage]
-			if err := json.Unmarshal(body, &p); err != nil {
-				return exitUsage, fmt.Errorf("imports: decode the answer: %w", err)
-			}
-			items = append(items, p.Items...)
-		}
-		jobs = append(jobs, page.Items...)
-		next = page.NextCursor
-		if !*all || next == nil || *next == "" {
-			break
-		}
-		if *next == q.Get("cursor") {
-			return exitUsage, fmt.Errorf("imports: the service answered the same nextCursor %q twice", *next)
-		}
-		q.Set("cursor", *next)
+	l, err := listPages(ctx, "imports", q, *all, *raw, func(ctx context.Context, q url.Values) ([]byte, Page[Job], error) {
+		return client.Imports(ctx, q)
+	})
+	if err != nil {
+		return exitUsage, err
 	}
 	if *raw {
-		if items == nil {
-			items = []json.RawMessage{}
-		}
-		body, err := json.Marshal(Page[json.RawMessage]{Items: items})
-		if err != nil {
-			return exitUsage, err
-		}
-		return writeRaw(c.stdout, body)
+		return l.writeJSON(c.stdout)
 	}
-	printImports(c.stdout, jobs)
-	if next != nil && *next != "" {
-		fmt.Fprintf(c.stderr, "more deliveries: --cursor %s, or --all\n", *next)
+	printImports(c.stdout, l.items)
+	if l.more() {
+		fmt.Fprintf(c.stderr, "more deliveries: --cursor %s, or --all\n", *l.next)
 	}
 	return exitOK, nil
 }

@@ -64,49 +64,18 @@ func (c *cli) operations(ctx context.Context, g globals, args []string) (int, er
 	}
 	client.merchant = *merchant
 
-	var (
-		ops   []Operation
-		items []json.RawMessage // with --json --all
-		next  *string
-	)
-	for {
-		body, page, err := client.Operations(ctx, receipt, q)
-		if err != nil {
-			return exitUsage, err
-		}
-		if *raw && !*all {
-			return writeRaw(c.stdout, body)
-		}
-		if *raw {
-			var p Page[json.RawMessage]
-			if err := json.Unmarshal(body, &p); err != nil {
-				return exitUsage, fmt.Errorf("operations: decode the answer: %w", err)
-			}
-			items = append(items, p.Items...)
-		}
-		ops = append(ops, page.Items...)
-		next = page.NextCursor
-		if !*all || next == nil || *next == "" {
-			break
-		}
-		if *next == q.Get("cursor") {
-			return exitUsage, fmt.Errorf("operations: the service answered the same nextCursor %q twice", *next)
-		}
-		q.Set("cursor", *next)
+	l, err := listPages(ctx, "operations", q, *all, *raw, func(ctx context.Context, q url.Values) ([]byte, Page[Operation], error) {
+		return client.Operations(ctx, receipt, q)
+	})
+	if err != nil {
+		return exitUsage, err
 	}
 	if *raw {
-		if items == nil {
-			items = []json.RawMessage{}
-		}
-		body, err := json.Marshal(Page[json.RawMessage]{Items: items})
-		if err != nil {
-			return exitUsage, err
-		}
-		return writeRaw(c.stdout, body)
+		return l.writeJSON(c.stdout)
 	}
-	printOperations(c.stdout, ops)
-	if next != nil && *next != "" {
-		fmt.Fprintf(c.stderr, "more operations: --cursor %s, or --all\n", *next)
+	printOperations(c.stdout, l.items)
+	if l.more() {
+		fmt.Fprintf(c.stderr, "more operations: --cursor %s, or --all\n", *l.next)
 	}
 	return exitOK, nil
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
 	"time"
 )
 
@@ -146,3 +150,65 @@ type SummaryRow struct {
 	Deliveries int64            `json:"deliveries"`
 	Operations map[string]int64 `json:"operations"`
 }
+
+// listing is what listPages read of a /v1 list.
+type listing[T any] struct {
+	items []T
+	raw   []json.RawMessage // the items as sent, with --json --all
+	body  []byte            // the one page as sent, with --json alone
+	next  *string           // the cursor of the page after the last read
+}
+
+// listPages reads a /v1 list for query q with fetch: one page, or with all
+// every page, following nextCursor; with raw it keeps the JSON as sent.
+// what names the command in errors.
+func listPages[T any](ctx context.Context, what string, q url.Values, all, raw bool,
+	fetch func(context.Context, url.Values) ([]byte, Page[T], error)) (listing[T], error) {
+	var l listing[T]
+	for {
+		body, page, err := fetch(ctx, q)
+		if err != nil {
+			return l, err
+		}
+		if raw && !all {
+			l.body = body
+			return l, nil
+		}
+		if raw {
+			var p Page[json.RawMessage]
+			if err := json.Unmarshal(body, &p); err != nil {
+				return l, fmt.Errorf("%s: decode the answer: %w", what, err)
+			}
+			l.raw = append(l.raw, p.Items...)
+		}
+		l.items = append(l.items, page.Items...)
+		l.next = page.NextCursor
+		if !all || l.next == nil || *l.next == "" {
+			return l, nil
+		}
+		if *l.next == q.Get("cursor") {
+			return l, fmt.Errorf("%s: the service answered the same nextCursor %q twice", what, *l.next)
+		}
+		q.Set("cursor", *l.next)
+	}
+}
+
+// writeJSON writes the listing as --json prints it: the page as sent, or
+// every page's items as one page.
+func (l listing[T]) writeJSON(w io.Writer) (int, error) {
+	if l.body != nil {
+		return writeRaw(w, l.body)
+	}
+	items := l.raw
+	if items == nil {
+		items = []json.RawMessage{}
+	}
+	body, err := json.Marshal(Page[json.RawMessage]{Items: items})
+	if err != nil {
+		return exitUsage, err
+	}
+	return writeRaw(w, body)
+}
+
+// more reports whether pages follow the last one read.
+func (l listing[T]) more() bool { return l.next != nil && *l.next != "" }
