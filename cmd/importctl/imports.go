@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -39,16 +38,8 @@ func (c *cli) imports(ctx context.Context, g globals, args []string) (int, error
 	if *reference != "" {
 		q.Set("reference", *reference)
 	}
-	switch {
-	case *limit < 0 || *limit > maxPage:
-		return exitUsage, usagef("imports: --limit must be 1 to %d, got %d", maxPage, *limit)
-	case *limit > 0:
-		q.Set("limit", strconv.Itoa(*limit))
-	case *all:
-		q.Set("limit", strconv.Itoa(maxPage))
-	}
-	if *cursor != "" {
-		q.Set("cursor", *cursor)
+	if err := pageQuery("imports", q, *limit, *cursor, *all); err != nil {
+		return exitUsage, err
 	}
 	client, err := NewClient(g.api, g.token)
 	if err != nil {

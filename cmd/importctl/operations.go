@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -47,16 +46,8 @@ func (c *cli) operations(ctx context.Context, g globals, args []string) (int, er
 	if *resourceKey != "" {
 		q.Set("resourceKey", *resourceKey)
 	}
-	switch {
-	case *limit < 0 || *limit > maxPage:
-		return exitUsage, usagef("operations: --limit must be 1 to %d, got %d", maxPage, *limit)
-	case *limit > 0:
-		q.Set("limit", strconv.Itoa(*limit))
-	case *all:
-		q.Set("limit", strconv.Itoa(maxPage))
-	}
-	if *cursor != "" {
-		q.Set("cursor", *cursor)
+	if err := pageQuery("operations", q, *limit, *cursor, *all); err != nil {
+		return exitUsage, err
 	}
 	client, err := NewClient(g.api, g.token)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -149,6 +150,23 @@ type SummaryRow struct {
 	MerchantID string           `json:"merchantId,omitempty"`
 	Deliveries int64            `json:"deliveries"`
 	Operations map[string]int64 `json:"operations"`
+}
+
+// pageQuery sets the paging of a /v1 list on q: --limit (1 to maxPage; with
+// --all and no --limit, maxPage) and --cursor.
+func pageQuery(what string, q url.Values, limit int, cursor string, all bool) error {
+	switch {
+	case limit < 0 || limit > maxPage:
+		return usagef("%s: --limit must be 1 to %d, got %d", what, maxPage, limit)
+	case limit > 0:
+		q.Set("limit", strconv.Itoa(limit))
+	case all:
+		q.Set("limit", strconv.Itoa(maxPage))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	return nil
 }
 
 // listing is what listPages read of a /v1 list.
