@@ -40,8 +40,9 @@ func (r *readiness) open(check func(ctx context.Context) error) {
 	r.opened.Store(true)
 }
 
-// worker registers a worker still to start and returns what it calls once
-// its consumers are started (its Config.Started).
+// worker registers a role still to start and returns what it calls once
+// it is started: a worker's consumers (its Config.Started), the query
+// service's listener.
 func (r *readiness) worker() func() {
 	r.waiting.Add(1)
 	var once sync.Once

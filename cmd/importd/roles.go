@@ -214,7 +214,8 @@ func (a *app) runRoles(ctx context.Context, rd *readiness, migrate bool, roles .
 			if tokens == nil && !a.cfg.dev {
 				return errors.New("IMPORTD_TOKENS_FILE is not set: the query service runs without tokens only in dev mode")
 			}
-			g.Go(func() error { return a.serveHTTP(ctx, tokens) })
+			started := rd.worker()
+			g.Go(func() error { return a.serveHTTP(ctx, tokens, started) })
 			if a.cfg.CallbackHosts.Enabled() {
 				// The query role calls back: it is the one that talks HTTP
 				// with the outside, so its egress is the one to open.
@@ -273,9 +274,15 @@ func (a *app) queryPool(ctx context.Context) (*pgxpool.Pool, error) {
 	})
 }
 
-func (a *app) serveHTTP(ctx context.Context, tokens *api.Tokens) error {
+// serveHTTP runs the query service until ctx is canceled; started is
+// called once it listens. Stopped while it starts, it returns nil: a
+// SIGTERM then is a clean stop, not a failure.
+func (a *app) serveHTTP(ctx context.Context, tokens *api.Tokens, started func()) error {
 	pool, err := a.queryPool(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer pool.Close()
@@ -305,6 +312,7 @@ func (a *app) serveHTTP(ctx context.Context, tokens *api.Tokens) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	a.logger.Info("query service listening", zap.String("addr", l.Addr().String()))
+	started()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {
