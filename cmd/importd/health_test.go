@@ -168,12 +168,13 @@ func TestMetricsListenerProcess(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, body = httpGet(t, "http://"+addr+"/metrics")
 		// Every worker's lag, from the one listener of the process.
+		// The parked gauge too, once the resolver's first sample is in.
 		return strings.Contains(body, `importd_consumer_pending_messages{consumer="ingest"}`) &&
 			strings.Contains(body, `importd_consumer_pending_messages{consumer="resolve"}`) &&
-			strings.Contains(body, `importd_consumer_pending_messages{consumer="apply"}`)
-	}, time.Minute, 50*time.Millisecond, "lag metrics missing:\n%s", body)
+			strings.Contains(body, `importd_consumer_pending_messages{consumer="apply"}`) &&
+			strings.Contains(body, "importd_operations_parked")
+	}, time.Minute, 50*time.Millisecond, "lag or parked metrics missing:\n%s", body)
 	require.Contains(t, body, "go_goroutines")
-	require.Contains(t, body, "importd_operations_parked")
 
 	// The address is taken: the second process stops, saying which setting.
 	_, logs2, done2 := startLogged(t, bin, "resolve", append(env[:len(env)-1:len(env)-1], "IMPORTD_METRICS_ADDR="+addr))
