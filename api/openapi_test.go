@@ -51,7 +51,15 @@ func TestOpenAPIRoutes(t *testing.T) {
 			documented = append(documented, method+" "+path)
 		}
 	}
-	routes := srv.Routes()
+	srv.HandleUI("/ui/", http.NotFoundHandler())
+	var routes []string
+	for _, r := range srv.Routes() {
+		// The web console's pages are HTML for people, not API routes:
+		// the document leaves them out (docs/console.md).
+		if !strings.HasPrefix(r, "/ui/") {
+			routes = append(routes, r)
+		}
+	}
 	require.NotEmpty(t, routes)
 	require.ElementsMatch(t, routes, documented)
 	for _, r := range routes {

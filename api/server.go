@@ -261,22 +261,7 @@ func (s *Server) deliveryCounts(w http.ResponseWriter, r *http.Request) (*tracki
 // when an operator's receipt names deliveries of several.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx context.Context, merchant, receipt string) (tracking.Delivery, tracking.Counts, error)) (*tracking.Delivery, tracking.Counts, bool) {
 	receipt := r.PathValue("receiptId")
-	merchant := r.URL.Query().Get("merchantId")
-	scope := scopeOf(r.Context())
-	if scope != tracking.Operator {
-		if merchant != "" && merchant != scope {
-			receipt = "" // another merchant's receipt: as unknown as any
-		}
-		merchant = scope
-	}
-	if !bus.ValidReceipt(receipt) || (merchant != "" && !bus.ValidMerchant(merchant)) {
-		writeError(w, r, http.StatusNotFound, "no delivery with receipt "+r.PathValue("receiptId"))
-		return nil, tracking.Counts{}, false
-	}
-	d, c, err := get(r.Context(), merchant, receipt)
-	if err == nil && scope != tracking.Operator && scope != d.MerchantID {
-		err = tracking.ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
-	}
+	d, c, err := s.findDelivery(r.Context(), scopeOf(r.Context()), r.URL.Query().Get("merchantId"), receipt, get)
 	var amb *tracking.AmbiguousError
 	if errors.As(err, &amb) {
 		more := ""
@@ -296,7 +281,33 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, get func(ctx con
 		s.fail(w, r, err)
 		return nil, tracking.Counts{}, false
 	}
-	return &d, c, true
+	return d, c, true
+}
+
+// findDelivery reads the delivery of receipt with get, within scope (a
+// merchant, or Operator for all), for an operator within merchant when
+// given. It fails with tracking.ErrNotFound when there is none (an invalid
+// receipt id, or another merchant's delivery, is exactly as unknown), and
+// with a *tracking.AmbiguousError when an operator's receipt names
+// deliveries of several merchants.
+func (s *Server) findDelivery(ctx context.Context, scope, merchant, receipt string, get func(ctx context.Context, merchant, receipt string) (tracking.Delivery, tracking.Counts, error)) (*tracking.Delivery, tracking.Counts, error) {
+	if scope != tracking.Operator {
+		if merchant != "" && merchant != scope {
+			receipt = "" // another merchant's receipt: as unknown as any
+		}
+		merchant = scope
+	}
+	if !bus.ValidReceipt(receipt) || (merchant != "" && !bus.ValidMerchant(merchant)) {
+		return nil, tracking.Counts{}, tracking.ErrNotFound
+	}
+	d, c, err := get(ctx, merchant, receipt)
+	if err == nil && scope != tracking.Operator && scope != d.MerchantID {
+		err = tracking.ErrNotFound // another merchant's delivery is exactly as unknown as a missing one
+	}
+	if err != nil {
+		return nil, tracking.Counts{}, err
+	}
+	return &d, c, nil
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"net/http"
@@ -151,25 +152,34 @@ func (s *Server) v1Operations(w http.ResponseWriter, r *http.Request) {
 // just as unknown.
 func (s *Server) operation(w http.ResponseWriter, r *http.Request) (*OperationView, bool) {
 	raw := r.PathValue("id")
-	notFound := func() { writeError(w, r, http.StatusNotFound, "no operation with id "+raw) }
-	id, err := uuid.Parse(raw)
-	if err != nil {
-		notFound()
-		return nil, false
-	}
-	o, err := s.views.OperationGet(r.Context(), id)
-	if scope := scopeOf(r.Context()); err == nil && scope != tracking.Operator && scope != o.MerchantID {
-		err = tracking.ErrNotFound
-	}
+	o, err := s.findOperation(r.Context(), scopeOf(r.Context()), raw)
 	if errors.Is(err, tracking.ErrNotFound) {
-		notFound()
+		writeError(w, r, http.StatusNotFound, "no operation with id "+raw)
 		return nil, false
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false
 	}
-	return &o, true
+	return o, true
+}
+
+// findOperation reads the operation with id raw within scope (a merchant,
+// or Operator for all); tracking.ErrNotFound when there is none: a
+// malformed id, or another merchant's operation, is just as unknown.
+func (s *Server) findOperation(ctx context.Context, scope, raw string) (*OperationView, error) {
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return nil, tracking.ErrNotFound
+	}
+	o, err := s.views.OperationGet(ctx, id)
+	if err == nil && scope != tracking.Operator && scope != o.MerchantID {
+		err = tracking.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
 }
 
 // v1Operation serves GET /v1/operations/{id}.
@@ -212,6 +222,11 @@ func (s *Server) v1ErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.writeErrorsCSV(w, r, d)
+}
+
+// writeErrorsCSV answers errors.csv of d.
+func (s *Server) writeErrorsCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ReceiptID+`-errors.csv"`)
 	w.WriteHeader(http.StatusOK)

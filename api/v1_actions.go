@@ -159,7 +159,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	got, err := s.store.Cancel(r.Context(), d)
+	got, err := s.cancelDelivery(r.Context(), d)
 	if errors.Is(err, tracking.ErrCompleted) {
 		writeError(w, r, http.StatusConflict, "delivery "+d.ReceiptID+" is completed; there is nothing to cancel")
 		return
@@ -168,18 +168,28 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.writeJob(w, r, got)
+}
+
+// cancelDelivery interrupts d, cancels its pending operations and announces
+// it; tracking.ErrCompleted when d is completed.
+func (s *Server) cancelDelivery(ctx context.Context, d *tracking.Delivery) (*tracking.Delivery, error) {
+	got, err := s.store.Cancel(ctx, d)
+	if err != nil {
+		return nil, err
+	}
 	s.logger.Info("delivery canceled on request", zap.String("receipt", d.ReceiptID))
 	if s.cfg.JS != nil {
-		if err := s.store.Announce(r.Context(), s.cfg.JS, got, bus.DeliveryInterrupted); err != nil {
+		if err := s.store.Announce(ctx, s.cfg.JS, got, bus.DeliveryInterrupted); err != nil {
 			s.logger.Warn("interrupted event not published", zap.String("receipt", d.ReceiptID), zap.Error(err))
 		}
 		if got.CompletedAt != nil {
-			if err := s.store.Announce(r.Context(), s.cfg.JS, got, bus.DeliveryCompleted); err != nil {
+			if err := s.store.Announce(ctx, s.cfg.JS, got, bus.DeliveryCompleted); err != nil {
 				s.logger.Warn("completed event not published", zap.String("receipt", d.ReceiptID), zap.Error(err))
 			}
 		}
 	}
-	s.writeJob(w, r, got)
+	return got, nil
 }
 
 // retryDelivery sends a delivery's rejected operations back to processing.
@@ -188,7 +198,7 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := s.store.Retry(r.Context(), d)
+	n, err := s.retryRejected(r.Context(), d)
 	var se *tracking.StateError
 	if errors.As(err, &se) {
 		writeError(w, r, http.StatusConflict, se.Error())
@@ -198,8 +208,17 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.logger.Info("rejected operations retried on request", zap.String("receipt", d.ReceiptID), zap.Int("operations", n))
 	writeJSON(w, http.StatusOK, map[string]int{"retried": n})
+}
+
+// retryRejected sends d's rejected operations back to processing and
+// returns how many; a *tracking.StateError when d may not be retried.
+func (s *Server) retryRejected(ctx context.Context, d *tracking.Delivery) (int, error) {
+	n, err := s.store.Retry(ctx, d)
+	if err == nil {
+		s.logger.Info("rejected operations retried on request", zap.String("receipt", d.ReceiptID), zap.Int("operations", n))
+	}
+	return n, err
 }
 
 // retryOperation sends one rejected operation back to processing.

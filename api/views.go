@@ -70,6 +70,10 @@ type Job struct {
 	// Callback is set by Job with detail for a delivery with a callback
 	// URL: its host and the state of the latest call.
 	Callback *tracking.CallbackState `json:"callback,omitempty"`
+
+	// Counts are the operation counts the object was built from, for
+	// other views of it (the console's ETA); not part of the API.
+	Counts tracking.Counts `json:"-"`
 }
 
 // ErrorGroup is the errors of a delivery's failed operations with one code.
@@ -123,6 +127,7 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
 		StartedAt:          utc(startedAt),
 		InterruptedAt:      utc(d.InterruptedAt),
 		ExpiresAt:          d.ExpiresAt.UTC(),
+		Counts:             c,
 	}
 	switch st {
 	case tracking.StatusNoContent, tracking.StatusCompletedSuccessfully, tracking.StatusCompletedWithErrors:

@@ -21,6 +21,7 @@ import (
 	"github.com/importd/importd/api"
 	"github.com/importd/importd/callback/sender"
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/console"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
@@ -306,6 +307,14 @@ func (a *app) serveHTTP(ctx context.Context, tokens *api.Tokens, started func())
 			return nil
 		},
 	}, a.logger)
+	ui, err := console.New(console.Config{}, srv.Console(), a.logger)
+	if err != nil {
+		return err
+	}
+	srv.HandleUI(console.Prefix, ui)
+	uictx, stopUI := context.WithCancel(ctx)
+	defer stopUI()
+	go ui.Run(uictx)
 	l, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("query service: listen on %s (IMPORTD_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
