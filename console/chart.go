@@ -40,7 +40,11 @@ func chart(title, unit string, times []time.Time, ss []series, window time.Durat
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" class="grid"/>`, left, w-right, y(peak*f), y(peak*f))
 		fmt.Fprintf(&b, `<text x="%g" y="%.1f" class="tick" text-anchor="end">%s</text>`, left-6, y(peak*f)+4, tick(peak*f))
 	}
-	fmt.Fprintf(&b, `<text x="%g" y="%g" class="tick">−%d min</text>`, left, h-6, int(window.Minutes()))
+	span := fmt.Sprintf("%d min", int(window.Minutes()))
+	if window < time.Minute {
+		span = fmt.Sprintf("%d s", int(window.Seconds()))
+	}
+	fmt.Fprintf(&b, `<text x="%g" y="%g" class="tick">−%s</text>`, left, h-6, span)
 	fmt.Fprintf(&b, `<text x="%g" y="%g" class="tick" text-anchor="end">now</text>`, w-right, h-6)
 	for i, s := range ss {
 		c := colors[i%len(colors)]

@@ -62,7 +62,7 @@ func newEnv(t testing.TB, tokens *api.Tokens) *env {
 	e.run(im.Run)
 
 	srv := api.NewServer(store, api.ServerConfig{Tokens: tokens, JS: js, Ready: func(context.Context) error { return nil }}, log)
-	ui, err := console.New(console.Config{SampleEvery: 200 * time.Millisecond, Refresh: 500 * time.Millisecond, PageSize: 20}, srv.Console(), log)
+	ui, err := console.New(console.Config{SampleEvery: 200 * time.Millisecond, Window: time.Minute, Refresh: 500 * time.Millisecond, PageSize: 20}, srv.Console(), log)
 	require.NoError(t, err)
 	srv.HandleUI(console.Prefix, ui)
 	e.run(ui.Run)
