@@ -203,6 +203,24 @@ func TestConsole(t *testing.T) {
 		require.GreaterOrEqual(t, strings.Count(body, "<time "), 2, "received and failed")
 	})
 
+	t.Run("retry asks first", func(t *testing.T) {
+		c := newClient(t, e)
+		c.signIn(tokenM1)
+		code, body := c.get("/ui/deliveries/types-0001/retry")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, "Retry rejected operations")
+		m := csrfField.FindStringSubmatch(body)
+		require.Len(t, m, 2)
+		resp, body := c.do(http.MethodPost, "/ui/deliveries/types-0001/retry", url.Values{"csrf": {m[1]}}, nil)
+		require.Equal(t, http.StatusConflict, resp.StatusCode, "nothing rejected: the API's answer, as a page")
+		require.Contains(t, body, `class="problem"`)
+		code, body = c.get("/ui/deliveries/types-0001")
+		require.Equal(t, http.StatusOK, code)
+		require.NotContains(t, body, "Retry rejected…", "offered only where operations are rejected")
+		code, _ = c.get("/ui/deliveries/types-0001/delete")
+		require.Equal(t, http.StatusNotFound, code, "no such action")
+	})
+
 	t.Run("cancel needs the form token and a confirmation", func(t *testing.T) {
 		c := newClient(t, e)
 		c.signIn(tokenM1)
