@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -245,8 +246,15 @@ func (c *Console) delivery(w http.ResponseWriter, r *http.Request) {
 			rate = float64(job.ProcessedCount) / secs
 		}
 	}
-	flash := map[string]string{"canceled": "The delivery is canceled: its pending operations are canceled.",
-		"retried": "The rejected operations are sent back to processing."}[r.URL.Query().Get("done")]
+	var flash string
+	switch r.URL.Query().Get("done") {
+	case "canceled":
+		flash = "The delivery is canceled: its pending operations are canceled."
+	case "retried":
+		if n, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && n >= 0 {
+			flash = fmt.Sprintf("%d rejected operation(s) sent back to processing.", n)
+		}
+	}
 	merchant := ""
 	if sessionOf(r).Scope == tracking.Operator {
 		merchant = d.MerchantID
@@ -378,11 +386,14 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var err error
+	done := []string{"done", a.Done}
 	switch r.PathValue("action") {
 	case "cancel":
 		err = c.reads.Cancel(r.Context(), d)
 	case "retry":
-		_, err = c.reads.Retry(r.Context(), d)
+		var n int
+		n, err = c.reads.Retry(r.Context(), d)
+		done = append(done, "n", strconv.Itoa(n))
 	}
 	var se *tracking.StateError
 	switch {
@@ -402,7 +413,7 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request) {
 	if sessionOf(r).Scope == tracking.Operator {
 		merchant = d.MerchantID
 	}
-	http.Redirect(w, r, "/ui/deliveries/"+url.PathEscape(d.ReceiptID)+string(query("merchant", merchant, "done", a.Done)), http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/deliveries/"+url.PathEscape(d.ReceiptID)+string(query(append([]string{"merchant", merchant}, done...)...)), http.StatusSeeOther)
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
