@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -35,10 +37,13 @@ const (
 // database and NATS server, with the query service and its console on an
 // httptest server.
 type env struct {
-	t     testing.TB
-	js    jetstream.JetStream
-	store *tracking.Store
-	srv   *httptest.Server
+	// failing makes the importer's every write fail as transient, until
+	// its operations are rejected.
+	failing atomic.Bool
+	t       testing.TB
+	js      jetstream.JetStream
+	store   *tracking.Store
+	srv     *httptest.Server
 }
 
 func newEnv(t testing.TB, tokens *api.Tokens) *env {
@@ -56,7 +61,7 @@ func newEnv(t testing.TB, tokens *api.Tokens) *env {
 	rs, err := resolver.New(resolver.Config{SweepInterval: time.Hour}, store, js, log)
 	require.NoError(t, err)
 	e.run(rs.Run)
-	im, err := importer.New(importer.Config{Target: catalog.NewStore(pool), RetryInitial: 20 * time.Millisecond,
+	im, err := importer.New(importer.Config{Target: failingTarget{Store: catalog.NewStore(pool), on: &e.failing}, RetryInitial: 20 * time.Millisecond,
 		RetryMax: 100 * time.Millisecond, RetryWindow: 200 * time.Millisecond}, store, js, log)
 	require.NoError(t, err)
 	e.run(im.Run)
@@ -69,6 +74,28 @@ func newEnv(t testing.TB, tokens *api.Tokens) *env {
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// failingTarget is the catalog, failing every write while on is set.
+type failingTarget struct {
+	*catalog.Store
+	on *atomic.Bool
+}
+
+var errFailing = fmt.Errorf("test: the catalog is failing: %w", catalog.ErrTransient)
+
+func (f failingTarget) Apply(ctx context.Context, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
+	if f.on.Load() {
+		return nil, errFailing
+	}
+	return f.Store.Apply(ctx, merchant, recs)
+}
+
+func (f failingTarget) ApplyTx(ctx context.Context, tx pgx.Tx, merchant string, recs []catalog.ApplyRecord) ([]catalog.ApplyResult, error) {
+	if f.on.Load() {
+		return nil, errFailing
+	}
+	return f.Store.ApplyTx(ctx, tx, merchant, recs)
 }
 
 func (e *env) run(fn func(ctx context.Context) error) {

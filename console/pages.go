@@ -90,7 +90,7 @@ func query(kv ...string) template.URL {
 	if len(q) == 0 {
 		return ""
 	}
-	return template.URL("?" + q.Encode()) //nolint:gosec // encoded by url.Values
+	return template.URL("?" + q.Encode()) // encoded by url.Values
 }
 
 // age is how long ago t was, roughly.
