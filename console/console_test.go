@@ -15,6 +15,7 @@ import (
 
 	"github.com/importd/importd/api"
 	"github.com/importd/importd/catalog"
+	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
 
@@ -243,6 +244,20 @@ func TestConsole(t *testing.T) {
 		_, body = c.get(resp.Header.Get("Location"))
 		require.Contains(t, body, "3 rejected operation(s) sent back to processing.")
 		e.waitCounts("m1", "failing-0001", func(c tracking.Counts) bool { return c.Imported == 3 })
+	})
+
+	t.Run("a delivery's callback", func(t *testing.T) {
+		e.deliverWith("m1", "hooked-0001", catalog.ProductType, map[string]string{bus.HeaderCallbackURL: "https://hooks.example.com/importd"},
+			productType("hooked-type"))
+		e.waitCounts("m1", "hooked-0001", func(c tracking.Counts) bool { return c.Imported == 1 })
+		c := newClient(t, e)
+		c.signIn(tokenM1)
+		code, body := c.get("/ui/deliveries/hooked-0001")
+		require.Equal(t, http.StatusOK, code)
+		// No callback worker runs here: the call waits, as the API says.
+		require.Regexp(t, `<th>Callback</th><td>hooks.example.com: \w+`, body)
+		_, body = c.get("/ui/deliveries/types-0001")
+		require.NotContains(t, body, "<th>Callback</th>", "a delivery without a callback URL shows none")
 	})
 
 	t.Run("cancel needs the form token and a confirmation", func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/importd/importd/api"
+	"github.com/importd/importd/callback"
 	"github.com/importd/importd/catalog"
 	"github.com/importd/importd/console"
 	"github.com/importd/importd/importer"
@@ -55,7 +56,9 @@ func newEnv(t testing.TB, tokens *api.Tokens) *env {
 	require.NoError(t, store.EnsurePartitions(context.Background()))
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	e := &env{t: t, js: js, store: store}
-	in, err := ingest.New(ingest.Config{}, store, js, log)
+	hooks, err := callback.ParseHosts("hooks.example.com")
+	require.NoError(t, err)
+	in, err := ingest.New(ingest.Config{CallbackHosts: hooks}, store, js, log)
 	require.NoError(t, err)
 	e.run(in.Run)
 	rs, err := resolver.New(resolver.Config{SweepInterval: time.Hour}, store, js, log)
@@ -116,7 +119,16 @@ func (e *env) run(fn func(ctx context.Context) error) {
 // deliver publishes records (one JSON object a line) as a delivery.
 func (e *env) deliver(merchant, receipt string, t catalog.ResourceType, records ...string) {
 	e.t.Helper()
+	e.deliverWith(merchant, receipt, t, nil, records...)
+}
+
+// deliverWith is deliver with more headers.
+func (e *env) deliverWith(merchant, receipt string, t catalog.ResourceType, hdr map[string]string, records ...string) {
+	e.t.Helper()
 	msg := nats.NewMsg(bus.DeliverySubject(merchant))
+	for k, v := range hdr {
+		msg.Header.Set(k, v)
+	}
 	msg.Header.Set(bus.HeaderMsgID, receipt)
 	msg.Header.Set(bus.HeaderData, string(t))
 	msg.Data = []byte(strings.Join(records, "\n"))
