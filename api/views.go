@@ -465,6 +465,7 @@ func (s *views) Operations(ctx context.Context, d *tracking.Delivery, f Operatio
 
 // StateCounts are operation counts per state, as in GET /v1/summary.
 type StateCounts struct {
+	Queued               int64 `json:"-"` // of Processing, those the resolver has not picked up
 	Processing           int64 `json:"processing"`
 	Unresolved           int64 `json:"unresolved"`
 	WaitForMasterVariant int64 `json:"waitForMasterVariant"`
@@ -476,6 +477,7 @@ type StateCounts struct {
 }
 
 func (c *StateCounts) add(o StateCounts) {
+	c.Queued += o.Queued
 	c.Processing += o.Processing
 	c.Unresolved += o.Unresolved
 	c.WaitForMasterVariant += o.WaitForMasterVariant
@@ -526,7 +528,7 @@ func (s *views) Overview(ctx context.Context, merchant, status string) (Overview
 	out := Overview{Merchants: []MerchantOverview{}}
 	for _, r := range rows {
 		m := MerchantOverview{MerchantID: r.MerchantID, Deliveries: r.Deliveries, Operations: StateCounts{
-			Processing: r.Processing, Unresolved: r.Unresolved, WaitForMasterVariant: r.WaitForMasterVariant,
+			Queued: r.Queued, Processing: r.Processing, Unresolved: r.Unresolved, WaitForMasterVariant: r.WaitForMasterVariant,
 			Imported: r.Imported, PartiallyImported: r.PartiallyImported, ValidationFailed: r.ValidationFailed,
 			Rejected: r.Rejected, Canceled: r.Canceled}}
 		out.Merchants = append(out.Merchants, m)

@@ -13,9 +13,11 @@ import (
 	"github.com/importd/importd/tracking"
 )
 
-// stages are the throughput series of the overview chart: operations
-// created by ingest, finished by the importer, and failed anywhere.
-var stages = []string{"ingested", "imported", "failed"}
+// stages are the throughput series of the overview chart, one per stage
+// of the pipeline: operations created by ingest, past the resolver
+// (resolved, parked, or failed before it), finished by the importer, and
+// failed anywhere.
+var stages = []string{"ingested", "resolved", "imported", "failed"}
 
 // consumers are the JetStream consumers whose lag the overview charts.
 var consumers = []struct{ stream, name string }{
@@ -29,7 +31,7 @@ var consumers = []struct{ stream, name string }{
 // the deliveries not expired) and each consumer's lag, -1 when unknown.
 type sample struct {
 	at     time.Time
-	totals [3]int64
+	totals [4]int64
 	lag    [4]int64
 }
 
@@ -79,9 +81,10 @@ func (s *sampler) take(ctx context.Context) {
 	}
 	o := ov.Total.Operations
 	smp := sample{at: s.reads.Now()}
-	smp.totals[1] = o.Imported + o.PartiallyImported
-	smp.totals[2] = o.ValidationFailed + o.Rejected + o.Canceled
-	smp.totals[0] = o.Processing + o.Unresolved + o.WaitForMasterVariant + smp.totals[1] + smp.totals[2]
+	smp.totals[2] = o.Imported + o.PartiallyImported
+	smp.totals[3] = o.ValidationFailed + o.Rejected + o.Canceled
+	smp.totals[0] = o.Processing + o.Unresolved + o.WaitForMasterVariant + smp.totals[2] + smp.totals[3]
+	smp.totals[1] = smp.totals[0] - o.Queued
 	for i, c := range consumers {
 		smp.lag[i] = -1
 		if s.js == nil {

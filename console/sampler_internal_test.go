@@ -16,7 +16,7 @@ func TestSamplerRing(t *testing.T) {
 	require.Len(t, s.ring, 7, "a minute of 10s samples, both ends")
 	start := time.Date(2026, 12, 5, 16, 0, 0, 0, time.UTC)
 	for i := range 100 {
-		s.add(sample{at: start.Add(time.Duration(i) * 10 * time.Second), totals: [3]int64{int64(i)}})
+		s.add(sample{at: start.Add(time.Duration(i) * 10 * time.Second), totals: [4]int64{int64(i)}})
 	}
 	got := s.samples()
 	require.Len(t, got, 7)
@@ -31,16 +31,18 @@ func TestRates(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 12, 5, 16, 0, 0, 0, time.UTC)
 	smps := []sample{
-		{at: at, totals: [3]int64{100, 50, 0}},
-		{at: at.Add(10 * time.Second), totals: [3]int64{300, 150, 10}},
-		{at: at.Add(20 * time.Second), totals: [3]int64{200, 150, 10}},
+		{at: at, totals: [4]int64{100, 80, 50, 0}},
+		{at: at.Add(10 * time.Second), totals: [4]int64{300, 230, 150, 10}},
+		{at: at.Add(20 * time.Second), totals: [4]int64{200, 150, 150, 10}},
 	}
 	times, ss := rates(smps)
 	require.Len(t, times, 2)
 	require.Equal(t, "ingested", ss[0].Name)
 	require.InDelta(t, 20.0, *ss[0].Points[0], 1e-9)
-	require.InDelta(t, 10.0, *ss[1].Points[0], 1e-9)
-	require.InDelta(t, 1.0, *ss[2].Points[0], 1e-9)
+	require.Equal(t, "resolved", ss[1].Name)
+	require.InDelta(t, 15.0, *ss[1].Points[0], 1e-9)
+	require.InDelta(t, 10.0, *ss[2].Points[0], 1e-9)
+	require.InDelta(t, 1.0, *ss[3].Points[0], 1e-9)
 	require.Zero(t, *ss[0].Points[1], "expired deliveries are no negative rate")
 
 	_, ls := lags([]sample{{at: at, lag: [4]int64{5, -1, 0, 2}}})

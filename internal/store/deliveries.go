@@ -457,6 +457,7 @@ func DeliveriesList(ctx context.Context, db database.DBTX, f DeliveriesFilter, l
 type MerchantCounts struct {
 	MerchantID           string
 	Deliveries           int64
+	Queued               int64 // of Processing, those not yet picked up by the resolver
 	Processing           int64
 	Unresolved           int64
 	WaitForMasterVariant int64
@@ -484,7 +485,7 @@ func DeliveriesOverview(ctx context.Context, db database.DBTX, f DeliveriesFilte
 		}
 		where += " AND (" + cond + ")"
 	}
-	rows, err := db.Query(ctx, `SELECT d.merchant_id, count(*), sum(c.n_queued + c.n_processing)::bigint,
+	rows, err := db.Query(ctx, `SELECT d.merchant_id, count(*), sum(c.n_queued)::bigint, sum(c.n_queued + c.n_processing)::bigint,
 			sum(c.n_unresolved)::bigint, sum(c.n_waiting)::bigint, sum(c.n_imported)::bigint, sum(c.n_partially)::bigint,
 			sum(c.n_validation_failed)::bigint, sum(c.n_rejected)::bigint, sum(c.n_canceled)::bigint
 		FROM deliveries d `+countsLateral+`
@@ -495,7 +496,7 @@ func DeliveriesOverview(ctx context.Context, db database.DBTX, f DeliveriesFilte
 	}
 	var out []MerchantCounts
 	var m MerchantCounts
-	_, err = pgx.ForEachRow(rows, []any{&m.MerchantID, &m.Deliveries, &m.Processing, &m.Unresolved,
+	_, err = pgx.ForEachRow(rows, []any{&m.MerchantID, &m.Deliveries, &m.Queued, &m.Processing, &m.Unresolved,
 		&m.WaitForMasterVariant, &m.Imported, &m.PartiallyImported, &m.ValidationFailed, &m.Rejected, &m.Canceled}, func() error {
 		out = append(out, m)
 		return nil
