@@ -28,6 +28,7 @@ func (s *Server) routesV1() {
 	s.handle("GET /v1/imports/{receiptId}", s.v1Job)
 	s.handle("GET /v1/imports/{receiptId}/operations", s.v1Operations)
 	s.handle("GET /v1/imports/{receiptId}/errors.csv", s.streamed(s.v1ErrorsCSV))
+	s.handle("GET /v1/imports/{receiptId}/inputs", s.streamed(s.v1Inputs))
 	s.handle("GET /v1/operations/{id}", s.v1Operation)
 	s.handle("GET /v1/summary", s.v1Summary)
 }
