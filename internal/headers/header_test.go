@@ -136,3 +136,29 @@ func TestCheckMetadata(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckMetadata: whatever the metadata headers, Check does not panic,
+// and the metadata it accepts keeps every rule.
+func FuzzCheckMetadata(f *testing.F) {
+	f.Add("Order-Id", "A-1", "batch", "7")
+	f.Add("a.b", "x", "", "")
+	f.Add("K", "\xff", "k", "y")
+	f.Fuzz(func(t *testing.T, key, value, key2, value2 string) {
+		h := nats.Header{HeaderMetadataPrefix + key: {value}, "import-metadata-" + key2: {value2}}
+		d, probs := Check("m1", h, 10, callback.Hosts{})
+		if len(probs) > 0 {
+			require.Nil(t, d.Metadata)
+			return
+		}
+		require.LessOrEqual(t, len(d.Metadata), MaxMetadataPairs)
+		size := 0
+		for k, v := range d.Metadata {
+			require.True(t, ValidMetadataKey(k), k)
+			require.Equal(t, strings.ToLower(k), k)
+			require.LessOrEqual(t, len(v), MaxMetadataValue)
+			require.True(t, isText(v))
+			size += len(k) + len(v)
+		}
+		require.LessOrEqual(t, size, MaxMetadataBytes)
+	})
+}
