@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,12 +14,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/importd/importd/api"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
+	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/tracking"
 )
 
@@ -144,5 +149,55 @@ func TestDeliveryMetadataAndInputs(t *testing.T) {
 		var p api.Problem
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
 		require.Contains(t, p.Detail, tt.says)
+	}
+}
+
+// TestInputsUnderNATSAuthorization: the query service's user of the
+// shipped deploy/nats/auth.conf may read a delivery's body back, from its
+// message and from its object.
+func TestInputsUnderNATSAuthorization(t *testing.T) {
+	t.Parallel()
+	ns := testenv.NATSWithConfig(t, "../../deploy/nats/nats.conf")
+	connect := func(user, password string) jetstream.JetStream {
+		url := strings.Replace(ns.ClientURL(), "nats://", "nats://"+user+":"+password+"@", 1)
+		nc, err := bus.Connect(url, user, bus.Auth{}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+		require.NoError(t, err)
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			t.Errorf("%s: %v", user, err) // a permission violation
+		})
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		return js
+	}
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	require.NoError(t, store.EnsurePartitions(context.Background()))
+	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	e.js = connect("importd-ingest", "ingest-secret-change-me")
+	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: the deliveries stay in flight, their bodies kept
+	const token = "token-of-merchant-m1"
+	srv := api.NewServer(store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
+		Tokens: api.NewTokens(map[string]string{token: "m1"})}, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	upstream := connect("upstream-m1", "m1-secret-change-me")
+	small := []byte(productType("auth-in-type"))
+	var big bytes.Buffer
+	for i := 0; big.Len() <= bus.InlineLimit; i++ {
+		fmt.Fprintln(&big, productType(fmt.Sprintf("auth-in-%06d", i)))
+	}
+	for receipt, body := range map[string][]byte{"auth-inputs-small": small, "auth-inputs-big": big.Bytes()} {
+		_, err := bus.PublishDelivery(ctx, upstream, bus.Delivery{Merchant: "m1", Receipt: receipt, Data: "ProductType"}, bytes.NewReader(body))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return e.statusName(receipt) == "Queued" }, time.Minute, 20*time.Millisecond, receipt)
+		req := httptest.NewRequest(http.MethodGet, "/v1/imports/"+receipt+"/inputs", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", receipt, rec.Body)
+		require.True(t, bytes.Equal(body, rec.Body.Bytes()), receipt)
 	}
 }
