@@ -61,7 +61,7 @@ func (s *Server) streamed(next http.HandlerFunc) http.HandlerFunc {
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(streamRetryAfter.Seconds())))
 			writeError(w, r, http.StatusTooManyRequests, fmt.Sprintf(
-				"too many streamed responses (summaries, error exports) at once: at most %d per token and %d in all; retry in a few seconds",
+				"too many streamed responses (summaries, error exports, inputs) at once: at most %d per token and %d in all; retry in a few seconds",
 				s.cfg.MaxStreamsPerToken, s.cfg.MaxStreams))
 			return
 		}

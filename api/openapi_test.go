@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,12 @@ import (
 	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/tracking"
 )
+
+func init() {
+	// The validator decodes the bodies it knows; a delivery's body is text
+	// of its format, or gzip, which the schema takes as a string.
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
+}
 
 // loadOpenAPI fetches the document from the server, without a token, and
 // checks it is a valid OpenAPI 3.1 document.
@@ -128,6 +135,13 @@ func TestOpenAPIResponses(t *testing.T) {
 	f.exec(`INSERT INTO callbacks (merchant_id, receipt_id, delivery_at, event, url, body, created_at, next_at, attempts, last_attempt_at, last_status, last_error)
 		SELECT merchant_id, receipt_id, accepted_at, 'completed', callback_url, '{}', now(), now() + interval '1 minute', 1, now(), 503, 'hooks.example.com answered 503'
 		FROM deliveries WHERE receipt_id = 'oa-callback-1'`)
+	// A delivery with metadata, and one whose body is still in IMPORT_DELIVERIES.
+	f.deliver("oa-meta-1", "ma", nil, tracking.IngestDone)
+	f.exec(`UPDATE deliveries SET metadata = '{"batch": "b7", "erp": "sap"}' WHERE receipt_id = 'oa-meta-1'`)
+	pub, err := bus.PublishDelivery(context.Background(), js, bus.Delivery{Merchant: "ma", Receipt: "oa-inputs-1", Gzip: true}, strings.NewReader("\x1f\x8b not really gzip"))
+	require.NoError(t, err)
+	f.deliver("oa-inputs-1", "ma", nil, tracking.IngestDone)
+	f.exec(`UPDATE deliveries SET source = $1, content_encoding = 'gzip' WHERE receipt_id = 'oa-inputs-1'`, fmt.Sprintf("%s:%d", bus.StreamDeliveries, pub.Sequence))
 	rejected := tracking.OperationID("ma", "job-mixed-1", 2).String()
 	imported := tracking.OperationID("ma", "job-mixed-1", 0).String()
 
@@ -180,6 +194,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/v1/imports/job-mixed-1/operations?state=nope", tokenA, nil, "", 400},
 		{"GET", "/v1/imports/job-mixed-1/errors.csv", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/nope-0001/errors.csv", tokenA, nil, "", 404},
+		{"GET", "/v1/imports?metadata[batch]=b7&metadata[ERP]=sap", tokenA, nil, "", 200},
+		{"GET", "/v1/imports?metadata[a.b]=x", tokenA, nil, "", 400},
+		{"GET", "/v1/imports/oa-meta-1", tokenA, nil, "", 200},
+		{"GET", "/import/oa-meta-1/status", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/oa-inputs-1/inputs", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/oa-empty-1/inputs", tokenA, nil, "", 410},
+		{"GET", "/v1/imports/oa-inputs-1/inputs", tokenB, nil, "", 404},
+		{"GET", "/v1/imports/oa-shared-1/inputs", tokenOperator, nil, "", 409},
 		{"GET", "/v1/operations/" + imported, tokenA, nil, "", 200},
 		{"GET", "/v1/operations/not-a-uuid", tokenA, nil, "", 404},
 		{"GET", "/v1/summary", tokenOperator, nil, "", 200},
@@ -189,6 +211,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"POST", "/v1/imports", tokenA, map[string]string{bus.HeaderFormat: "xml"}, "x", 400},
 		{"POST", "/v1/imports?callbackUrl=https://hooks.example.com/done", tokenA, nil, "x", 400}, // callbacks are off
 		{"POST", "/v1/imports?merchantId=mb", tokenA, nil, "x", 403},
+		{"POST", "/v1/imports?metadata[batch]=b8", tokenA, map[string]string{bus.HeaderMsgID: "oa-posted-2", "Import-Metadata-Erp": "sap"}, `{"key":"k1"}`, 202},
+		{"POST", "/v1/imports?metadata[batch]=b8", tokenA, map[string]string{"Import-Metadata-Batch": "b9"}, "x", 400},
 		{"POST", "/v1/operations/" + imported + "/retry", tokenA, nil, "", 409},
 		{"POST", "/v1/operations/" + rejected + "/retry", tokenA, nil, "", 200},
 		{"POST", "/v1/imports/job-mixed-1/retry", tokenA, nil, "", 409},

@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
 	"github.com/importd/importd/tracking"
 )
 
@@ -23,6 +28,7 @@ func (s *Server) routesV1() {
 	s.handle("GET /v1/imports/{receiptId}", s.v1Job)
 	s.handle("GET /v1/imports/{receiptId}/operations", s.v1Operations)
 	s.handle("GET /v1/imports/{receiptId}/errors.csv", s.streamed(s.v1ErrorsCSV))
+	s.handle("GET /v1/imports/{receiptId}/inputs", s.streamed(s.v1Inputs))
 	s.handle("GET /v1/operations/{id}", s.v1Operation)
 	s.handle("GET /v1/summary", s.v1Summary)
 }
@@ -93,6 +99,12 @@ func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
 			*p.to = t
 		}
 	}
+	md, err := metadataParams(q)
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	f.Metadata = md
 	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
 		writeError(w, r, http.StatusBadRequest, "createdFrom must be before createdTo (createdFrom is inclusive, createdTo exclusive)")
 		return
@@ -103,6 +115,45 @@ func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// metadataParams reads the metadata[key]=value parameters of q, keys
+// lower-cased as they are stored; nil for none. A malformed name, a key
+// given twice, or a pair that no delivery could have (the rules of
+// headers.Check) is an error saying so.
+func metadataParams(q url.Values) (map[string]string, error) {
+	var md map[string]string
+	for name, vals := range q {
+		if !strings.HasPrefix(name, "metadata") {
+			continue
+		}
+		raw, ok := strings.CutPrefix(name, "metadata[")
+		if raw, ok = strings.CutSuffix(raw, "]"); !ok {
+			return nil, fmt.Errorf("%s: a metadata filter is written metadata[key]=value", strconv.Quote(name))
+		}
+		key := strings.ToLower(raw)
+		switch {
+		case !headers.ValidMetadataKey(raw):
+			return nil, fmt.Errorf("metadata key %s does not match ^[A-Za-z0-9_-]{1,64}$", strconv.Quote(headers.Clip(raw)))
+		case len(vals) != 1 || hasKey(md, key):
+			return nil, fmt.Errorf("metadata key %s is given more than once", strconv.Quote(key))
+		case len(vals[0]) > headers.MaxMetadataValue || !utf8.ValidString(vals[0]):
+			return nil, fmt.Errorf("metadata %s is not UTF-8 text of at most %d bytes", strconv.Quote(key), headers.MaxMetadataValue)
+		}
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[key] = vals[0]
+	}
+	if len(md) > headers.MaxMetadataPairs {
+		return nil, fmt.Errorf("%d metadata pairs, over the limit of %d", len(md), headers.MaxMetadataPairs)
+	}
+	return md, nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // v1Job serves GET /v1/imports/{receiptId}.

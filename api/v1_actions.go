@@ -59,6 +59,22 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set(bus.HeaderCallbackURL, cb)
 	}
+	// metadata[key]=value is Import-Metadata-<key>: a client that cannot
+	// set headers (an HTML form, curl scripts) attaches metadata too.
+	md, err := metadataParams(r.URL.Query())
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	for k, v := range md {
+		name := headerNamed(h, bus.HeaderMetadataPrefix+k)
+		if name == "" {
+			h.Set(bus.HeaderMetadataPrefix+k, v)
+		} else if vals := h[name]; len(vals) != 1 || vals[0] != v {
+			writeError(w, r, http.StatusBadRequest, "metadata["+k+"] and "+name+" give different values")
+			return
+		}
+	}
 	d, err := submitDelivery(merchant, h, s.cfg.CallbackHosts)
 	if err != nil {
 		writeError(w, r, http.StatusBadRequest, err.Error())
@@ -147,10 +163,22 @@ func submitDelivery(merchant string, h http.Header, callbacks callback.Hosts) (b
 	if dh.ForeignKey != nil {
 		d.ForeignKey = *dh.ForeignKey
 	}
+	d.Metadata = dh.Metadata
 	if d.Receipt == "" {
 		d.Receipt = bus.NewReceipt()
 	}
 	return d, nil
+}
+
+// headerNamed returns the name of h's header equal to name whatever the
+// case, "" for none.
+func headerNamed(h http.Header, name string) string {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return ""
 }
 
 // cancel interrupts a delivery and cancels its pending operations.

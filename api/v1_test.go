@@ -96,7 +96,7 @@ func decode[T any](t *testing.T, body []byte) T {
 var (
 	jobKeys = []string{"completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode", "errorsCount",
 		"expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
-		"itemsSucceeded", "merchantId", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
+		"itemsSucceeded", "merchantId", "metadata", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
 		"status", "warningsCount"}
 	jobDetailKeys = sorted(append([]string{"errors", "missingReferences"}, jobKeys...))
 	operationKeys = []string{"createdAt", "errors", "expiresAt", "id", "ingestionStatus", "lastEvent", "lastModifiedAt", "line",

@@ -60,6 +60,9 @@ type Job struct {
 	CompletedAt        *time.Time `json:"completedAt"`
 	InterruptedAt      *time.Time `json:"interruptedAt"`
 	ExpiresAt          time.Time  `json:"expiresAt"`
+	// Metadata are the pairs the upstream attached (Import-Metadata-<Key>),
+	// {} for none.
+	Metadata map[string]string `json:"metadata"`
 	// IngestionErrors is set (possibly empty) only for a delivery in
 	// IngestionFailure; the key is absent otherwise.
 	IngestionErrors *[]tracking.IngestionError `json:"ingestionErrors,omitempty"`
@@ -127,7 +130,11 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
 		StartedAt:          utc(startedAt),
 		InterruptedAt:      utc(d.InterruptedAt),
 		ExpiresAt:          d.ExpiresAt.UTC(),
+		Metadata:           d.Metadata,
 		Counts:             c,
+	}
+	if j.Metadata == nil {
+		j.Metadata = map[string]string{}
 	}
 	switch st {
 	case tracking.StatusNoContent, tracking.StatusCompletedSuccessfully, tracking.StatusCompletedWithErrors:
@@ -224,6 +231,9 @@ type JobFilter struct {
 	// open.
 	CreatedFrom time.Time
 	CreatedTo   time.Time
+	// Metadata selects the deliveries with every one of these pairs (keys
+	// lower-cased); nil for any.
+	Metadata map[string]string
 }
 
 // Jobs lists the deliveries not expired, newest first (acceptedAt desc,
@@ -234,7 +244,7 @@ func (s *views) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 		return Page[Job]{}, fmt.Errorf("tracking: limit %d out of range 1..%d", limit, MaxPageLimit)
 	}
 	sf := store.DeliveriesFilter{Now: s.ts.Now(), Merchant: f.Merchant, Reference: f.Reference, JobStatus: f.Status,
-		AcceptedFrom: ceilMicro(f.CreatedFrom), AcceptedTo: ceilMicro(f.CreatedTo)}
+		AcceptedFrom: ceilMicro(f.CreatedFrom), AcceptedTo: ceilMicro(f.CreatedTo), Metadata: f.Metadata}
 	if f.Status != "" && !tracking.ValidJobStatus(f.Status) {
 		return Page[Job]{}, tracking.ErrBadJobStatus
 	}

@@ -75,6 +75,7 @@ func parseHeader(msg jetstream.Msg, meta *jetstream.MsgMetadata, callbacks callb
 		ContentEncoding: clip(h.Get(bus.HeaderEncoding)),
 		Source:          source,
 		CallbackURL:     dh.CallbackURL,
+		Metadata:        dh.Metadata,
 	}
 	return hd
 }

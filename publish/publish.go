@@ -46,6 +46,9 @@ const (
 	HeaderObject          = "Import-Object"
 	HeaderEncoding        = "Content-Encoding"
 	HeaderCallbackURL     = "Import-Callback-Url"
+	// HeaderMetadataPrefix starts the headers of a delivery's metadata:
+	// Import-Metadata-<Key>: <value>, one a pair (docs/publishing.md).
+	HeaderMetadataPrefix = "Import-Metadata-"
 )
 
 // InlineLimit is the largest body published inside the delivery message;
@@ -90,6 +93,11 @@ type Delivery struct {
 	Gzip            bool   // the body is gzipped
 	Description     string // of the object, for people listing the bucket
 	CallbackURL     string // called when the delivery ends (Import-Callback-Url)
+	// Metadata are key-value pairs returned with the delivery's job and
+	// events (Import-Metadata-<Key>); keys match ^[A-Za-z0-9_-]{1,64}$ and
+	// are lower-cased by importd, at most 16 pairs, values at most 256
+	// bytes of UTF-8, 4 KiB in all.
+	Metadata map[string]string
 }
 
 // Header returns the message headers of the delivery; an empty field is
@@ -107,6 +115,9 @@ func (d Delivery) Header() nats.Header {
 	set(HeaderContractVersion, d.ContractVersion)
 	set(HeaderForeignKey, d.ForeignKey)
 	set(HeaderCallbackURL, d.CallbackURL)
+	for k, v := range d.Metadata {
+		h.Set(HeaderMetadataPrefix+k, v)
+	}
 	if d.SkipErrors {
 		h.Set(HeaderSkipErrors, "true")
 	}

@@ -17,8 +17,9 @@ import (
 
 // Announce publishes a delivery event (accepted, queued, completed, failed,
 // …) on import.events.<merchant>.<receipt>.<event> with the delivery's
-// /status body. The message id makes a repeat a no-op; a completion's names
-// its time, so that a delivery reopened by a retry and completed again is
+// /status body, and its foreign key and metadata in the headers it came
+// with. The message id makes a repeat a no-op; a completion's names its
+// time, so that a delivery reopened by a retry and completed again is
 // announced again. A completion announced is recorded (AnnounceMissed).
 func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Delivery, event bus.DeliveryEvent) error {
 	body, err := s.Status(ctx, d)
@@ -40,6 +41,9 @@ func (s *Store) Announce(ctx context.Context, js jetstream.JetStream, d *Deliver
 	msg.Header.Set(bus.HeaderMsgID, id)
 	if d.ForeignKey != nil {
 		msg.Header.Set(bus.HeaderForeignKey, *d.ForeignKey)
+	}
+	for k, v := range d.Metadata {
+		msg.Header.Set(bus.HeaderMetadataPrefix+k, v)
 	}
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("tracking: announce %s of %s: %w", event, d.ReceiptID, err)

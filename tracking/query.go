@@ -13,6 +13,9 @@ type DeliveryInfo struct {
 	ContractVersion string    `json:"ContractVersion"`
 	MerchantID      string    `json:"MerchantId"`
 	ForeignKey      *string   `json:"ForeignKey"`
+	// Metadata is left out for a delivery without any: the body of such a
+	// delivery is the same as before metadata existed.
+	Metadata map[string]string `json:"Metadata,omitempty"`
 }
 
 // ProductCounts is the Products object of GET /import/{receiptId}/status.
@@ -43,6 +46,7 @@ func (d *Delivery) Info() DeliveryInfo {
 		ContractVersion: d.ContractVersion,
 		MerchantID:      d.MerchantID,
 		ForeignKey:      d.ForeignKey,
+		Metadata:        d.Metadata,
 	}
 }
 

@@ -126,6 +126,9 @@ type Delivery struct {
 	InterruptedAt    *time.Time
 	ExpiresAt        time.Time
 	CallbackURL      string // called when the delivery ends (Import-Callback-Url); "" for none
+	// Metadata are the pairs the upstream attached (Import-Metadata-<Key>),
+	// keys lower-cased; nil for none.
+	Metadata map[string]string
 }
 
 // IngestionError says why a delivery as a whole could not be read.
@@ -199,7 +202,7 @@ func deliveryOf(r store.DeliveryRow, err error) (Delivery, error) {
 		ContractVersion: r.ContractVersion, ForeignKey: r.ForeignKey, SkipErrors: r.SkipErrors, ObjectName: r.ObjectName,
 		ContentEncoding: r.ContentEncoding, Source: r.Source, IngestState: r.IngestState, RecordsRead: r.RecordsRead,
 		PublishedThrough: r.PublishedThrough, BytesRead: r.BytesRead, IngestedAt: r.IngestedAt, CompletedAt: r.CompletedAt,
-		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt, CallbackURL: r.CallbackURL,
+		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt, CallbackURL: r.CallbackURL, Metadata: r.Metadata,
 	}
 	if len(r.IngestionErrors) > 0 {
 		if err := json.Unmarshal(r.IngestionErrors, &d.IngestionErrors); err != nil {
@@ -342,7 +345,7 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 		err = store.DeliveriesInsert(ctx, tx, store.DeliveryRow{ReceiptID: d.ReceiptID, MerchantID: d.MerchantID,
 			AcceptedAt: d.AcceptedAt, Data: d.Data, Format: d.Format, ContractVersion: d.ContractVersion,
 			ForeignKey: d.ForeignKey, SkipErrors: d.SkipErrors, ObjectName: d.ObjectName, ContentEncoding: d.ContentEncoding,
-			Source: d.Source, IngestState: d.IngestState, ExpiresAt: d.ExpiresAt, CallbackURL: d.CallbackURL})
+			Source: d.Source, IngestState: d.IngestState, ExpiresAt: d.ExpiresAt, CallbackURL: d.CallbackURL, Metadata: d.Metadata})
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,7 @@ const (
 	HeaderObject          = publish.HeaderObject
 	HeaderEncoding        = publish.HeaderEncoding
 	HeaderCallbackURL     = publish.HeaderCallbackURL
+	HeaderMetadataPrefix  = publish.HeaderMetadataPrefix
 )
 
 // HeaderRegistered on a resource event says that its publisher recorded

@@ -5,6 +5,8 @@ package headers
 
 import (
 	"fmt"
+	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -27,11 +29,24 @@ const (
 	CodeInvalidMerchant     = "INVALID_MERCHANT_ID"
 )
 
+// HeaderMetadataPrefix starts the name of each metadata header.
+const HeaderMetadataPrefix = bus.HeaderMetadataPrefix
+
 // Limits of header values.
 const (
 	MaxForeignKey = 256  // bytes of Import-Foreign-Key
 	MaxObjectName = 1024 // bytes of Import-Object
+
+	MaxMetadataPairs = 16      // Import-Metadata-<Key> headers of a delivery
+	MaxMetadataValue = 256     // bytes of one metadata value
+	MaxMetadataBytes = 4 << 10 // bytes of all metadata keys and values
 )
+
+var metadataKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidMetadataKey reports whether k may name a metadata pair
+// (^[A-Za-z0-9_-]{1,64}$, compared lower-cased).
+func ValidMetadataKey(k string) bool { return metadataKeyPattern.MatchString(k) }
 
 // Problem is one unusable header of a delivery.
 type Problem struct {
@@ -54,6 +69,9 @@ type Delivery struct {
 	Gzip            bool
 	Object          string
 	CallbackURL     string // "" for none
+	// Metadata are the Import-Metadata-<Key> pairs, keys lower-cased; nil
+	// for none.
+	Metadata map[string]string
 }
 
 // Check checks the headers of a delivery of merchant whose message
@@ -155,7 +173,71 @@ func Check(merchant string, h nats.Header, bodyLen int, callbacks callback.Hosts
 			d.CallbackURL = u.String()
 		}
 	}
+	md, mprobs := checkMetadata(h)
+	if len(mprobs) == 0 {
+		d.Metadata = md
+	}
+	for _, p := range mprobs {
+		fail(CodeInvalidHeader, "%s", p)
+	}
 	return d, probs
+}
+
+// checkMetadata reads the Import-Metadata-<Key> headers, whatever the case
+// of their names (HTTP canonicalises them, NATS keeps them as sent): keys
+// lower-cased, so that Import-Metadata-Order-Id and import-metadata-order-id
+// are one key, sent twice.
+func checkMetadata(h nats.Header) (map[string]string, []string) {
+	var md map[string]string
+	var probs []string
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	sort.Strings(names) // problems in a stable order
+	size := 0
+	for _, name := range names {
+		if len(name) < len(HeaderMetadataPrefix) || !strings.EqualFold(name[:len(HeaderMetadataPrefix)], HeaderMetadataPrefix) {
+			continue
+		}
+		raw := name[len(HeaderMetadataPrefix):]
+		key := strings.ToLower(raw)
+		vals := h[name]
+		switch {
+		case !ValidMetadataKey(raw):
+			probs = append(probs, fmt.Sprintf("metadata key %q (header %s) does not match ^[A-Za-z0-9_-]{1,64}$", Clip(raw), Clip(name)))
+			continue
+		case len(vals) != 1 || hasKey(md, key):
+			probs = append(probs, fmt.Sprintf("metadata key %q is given more than once", key))
+			continue
+		}
+		v := vals[0]
+		switch {
+		case len(v) > MaxMetadataValue:
+			probs = append(probs, fmt.Sprintf("metadata %q is %d bytes long, over the limit of %d", key, len(v), MaxMetadataValue))
+			continue
+		case !isText(v):
+			probs = append(probs, fmt.Sprintf("metadata %q is not UTF-8 text (invalid bytes or NUL)", key))
+			continue
+		}
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[key] = v
+		size += len(key) + len(v)
+	}
+	if len(md) > MaxMetadataPairs {
+		probs = append(probs, fmt.Sprintf("%d metadata pairs, over the limit of %d", len(md), MaxMetadataPairs))
+	}
+	if size > MaxMetadataBytes {
+		probs = append(probs, fmt.Sprintf("metadata keys and values are %d bytes in all, over the limit of %d", size, MaxMetadataBytes))
+	}
+	return md, probs
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // Clip shortens a header value to 64 bytes, Storable, for messages and

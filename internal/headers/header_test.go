@@ -88,3 +88,77 @@ func TestCheckCallbackURL(t *testing.T) {
 	require.Empty(t, probs)
 	require.Equal(t, "http://localhost:9000/done", d.CallbackURL)
 }
+
+func TestCheckMetadata(t *testing.T) {
+	t.Parallel()
+	many := nats.Header{}
+	for i := range MaxMetadataPairs + 1 {
+		many.Set(HeaderMetadataPrefix+"k"+strings.Repeat("x", i), "v")
+	}
+	big := nats.Header{}
+	for i := range MaxMetadataPairs {
+		big.Set(HeaderMetadataPrefix+"k"+strings.Repeat("x", i), strings.Repeat("v", MaxMetadataValue))
+	}
+	atLimit := nats.Header{}
+	atLimit.Set(HeaderMetadataPrefix+"k", strings.Repeat("v", MaxMetadataValue))
+	tests := []struct {
+		name string
+		h    nats.Header
+		want map[string]string // nil with a problem
+		prob string            // in the description of the problem
+	}{
+		{"none", nats.Header{}, nil, ""},
+		{"keys lower-cased, any case of the prefix", nats.Header{"Import-Metadata-Order-ID": {"A-1"}, "import-metadata-erp_batch": {"7"}, "Import-Metadata-Empty": {""}},
+			map[string]string{"order-id": "A-1", "erp_batch": "7", "empty": ""}, ""},
+		{"value at the limit", atLimit, map[string]string{"k": strings.Repeat("v", MaxMetadataValue)}, ""},
+		{"key twice in two cases", nats.Header{"Import-Metadata-Order": {"1"}, "import-metadata-order": {"2"}}, nil, `"order" is given more than once`},
+		{"key twice", nats.Header{"Import-Metadata-Order": {"1", "2"}}, nil, "more than once"},
+		{"bad key", nats.Header{"Import-Metadata-a.b": {"1"}}, nil, "does not match"},
+		{"empty key", nats.Header{"Import-Metadata-": {"1"}}, nil, "does not match"},
+		{"key too long", nats.Header{"Import-Metadata-" + strings.Repeat("k", 65): {"1"}}, nil, "does not match"},
+		{"value too long", nats.Header{"Import-Metadata-k": {strings.Repeat("v", MaxMetadataValue+1)}}, nil, "over the limit of 256"},
+		{"value not text", nats.Header{"Import-Metadata-k": {"a\xffb"}}, nil, "not UTF-8"},
+		{"too many pairs", many, nil, "17 metadata pairs, over the limit of 16"},
+		{"too many bytes", big, nil, "over the limit of 4096"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, probs := Check("m1", tt.h, 10, callback.Hosts{})
+			if tt.prob == "" {
+				require.Empty(t, probs)
+				require.Equal(t, tt.want, d.Metadata)
+				return
+			}
+			require.Len(t, probs, 1)
+			require.Equal(t, CodeInvalidHeader, probs[0].Code)
+			require.Contains(t, probs[0].Description, tt.prob)
+			require.Nil(t, d.Metadata)
+		})
+	}
+}
+
+// FuzzCheckMetadata: whatever the metadata headers, Check does not panic,
+// and the metadata it accepts keeps every rule.
+func FuzzCheckMetadata(f *testing.F) {
+	f.Add("Order-Id", "A-1", "batch", "7")
+	f.Add("a.b", "x", "", "")
+	f.Add("K", "\xff", "k", "y")
+	f.Fuzz(func(t *testing.T, key, value, key2, value2 string) {
+		h := nats.Header{HeaderMetadataPrefix + key: {value}, "import-metadata-" + key2: {value2}}
+		d, probs := Check("m1", h, 10, callback.Hosts{})
+		if len(probs) > 0 {
+			require.Nil(t, d.Metadata)
+			return
+		}
+		require.LessOrEqual(t, len(d.Metadata), MaxMetadataPairs)
+		size := 0
+		for k, v := range d.Metadata {
+			require.True(t, ValidMetadataKey(k), k)
+			require.Equal(t, strings.ToLower(k), k)
+			require.LessOrEqual(t, len(v), MaxMetadataValue)
+			require.True(t, isText(v))
+			size += len(k) + len(v)
+		}
+		require.LessOrEqual(t, size, MaxMetadataBytes)
+	})
+}

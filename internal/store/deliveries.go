@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,7 +38,8 @@ type DeliveryRow struct {
 	CompletedAt      *time.Time
 	InterruptedAt    *time.Time
 	ExpiresAt        time.Time
-	CallbackURL      string // "" for none
+	CallbackURL      string            // "" for none
+	Metadata         map[string]string // Import-Metadata-<Key> pairs, nil for none
 
 	// Set only by the functions that say so.
 	ProcessingAt *time.Time
@@ -47,18 +49,24 @@ type DeliveryRow struct {
 const deliveryColumns = `receipt_id, merchant_id, accepted_at, data, format, contract_version, foreign_key,
 	skip_errors, coalesce(object_name, ''), coalesce(content_encoding, ''), source, ingest_state, ingestion_errors,
 	records_read, published_through, bytes_read, ingested_at, completed_at, interrupted_at, expires_at,
-	coalesce(callback_url, '')`
+	coalesce(callback_url, ''), metadata`
 
 // scanDelivery scans deliveryColumns, then into extra the columns that
 // follow them; no row is ErrNotFound.
 func scanDelivery(row pgx.Row, extra ...any) (DeliveryRow, error) {
 	var d DeliveryRow
+	var metadata []byte
 	err := row.Scan(append([]any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt, &d.Data, &d.Format, &d.ContractVersion, &d.ForeignKey,
 		&d.SkipErrors, &d.ObjectName, &d.ContentEncoding, &d.Source, &d.IngestState, &d.IngestionErrors,
 		&d.RecordsRead, &d.PublishedThrough, &d.BytesRead, &d.IngestedAt, &d.CompletedAt, &d.InterruptedAt, &d.ExpiresAt,
-		&d.CallbackURL}, extra...)...)
+		&d.CallbackURL, &metadata}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
+	}
+	if err == nil && metadata != nil {
+		if err := json.Unmarshal(metadata, &d.Metadata); err != nil {
+			return d, fmt.Errorf("store: metadata of %s: %w", d.ReceiptID, err)
+		}
 	}
 	return d, err
 }
@@ -148,11 +156,18 @@ func DeliveriesFreeAcceptedAt(ctx context.Context, db database.DBTX, receipt str
 // DeliveriesInsert inserts a new delivery: its identity, what its message
 // says, IngestState and ExpiresAt; the other fields start empty.
 func DeliveriesInsert(ctx context.Context, db database.DBTX, d DeliveryRow) error {
+	var metadata []byte // NULL for none
+	if len(d.Metadata) > 0 {
+		var err error
+		if metadata, err = json.Marshal(d.Metadata); err != nil {
+			return fmt.Errorf("store: metadata of %s: %w", d.ReceiptID, err)
+		}
+	}
 	_, err := db.Exec(ctx, `INSERT INTO deliveries (receipt_id, merchant_id, accepted_at, data, format, contract_version,
-			foreign_key, skip_errors, object_name, content_encoding, source, ingest_state, expires_at, callback_url)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13, nullif($14, ''))`,
+			foreign_key, skip_errors, object_name, content_encoding, source, ingest_state, expires_at, callback_url, metadata)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13, nullif($14, ''), $15::jsonb)`,
 		d.ReceiptID, d.MerchantID, d.AcceptedAt, d.Data, d.Format, d.ContractVersion,
-		d.ForeignKey, d.SkipErrors, d.ObjectName, d.ContentEncoding, d.Source, d.IngestState, d.ExpiresAt, d.CallbackURL)
+		d.ForeignKey, d.SkipErrors, d.ObjectName, d.ContentEncoding, d.Source, d.IngestState, d.ExpiresAt, d.CallbackURL, metadata)
 	return err
 }
 
@@ -397,6 +412,9 @@ type DeliveriesFilter struct {
 	Merchant  string // "" for any
 	Reference string // a foreign key, "" for any
 	JobStatus string // pending, in_progress, interrupted or completed; "" for any
+	// Metadata selects the deliveries with every one of these pairs among
+	// their metadata; nil for any. Only DeliveriesList reads it.
+	Metadata map[string]string
 	// AcceptedFrom and AcceptedTo bound accepted_at, from inclusive, to
 	// exclusive; the zero time leaves that end open. Only DeliveriesList
 	// reads them.
@@ -426,6 +444,14 @@ func DeliveriesList(ctx context.Context, db database.DBTX, f DeliveriesFilter, l
 			return nil, ErrUnknownStatus
 		}
 		where = append(where, "("+cond+")")
+	}
+	if len(f.Metadata) > 0 {
+		pairs, err := json.Marshal(f.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("store: metadata filter: %w", err)
+		}
+		// Containment, which deliveries_metadata_idx answers.
+		where = append(where, "d.metadata @> "+arg(string(pairs))+"::jsonb")
 	}
 	if !f.AcceptedFrom.IsZero() {
 		where = append(where, "d.accepted_at >= "+arg(f.AcceptedFrom))

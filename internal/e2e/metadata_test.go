@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/importd/importd/api"
+	"github.com/importd/importd/ingest"
+	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/headers"
+	"github.com/importd/importd/internal/testenv"
+	"github.com/importd/importd/tracking"
+)
+
+// TestDeliveryMetadataAndInputs: metadata attached on NATS (publish's
+// Delivery.Metadata) and over HTTP (headers and metadata[key]=value) is
+// stored, returned on the job, in the /status body and the events, and
+// filters the job list; metadata breaking the rules fails the delivery
+// with INVALID_HEADER on NATS and is a 400 over HTTP. The raw inputs of the
+// deliveries come back byte for byte, gzip as received.
+func TestDeliveryMetadataAndInputs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: the deliveries stay in flight, their bodies kept
+	const token = "token-of-merchant-m1"
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js, Tokens: api.NewTokens(map[string]string{token: "m1"})}, nil)
+	call := func(method, path string, hdr map[string]string, body []byte) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest(method, path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec
+	}
+
+	// On NATS, with the Go publisher.
+	events, err := e.nc.SubscribeSync("import.events.m1.meta-nats-1.>")
+	require.NoError(t, err)
+	body := []byte(productType("meta-type-1") + "\n" + productType("meta-type-2"))
+	_, err = bus.PublishDelivery(context.Background(), e.js, bus.Delivery{Merchant: "m1", Receipt: "meta-nats-1", Data: "ProductType",
+		Metadata: map[string]string{"Order-Id": "A-1", "batch": "7"}}, bytes.NewReader(body))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.statusName("meta-nats-1") == "Queued" }, 30*time.Second, 10*time.Millisecond)
+	want := map[string]string{"order-id": "A-1", "batch": "7"}
+	require.Equal(t, want, e.status("meta-nats-1").Delivery.Metadata)
+	msg, err := events.NextMsg(10 * time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "import.events.m1.meta-nats-1.accepted", msg.Subject)
+	var st tracking.StatusBody
+	require.NoError(t, json.Unmarshal(msg.Data, &st))
+	require.Equal(t, want, st.Delivery.Metadata)
+	require.Equal(t, "A-1", msg.Header.Get(bus.HeaderMetadataPrefix+"order-id"))
+	require.Equal(t, "7", msg.Header.Get(bus.HeaderMetadataPrefix+"batch"))
+
+	rec := call(http.MethodGet, "/v1/imports/meta-nats-1/inputs", nil, nil)
+	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+	require.Equal(t, body, rec.Body.Bytes())
+	require.Equal(t, "application/x-ndjson", rec.Header().Get("Content-Type"))
+
+	// On NATS, breaking the rules: an ingestion failure saying why.
+	bad := nats.NewMsg(bus.DeliverySubject("m1"))
+	bad.Header.Set(bus.HeaderMsgID, "meta-bad-1")
+	bad.Header.Set(bus.HeaderMetadataPrefix+"a.b", "x")
+	bad.Data = body
+	_, err = e.js.PublishMsg(context.Background(), bad)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.statusName("meta-bad-1") == "IngestionFailure" }, 30*time.Second, 10*time.Millisecond)
+	ierrs := e.status("meta-bad-1").IngestionErrors
+	require.Len(t, ierrs, 1)
+	require.Equal(t, headers.CodeInvalidHeader, ierrs[0].Code)
+	require.Equal(t, `metadata key "a.b" (header Import-Metadata-a.b) does not match ^[A-Za-z0-9_-]{1,64}$`, ierrs[0].Description)
+
+	// Over HTTP: a header and a parameter, gzipped.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err = zw.Write(body)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	rec = call(http.MethodPost, "/v1/imports?metadata[batch]=8", map[string]string{bus.HeaderMsgID: "meta-http-1", bus.HeaderData: "ProductType",
+		"Import-Metadata-Erp": "sap", bus.HeaderEncoding: "gzip"}, gz.Bytes())
+	require.Equal(t, http.StatusAccepted, rec.Code, "%s", rec.Body)
+	require.Eventually(t, func() bool { return e.statusName("meta-http-1") == "Queued" }, 30*time.Second, 10*time.Millisecond)
+	rec = call(http.MethodGet, "/v1/imports/meta-http-1", nil, nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	var job api.Job
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &job))
+	require.Equal(t, map[string]string{"batch": "8", "erp": "sap"}, job.Metadata)
+
+	rec = call(http.MethodGet, "/v1/imports/meta-http-1/inputs", nil, nil)
+	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+	require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+	require.Equal(t, gz.Bytes(), rec.Body.Bytes(), "gzip as received")
+	zr, err := gzip.NewReader(rec.Body)
+	require.NoError(t, err)
+	plain, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, body, plain)
+
+	// The list, filtered.
+	for _, tt := range []struct {
+		query string
+		want  []string
+	}{
+		{"metadata[batch]=7", []string{"meta-nats-1"}},
+		{"metadata[erp]=sap&metadata[batch]=8", []string{"meta-http-1"}},
+		{"metadata[erp]=sap&metadata[batch]=7", []string{}},
+	} {
+		rec := call(http.MethodGet, "/v1/imports?"+tt.query, nil, nil)
+		require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+		var page api.Page[api.Job]
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &page))
+		got := []string{}
+		for _, j := range page.Items {
+			got = append(got, j.ReceiptID)
+		}
+		require.Equal(t, tt.want, got, tt.query)
+	}
+
+	// Over HTTP, breaking the rules: 400 before anything is published.
+	for _, tt := range []struct {
+		query string
+		hdr   map[string]string
+		says  string
+	}{
+		{"", map[string]string{"Import-Metadata-K": strings.Repeat("v", 257)}, `metadata "k" is 257 bytes long, over the limit of 256`},
+		{"?metadata[a.b]=x", nil, `metadata key "a.b" does not match`},
+		{"?metadata[batch]=1", map[string]string{"Import-Metadata-Batch": "2"}, "metadata[batch] and Import-Metadata-Batch give different values"},
+	} {
+		rec := call(http.MethodPost, "/v1/imports"+tt.query, tt.hdr, body)
+		require.Equal(t, http.StatusBadRequest, rec.Code, "%s", rec.Body)
+		var p api.Problem
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+		require.Contains(t, p.Detail, tt.says)
+	}
+}
+
+// TestInputsUnderNATSAuthorization: the query service's user of the
+// shipped deploy/nats/auth.conf may read a delivery's body back, from its
+// message and from its object.
+func TestInputsUnderNATSAuthorization(t *testing.T) {
+	t.Parallel()
+	ns := testenv.NATSWithConfig(t, "../../deploy/nats/nats.conf")
+	connect := func(user, password string) jetstream.JetStream {
+		url := strings.Replace(ns.ClientURL(), "nats://", "nats://"+user+":"+password+"@", 1)
+		nc, err := bus.Connect(url, user, bus.Auth{}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+		require.NoError(t, err)
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			t.Errorf("%s: %v", user, err) // a permission violation
+		})
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		return js
+	}
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	require.NoError(t, store.EnsurePartitions(context.Background()))
+	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	e.js = connect("importd-ingest", "ingest-secret-change-me")
+	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: the deliveries stay in flight, their bodies kept
+	const token = "token-of-merchant-m1"
+	srv := api.NewServer(store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
+		Tokens: api.NewTokens(map[string]string{token: "m1"})}, nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	upstream := connect("upstream-m1", "m1-secret-change-me")
+	small := []byte(productType("auth-in-type"))
+	var big bytes.Buffer
+	for i := 0; big.Len() <= bus.InlineLimit; i++ {
+		fmt.Fprintln(&big, productType(fmt.Sprintf("auth-in-%06d", i)))
+	}
+	for receipt, body := range map[string][]byte{"auth-inputs-small": small, "auth-inputs-big": big.Bytes()} {
+		_, err := bus.PublishDelivery(ctx, upstream, bus.Delivery{Merchant: "m1", Receipt: receipt, Data: "ProductType"}, bytes.NewReader(body))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return e.statusName(receipt) == "Queued" }, time.Minute, 20*time.Millisecond, receipt)
+		req := httptest.NewRequest(http.MethodGet, "/v1/imports/"+receipt+"/inputs", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", receipt, rec.Body)
+		require.True(t, bytes.Equal(body, rec.Body.Bytes()), receipt)
+	}
+}
