@@ -180,6 +180,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/v1/imports/job-mixed-1/operations?state=nope", tokenA, nil, "", 400},
 		{"GET", "/v1/imports/job-mixed-1/errors.csv", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/nope-0001/errors.csv", tokenA, nil, "", 404},
+		{"GET", "/v1/imports/job-mixed-1/warnings.csv", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/nope-0001/warnings.csv", tokenA, nil, "", 404},
 		{"GET", "/v1/operations/" + imported, tokenA, nil, "", 200},
 		{"GET", "/v1/operations/not-a-uuid", tokenA, nil, "", 404},
 		{"GET", "/v1/summary", tokenOperator, nil, "", 200},

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -23,6 +24,7 @@ func (s *Server) routesV1() {
 	s.handle("GET /v1/imports/{receiptId}", s.v1Job)
 	s.handle("GET /v1/imports/{receiptId}/operations", s.v1Operations)
 	s.handle("GET /v1/imports/{receiptId}/errors.csv", s.streamed(s.v1ErrorsCSV))
+	s.handle("GET /v1/imports/{receiptId}/warnings.csv", s.streamed(s.v1WarningsCSV))
 	s.handle("GET /v1/operations/{id}", s.v1Operation)
 	s.handle("GET /v1/summary", s.v1Summary)
 }
@@ -211,7 +213,7 @@ func (s *Server) v1Summary(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sum)
 }
 
-// errorsCSVHeader is the header row of errors.csv.
+// errorsCSVHeader is the header row of errors.csv and warnings.csv.
 var errorsCSVHeader = []string{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"}
 
 // v1ErrorsCSV serves GET /v1/imports/{receiptId}/errors.csv, streamed: a
@@ -225,16 +227,32 @@ func (s *Server) v1ErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	s.writeErrorsCSV(w, r, d)
 }
 
+// v1WarningsCSV serves GET /v1/imports/{receiptId}/warnings.csv, streamed
+// like errors.csv.
+func (s *Server) v1WarningsCSV(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	s.writeIssuesCSV(w, r, d, store.IssueWarnings)
+}
+
 // writeErrorsCSV answers errors.csv of d.
 func (s *Server) writeErrorsCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery) {
+	s.writeIssuesCSV(w, r, d, store.IssueErrors)
+}
+
+// writeIssuesCSV answers errors.csv or warnings.csv (kind) of d.
+func (s *Server) writeIssuesCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, kind store.Issues) {
+	name := issueNames[kind]
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ReceiptID+`-errors.csv"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ReceiptID+`-`+name+`.csv"`)
 	w.WriteHeader(http.StatusOK)
 	cw := csv.NewWriter(w)
 	cw.Write(errorsCSVHeader)
 	n := 0
 	rec := make([]string, len(errorsCSVHeader))
-	err := s.views.ErrorRows(r.Context(), d, func(e ErrorRow) error {
+	err := s.views.IssueRows(r.Context(), d, kind, func(e ErrorRow) error {
 		rec[0], rec[1], rec[2], rec[3], rec[4] = e.OperationID.String(), strconv.Itoa(e.Line), e.ResourceKey, e.ResourceType, string(e.State)
 		rec[5], rec[6], rec[7], rec[8] = e.Type, e.Code, e.Field, e.Description
 		if err := cw.Write(rec); err != nil {
@@ -254,6 +272,6 @@ func (s *Server) writeErrorsCSV(w http.ResponseWriter, r *http.Request, d *track
 	})
 	cw.Flush()
 	if err != nil && r.Context().Err() == nil {
-		s.logger.Error("errors.csv cut short", zap.String("receipt", d.ReceiptID), zap.Int("written", n), zap.Error(err))
+		s.logger.Error(name+".csv cut short", zap.String("receipt", d.ReceiptID), zap.Int("written", n), zap.Error(err))
 	}
 }

@@ -98,7 +98,7 @@ var (
 		"expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
 		"itemsSucceeded", "merchantId", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
 		"status", "warningsCount"}
-	jobDetailKeys = sorted(append([]string{"errors", "missingReferences"}, jobKeys...))
+	jobDetailKeys = sorted(append([]string{"errors", "missingReferences", "warnings"}, jobKeys...))
 	operationKeys = []string{"createdAt", "errors", "expiresAt", "id", "ingestionStatus", "lastEvent", "lastModifiedAt", "line",
 		"merchantId", "receiptId", "resourceKey", "resourceType", "retryCount", "state", "unresolvedReferences", "warnings"}
 	stateCountKeys = []string{"canceled", "imported", "partiallyImported", "processing", "rejected", "unresolved",
@@ -222,6 +222,10 @@ func TestV1JobObject(t *testing.T) {
 		}
 	}
 	require.NotContains(t, string(raw["errors"]), "DISCARDED", "warnings are no errors")
+	require.NotNil(t, j.Warnings)
+	require.Equal(t, []api.ErrorGroup{{Code: "DISCARDED", Type: catalog.DataError, Count: 1, Examples: []api.ErrorExample{{
+		OperationID: tracking.OperationID("ma", "job-mixed-1", 1), ResourceKey: "p1", Field: ptr("attributes.0"), Description: "unknown attribute"}}}},
+		*j.Warnings)
 
 	require.NotNil(t, j.MissingReferences)
 	require.Equal(t, []api.MissingReference{{TypeID: "category", Key: "shoes", Operations: 2}, {TypeID: "product-variant", Key: "sku-1", Operations: 1}},
@@ -734,6 +738,48 @@ func TestV1ErrorsCSV(t *testing.T) {
 	require.Equal(t, problemKeys, keysOf(t, body))
 }
 
+func TestV1WarningsCSV(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)
+	// Warnings count whatever the operation's state; a second code groups apart.
+	warn := []catalog.Error{{Type: catalog.DataError, Code: "DISCARDED", Field: "attributes.1", Description: "unknown, \"x\""},
+		{Type: catalog.DataError, Code: "TRUNCATED", Description: "name cut"}}
+	f.move("job-mixed-1", 0, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, warn, nil)
+
+	code, body := get(t, srv, "/v1/imports/job-mixed-1/warnings.csv", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	require.NoError(t, err)
+	id := func(seq int) string { return tracking.OperationID("ma", "job-mixed-1", seq).String() }
+	require.Equal(t, [][]string{
+		{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"},
+		{id(0), "1", "p0", "Product", "imported", "DATA_ERROR", "DISCARDED", "attributes.1", "unknown, \"x\""},
+		{id(0), "1", "p0", "Product", "imported", "DATA_ERROR", "TRUNCATED", "", "name cut"},
+		{id(1), "2", "p1", "Product", "partiallyImported", "DATA_ERROR", "DISCARDED", "attributes.0", "unknown attribute"},
+	}, rows)
+
+	_, body = get(t, srv, "/v1/imports/job-mixed-1", tokenA)
+	j := decode[api.Job](t, body)
+	require.Len(t, *j.Warnings, 2)
+	require.Equal(t, "DISCARDED", (*j.Warnings)[0].Code, "biggest first")
+	require.EqualValues(t, 2, (*j.Warnings)[0].Count)
+	require.Equal(t, []string{"p0", "p1"}, []string{(*j.Warnings)[0].Examples[0].ResourceKey, (*j.Warnings)[0].Examples[1].ResourceKey})
+	require.Equal(t, "TRUNCATED", (*j.Warnings)[1].Code)
+	require.Nil(t, (*j.Warnings)[1].Examples[0].Field)
+
+	f.deliver("csv-none-1", "ma", []string{"p1"}, tracking.IngestDone)
+	code, body = get(t, srv, "/v1/imports/csv-none-1/warnings.csv", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "operationId,line,resourceKey,resourceType,state,type,code,field,description\n", string(body))
+	_, body = get(t, srv, "/v1/imports/csv-none-1", tokenA)
+	require.Contains(t, string(body), `"warnings":[]`)
+	code, body = get(t, srv, "/v1/imports/job-mixed-1/warnings.csv", tokenB)
+	require.Equal(t, http.StatusNotFound, code, "another merchant's")
+	require.Equal(t, problemKeys, keysOf(t, body))
+}
+
 // TestV1Isolation: a merchant's token reaches nothing of another merchant's
 // through any route, and without a valid token nothing at all.
 func TestV1Isolation(t *testing.T) {
@@ -756,6 +802,7 @@ func TestV1Isolation(t *testing.T) {
 		{"/v1/imports/iso-of-a-1/operations", "/v1/imports/iso-of-z-1/operations"},
 		{"/v1/imports/iso-of-a-1/operations?state=validationFailed", "/v1/imports/iso-of-z-1/operations?state=validationFailed"},
 		{"/v1/imports/iso-of-a-1/errors.csv", "/v1/imports/iso-of-z-1/errors.csv"},
+		{"/v1/imports/iso-of-a-1/warnings.csv", "/v1/imports/iso-of-z-1/warnings.csv"},
 		{"/v1/operations/" + opA, "/v1/operations/" + opUnknown},
 		{"/v1/imports", ""},
 		{"/v1/imports?reference=erp-iso-of-a-1", ""},
@@ -858,3 +905,5 @@ func TestV1Expired(t *testing.T) {
 	_, body = get(t, now, "/v1/summary", tokenOperator)
 	require.EqualValues(t, 1, decode[api.Overview](t, body).Total.Deliveries)
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -65,7 +65,10 @@ type Job struct {
 	IngestionErrors *[]tracking.IngestionError `json:"ingestionErrors,omitempty"`
 	// Errors and MissingReferences are set by Job with detail; the keys are
 	// absent from list items.
-	Errors            *[]ErrorGroup       `json:"errors,omitempty"`
+	Errors *[]ErrorGroup `json:"errors,omitempty"`
+	// Warnings groups the warnings of the delivery's operations like
+	// Errors (Commerce Layer's warnings_log); set by Job with detail.
+	Warnings          *[]ErrorGroup       `json:"warnings,omitempty"`
 	MissingReferences *[]MissingReference `json:"missingReferences,omitempty"`
 	// Callback is set by Job with detail for a delivery with a callback
 	// URL: its host and the state of the latest call.
@@ -161,7 +164,11 @@ func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job
 	if !detail {
 		return j, nil
 	}
-	groups, err := s.errorGroups(ctx, d)
+	groups, err := s.issueGroups(ctx, d, store.IssueErrors)
+	if err != nil {
+		return Job{}, err
+	}
+	warnings, err := s.issueGroups(ctx, d, store.IssueWarnings)
 	if err != nil {
 		return Job{}, err
 	}
@@ -173,16 +180,17 @@ func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job
 	if err != nil {
 		return Job{}, err
 	}
-	j.Errors, j.MissingReferences, j.Callback = &groups, &refs, cb
+	j.Errors, j.Warnings, j.MissingReferences, j.Callback = &groups, &warnings, &refs, cb
 	return j, nil
 }
 
-// errorGroups groups the errors of the delivery's failed operations by code,
-// biggest group first, with the first few errors of each as examples.
-func (s *views) errorGroups(ctx context.Context, d *tracking.Delivery) ([]ErrorGroup, error) {
-	rows, err := store.OperationsErrorGroups(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
+// issueGroups groups the errors of the delivery's failed operations, or the
+// warnings of all its operations (kind), by code, biggest group first, with
+// the first few of each as examples.
+func (s *views) issueGroups(ctx context.Context, d *tracking.Delivery, kind store.Issues) ([]ErrorGroup, error) {
+	rows, err := store.OperationsIssueGroups(ctx, s.ts.Pool(), kind, d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
 	if err != nil {
-		return nil, fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
+		return nil, fmt.Errorf("tracking: %s of %s: %w", issueNames[kind], d.ReceiptID, err)
 	}
 	groups := []ErrorGroup{}
 	for _, r := range rows {
@@ -538,7 +546,11 @@ func (s *views) Overview(ctx context.Context, merchant, status string) (Overview
 	return out, nil
 }
 
-// ErrorRow is one error of one operation, a row of errors.csv.
+// issueNames names each list of problems in errors and file names.
+var issueNames = [...]string{store.IssueErrors: "errors", store.IssueWarnings: "warnings"}
+
+// ErrorRow is one error (or warning) of one operation, a row of errors.csv
+// (or warnings.csv).
 type ErrorRow struct {
 	OperationID  uuid.UUID
 	Line         int
@@ -554,12 +566,18 @@ type ErrorRow struct {
 // ErrorRows calls fn for every error of every operation of the delivery
 // that has errors, in delivery order, streaming from the database.
 func (s *views) ErrorRows(ctx context.Context, d *tracking.Delivery, fn func(ErrorRow) error) error {
-	err := store.OperationsErrors(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, s.ts.Now(), func(r store.OperationError) error {
+	return s.IssueRows(ctx, d, store.IssueErrors, fn)
+}
+
+// IssueRows calls fn for every error or warning (kind) of every operation
+// of the delivery, as ErrorRows does.
+func (s *views) IssueRows(ctx context.Context, d *tracking.Delivery, kind store.Issues, fn func(ErrorRow) error) error {
+	err := store.OperationsIssues(ctx, s.ts.Pool(), kind, d.ReceiptID, d.AcceptedAt, s.ts.Now(), func(r store.OperationError) error {
 		return fn(ErrorRow{OperationID: uuid.UUID(r.OperationID), Line: r.Line, ResourceKey: r.ResourceKey, ResourceType: r.ResourceType,
 			State: tracking.State(r.State), Type: r.Type, Code: r.Code, Field: r.Field, Description: r.Description})
 	})
 	if err != nil {
-		return fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
+		return fmt.Errorf("tracking: %s of %s: %w", issueNames[kind], d.ReceiptID, err)
 	}
 	return nil
 }
