@@ -171,6 +171,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/v1/imports?createdTo=yesterday", tokenA, nil, "", 400},
 		{"GET", "/v1/imports", "", nil, "", 401},
 		{"GET", "/v1/imports/job-mixed-1", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/job-mixed-1?includeDetails=true&offset=1&limit=10", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/job-mixed-1?includeDetails=true&limit=1001", tokenA, nil, "", 400},
 		{"GET", "/v1/imports/oa-callback-1", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/oa-failed-1", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/nope-0001", tokenA, nil, "", 404},

@@ -34,6 +34,8 @@ const (
 	msgBadCursor   = "invalid cursor"
 	msgBadMerchant = "merchantId must match ^[A-Za-z0-9_-]{1,64}$"
 	msgBadStatus   = "unknown status (want pending, in_progress, interrupted or completed)"
+	msgBadDetails  = "includeDetails must be true or false"
+	msgBadOffset   = "offset must be an integer of at least 0"
 	msgBadState    = "unknown state (want processing, unresolved, waitForMasterVariant, imported, partiallyImported, validationFailed, rejected or canceled)"
 )
 
@@ -107,8 +109,40 @@ func (s *Server) v1Jobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
+// detailParams reads ?includeDetails=, ?offset= and ?limit= of GET
+// /v1/imports/{receiptId}, answering 400 itself for a bad value; offset
+// and limit count only with includeDetails=true.
+func detailParams(w http.ResponseWriter, r *http.Request) (include bool, offset, limit int, ok bool) {
+	q := r.URL.Query()
+	if v := q.Get("includeDetails"); v != "" || q.Has("includeDetails") {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, msgBadDetails)
+			return false, 0, 0, false
+		}
+		include = b
+	}
+	if !include {
+		return false, 0, 0, true
+	}
+	if v := q.Get("offset"); v != "" || q.Has("offset") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, r, http.StatusBadRequest, msgBadOffset)
+			return false, 0, 0, false
+		}
+		offset = n
+	}
+	limit, _, ok = pageParams(w, r)
+	return include, offset, limit, ok
+}
+
 // v1Job serves GET /v1/imports/{receiptId}.
 func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
+	include, offset, limit, ok := detailParams(w, r)
+	if !ok {
+		return
+	}
 	d, ok := s.delivery(w, r)
 	if !ok {
 		return
@@ -117,6 +151,11 @@ func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, tracking.ErrNotFound) {
 		writeError(w, r, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
 		return
+	}
+	if err == nil && include {
+		var items ItemDetails
+		items, err = s.views.ItemDetails(r.Context(), d, offset, limit)
+		j.ItemDetails = &items
 	}
 	if err != nil {
 		s.fail(w, r, err)

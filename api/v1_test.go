@@ -738,6 +738,87 @@ func TestV1ErrorsCSV(t *testing.T) {
 	require.Equal(t, problemKeys, keysOf(t, body))
 }
 
+func TestV1ItemDetails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)
+
+	_, body := get(t, srv, "/v1/imports/job-mixed-1?includeDetails=false&limit=0", tokenA)
+	require.Equal(t, jobDetailKeys, keysOf(t, body), "no details unless asked, offset and limit then unread")
+
+	code, body := get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true", tokenA)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, sorted(append([]string{"itemDetails"}, jobDetailKeys...)), keysOf(t, body))
+	j := decode[api.Job](t, body)
+	require.Equal(t, 0, j.ItemDetails.Offset)
+	require.Equal(t, 50, j.ItemDetails.Limit, "50 by default")
+	items := j.ItemDetails.ItemIngestionStatus
+	require.Len(t, items, 15)
+	var raw struct {
+		ItemDetails struct {
+			ItemIngestionStatus []json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &raw))
+	require.Equal(t, []string{"ingestionErrors", "ingestionStatus", "line", "operationId", "resourceType", "sku", "state"},
+		keysOf(t, raw.ItemDetails.ItemIngestionStatus[0]))
+	require.Contains(t, string(raw.ItemDetails.ItemIngestionStatus[0]), `"ingestionErrors":{"ingestionError":[]}`)
+	var statuses []string
+	for i, it := range items {
+		require.Equal(t, i+1, it.Line, "in delivery order")
+		require.Equal(t, tracking.OperationID("ma", "job-mixed-1", i), it.OperationID)
+		statuses = append(statuses, it.SKU+":"+it.IngestionStatus)
+	}
+	require.Equal(t, []string{"p0:SUCCESS", "p1:SUCCESS", "p2:TIMEOUT_ERROR", "p3:INPROGRESS", "p4:INPROGRESS", "p5:INPROGRESS",
+		"p6:DATA_ERROR", "p7:INPROGRESS", "bad-8:DATA_ERROR"}, statuses[:9])
+	require.Equal(t, []api.OperationError{{Type: catalog.DataError, Code: "REQUIRED_FIELD", Field: ptr("name"), Description: "name is required"}},
+		items[8].IngestionErrors.IngestionError)
+	require.Len(t, items[2].IngestionErrors.IngestionError, 2)
+
+	_, body = get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true&offset=2&limit=3", tokenA)
+	j = decode[api.Job](t, body)
+	require.Equal(t, 2, j.ItemDetails.Offset)
+	require.Equal(t, 3, j.ItemDetails.Limit)
+	require.Equal(t, []string{"p2", "p3", "p4"}, skus(j.ItemDetails.ItemIngestionStatus))
+	_, body = get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true&offset=15", tokenA)
+	require.Contains(t, string(body), `"itemDetails":{"offset":15,"limit":50,"itemIngestionStatus":[]}`)
+
+	var keys []string
+	for i := range 2100 {
+		keys = append(keys, fmt.Sprintf("k-%04d", i))
+	}
+	f.deliver("items-big-1", "ma", keys, tracking.IngestDone)
+	_, body = get(t, srv, "/v1/imports/items-big-1?includeDetails=true&offset=1000&limit=1000", tokenA)
+	j = decode[api.Job](t, body)
+	require.Equal(t, keys[1000:2000], skus(j.ItemDetails.ItemIngestionStatus))
+	_, body = get(t, srv, "/v1/imports/items-big-1?includeDetails=1&offset=2090", tokenA)
+	require.Equal(t, keys[2090:], skus(decode[api.Job](t, body).ItemDetails.ItemIngestionStatus))
+
+	for q, detail := range map[string]string{
+		"includeDetails=yes":               "includeDetails must be true or false",
+		"includeDetails=true&limit=0":      "limit must be 1..1000",
+		"includeDetails=true&limit=1001":   "limit must be 1..1000",
+		"includeDetails=true&limit=":       "limit must be 1..1000",
+		"includeDetails=true&offset=-1":    "offset must be an integer of at least 0",
+		"includeDetails=true&offset=first": "offset must be an integer of at least 0",
+	} {
+		code, body := get(t, srv, "/v1/imports/job-mixed-1?"+q, tokenA)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		requireProblem(t, http.StatusBadRequest, detail, body)
+	}
+	code, _ = get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true", tokenB)
+	require.Equal(t, http.StatusNotFound, code, "another merchant's")
+}
+
+func skus(items []api.ItemStatus) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, it.SKU)
+	}
+	return out
+}
+
 func TestV1WarningsCSV(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -70,6 +70,9 @@ type Job struct {
 	// Errors (Commerce Layer's warnings_log); set by Job with detail.
 	Warnings          *[]ErrorGroup       `json:"warnings,omitempty"`
 	MissingReferences *[]MissingReference `json:"missingReferences,omitempty"`
+	// ItemDetails is set for GET /v1/imports/{receiptId}?includeDetails=true:
+	// a page of the delivery's records with their ingestion status.
+	ItemDetails *ItemDetails `json:"itemDetails,omitempty"`
 	// Callback is set by Job with detail for a delivery with a callback
 	// URL: its host and the state of the latest call.
 	Callback *tracking.CallbackState `json:"callback,omitempty"`
@@ -469,6 +472,56 @@ func (s *views) Operations(ctx context.Context, d *tracking.Delivery, f Operatio
 		page.Items = append(page.Items, o)
 	}
 	return page, nil
+}
+
+// ItemDetails is a page of a delivery's records in delivery order, the
+// shape of Walmart's feed item details (itemDetails.itemIngestionStatus).
+type ItemDetails struct {
+	Offset              int          `json:"offset"`
+	Limit               int          `json:"limit"`
+	ItemIngestionStatus []ItemStatus `json:"itemIngestionStatus"`
+}
+
+// ItemStatus is one record of ItemDetails: Walmart's sku (the record's
+// key), ingestionStatus and ingestionErrors, with the operation it is.
+type ItemStatus struct {
+	SKU             string          `json:"sku"`
+	OperationID     uuid.UUID       `json:"operationId"`
+	Line            int             `json:"line"`
+	ResourceType    string          `json:"resourceType"`
+	State           tracking.State  `json:"state"`
+	IngestionStatus string          `json:"ingestionStatus"`
+	IngestionErrors IngestionErrors `json:"ingestionErrors"`
+}
+
+// IngestionErrors wraps an item's errors as Walmart does.
+type IngestionErrors struct {
+	IngestionError []OperationError `json:"ingestionError"`
+}
+
+// ItemDetails returns the records of the delivery from position offset
+// (0-based, the record on line offset+1), at most limit of them: a range
+// of seq, read from the operations' primary key whatever the delivery's
+// size.
+func (s *views) ItemDetails(ctx context.Context, d *tracking.Delivery, offset, limit int) (ItemDetails, error) {
+	if limit < 1 || limit > MaxPageLimit || offset < 0 {
+		return ItemDetails{}, fmt.Errorf("tracking: offset %d or limit %d out of range", offset, limit)
+	}
+	rows, err := store.OperationsList(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt,
+		store.OperationsFilter{Now: s.ts.Now(), AfterSeq: offset - 1}, limit)
+	if err != nil {
+		return ItemDetails{}, fmt.Errorf("tracking: item details of %s: %w", d.ReceiptID, err)
+	}
+	out := ItemDetails{Offset: offset, Limit: limit, ItemIngestionStatus: make([]ItemStatus, 0, len(rows))}
+	for _, r := range rows {
+		o, err := operationView(r, nil)
+		if err != nil {
+			return ItemDetails{}, fmt.Errorf("tracking: item details of %s: %w", d.ReceiptID, err)
+		}
+		out.ItemIngestionStatus = append(out.ItemIngestionStatus, ItemStatus{SKU: o.ResourceKey, OperationID: o.ID, Line: o.Line,
+			ResourceType: o.ResourceType, State: o.State, IngestionStatus: o.IngestionStatus, IngestionErrors: IngestionErrors{o.Errors}})
+	}
+	return out, nil
 }
 
 // StateCounts are operation counts per state, as in GET /v1/summary.
