@@ -94,8 +94,8 @@ func decode[T any](t *testing.T, body []byte) T {
 }
 
 var (
-	jobKeys = []string{"completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode", "errorsCount",
-		"expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
+	jobKeys = []string{"bytesRead", "bytesTotal", "completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode",
+		"errorsCount", "estimatedCompletionAt", "expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
 		"itemsSucceeded", "merchantId", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
 		"status", "warningsCount"}
 	jobDetailKeys = sorted(append([]string{"errors", "missingReferences", "warnings"}, jobKeys...))
@@ -236,10 +236,96 @@ func TestV1JobObject(t *testing.T) {
 	require.NoError(t, err)
 	sj, err := api.JobOf(context.Background(), f.store, &d, true)
 	require.NoError(t, err)
+	require.NotNil(t, j.EstimatedCompletionAt, "processing, with operations done")
+	require.NotNil(t, sj.EstimatedCompletionAt)
+	sj.EstimatedCompletionAt = j.EstimatedCompletionAt // extrapolated at another instant
 	require.JSONEq(t, string(body), string(must(json.Marshal(sj))))
 	plain, err := api.JobOf(context.Background(), f.store, &d, false)
 	require.NoError(t, err)
 	require.Equal(t, jobKeys, keysOf(t, must(json.Marshal(plain))))
+}
+
+// TestV1ReceivingETA: a delivery half read has an ETA in the future, from
+// the bytes of its body read, in /status and in the job object alike, and
+// the ETA follows as more is read and done.
+func TestV1ReceivingETA(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	ctx := context.Background()
+	accepted := time.Now().Add(-10 * time.Second).Truncate(time.Microsecond)
+	d, _, err := f.store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "eta-recv-1", MerchantID: "ma", AcceptedAt: accepted,
+		Data: "Product", Format: "ndjson", ContractVersion: "1.0", Source: "TEST:eta", SkipErrors: true})
+	require.NoError(t, err)
+	size := int64(40000)
+	write := func(from, to int, read int64) {
+		b := tracking.IngestBatch{From: from, To: to, BodySize: &size, BodyRead: read}
+		for i := from; i < to; i++ {
+			k := fmt.Sprintf("e-%d", i)
+			op := tracking.Operation{ID: tracking.OperationID("ma", "eta-recv-1", i), Seq: i, Line: i + 1, ResourceType: "Product",
+				ResourceKey: k, State: tracking.StateProcessing, CreatedAt: time.Now()}
+			op.Last = tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
+			b.Ops, b.Events = append(b.Ops, op), append(b.Events, op.Last)
+			b.Counts.Total++
+			b.Counts.Count(op.State, tracking.StageQueued, 1)
+		}
+		require.NoError(t, f.store.IngestWrite(ctx, &d, b))
+	}
+	done := func(from, to int) {
+		for i := from; i < to; i++ {
+			f.move("eta-recv-1", i, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, nil, nil)
+		}
+	}
+	// status answers /status and the job object, and checks that both
+	// estimate what is left as part of the time elapsed since the delivery
+	// was accepted: the server's now is between before and after.
+	status := func(part float64) (tracking.StatusBody, api.Job) {
+		t.Helper()
+		before := time.Now()
+		code, body := get(t, srv, "/import/eta-recv-1/status", tokenA)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		st := decode[tracking.StatusBody](t, body)
+		_, body = get(t, srv, "/v1/imports/eta-recv-1", tokenA)
+		j := decode[api.Job](t, body)
+		after := time.Now()
+		earliest := before.Add(time.Duration(part * float64(before.Sub(accepted))))
+		latest := after.Add(time.Duration(part * float64(after.Sub(accepted))))
+		for _, eta := range []*time.Time{st.EstimatedCompletionUtc, j.EstimatedCompletionAt} {
+			require.NotNil(t, eta)
+			require.False(t, eta.Before(earliest.Add(-time.Millisecond)), "%s before %s", eta, earliest)
+			require.False(t, eta.After(latest.Add(time.Millisecond)), "%s after %s", eta, latest)
+		}
+		return st, j
+	}
+
+	// Half the body read, nothing done yet: as long again to read the rest.
+	write(0, 100, 20000)
+	st, j := status(1)
+	require.Equal(t, "Receiving", st.Status)
+	require.EqualValues(t, 20000, j.BytesRead)
+	require.EqualValues(t, 40000, *j.BytesTotal)
+	require.True(t, st.EstimatedCompletionUtc.After(time.Now().Add(5*time.Second)), "the rest of the body, not the records read so far")
+
+	// Every record read is done: without the bytes the delivery would look
+	// complete; with them, the other half is still to come.
+	done(0, 100)
+	st, _ = status(1)
+	require.Zero(t, st.Products.Pending)
+	half := *st.EstimatedCompletionUtc
+
+	// Three quarters read and done at once: a third of the time so far is
+	// left, sooner than before.
+	write(100, 150, 30000)
+	done(100, 150)
+	st, _ = status(1.0 / 3)
+	require.True(t, st.EstimatedCompletionUtc.Before(half), "reading faster brings the ETA nearer")
+	require.True(t, st.EstimatedCompletionUtc.After(time.Now()))
+
+	// Read to the end: the operations decide (150 done, 50 to go).
+	write(150, 200, 40000)
+	require.NoError(t, f.store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 100))
+	st, _ = status(1.0 / 3)
+	require.Equal(t, "Processing", st.Status)
 }
 
 func TestV1JobStatuses(t *testing.T) {

@@ -60,6 +60,15 @@ type Job struct {
 	CompletedAt        *time.Time `json:"completedAt"`
 	InterruptedAt      *time.Time `json:"interruptedAt"`
 	ExpiresAt          time.Time  `json:"expiresAt"`
+	// BytesRead and BytesTotal are the delivery's body read so far and in
+	// all, in bytes as stored (compressed if it is); BytesTotal is null
+	// until ingest opens the body.
+	BytesRead  int64  `json:"bytesRead"`
+	BytesTotal *int64 `json:"bytesTotal"`
+	// EstimatedCompletionAt is /status's EstimatedCompletionUtc
+	// (tracking.Estimate): set while the delivery is receiving, queued or
+	// processing and there is a rate to extrapolate.
+	EstimatedCompletionAt *time.Time `json:"estimatedCompletionAt"`
 	// IngestionErrors is set (possibly empty) only for a delivery in
 	// IngestionFailure; the key is absent otherwise.
 	IngestionErrors *[]tracking.IngestionError `json:"ingestionErrors,omitempty"`
@@ -106,8 +115,9 @@ type MissingReference struct {
 }
 
 // NewJob builds the job object of a delivery from its counts and the time
-// its first operation was picked up (nil before). It has no detail.
-func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
+// its first operation was picked up (nil before), its ETA as of now. It has
+// no detail.
+func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts, now time.Time) Job {
 	st := tracking.DeriveStatus(d.IngestState, c)
 	j := Job{
 		ReceiptID:          d.ReceiptID,
@@ -133,6 +143,8 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
 		StartedAt:          utc(startedAt),
 		InterruptedAt:      utc(d.InterruptedAt),
 		ExpiresAt:          d.ExpiresAt.UTC(),
+		BytesRead:          d.BodyRead,
+		BytesTotal:         d.BodySize,
 		Counts:             c,
 	}
 	switch st {
@@ -145,6 +157,8 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
 		j.CompletedAt = utc(d.IngestedAt)
 		ierrs := append([]tracking.IngestionError{}, d.IngestionErrors...)
 		j.IngestionErrors = &ierrs
+	case tracking.StatusProcessing, tracking.StatusQueued, tracking.StatusReceiving:
+		j.EstimatedCompletionAt = tracking.Estimate(d.Progress(c), now)
 	}
 	return j
 }
@@ -163,7 +177,7 @@ func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job
 	if err != nil {
 		return Job{}, fmt.Errorf("tracking: job %s: %w", d.ReceiptID, err)
 	}
-	j := NewJob(d, startedAt, c)
+	j := NewJob(d, startedAt, c, s.ts.Now())
 	if !detail {
 		return j, nil
 	}
@@ -283,7 +297,7 @@ func (s *views) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 			page.NextCursor = &next
 			break
 		}
-		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, tracking.Counts(r.Counts)))
+		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, tracking.Counts(r.Counts), sf.Now))
 		last = d
 	}
 	return page, nil

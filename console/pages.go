@@ -159,12 +159,11 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	now := c.reads.Now()
 	rows := make([]row, len(page.Items))
 	for i, j := range page.Items {
 		rows[i] = row{Job: j, Done: j.ProcessedCount}
 		if j.CompletedAt == nil && j.Status != "interrupted" {
-			rows[i].ETA = tracking.Estimate(j.CreatedAt, now, j.Counts)
+			rows[i].ETA = j.EstimatedCompletionAt
 		}
 	}
 	next := ""
