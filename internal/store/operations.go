@@ -477,11 +477,12 @@ const (
 	IssueWarnings
 )
 
-// issueSQL is the column of each list and the operations whose list counts:
-// only a failed operation's errors are its delivery's errors.
-var issueSQL = [...]struct{ column, where string }{
-	IssueErrors:   {"errors", "o.failed"},
-	IssueWarnings: {"warnings", "true"},
+// issueSQL is the column of each list, and the operations whose list counts
+// in the groups (only a failed operation's errors are its delivery's
+// errors) and in the rows, conditions an index of them serves.
+var issueSQL = [...]struct{ column, groups, rows string }{
+	IssueErrors:   {"errors", "o.failed", "true"},
+	IssueWarnings: {"warnings", "true", "true"}, // "warnings IS NOT NULL" of both: operations_warned_idx
 }
 
 // OperationsErrorGroups groups the errors of the delivery's failed
@@ -500,7 +501,7 @@ func OperationsIssueGroups(ctx context.Context, db database.DBTX, kind Issues, r
 				x.e->>'field' AS field, coalesce(x.e->>'description', '') AS description
 			FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.`+q.column+`) WITH ORDINALITY AS x(e, k)
 			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.`+q.column+` IS NOT NULL AND jsonb_typeof(o.`+q.column+`) = 'array'
-				AND `+q.where+`
+				AND `+q.groups+`
 		), g AS (
 			SELECT code, mode() WITHIN GROUP (ORDER BY type) AS type, count(*) AS n
 			FROM e GROUP BY code ORDER BY count(*) DESC, code LIMIT $3
@@ -547,12 +548,12 @@ func OperationsErrors(ctx context.Context, db database.DBTX, receipt string, at,
 // operation of the delivery as OperationsErrors does, whatever the
 // operation's state.
 func OperationsIssues(ctx context.Context, db database.DBTX, kind Issues, receipt string, at, now time.Time, fn func(OperationError) error) error {
-	col := issueSQL[kind].column
+	q := issueSQL[kind]
 	rows, err := db.Query(ctx, `SELECT o.id, o.line, o.resource_key, o.resource_type, o.state,
 			coalesce(x.e->>'type', ''), coalesce(x.e->>'code', ''), coalesce(x.e->>'field', ''), coalesce(x.e->>'description', '')
-		FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.`+col+`) WITH ORDINALITY AS x(e, k)
+		FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.`+q.column+`) WITH ORDINALITY AS x(e, k)
 		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.expires_at > $3
-			AND o.`+col+` IS NOT NULL AND jsonb_typeof(o.`+col+`) = 'array'
+			AND o.`+q.column+` IS NOT NULL AND jsonb_typeof(o.`+q.column+`) = 'array' AND `+q.rows+`
 		ORDER BY o.seq, x.k`, receipt, at, now)
 	if err != nil {
 		return err
