@@ -354,6 +354,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	if err := j.awaitPublished(ctx); err != nil {
 		return j.retryOrStop(ctx, err)
 	}
+	j.d.BodyRead = j.source.n // read to the end, whether or not a batch followed the last checkpoint
 	if err := j.w.store.IngestFinish(ctx, &j.d, tracking.IngestDone, nil, counter.read); err != nil {
 		return j.retryOrStop(ctx, err)
 	}

@@ -472,7 +472,7 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 		if err := eventsInsert(ctx, tx, []Event{ev}); err != nil {
 			return err
 		}
-		err = store.DeliveriesFinishIngest(ctx, tx, d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead)
+		err = store.DeliveriesFinishIngest(ctx, tx, d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead, d.BodyRead)
 		if err != nil {
 			return err
 		}

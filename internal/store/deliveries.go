@@ -170,13 +170,14 @@ func DeliveriesCheckpoint(ctx context.Context, db database.DBTX, receipt string,
 }
 
 // DeliveriesFinishIngest records the end of ingest: its state, the reasons
-// of a failure (JSON, nil for none), and the completion if it is one.
+// of a failure (JSON, nil for none), the completion if it is one, and the
+// body's bytes read (decoded, and as stored: bodyRead, kept if lower).
 func DeliveriesFinishIngest(ctx context.Context, db database.DBTX, receipt string, at time.Time, state string, ingestionErrors []byte,
-	ingestedAt time.Time, completedAt *time.Time, bytesRead int64) error {
+	ingestedAt time.Time, completedAt *time.Time, bytesRead, bodyRead int64) error {
 	_, err := db.Exec(ctx, `UPDATE deliveries SET ingest_state = $3, ingestion_errors = $4, ingested_at = $5,
-			completed_at = $6, published_through = records_read, bytes_read = $7
+			completed_at = $6, published_through = records_read, bytes_read = $7, body_read = greatest(body_read, $8)
 			WHERE receipt_id = $1 AND accepted_at = $2`,
-		receipt, at, state, ingestionErrors, ingestedAt, completedAt, bytesRead)
+		receipt, at, state, ingestionErrors, ingestedAt, completedAt, bytesRead, bodyRead)
 	return err
 }
 
