@@ -128,6 +128,10 @@ func TestOpenAPIResponses(t *testing.T) {
 	f.exec(`INSERT INTO callbacks (merchant_id, receipt_id, delivery_at, event, url, body, created_at, next_at, attempts, last_attempt_at, last_status, last_error)
 		SELECT merchant_id, receipt_id, accepted_at, 'completed', callback_url, '{}', now(), now() + interval '1 minute', 1, now(), 503, 'hooks.example.com answered 503'
 		FROM deliveries WHERE receipt_id = 'oa-callback-1'`)
+	// A delivery being read, its body's size known, with an ETA.
+	f.deliver("oa-reading-1", "ma", []string{"r0", "r1"}, "")
+	f.move("oa-reading-1", 0, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, nil, nil)
+	f.exec(`UPDATE deliveries SET body_size = 4000, body_read = 1000 WHERE receipt_id = 'oa-reading-1'`)
 	rejected := tracking.OperationID("ma", "job-mixed-1", 2).String()
 	imported := tracking.OperationID("ma", "job-mixed-1", 0).String()
 
@@ -174,6 +178,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/v1/imports/job-mixed-1?includeDetails=true&offset=1&limit=10", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/job-mixed-1?includeDetails=true&limit=1001", tokenA, nil, "", 400},
 		{"GET", "/v1/imports/oa-callback-1", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/oa-reading-1", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/oa-failed-1", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/nope-0001", tokenA, nil, "", 404},
 		{"GET", "/v1/imports/oa-shared-1", tokenOperator, nil, "", 409},
