@@ -258,16 +258,19 @@ func (c *Console) delivery(w http.ResponseWriter, r *http.Request) {
 	if sessionOf(r).Scope == tracking.Operator {
 		merchant = d.MerchantID
 	}
-	var groups []api.ErrorGroup
+	var groups, warnings []api.ErrorGroup
 	var missing []api.MissingReference
 	if job.Errors != nil {
 		groups = *job.Errors
+	}
+	if job.Warnings != nil {
+		warnings = *job.Warnings
 	}
 	if job.MissingReferences != nil {
 		missing = *job.MissingReferences
 	}
 	c.render(w, r, http.StatusOK, "delivery", sessionOf(r), map[string]any{
-		"D": d, "Job": job, "ErrorGroups": groups, "Missing": missing, "Status": st, "States": states, "Ingestion": ingestion, "IngestionOrder": ingestionOrder,
+		"D": d, "Job": job, "ErrorGroups": groups, "WarningGroups": warnings, "Missing": missing, "Status": st, "States": states, "Ingestion": ingestion, "IngestionOrder": ingestionOrder,
 		"Rate": fmt.Sprintf("%.1f", rate), "Flash": flash, "Merchant": merchant,
 		"CanCancel": job.CompletedAt == nil && d.InterruptedAt == nil, "CanRetry": counts.Rejected > 0 && d.InterruptedAt == nil,
 		"Self": r.URL.Path + string(query("merchant", merchant)),
