@@ -28,38 +28,39 @@ var jobStatuses = []string{jobPending, jobInProgress, jobInterrupted, jobComplet
 // Job is the job object of GET /v1/imports/{receiptId} (and, without Errors
 // and MissingReferences, an item of GET /v1/imports).
 type Job struct {
-	ReceiptID          string     `json:"receiptId"`
-	MerchantID         string     `json:"merchantId"`
-	ResourceType       string     `json:"resourceType"`
-	Format             string     `json:"format"`
-	ContractVersion    string     `json:"contractVersion"`
-	Reference          *string    `json:"reference"`
-	Status             string     `json:"status"`
-	DeliveryStatus     string     `json:"deliveryStatus"`
-	DeliveryStatusCode int        `json:"deliveryStatusCode"`
-	SkipErrors         bool       `json:"skipErrors"`
-	InputsSize         int64      `json:"inputsSize"`
-	ProcessedCount     int64      `json:"processedCount"`
-	ErrorsCount        int64      `json:"errorsCount"`
-	WarningsCount      int64      `json:"warningsCount"`
-	ItemsReceived      int64      `json:"itemsReceived"`
-	ItemsSucceeded     int64      `json:"itemsSucceeded"`
-	ItemsFailed        int64      `json:"itemsFailed"`
-	ItemsInReview      int64      `json:"itemsInReview"`
-	ItemsProcessing    int64      `json:"itemsProcessing"`
-	CreatedAt          time.Time  `json:"createdAt"`
-	StartedAt          *time.Time `json:"startedAt"`
-	CompletedAt        *time.Time `json:"completedAt"`
-	InterruptedAt      *time.Time `json:"interruptedAt"`
-	ExpiresAt          *time.Time `json:"expiresAt"`
+	ReceiptID          string           `json:"receiptId"`
+	MerchantID         string           `json:"merchantId"`
+	ResourceType       string           `json:"resourceType"`
+	Format             string           `json:"format"`
+	ContractVersion    string           `json:"contractVersion"`
+	Reference          *string          `json:"reference"`
+	Status             string           `json:"status"`
+	DeliveryStatus     string           `json:"deliveryStatus"`
+	DeliveryStatusCode int              `json:"deliveryStatusCode"`
+	SkipErrors         bool             `json:"skipErrors"`
+	InputsSize         int64            `json:"inputsSize"`
+	ProcessedCount     int64            `json:"processedCount"`
+	ErrorsCount        int64            `json:"errorsCount"`
+	WarningsCount      int64            `json:"warningsCount"`
+	ItemsReceived      int64            `json:"itemsReceived"`
+	ItemsSucceeded     int64            `json:"itemsSucceeded"`
+	ItemsFailed        int64            `json:"itemsFailed"`
+	ItemsInReview      int64            `json:"itemsInReview"`
+	ItemsProcessing    int64            `json:"itemsProcessing"`
+	CreatedAt          time.Time        `json:"createdAt"`
+	StartedAt          *time.Time       `json:"startedAt"`
+	CompletedAt        *time.Time       `json:"completedAt"`
+	InterruptedAt      *time.Time       `json:"interruptedAt"`
+	ExpiresAt          *time.Time       `json:"expiresAt"`
+	IngestionErrors    []IngestionError `json:"ingestionErrors,omitempty"`
+	Errors             []ErrorGroup     `json:"errors,omitempty"`
+	MissingReferences  []MissingRef     `json:"missingReferences,omitempty"`
+
 	// The body read so far and in all, in bytes as stored; BytesTotal is
 	// nil until ingest opens the body, or from a service without it.
-	BytesRead             int64            `json:"bytesRead"`
-	BytesTotal            *int64           `json:"bytesTotal"`
-	EstimatedCompletionAt *time.Time       `json:"estimatedCompletionAt"`
-	IngestionErrors       []IngestionError `json:"ingestionErrors,omitempty"`
-	Errors                []ErrorGroup     `json:"errors,omitempty"`
-	MissingReferences     []MissingRef     `json:"missingReferences,omitempty"`
+	BytesRead             int64      `json:"bytesRead"`
+	BytesTotal            *int64     `json:"bytesTotal"`
+	EstimatedCompletionAt *time.Time `json:"estimatedCompletionAt"`
 }
 
 // IngestionError is why a delivery as a whole could not be read.
