@@ -74,11 +74,11 @@ type Job struct {
 	IngestionErrors *[]tracking.IngestionError `json:"ingestionErrors,omitempty"`
 	// Errors and MissingReferences are set by Job with detail; the keys are
 	// absent from list items.
-	Errors *[]ErrorGroup `json:"errors,omitempty"`
+	Errors            *[]ErrorGroup       `json:"errors,omitempty"`
+	MissingReferences *[]MissingReference `json:"missingReferences,omitempty"`
 	// Warnings groups the warnings of the delivery's operations like
 	// Errors (Commerce Layer's warnings_log); set by Job with detail.
-	Warnings          *[]ErrorGroup       `json:"warnings,omitempty"`
-	MissingReferences *[]MissingReference `json:"missingReferences,omitempty"`
+	Warnings *[]ErrorGroup `json:"warnings,omitempty"`
 	// ItemDetails is set for GET /v1/imports/{receiptId}?includeDetails=true:
 	// a page of the delivery's records with their ingestion status.
 	ItemDetails *ItemDetails `json:"itemDetails,omitempty"`
