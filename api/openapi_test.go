@@ -142,6 +142,10 @@ func TestOpenAPIResponses(t *testing.T) {
 	require.NoError(t, err)
 	f.deliver("oa-inputs-1", "ma", nil, tracking.IngestDone)
 	f.exec(`UPDATE deliveries SET source = $1, content_encoding = 'gzip' WHERE receipt_id = 'oa-inputs-1'`, fmt.Sprintf("%s:%d", bus.StreamDeliveries, pub.Sequence))
+	// A delivery being read, its body's size known, with an ETA.
+	f.deliver("oa-reading-1", "ma", []string{"r0", "r1"}, "")
+	f.move("oa-reading-1", 0, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, nil, nil)
+	f.exec(`UPDATE deliveries SET body_size = 4000, body_read = 1000 WHERE receipt_id = 'oa-reading-1'`)
 	rejected := tracking.OperationID("ma", "job-mixed-1", 2).String()
 	imported := tracking.OperationID("ma", "job-mixed-1", 0).String()
 
@@ -185,7 +189,10 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/v1/imports?createdTo=yesterday", tokenA, nil, "", 400},
 		{"GET", "/v1/imports", "", nil, "", 401},
 		{"GET", "/v1/imports/job-mixed-1", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/job-mixed-1?includeDetails=true&offset=1&limit=10", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/job-mixed-1?includeDetails=true&limit=1001", tokenA, nil, "", 400},
 		{"GET", "/v1/imports/oa-callback-1", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/oa-reading-1", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/oa-failed-1", tokenA, nil, "", 200},
 		{"GET", "/v1/imports/nope-0001", tokenA, nil, "", 404},
 		{"GET", "/v1/imports/oa-shared-1", tokenOperator, nil, "", 409},
@@ -202,6 +209,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/v1/imports/oa-empty-1/inputs", tokenA, nil, "", 410},
 		{"GET", "/v1/imports/oa-inputs-1/inputs", tokenB, nil, "", 404},
 		{"GET", "/v1/imports/oa-shared-1/inputs", tokenOperator, nil, "", 409},
+		{"GET", "/v1/imports/job-mixed-1/warnings.csv", tokenA, nil, "", 200},
+		{"GET", "/v1/imports/nope-0001/warnings.csv", tokenA, nil, "", 404},
 		{"GET", "/v1/operations/" + imported, tokenA, nil, "", 200},
 		{"GET", "/v1/operations/not-a-uuid", tokenA, nil, "", 404},
 		{"GET", "/v1/summary", tokenOperator, nil, "", 200},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -29,6 +30,7 @@ func (s *Server) routesV1() {
 	s.handle("GET /v1/imports/{receiptId}/operations", s.v1Operations)
 	s.handle("GET /v1/imports/{receiptId}/errors.csv", s.streamed(s.v1ErrorsCSV))
 	s.handle("GET /v1/imports/{receiptId}/inputs", s.streamed(s.v1Inputs))
+	s.handle("GET /v1/imports/{receiptId}/warnings.csv", s.streamed(s.v1WarningsCSV))
 	s.handle("GET /v1/operations/{id}", s.v1Operation)
 	s.handle("GET /v1/summary", s.v1Summary)
 }
@@ -38,6 +40,8 @@ const (
 	msgBadCursor   = "invalid cursor"
 	msgBadMerchant = "merchantId must match ^[A-Za-z0-9_-]{1,64}$"
 	msgBadStatus   = "unknown status (want pending, in_progress, interrupted or completed)"
+	msgBadDetails  = "includeDetails must be true or false"
+	msgBadOffset   = "offset must be an integer of at least 0"
 	msgBadState    = "unknown state (want processing, unresolved, waitForMasterVariant, imported, partiallyImported, validationFailed, rejected or canceled)"
 )
 
@@ -156,8 +160,40 @@ func hasKey(m map[string]string, k string) bool {
 	return ok
 }
 
+// detailParams reads ?includeDetails=, ?offset= and ?limit= of GET
+// /v1/imports/{receiptId}, answering 400 itself for a bad value; offset
+// and limit count only with includeDetails=true.
+func detailParams(w http.ResponseWriter, r *http.Request) (include bool, offset, limit int, ok bool) {
+	q := r.URL.Query()
+	if v := q.Get("includeDetails"); v != "" || q.Has("includeDetails") {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, http.StatusBadRequest, msgBadDetails)
+			return false, 0, 0, false
+		}
+		include = b
+	}
+	if !include {
+		return false, 0, 0, true
+	}
+	if v := q.Get("offset"); v != "" || q.Has("offset") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, r, http.StatusBadRequest, msgBadOffset)
+			return false, 0, 0, false
+		}
+		offset = n
+	}
+	limit, _, ok = pageParams(w, r)
+	return include, offset, limit, ok
+}
+
 // v1Job serves GET /v1/imports/{receiptId}.
 func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
+	include, offset, limit, ok := detailParams(w, r)
+	if !ok {
+		return
+	}
 	d, ok := s.delivery(w, r)
 	if !ok {
 		return
@@ -166,6 +202,11 @@ func (s *Server) v1Job(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, tracking.ErrNotFound) {
 		writeError(w, r, http.StatusNotFound, "no delivery with receipt "+d.ReceiptID)
 		return
+	}
+	if err == nil && include {
+		var items ItemDetails
+		items, err = s.views.ItemDetails(r.Context(), d, offset, limit)
+		j.ItemDetails = &items
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -262,7 +303,7 @@ func (s *Server) v1Summary(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sum)
 }
 
-// errorsCSVHeader is the header row of errors.csv.
+// errorsCSVHeader is the header row of errors.csv and warnings.csv.
 var errorsCSVHeader = []string{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"}
 
 // v1ErrorsCSV serves GET /v1/imports/{receiptId}/errors.csv, streamed: a
@@ -276,16 +317,32 @@ func (s *Server) v1ErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	s.writeErrorsCSV(w, r, d)
 }
 
+// v1WarningsCSV serves GET /v1/imports/{receiptId}/warnings.csv, streamed
+// like errors.csv.
+func (s *Server) v1WarningsCSV(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.delivery(w, r)
+	if !ok {
+		return
+	}
+	s.writeIssuesCSV(w, r, d, store.IssueWarnings)
+}
+
 // writeErrorsCSV answers errors.csv of d.
 func (s *Server) writeErrorsCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery) {
+	s.writeIssuesCSV(w, r, d, store.IssueErrors)
+}
+
+// writeIssuesCSV answers errors.csv or warnings.csv (kind) of d.
+func (s *Server) writeIssuesCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, kind store.Issues) {
+	name := issueNames[kind]
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ReceiptID+`-errors.csv"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+d.ReceiptID+`-`+name+`.csv"`)
 	w.WriteHeader(http.StatusOK)
 	cw := csv.NewWriter(w)
 	cw.Write(errorsCSVHeader)
 	n := 0
 	rec := make([]string, len(errorsCSVHeader))
-	err := s.views.ErrorRows(r.Context(), d, func(e ErrorRow) error {
+	err := s.views.IssueRows(r.Context(), d, kind, func(e ErrorRow) error {
 		rec[0], rec[1], rec[2], rec[3], rec[4] = e.OperationID.String(), strconv.Itoa(e.Line), e.ResourceKey, e.ResourceType, string(e.State)
 		rec[5], rec[6], rec[7], rec[8] = e.Type, e.Code, e.Field, e.Description
 		if err := cw.Write(rec); err != nil {
@@ -305,6 +362,6 @@ func (s *Server) writeErrorsCSV(w http.ResponseWriter, r *http.Request, d *track
 	})
 	cw.Flush()
 	if err != nil && r.Context().Err() == nil {
-		s.logger.Error("errors.csv cut short", zap.String("receipt", d.ReceiptID), zap.Int("written", n), zap.Error(err))
+		s.logger.Error(name+".csv cut short", zap.String("receipt", d.ReceiptID), zap.Int("written", n), zap.Error(err))
 	}
 }

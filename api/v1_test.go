@@ -94,11 +94,11 @@ func decode[T any](t *testing.T, body []byte) T {
 }
 
 var (
-	jobKeys = []string{"completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode", "errorsCount",
-		"expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
+	jobKeys = []string{"bytesRead", "bytesTotal", "completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode",
+		"errorsCount", "estimatedCompletionAt", "expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
 		"itemsSucceeded", "merchantId", "metadata", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
 		"status", "warningsCount"}
-	jobDetailKeys = sorted(append([]string{"errors", "missingReferences"}, jobKeys...))
+	jobDetailKeys = sorted(append([]string{"errors", "missingReferences", "warnings"}, jobKeys...))
 	operationKeys = []string{"createdAt", "errors", "expiresAt", "id", "ingestionStatus", "lastEvent", "lastModifiedAt", "line",
 		"merchantId", "receiptId", "resourceKey", "resourceType", "retryCount", "state", "unresolvedReferences", "warnings"}
 	stateCountKeys = []string{"canceled", "imported", "partiallyImported", "processing", "rejected", "unresolved",
@@ -222,6 +222,10 @@ func TestV1JobObject(t *testing.T) {
 		}
 	}
 	require.NotContains(t, string(raw["errors"]), "DISCARDED", "warnings are no errors")
+	require.NotNil(t, j.Warnings)
+	require.Equal(t, []api.ErrorGroup{{Code: "DISCARDED", Type: catalog.DataError, Count: 1, Examples: []api.ErrorExample{{
+		OperationID: tracking.OperationID("ma", "job-mixed-1", 1), ResourceKey: "p1", Field: ptr("attributes.0"), Description: "unknown attribute"}}}},
+		*j.Warnings)
 
 	require.NotNil(t, j.MissingReferences)
 	require.Equal(t, []api.MissingReference{{TypeID: "category", Key: "shoes", Operations: 2}, {TypeID: "product-variant", Key: "sku-1", Operations: 1}},
@@ -232,10 +236,96 @@ func TestV1JobObject(t *testing.T) {
 	require.NoError(t, err)
 	sj, err := api.JobOf(context.Background(), f.store, &d, true)
 	require.NoError(t, err)
+	require.NotNil(t, j.EstimatedCompletionAt, "processing, with operations done")
+	require.NotNil(t, sj.EstimatedCompletionAt)
+	sj.EstimatedCompletionAt = j.EstimatedCompletionAt // extrapolated at another instant
 	require.JSONEq(t, string(body), string(must(json.Marshal(sj))))
 	plain, err := api.JobOf(context.Background(), f.store, &d, false)
 	require.NoError(t, err)
 	require.Equal(t, jobKeys, keysOf(t, must(json.Marshal(plain))))
+}
+
+// TestV1ReceivingETA: a delivery half read has an ETA in the future, from
+// the bytes of its body read, in /status and in the job object alike, and
+// the ETA follows as more is read and done.
+func TestV1ReceivingETA(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	ctx := context.Background()
+	accepted := time.Now().Add(-10 * time.Second).Truncate(time.Microsecond)
+	d, _, err := f.store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: "eta-recv-1", MerchantID: "ma", AcceptedAt: accepted,
+		Data: "Product", Format: "ndjson", ContractVersion: "1.0", Source: "TEST:eta", SkipErrors: true})
+	require.NoError(t, err)
+	size := int64(40000)
+	write := func(from, to int, read int64) {
+		b := tracking.IngestBatch{From: from, To: to, BodySize: &size, BodyRead: read}
+		for i := from; i < to; i++ {
+			k := fmt.Sprintf("e-%d", i)
+			op := tracking.Operation{ID: tracking.OperationID("ma", "eta-recv-1", i), Seq: i, Line: i + 1, ResourceType: "Product",
+				ResourceKey: k, State: tracking.StateProcessing, CreatedAt: time.Now()}
+			op.Last = tracking.NewEvent(&d, k, tracking.CodeRecordReceived, "Record received")
+			b.Ops, b.Events = append(b.Ops, op), append(b.Events, op.Last)
+			b.Counts.Total++
+			b.Counts.Count(op.State, tracking.StageQueued, 1)
+		}
+		require.NoError(t, f.store.IngestWrite(ctx, &d, b))
+	}
+	done := func(from, to int) {
+		for i := from; i < to; i++ {
+			f.move("eta-recv-1", i, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, nil, nil)
+		}
+	}
+	// status answers /status and the job object, and checks that both
+	// estimate what is left as part of the time elapsed since the delivery
+	// was accepted: the server's now is between before and after.
+	status := func(part float64) (tracking.StatusBody, api.Job) {
+		t.Helper()
+		before := time.Now()
+		code, body := get(t, srv, "/import/eta-recv-1/status", tokenA)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		st := decode[tracking.StatusBody](t, body)
+		_, body = get(t, srv, "/v1/imports/eta-recv-1", tokenA)
+		j := decode[api.Job](t, body)
+		after := time.Now()
+		earliest := before.Add(time.Duration(part * float64(before.Sub(accepted))))
+		latest := after.Add(time.Duration(part * float64(after.Sub(accepted))))
+		for _, eta := range []*time.Time{st.EstimatedCompletionUtc, j.EstimatedCompletionAt} {
+			require.NotNil(t, eta)
+			require.False(t, eta.Before(earliest.Add(-time.Millisecond)), "%s before %s", eta, earliest)
+			require.False(t, eta.After(latest.Add(time.Millisecond)), "%s after %s", eta, latest)
+		}
+		return st, j
+	}
+
+	// Half the body read, nothing done yet: as long again to read the rest.
+	write(0, 100, 20000)
+	st, j := status(1)
+	require.Equal(t, "Receiving", st.Status)
+	require.EqualValues(t, 20000, j.BytesRead)
+	require.EqualValues(t, 40000, *j.BytesTotal)
+	require.True(t, st.EstimatedCompletionUtc.After(time.Now().Add(5*time.Second)), "the rest of the body, not the records read so far")
+
+	// Every record read is done: without the bytes the delivery would look
+	// complete; with them, the other half is still to come.
+	done(0, 100)
+	st, _ = status(1)
+	require.Zero(t, st.Products.Pending)
+	half := *st.EstimatedCompletionUtc
+
+	// Three quarters read and done at once: a third of the time so far is
+	// left, sooner than before.
+	write(100, 150, 30000)
+	done(100, 150)
+	st, _ = status(1.0 / 3)
+	require.True(t, st.EstimatedCompletionUtc.Before(half), "reading faster brings the ETA nearer")
+	require.True(t, st.EstimatedCompletionUtc.After(time.Now()))
+
+	// Read to the end: the operations decide (150 done, 50 to go).
+	write(150, 200, 40000)
+	require.NoError(t, f.store.IngestFinish(ctx, &d, tracking.IngestDone, nil, 100))
+	st, _ = status(1.0 / 3)
+	require.Equal(t, "Processing", st.Status)
 }
 
 func TestV1JobStatuses(t *testing.T) {
@@ -734,6 +824,129 @@ func TestV1ErrorsCSV(t *testing.T) {
 	require.Equal(t, problemKeys, keysOf(t, body))
 }
 
+func TestV1ItemDetails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)
+
+	_, body := get(t, srv, "/v1/imports/job-mixed-1?includeDetails=false&limit=0", tokenA)
+	require.Equal(t, jobDetailKeys, keysOf(t, body), "no details unless asked, offset and limit then unread")
+
+	code, body := get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true", tokenA)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, sorted(append([]string{"itemDetails"}, jobDetailKeys...)), keysOf(t, body))
+	j := decode[api.Job](t, body)
+	require.Equal(t, 0, j.ItemDetails.Offset)
+	require.Equal(t, 50, j.ItemDetails.Limit, "50 by default")
+	items := j.ItemDetails.ItemIngestionStatus
+	require.Len(t, items, 15)
+	var raw struct {
+		ItemDetails struct {
+			ItemIngestionStatus []json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &raw))
+	require.Equal(t, []string{"ingestionErrors", "ingestionStatus", "line", "operationId", "resourceType", "sku", "state"},
+		keysOf(t, raw.ItemDetails.ItemIngestionStatus[0]))
+	require.Contains(t, string(raw.ItemDetails.ItemIngestionStatus[0]), `"ingestionErrors":{"ingestionError":[]}`)
+	var statuses []string
+	for i, it := range items {
+		require.Equal(t, i+1, it.Line, "in delivery order")
+		require.Equal(t, tracking.OperationID("ma", "job-mixed-1", i), it.OperationID)
+		statuses = append(statuses, it.SKU+":"+it.IngestionStatus)
+	}
+	require.Equal(t, []string{"p0:SUCCESS", "p1:SUCCESS", "p2:TIMEOUT_ERROR", "p3:INPROGRESS", "p4:INPROGRESS", "p5:INPROGRESS",
+		"p6:DATA_ERROR", "p7:INPROGRESS", "bad-8:DATA_ERROR"}, statuses[:9])
+	require.Equal(t, []api.OperationError{{Type: catalog.DataError, Code: "REQUIRED_FIELD", Field: ptr("name"), Description: "name is required"}},
+		items[8].IngestionErrors.IngestionError)
+	require.Len(t, items[2].IngestionErrors.IngestionError, 2)
+
+	_, body = get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true&offset=2&limit=3", tokenA)
+	j = decode[api.Job](t, body)
+	require.Equal(t, 2, j.ItemDetails.Offset)
+	require.Equal(t, 3, j.ItemDetails.Limit)
+	require.Equal(t, []string{"p2", "p3", "p4"}, skus(j.ItemDetails.ItemIngestionStatus))
+	_, body = get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true&offset=15", tokenA)
+	require.Contains(t, string(body), `"itemDetails":{"offset":15,"limit":50,"itemIngestionStatus":[]}`)
+
+	var keys []string
+	for i := range 2100 {
+		keys = append(keys, fmt.Sprintf("k-%04d", i))
+	}
+	f.deliver("items-big-1", "ma", keys, tracking.IngestDone)
+	_, body = get(t, srv, "/v1/imports/items-big-1?includeDetails=true&offset=1000&limit=1000", tokenA)
+	j = decode[api.Job](t, body)
+	require.Equal(t, keys[1000:2000], skus(j.ItemDetails.ItemIngestionStatus))
+	_, body = get(t, srv, "/v1/imports/items-big-1?includeDetails=1&offset=2090", tokenA)
+	require.Equal(t, keys[2090:], skus(decode[api.Job](t, body).ItemDetails.ItemIngestionStatus))
+
+	for q, detail := range map[string]string{
+		"includeDetails=yes":               "includeDetails must be true or false",
+		"includeDetails=true&limit=0":      "limit must be 1..1000",
+		"includeDetails=true&limit=1001":   "limit must be 1..1000",
+		"includeDetails=true&limit=":       "limit must be 1..1000",
+		"includeDetails=true&offset=-1":    "offset must be an integer of at least 0",
+		"includeDetails=true&offset=first": "offset must be an integer of at least 0",
+	} {
+		code, body := get(t, srv, "/v1/imports/job-mixed-1?"+q, tokenA)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		requireProblem(t, http.StatusBadRequest, detail, body)
+	}
+	code, _ = get(t, srv, "/v1/imports/job-mixed-1?includeDetails=true", tokenB)
+	require.Equal(t, http.StatusNotFound, code, "another merchant's")
+}
+
+func skus(items []api.ItemStatus) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, it.SKU)
+	}
+	return out
+}
+
+func TestV1WarningsCSV(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	srv := v1Server(f.store)
+	mixedDelivery(f)
+	// Warnings count whatever the operation's state; a second code groups apart.
+	warn := []catalog.Error{{Type: catalog.DataError, Code: "DISCARDED", Field: "attributes.1", Description: "unknown, \"x\""},
+		{Type: catalog.DataError, Code: "TRUNCATED", Description: "name cut"}}
+	f.move("job-mixed-1", 0, tracking.StateImported, tracking.StageResolved, tracking.CodeImported, nil, warn, nil)
+
+	code, body := get(t, srv, "/v1/imports/job-mixed-1/warnings.csv", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	require.NoError(t, err)
+	id := func(seq int) string { return tracking.OperationID("ma", "job-mixed-1", seq).String() }
+	require.Equal(t, [][]string{
+		{"operationId", "line", "resourceKey", "resourceType", "state", "type", "code", "field", "description"},
+		{id(0), "1", "p0", "Product", "imported", "DATA_ERROR", "DISCARDED", "attributes.1", "unknown, \"x\""},
+		{id(0), "1", "p0", "Product", "imported", "DATA_ERROR", "TRUNCATED", "", "name cut"},
+		{id(1), "2", "p1", "Product", "partiallyImported", "DATA_ERROR", "DISCARDED", "attributes.0", "unknown attribute"},
+	}, rows)
+
+	_, body = get(t, srv, "/v1/imports/job-mixed-1", tokenA)
+	j := decode[api.Job](t, body)
+	require.Len(t, *j.Warnings, 2)
+	require.Equal(t, "DISCARDED", (*j.Warnings)[0].Code, "biggest first")
+	require.EqualValues(t, 2, (*j.Warnings)[0].Count)
+	require.Equal(t, []string{"p0", "p1"}, []string{(*j.Warnings)[0].Examples[0].ResourceKey, (*j.Warnings)[0].Examples[1].ResourceKey})
+	require.Equal(t, "TRUNCATED", (*j.Warnings)[1].Code)
+	require.Nil(t, (*j.Warnings)[1].Examples[0].Field)
+
+	f.deliver("csv-none-1", "ma", []string{"p1"}, tracking.IngestDone)
+	code, body = get(t, srv, "/v1/imports/csv-none-1/warnings.csv", tokenA)
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "operationId,line,resourceKey,resourceType,state,type,code,field,description\n", string(body))
+	_, body = get(t, srv, "/v1/imports/csv-none-1", tokenA)
+	require.Contains(t, string(body), `"warnings":[]`)
+	code, body = get(t, srv, "/v1/imports/job-mixed-1/warnings.csv", tokenB)
+	require.Equal(t, http.StatusNotFound, code, "another merchant's")
+	require.Equal(t, problemKeys, keysOf(t, body))
+}
+
 // TestV1Isolation: a merchant's token reaches nothing of another merchant's
 // through any route, and without a valid token nothing at all.
 func TestV1Isolation(t *testing.T) {
@@ -756,6 +969,7 @@ func TestV1Isolation(t *testing.T) {
 		{"/v1/imports/iso-of-a-1/operations", "/v1/imports/iso-of-z-1/operations"},
 		{"/v1/imports/iso-of-a-1/operations?state=validationFailed", "/v1/imports/iso-of-z-1/operations?state=validationFailed"},
 		{"/v1/imports/iso-of-a-1/errors.csv", "/v1/imports/iso-of-z-1/errors.csv"},
+		{"/v1/imports/iso-of-a-1/warnings.csv", "/v1/imports/iso-of-z-1/warnings.csv"},
 		{"/v1/operations/" + opA, "/v1/operations/" + opUnknown},
 		{"/v1/imports", ""},
 		{"/v1/imports?reference=erp-iso-of-a-1", ""},
@@ -858,3 +1072,5 @@ func TestV1Expired(t *testing.T) {
 	_, body = get(t, now, "/v1/summary", tokenOperator)
 	require.EqualValues(t, 1, decode[api.Overview](t, body).Total.Deliveries)
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -63,6 +63,15 @@ type Job struct {
 	// Metadata are the pairs the upstream attached (Import-Metadata-<Key>),
 	// {} for none.
 	Metadata map[string]string `json:"metadata"`
+	// BytesRead and BytesTotal are the delivery's body read so far and in
+	// all, in bytes as stored (compressed if it is); BytesTotal is null
+	// until ingest opens the body.
+	BytesRead  int64  `json:"bytesRead"`
+	BytesTotal *int64 `json:"bytesTotal"`
+	// EstimatedCompletionAt is /status's EstimatedCompletionUtc
+	// (tracking.Estimate): set while the delivery is receiving, queued or
+	// processing and there is a rate to extrapolate.
+	EstimatedCompletionAt *time.Time `json:"estimatedCompletionAt"`
 	// IngestionErrors is set (possibly empty) only for a delivery in
 	// IngestionFailure; the key is absent otherwise.
 	IngestionErrors *[]tracking.IngestionError `json:"ingestionErrors,omitempty"`
@@ -70,6 +79,12 @@ type Job struct {
 	// absent from list items.
 	Errors            *[]ErrorGroup       `json:"errors,omitempty"`
 	MissingReferences *[]MissingReference `json:"missingReferences,omitempty"`
+	// Warnings groups the warnings of the delivery's operations like
+	// Errors (Commerce Layer's warnings_log); set by Job with detail.
+	Warnings *[]ErrorGroup `json:"warnings,omitempty"`
+	// ItemDetails is set for GET /v1/imports/{receiptId}?includeDetails=true:
+	// a page of the delivery's records with their ingestion status.
+	ItemDetails *ItemDetails `json:"itemDetails,omitempty"`
 	// Callback is set by Job with detail for a delivery with a callback
 	// URL: its host and the state of the latest call.
 	Callback *tracking.CallbackState `json:"callback,omitempty"`
@@ -103,8 +118,9 @@ type MissingReference struct {
 }
 
 // NewJob builds the job object of a delivery from its counts and the time
-// its first operation was picked up (nil before). It has no detail.
-func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
+// its first operation was picked up (nil before), its ETA as of now. It has
+// no detail.
+func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts, now time.Time) Job {
 	st := tracking.DeriveStatus(d.IngestState, c)
 	j := Job{
 		ReceiptID:          d.ReceiptID,
@@ -131,6 +147,8 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
 		InterruptedAt:      utc(d.InterruptedAt),
 		ExpiresAt:          d.ExpiresAt.UTC(),
 		Metadata:           d.Metadata,
+		BytesRead:          d.BodyRead,
+		BytesTotal:         d.BodySize,
 		Counts:             c,
 	}
 	if j.Metadata == nil {
@@ -146,6 +164,8 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts) Job {
 		j.CompletedAt = utc(d.IngestedAt)
 		ierrs := append([]tracking.IngestionError{}, d.IngestionErrors...)
 		j.IngestionErrors = &ierrs
+	case tracking.StatusProcessing, tracking.StatusQueued, tracking.StatusReceiving:
+		j.EstimatedCompletionAt = tracking.Estimate(d.Progress(c), now)
 	}
 	return j
 }
@@ -164,11 +184,15 @@ func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job
 	if err != nil {
 		return Job{}, fmt.Errorf("tracking: job %s: %w", d.ReceiptID, err)
 	}
-	j := NewJob(d, startedAt, c)
+	j := NewJob(d, startedAt, c, s.ts.Now())
 	if !detail {
 		return j, nil
 	}
-	groups, err := s.errorGroups(ctx, d)
+	groups, err := s.issueGroups(ctx, d, store.IssueErrors)
+	if err != nil {
+		return Job{}, err
+	}
+	warnings, err := s.issueGroups(ctx, d, store.IssueWarnings)
 	if err != nil {
 		return Job{}, err
 	}
@@ -180,16 +204,17 @@ func (s *views) Job(ctx context.Context, d *tracking.Delivery, detail bool) (Job
 	if err != nil {
 		return Job{}, err
 	}
-	j.Errors, j.MissingReferences, j.Callback = &groups, &refs, cb
+	j.Errors, j.Warnings, j.MissingReferences, j.Callback = &groups, &warnings, &refs, cb
 	return j, nil
 }
 
-// errorGroups groups the errors of the delivery's failed operations by code,
-// biggest group first, with the first few errors of each as examples.
-func (s *views) errorGroups(ctx context.Context, d *tracking.Delivery) ([]ErrorGroup, error) {
-	rows, err := store.OperationsErrorGroups(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
+// issueGroups groups the errors of the delivery's failed operations, or the
+// warnings of all its operations (kind), by code, biggest group first, with
+// the first few of each as examples.
+func (s *views) issueGroups(ctx context.Context, d *tracking.Delivery, kind store.Issues) ([]ErrorGroup, error) {
+	rows, err := store.OperationsIssueGroups(ctx, s.ts.Pool(), kind, d.ReceiptID, d.AcceptedAt, maxErrorCodes, maxErrorExamples)
 	if err != nil {
-		return nil, fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
+		return nil, fmt.Errorf("tracking: %s of %s: %w", issueNames[kind], d.ReceiptID, err)
 	}
 	groups := []ErrorGroup{}
 	for _, r := range rows {
@@ -282,7 +307,7 @@ func (s *views) Jobs(ctx context.Context, f JobFilter, after string, limit int) 
 			page.NextCursor = &next
 			break
 		}
-		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, tracking.Counts(r.Counts)))
+		page.Items = append(page.Items, NewJob(&d, r.ProcessingAt, tracking.Counts(r.Counts), sf.Now))
 		last = d
 	}
 	return page, nil
@@ -473,6 +498,56 @@ func (s *views) Operations(ctx context.Context, d *tracking.Delivery, f Operatio
 	return page, nil
 }
 
+// ItemDetails is a page of a delivery's records in delivery order, the
+// shape of Walmart's feed item details (itemDetails.itemIngestionStatus).
+type ItemDetails struct {
+	Offset              int          `json:"offset"`
+	Limit               int          `json:"limit"`
+	ItemIngestionStatus []ItemStatus `json:"itemIngestionStatus"`
+}
+
+// ItemStatus is one record of ItemDetails: Walmart's sku (the record's
+// key), ingestionStatus and ingestionErrors, with the operation it is.
+type ItemStatus struct {
+	SKU             string          `json:"sku"`
+	OperationID     uuid.UUID       `json:"operationId"`
+	Line            int             `json:"line"`
+	ResourceType    string          `json:"resourceType"`
+	State           tracking.State  `json:"state"`
+	IngestionStatus string          `json:"ingestionStatus"`
+	IngestionErrors IngestionErrors `json:"ingestionErrors"`
+}
+
+// IngestionErrors wraps an item's errors as Walmart does.
+type IngestionErrors struct {
+	IngestionError []OperationError `json:"ingestionError"`
+}
+
+// ItemDetails returns the records of the delivery from position offset
+// (0-based, the record on line offset+1), at most limit of them: a range
+// of seq, read from the operations' primary key whatever the delivery's
+// size.
+func (s *views) ItemDetails(ctx context.Context, d *tracking.Delivery, offset, limit int) (ItemDetails, error) {
+	if limit < 1 || limit > MaxPageLimit || offset < 0 {
+		return ItemDetails{}, fmt.Errorf("tracking: offset %d or limit %d out of range", offset, limit)
+	}
+	rows, err := store.OperationsList(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt,
+		store.OperationsFilter{Now: s.ts.Now(), AfterSeq: offset - 1}, limit)
+	if err != nil {
+		return ItemDetails{}, fmt.Errorf("tracking: item details of %s: %w", d.ReceiptID, err)
+	}
+	out := ItemDetails{Offset: offset, Limit: limit, ItemIngestionStatus: make([]ItemStatus, 0, len(rows))}
+	for _, r := range rows {
+		o, err := operationView(r, nil)
+		if err != nil {
+			return ItemDetails{}, fmt.Errorf("tracking: item details of %s: %w", d.ReceiptID, err)
+		}
+		out.ItemIngestionStatus = append(out.ItemIngestionStatus, ItemStatus{SKU: o.ResourceKey, OperationID: o.ID, Line: o.Line,
+			ResourceType: o.ResourceType, State: o.State, IngestionStatus: o.IngestionStatus, IngestionErrors: IngestionErrors{o.Errors}})
+	}
+	return out, nil
+}
+
 // StateCounts are operation counts per state, as in GET /v1/summary.
 type StateCounts struct {
 	Queued               int64 `json:"-"` // of Processing, those the resolver has not picked up
@@ -548,7 +623,11 @@ func (s *views) Overview(ctx context.Context, merchant, status string) (Overview
 	return out, nil
 }
 
-// ErrorRow is one error of one operation, a row of errors.csv.
+// issueNames names each list of problems in errors and file names.
+var issueNames = [...]string{store.IssueErrors: "errors", store.IssueWarnings: "warnings"}
+
+// ErrorRow is one error (or warning) of one operation, a row of errors.csv
+// (or warnings.csv).
 type ErrorRow struct {
 	OperationID  uuid.UUID
 	Line         int
@@ -564,12 +643,18 @@ type ErrorRow struct {
 // ErrorRows calls fn for every error of every operation of the delivery
 // that has errors, in delivery order, streaming from the database.
 func (s *views) ErrorRows(ctx context.Context, d *tracking.Delivery, fn func(ErrorRow) error) error {
-	err := store.OperationsErrors(ctx, s.ts.Pool(), d.ReceiptID, d.AcceptedAt, s.ts.Now(), func(r store.OperationError) error {
+	return s.IssueRows(ctx, d, store.IssueErrors, fn)
+}
+
+// IssueRows calls fn for every error or warning (kind) of every operation
+// of the delivery, as ErrorRows does.
+func (s *views) IssueRows(ctx context.Context, d *tracking.Delivery, kind store.Issues, fn func(ErrorRow) error) error {
+	err := store.OperationsIssues(ctx, s.ts.Pool(), kind, d.ReceiptID, d.AcceptedAt, s.ts.Now(), func(r store.OperationError) error {
 		return fn(ErrorRow{OperationID: uuid.UUID(r.OperationID), Line: r.Line, ResourceKey: r.ResourceKey, ResourceType: r.ResourceType,
 			State: tracking.State(r.State), Type: r.Type, Code: r.Code, Field: r.Field, Description: r.Description})
 	})
 	if err != nil {
-		return fmt.Errorf("tracking: errors of %s: %w", d.ReceiptID, err)
+		return fmt.Errorf("tracking: %s of %s: %w", issueNames[kind], d.ReceiptID, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -171,6 +172,13 @@ func TestConsole(t *testing.T) {
 		require.Contains(t, body, "errors.csv")
 		require.Contains(t, body, "in_progress")
 		require.Regexp(t, `data-state="validationFailed".*<td class="n">2</td>`, body)
+		require.NotContains(t, body, "Warnings by code", "no section without warnings")
+		_, err := e.store.Pool().Exec(context.Background(), `UPDATE operations SET warnings =
+			'[{"type":"DATA_ERROR","code":"DISCARDED","field":"attributes.0","description":"unknown attribute"}]' WHERE receipt_id = 'products-0001' AND seq = 0`)
+		require.NoError(t, err)
+		_, body = c.get("/ui/deliveries/products-0001?merchant=m1")
+		require.Contains(t, body, "Warnings by code")
+		require.Regexp(t, `<td>DISCARDED</td><td>DATA_ERROR</td><td class="n">1</td>.*<code>attributes.0</code>: unknown attribute`, body)
 
 		resp, csv := c.do(http.MethodGet, "/ui/deliveries/products-0001/errors.csv?merchant=m1", nil, nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode, csv)

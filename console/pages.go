@@ -159,12 +159,11 @@ func (c *Console) deliveries(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	now := c.reads.Now()
 	rows := make([]row, len(page.Items))
 	for i, j := range page.Items {
 		rows[i] = row{Job: j, Done: j.ProcessedCount}
 		if j.CompletedAt == nil && j.Status != "interrupted" {
-			rows[i].ETA = tracking.Estimate(j.CreatedAt, now, j.Counts)
+			rows[i].ETA = j.EstimatedCompletionAt
 		}
 	}
 	next := ""
@@ -259,16 +258,19 @@ func (c *Console) delivery(w http.ResponseWriter, r *http.Request) {
 	if sessionOf(r).Scope == tracking.Operator {
 		merchant = d.MerchantID
 	}
-	var groups []api.ErrorGroup
+	var groups, warnings []api.ErrorGroup
 	var missing []api.MissingReference
 	if job.Errors != nil {
 		groups = *job.Errors
+	}
+	if job.Warnings != nil {
+		warnings = *job.Warnings
 	}
 	if job.MissingReferences != nil {
 		missing = *job.MissingReferences
 	}
 	c.render(w, r, http.StatusOK, "delivery", sessionOf(r), map[string]any{
-		"D": d, "Job": job, "ErrorGroups": groups, "Missing": missing, "Status": st, "States": states, "Ingestion": ingestion, "IngestionOrder": ingestionOrder,
+		"D": d, "Job": job, "ErrorGroups": groups, "WarningGroups": warnings, "Missing": missing, "Status": st, "States": states, "Ingestion": ingestion, "IngestionOrder": ingestionOrder,
 		"Rate": fmt.Sprintf("%.1f", rate), "Flash": flash, "Merchant": merchant,
 		"CanCancel": job.CompletedAt == nil && d.InterruptedAt == nil, "CanRetry": counts.Rejected > 0 && d.InterruptedAt == nil,
 		"Self": r.URL.Path + string(query("merchant", merchant)),

@@ -91,3 +91,16 @@ func openBody(src io.Reader, gz bool, maxBytes int64) (io.Reader, *limitReader, 
 	lr := &limitReader{r: r, max: maxBytes}
 	return lr, lr, nil
 }
+
+// countReader counts the bytes read from r: the body as stored, before gzip
+// and the size limit, in the unit of its size.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -105,6 +105,11 @@ type job struct {
 	draining  bool                     // shutting down: store what is read, without waiting for room
 	redrive   string                   // re-driving stalled work (redrive.go): names its messages apart
 	analyzing atomic.Bool
+
+	// The body as stored: its size (nil until opened) and a count of its
+	// bytes read, for the delivery's ETA while it is read.
+	bodySize *int64
+	source   *countReader
 }
 
 // analyzeAsItGrows refreshes the statistics of the delivery's partition
@@ -191,6 +196,7 @@ func (w *Worker) transient(ctx context.Context, err error) (outcome, error) {
 func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tracking.IngestionError, error) {
 	var src io.Reader = bytes.NewReader(j.msg.Data())
 	var closer io.Closer = io.NopCloser(nil)
+	size := int64(len(j.msg.Data()))
 	if name := j.d.ObjectName; name != "" {
 		// Just stored, an object can be briefly invisible from a replica that
 		// has not caught up (a JetStream cluster): a missing object is only
@@ -224,9 +230,10 @@ func (j *job) open(ctx context.Context) (io.Reader, *limitReader, io.Closer, *tr
 			return nil, nil, nil, &tracking.IngestionError{Code: CodeDeliveryTooLarge,
 				Description: fmt.Sprintf("object %q is %d bytes, over the size limit of %d bytes", name, obj.Info.Size, j.w.cfg.MaxDeliveryBytes)}, nil
 		}
-		src, closer = obj, obj
+		src, closer, size = obj, obj, int64(obj.Info.Size)
 	}
-	r, lr, err := openBody(src, j.hd.gzip, j.w.cfg.MaxDeliveryBytes)
+	j.bodySize, j.source = &size, &countReader{r: src}
+	r, lr, err := openBody(j.source, j.hd.gzip, j.w.cfg.MaxDeliveryBytes)
 	if err != nil {
 		closer.Close()
 		var be *bodyError
@@ -348,6 +355,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	if err := j.awaitPublished(ctx); err != nil {
 		return j.retryOrStop(ctx, err)
 	}
+	j.d.BodyRead = j.source.n // read to the end, whether or not a batch followed the last checkpoint
 	if err := j.w.store.IngestFinish(ctx, &j.d, tracking.IngestDone, nil, counter.read); err != nil {
 		return j.retryOrStop(ctx, err)
 	}
@@ -538,6 +546,7 @@ func (j *job) flush(ctx context.Context, batch []RawRecord, bytesRead int64) ([]
 	}
 	err = j.w.store.IngestWrite(ctx, &j.d, tracking.IngestBatch{
 		From: from, To: to, PublishedThrough: j.pendingTo, BytesRead: bytesRead,
+		BodySize: j.bodySize, BodyRead: j.source.n,
 		Ops: ops, Events: events, Counts: counts,
 	})
 	if err != nil {

@@ -381,6 +381,58 @@ func TestIngestReceivingIsVisible(t *testing.T) {
 	require.Equal(t, int64(250), st.Products.Pending)
 }
 
+// TestIngestReceivingETA: the body's size and how much of it is read are
+// stored with each batch, so the ETA of a delivery being read covers the
+// whole body, not only the records read so far.
+func TestIngestReceivingETA(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	h := newHarness(t, Config{BatchSize: 1000, afterCommit: func(to int) error {
+		if to == 1000 {
+			<-release // hold the delivery after its first batch
+		}
+		return nil
+	}})
+	os, err := h.js.ObjectStore(context.Background(), bus.BucketPayloads)
+	require.NoError(t, err)
+	body := products(20000, 0) // several times what the decoder reads ahead
+	_, err = os.PutBytes(context.Background(), "m1.eta", body)
+	require.NoError(t, err)
+	h.publish(delivery{receipt: "receiving-eta", headers: map[string]string{"Import-Object": "m1.eta"}})
+	require.Eventually(t, func() bool {
+		d, err := h.store.DeliveryGet(context.Background(), "receiving-eta")
+		if err != nil {
+			return false
+		}
+		st, err := h.store.Status(context.Background(), &d)
+		require.NoError(t, err)
+		if st.Status != "Receiving" || st.Products.Pending != 1000 {
+			return false
+		}
+		defer once.Do(func() { close(release) })
+		// Read again: the delivery held after its first batch, the row is
+		// now that batch's, whatever the first read caught.
+		d, err = h.store.DeliveryGet(context.Background(), "receiving-eta")
+		require.NoError(t, err)
+		st, err = h.store.Status(context.Background(), &d)
+		require.NoError(t, err)
+		require.NotNil(t, d.BodySize, "%+v", d)
+		require.EqualValues(t, len(body), *d.BodySize)
+		require.Positive(t, d.BodyRead)
+		require.Less(t, d.BodyRead, *d.BodySize/2, "a small part of the body read")
+		require.NotNil(t, st.EstimatedCompletionUtc, "%+v", st)
+		require.True(t, st.EstimatedCompletionUtc.After(time.Now()), "the rest of the body is still to read")
+		return true
+	}, 30*time.Second, 10*time.Millisecond)
+	st := h.waitDone("receiving-eta")
+	require.Equal(t, "Queued", st.Status)
+	require.Equal(t, int64(20000), st.Products.Pending)
+	d, err := h.store.DeliveryGet(context.Background(), "receiving-eta")
+	require.NoError(t, err)
+	require.EqualValues(t, len(body), d.BodyRead, "read to the end")
+}
+
 func TestIngestPublishedTwice(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, Config{})
@@ -442,6 +494,16 @@ func TestIngestObjectStore(t *testing.T) {
 	st := h.waitDone("object-1")
 	require.Equal(t, "Queued", st.Status)
 	require.Equal(t, int64(3000), st.Products.Pending)
+	// The progress of a gzip object is measured in its compressed bytes,
+	// the unit of its size.
+	info, err := os.GetInfo(context.Background(), "m1.big-delivery")
+	require.NoError(t, err)
+	d, err := h.store.DeliveryGet(context.Background(), "object-1")
+	require.NoError(t, err)
+	require.NotNil(t, d.BodySize)
+	require.EqualValues(t, info.Size, *d.BodySize)
+	require.Equal(t, *d.BodySize, d.BodyRead)
+	require.Greater(t, d.BytesRead, d.BodyRead, "decoded bytes are counted apart")
 
 	// A publisher of merchant m2 naming m1's object does not import m1's
 	// body as its own.

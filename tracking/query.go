@@ -79,7 +79,7 @@ func StatusOf(d *Delivery, c Counts, now time.Time) StatusBody {
 		b.CompletedUtc = utc(d.IngestedAt)
 		b.IngestionErrors = d.IngestionErrors
 	case StatusProcessing, StatusQueued, StatusReceiving:
-		b.EstimatedCompletionUtc = Estimate(d.AcceptedAt, now, c)
+		b.EstimatedCompletionUtc = Estimate(d.Progress(c), now)
 	}
 	return b
 }

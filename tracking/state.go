@@ -182,18 +182,67 @@ func DeriveStatus(ingestState string, c Counts) DeliveryStatus {
 	}
 }
 
-// Estimate returns when a delivery should complete at its own rate so far:
-// the operations finished since it was accepted, extrapolated over those
-// still pending. It returns nil when there is nothing to extrapolate from.
-func Estimate(acceptedAt, now time.Time, c Counts) *time.Time {
+// Progress is how far a delivery has come, what Estimate extrapolates.
+type Progress struct {
+	AcceptedAt time.Time
+	Receiving  bool  // ingest is still reading the body
+	BodyRead   int64 // bytes of the body as stored (compressed if it is) read so far
+	BodySize   int64 // the body's bytes as stored; 0 when unknown
+	Counts     Counts
+}
+
+// Progress returns the delivery's progress with counts c.
+func (d *Delivery) Progress(c Counts) Progress {
+	p := Progress{AcceptedAt: d.AcceptedAt, Receiving: d.IngestState == IngestReceiving, BodyRead: d.BodyRead, Counts: c}
+	if d.BodySize != nil {
+		p.BodySize = *d.BodySize
+	}
+	return p
+}
+
+// Estimate returns when a delivery should complete at its own rate so far,
+// or nil when there is nothing to extrapolate from (docs/contract.md,
+// "Deliveries").
+//
+// Once read, the operations finished since it was accepted are
+// extrapolated over those still pending. While it is read, the operations
+// read so far are only the part of the body read: the body's size is
+// known, so the fraction read f (bytes read of bytes in all) scales them to
+// the delivery's, and it completes when the later of two ends: reading the
+// rest of the body at the rate read so far, and finishing the operations
+// expected in all at the rate finished so far. Records that failed
+// validation are finished at once and count in neither rate.
+func Estimate(p Progress, now time.Time) *time.Time {
+	c := p.Counts
 	done := c.Successful() + c.Rejected + c.Canceled
-	pending := c.Pending()
-	elapsed := now.Sub(acceptedAt)
-	if done == 0 || pending == 0 || elapsed <= 0 {
+	elapsed := now.Sub(p.AcceptedAt)
+	if elapsed <= 0 {
 		return nil
 	}
-	per := elapsed / time.Duration(done)
-	eta := now.Add(per * time.Duration(pending)).UTC()
+	var left time.Duration
+	switch {
+	case !p.Receiving:
+		if done == 0 || c.Pending() == 0 {
+			return nil
+		}
+		left = elapsed / time.Duration(done) * time.Duration(c.Pending())
+	case p.BodySize <= 0 || p.BodyRead <= 0:
+		return nil
+	default:
+		f := min(1, float64(p.BodyRead)/float64(p.BodySize))
+		reading := time.Duration(float64(elapsed) * (1 - f) / f)
+		if done == 0 {
+			if reading <= 0 {
+				return nil
+			}
+			left = reading
+			break
+		}
+		expected := float64(c.Total-c.ValidationFailed) / f
+		working := time.Duration(float64(elapsed) / float64(done) * max(0, expected-float64(done)))
+		left = max(reading, working)
+	}
+	eta := now.Add(left).UTC()
 	return &eta
 }
 

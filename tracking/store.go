@@ -121,6 +121,8 @@ type Delivery struct {
 	RecordsRead      int
 	PublishedThrough int
 	BytesRead        int64
+	BodySize         *int64 // the body's bytes as stored (compressed if it is); nil until ingest opens it
+	BodyRead         int64  // of BodySize, read so far
 	IngestedAt       *time.Time
 	CompletedAt      *time.Time
 	InterruptedAt    *time.Time
@@ -201,7 +203,7 @@ func deliveryOf(r store.DeliveryRow, err error) (Delivery, error) {
 		ReceiptID: r.ReceiptID, MerchantID: r.MerchantID, AcceptedAt: r.AcceptedAt.UTC(), Data: r.Data, Format: r.Format,
 		ContractVersion: r.ContractVersion, ForeignKey: r.ForeignKey, SkipErrors: r.SkipErrors, ObjectName: r.ObjectName,
 		ContentEncoding: r.ContentEncoding, Source: r.Source, IngestState: r.IngestState, RecordsRead: r.RecordsRead,
-		PublishedThrough: r.PublishedThrough, BytesRead: r.BytesRead, IngestedAt: r.IngestedAt, CompletedAt: r.CompletedAt,
+		PublishedThrough: r.PublishedThrough, BytesRead: r.BytesRead, BodySize: r.BodySize, BodyRead: r.BodyRead, IngestedAt: r.IngestedAt, CompletedAt: r.CompletedAt,
 		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt, CallbackURL: r.CallbackURL, Metadata: r.Metadata,
 	}
 	if len(r.IngestionErrors) > 0 {
@@ -368,9 +370,11 @@ func (s *Store) DeliveryBegin(ctx context.Context, d Delivery) (Delivery, bool, 
 // operations and events, written in one transaction with the delivery's
 // checkpoint.
 type IngestBatch struct {
-	From, To         int   // the batch holds records [From, To)
-	PublishedThrough int   // records before this one have their work messages acknowledged
-	BytesRead        int64 // body bytes read so far
+	From, To         int    // the batch holds records [From, To)
+	PublishedThrough int    // records before this one have their work messages acknowledged
+	BytesRead        int64  // body bytes read so far, decoded
+	BodySize         *int64 // the body's bytes as stored, nil when unknown
+	BodyRead         int64  // of BodySize, read so far
 	Ops              []Operation
 	Events           []Event
 	Counts           Counts
@@ -403,7 +407,7 @@ func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) err
 				return err
 			}
 		}
-		return store.DeliveriesCheckpoint(ctx, tx, d.ReceiptID, d.AcceptedAt, b.To, b.PublishedThrough, b.BytesRead)
+		return store.DeliveriesCheckpoint(ctx, tx, d.ReceiptID, d.AcceptedAt, b.To, b.PublishedThrough, b.BytesRead, b.BodySize, b.BodyRead)
 	})
 	if err != nil {
 		return fmt.Errorf("tracking: write records %d..%d of %s: %w", b.From, b.To, d.ReceiptID, err)
@@ -411,6 +415,10 @@ func (s *Store) IngestWrite(ctx context.Context, d *Delivery, b IngestBatch) err
 	d.RecordsRead = b.To
 	d.PublishedThrough = max(d.PublishedThrough, b.PublishedThrough)
 	d.BytesRead = b.BytesRead
+	if b.BodySize != nil {
+		d.BodySize = b.BodySize
+	}
+	d.BodyRead = b.BodyRead
 	return nil
 }
 
@@ -467,7 +475,7 @@ func (s *Store) IngestFinish(ctx context.Context, d *Delivery, state string, ier
 		if err := eventsInsert(ctx, tx, []Event{ev}); err != nil {
 			return err
 		}
-		err = store.DeliveriesFinishIngest(ctx, tx, d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead)
+		err = store.DeliveriesFinishIngest(ctx, tx, d.ReceiptID, d.AcceptedAt, state, ierrJSON, now, completedAt, bytesRead, d.BodyRead)
 		if err != nil {
 			return err
 		}

@@ -55,6 +55,12 @@ type Job struct {
 	IngestionErrors    []IngestionError `json:"ingestionErrors,omitempty"`
 	Errors             []ErrorGroup     `json:"errors,omitempty"`
 	MissingReferences  []MissingRef     `json:"missingReferences,omitempty"`
+
+	// The body read so far and in all, in bytes as stored; BytesTotal is
+	// nil until ingest opens the body, or from a service without it.
+	BytesRead             int64      `json:"bytesRead"`
+	BytesTotal            *int64     `json:"bytesTotal"`
+	EstimatedCompletionAt *time.Time `json:"estimatedCompletionAt"`
 }
 
 // IngestionError is why a delivery as a whole could not be read.

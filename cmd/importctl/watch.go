@@ -127,7 +127,11 @@ func (w *watcher) run(ctx context.Context, receipt string) (*tracking.StatusBody
 		default:
 			failures = 0
 			last = &body
-			w.progress.update(body)
+			var read *bodyRead
+			if body.StatusCode == tracking.StatusReceiving.Code {
+				read = w.bodyRead(ctx, receipt)
+			}
+			w.progress.update(body, read)
 			if finished(body.StatusCode) {
 				return last, nil
 			}
@@ -138,6 +142,30 @@ func (w *watcher) run(ctx context.Context, receipt string) (*tracking.StatusBody
 		case <-tick.C:
 		}
 	}
+}
+
+// bodyRead is how much of a delivery's body ingest has read, in bytes.
+type bodyRead struct{ read, total int64 }
+
+// bodyRead asks the job object how much of the body is read, nil when it
+// does not say (a service without bytesTotal, or the body not opened yet):
+// the records read so far are then all there is to show.
+func (w *watcher) bodyRead(ctx context.Context, receipt string) *bodyRead {
+	_, j, err := w.client.Job(ctx, receipt)
+	if err != nil || j.BytesTotal == nil || *j.BytesTotal <= 0 || j.BytesRead <= 0 {
+		return nil
+	}
+	return &bodyRead{read: j.BytesRead, total: *j.BytesTotal}
+}
+
+// expectedRecords is how many records a delivery should hold in all: while
+// it is read, the records read so far scaled by the part of the body they
+// came from; the records read when that is unknown.
+func expectedRecords(records int64, b *bodyRead) int64 {
+	if b == nil || b.read >= b.total || records == 0 {
+		return records
+	}
+	return max(records+1, (records*b.total+b.read-1)/b.read)
 }
 
 // stopped returns why ctx is done: errTimeout, or errInterrupted.
@@ -151,7 +179,9 @@ func stopped(ctx context.Context) error {
 
 // progress draws a delivery's progress on w: a bar of the records done
 // (Successful + Failed) of all records known (Successful + Pending +
-// Failed), followed by the delivery's status, the rate and the ETA. The bar
+// Failed), or, while the body is read, of the records expected from the
+// part of the body read (expectedRecords), followed by the delivery's
+// status, the rate and the ETA. The bar
 // appears once the delivery has a record and has not ended yet; until then,
 // status changes are printed as lines.
 //
@@ -225,10 +255,14 @@ func (p *progress) note(msg string) {
 	fmt.Fprintln(p.w, msg)
 }
 
-// update shows the status b.
-func (p *progress) update(b tracking.StatusBody) {
+// update shows the status b, and how much of the body is read (nil when
+// unknown or read).
+func (p *progress) update(b tracking.StatusBody, read *bodyRead) {
 	done := b.Products.Successful + b.Products.Failed
 	total := done + b.Products.Pending
+	if !finished(b.StatusCode) {
+		total = expectedRecords(total, read)
+	}
 	if p.bar == nil && finished(b.StatusCode) {
 		// Ended before there was anything to draw (or between two polls): a
 		// bar would show only a meaningless rate; the final report follows.

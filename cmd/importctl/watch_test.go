@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -281,4 +282,39 @@ func TestProgressRate(t *testing.T) {
 			require.Equal(t, tt.want, describe("Processing", last, tt.total, rate, tt.ended))
 		})
 	}
+}
+
+func TestExpectedRecords(t *testing.T) {
+	t.Parallel()
+	require.EqualValues(t, 14000, expectedRecords(14000, nil), "body unknown: the records read")
+	require.EqualValues(t, 50000, expectedRecords(14000, &bodyRead{read: 14000, total: 50000}), "scaled by the part read")
+	require.EqualValues(t, 2, expectedRecords(1, &bodyRead{read: 3, total: 4}), "rounded up")
+	require.EqualValues(t, 14000, expectedRecords(14000, &bodyRead{read: 50000, total: 50000}), "read to the end")
+	require.EqualValues(t, 0, expectedRecords(0, &bodyRead{read: 100, total: 50000}), "no record yet")
+	require.EqualValues(t, 11, expectedRecords(10, &bodyRead{read: 9999, total: 10000}), "more to come while reading")
+}
+
+// TestWatchFollowsBytes: while the delivery is read, the bar counts the
+// records expected from the part of the body read, not only those read: a
+// delivery a quarter read with every record read done is a quarter done.
+func TestWatchFollowsBytes(t *testing.T) {
+	t.Parallel()
+	total, read := int64(50000), int64(14000)
+	api := newRoutesAPI(t, "", map[string]canned{
+		"GET /v1/imports/" + receipt: {code: http.StatusOK, body: Job{ReceiptID: receipt, DeliveryStatus: "Receiving", BytesRead: read, BytesTotal: &total}},
+	},
+		ok(statusBody(tracking.StatusReceiving, 12000, 2000, 0)),
+		ok(statusBody(tracking.StatusCompletedSuccessfully, 50000, 0, 0)),
+	)
+	r := runCLI(t, nil, nil, "watch", receipt, "--api", api.URL)
+	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stderr, "12000/50000", "records expected from the bytes read")
+	require.NotContains(t, r.stderr, "12000/14000")
+	require.Contains(t, api.requestPaths(), "GET /v1/imports/"+receipt, "asked while receiving")
+
+	var out bytes.Buffer
+	p := &progress{w: &out}
+	p.update(statusBody(tracking.StatusReceiving, 12000, 2000, 0), &bodyRead{read: read, total: total})
+	require.EqualValues(t, 50000, p.bar.GetMax64())
+	require.Contains(t, out.String(), "24%")
 }

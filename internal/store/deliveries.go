@@ -34,6 +34,8 @@ type DeliveryRow struct {
 	RecordsRead      int
 	PublishedThrough int
 	BytesRead        int64
+	BodySize         *int64 // the body's bytes as stored; nil until ingest opens it
+	BodyRead         int64  // of BodySize, read so far
 	IngestedAt       *time.Time
 	CompletedAt      *time.Time
 	InterruptedAt    *time.Time
@@ -49,7 +51,7 @@ type DeliveryRow struct {
 const deliveryColumns = `receipt_id, merchant_id, accepted_at, data, format, contract_version, foreign_key,
 	skip_errors, coalesce(object_name, ''), coalesce(content_encoding, ''), source, ingest_state, ingestion_errors,
 	records_read, published_through, bytes_read, ingested_at, completed_at, interrupted_at, expires_at,
-	coalesce(callback_url, ''), metadata`
+	coalesce(callback_url, ''), metadata, body_size, body_read`
 
 // scanDelivery scans deliveryColumns, then into extra the columns that
 // follow them; no row is ErrNotFound.
@@ -59,7 +61,7 @@ func scanDelivery(row pgx.Row, extra ...any) (DeliveryRow, error) {
 	err := row.Scan(append([]any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt, &d.Data, &d.Format, &d.ContractVersion, &d.ForeignKey,
 		&d.SkipErrors, &d.ObjectName, &d.ContentEncoding, &d.Source, &d.IngestState, &d.IngestionErrors,
 		&d.RecordsRead, &d.PublishedThrough, &d.BytesRead, &d.IngestedAt, &d.CompletedAt, &d.InterruptedAt, &d.ExpiresAt,
-		&d.CallbackURL, &metadata}, extra...)...)
+		&d.CallbackURL, &metadata, &d.BodySize, &d.BodyRead}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -171,21 +173,26 @@ func DeliveriesInsert(ctx context.Context, db database.DBTX, d DeliveryRow) erro
 	return err
 }
 
-// DeliveriesCheckpoint records how far ingest has read the delivery.
-func DeliveriesCheckpoint(ctx context.Context, db database.DBTX, receipt string, at time.Time, recordsRead, publishedThrough int, bytesRead int64) error {
-	_, err := db.Exec(ctx, `UPDATE deliveries SET records_read = $3, published_through = greatest(published_through, $4), bytes_read = $5
-			WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at, recordsRead, publishedThrough, bytesRead)
+// DeliveriesCheckpoint records how far ingest has read the delivery: its
+// records, and its body's bytes decoded (bytesRead) and as stored (bodyRead
+// of bodySize, nil when unknown).
+func DeliveriesCheckpoint(ctx context.Context, db database.DBTX, receipt string, at time.Time, recordsRead, publishedThrough int,
+	bytesRead int64, bodySize *int64, bodyRead int64) error {
+	_, err := db.Exec(ctx, `UPDATE deliveries SET records_read = $3, published_through = greatest(published_through, $4), bytes_read = $5,
+			body_size = coalesce($6, body_size), body_read = $7
+			WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at, recordsRead, publishedThrough, bytesRead, bodySize, bodyRead)
 	return err
 }
 
 // DeliveriesFinishIngest records the end of ingest: its state, the reasons
-// of a failure (JSON, nil for none), and the completion if it is one.
+// of a failure (JSON, nil for none), the completion if it is one, and the
+// body's bytes read (decoded, and as stored: bodyRead, kept if lower).
 func DeliveriesFinishIngest(ctx context.Context, db database.DBTX, receipt string, at time.Time, state string, ingestionErrors []byte,
-	ingestedAt time.Time, completedAt *time.Time, bytesRead int64) error {
+	ingestedAt time.Time, completedAt *time.Time, bytesRead, bodyRead int64) error {
 	_, err := db.Exec(ctx, `UPDATE deliveries SET ingest_state = $3, ingestion_errors = $4, ingested_at = $5,
-			completed_at = $6, published_through = records_read, bytes_read = $7
+			completed_at = $6, published_through = records_read, bytes_read = $7, body_read = greatest(body_read, $8)
 			WHERE receipt_id = $1 AND accepted_at = $2`,
-		receipt, at, state, ingestionErrors, ingestedAt, completedAt, bytesRead)
+		receipt, at, state, ingestionErrors, ingestedAt, completedAt, bytesRead, bodyRead)
 	return err
 }
 

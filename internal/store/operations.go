@@ -467,16 +467,41 @@ type OperationErrorGroup struct {
 	Description string
 }
 
+// Issues names one of an operation's two lists of problems, its errors or
+// its warnings, for the queries that read either.
+type Issues int
+
+// The lists of problems.
+const (
+	IssueErrors Issues = iota
+	IssueWarnings
+)
+
+// issueSQL is the column of each list, and the operations whose list counts
+// in the groups (only a failed operation's errors are its delivery's
+// errors) and in the rows, conditions an index of them serves.
+var issueSQL = [...]struct{ column, groups, rows string }{
+	IssueErrors:   {"errors", "o.failed", "true"},
+	IssueWarnings: {"warnings", "true", "true"}, // "warnings IS NOT NULL" of both: operations_warned_idx
+}
+
 // OperationsErrorGroups groups the errors of the delivery's failed
 // operations by code, up to maxCodes groups, biggest first, each with its
 // first maxExamples errors in position order: one row per example.
 func OperationsErrorGroups(ctx context.Context, db database.DBTX, receipt string, at time.Time, maxCodes, maxExamples int) ([]OperationErrorGroup, error) {
+	return OperationsIssueGroups(ctx, db, IssueErrors, receipt, at, maxCodes, maxExamples)
+}
+
+// OperationsIssueGroups groups the errors or warnings (kind) of the
+// delivery's operations by code as OperationsErrorGroups does.
+func OperationsIssueGroups(ctx context.Context, db database.DBTX, kind Issues, receipt string, at time.Time, maxCodes, maxExamples int) ([]OperationErrorGroup, error) {
+	q := issueSQL[kind]
 	rows, err := db.Query(ctx, `WITH e AS MATERIALIZED (
 			SELECT o.id, o.seq, o.resource_key, x.k, coalesce(x.e->>'code', '') AS code, coalesce(x.e->>'type', '') AS type,
 				x.e->>'field' AS field, coalesce(x.e->>'description', '') AS description
-			FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.errors) WITH ORDINALITY AS x(e, k)
-			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.errors IS NOT NULL AND jsonb_typeof(o.errors) = 'array'
-				AND o.failed
+			FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.`+q.column+`) WITH ORDINALITY AS x(e, k)
+			WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.`+q.column+` IS NOT NULL AND jsonb_typeof(o.`+q.column+`) = 'array'
+				AND `+q.groups+`
 		), g AS (
 			SELECT code, mode() WITHIN GROUP (ORDER BY type) AS type, count(*) AS n
 			FROM e GROUP BY code ORDER BY count(*) DESC, code LIMIT $3
@@ -516,11 +541,19 @@ type OperationError struct {
 // delivery (receipt, at) not expired at now, in position order, streaming
 // from the database.
 func OperationsErrors(ctx context.Context, db database.DBTX, receipt string, at, now time.Time, fn func(OperationError) error) error {
+	return OperationsIssues(ctx, db, IssueErrors, receipt, at, now, fn)
+}
+
+// OperationsIssues calls fn for every error or warning (kind) of every
+// operation of the delivery as OperationsErrors does, whatever the
+// operation's state.
+func OperationsIssues(ctx context.Context, db database.DBTX, kind Issues, receipt string, at, now time.Time, fn func(OperationError) error) error {
+	q := issueSQL[kind]
 	rows, err := db.Query(ctx, `SELECT o.id, o.line, o.resource_key, o.resource_type, o.state,
 			coalesce(x.e->>'type', ''), coalesce(x.e->>'code', ''), coalesce(x.e->>'field', ''), coalesce(x.e->>'description', '')
-		FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.errors) WITH ORDINALITY AS x(e, k)
+		FROM operations o CROSS JOIN LATERAL jsonb_array_elements(o.`+q.column+`) WITH ORDINALITY AS x(e, k)
 		WHERE o.receipt_id = $1 AND o.delivery_at = $2 AND o.expires_at > $3
-			AND o.errors IS NOT NULL AND jsonb_typeof(o.errors) = 'array'
+			AND o.`+q.column+` IS NOT NULL AND jsonb_typeof(o.`+q.column+`) = 'array' AND `+q.rows+`
 		ORDER BY o.seq, x.k`, receipt, at, now)
 	if err != nil {
 		return err

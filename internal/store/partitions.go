@@ -132,9 +132,11 @@ func PartitionStats(ctx context.Context, db database.DBTX, table string) (analys
 // PartitionAnalyzeOperations refreshes the planner's statistics of a
 // partition of operations, on the columns workers and queries select by;
 // the records, errors and messages, the bulk of a row and of the time an
-// analysis takes, are left out.
+// analysis takes, are left out. Warnings, null on most rows, are in: their
+// null fraction is what makes the planner read a job's warnings through
+// operations_warned_idx.
 func PartitionAnalyzeOperations(ctx context.Context, db database.DBTX, partition string) error {
-	_, err := db.Exec(ctx, "ANALYZE "+pgx.Identifier{partition}.Sanitize()+" (receipt_id, delivery_at, seq, resource_key, state, stage, failed)")
+	_, err := db.Exec(ctx, "ANALYZE "+pgx.Identifier{partition}.Sanitize()+" (receipt_id, delivery_at, seq, resource_key, state, stage, failed, warnings)")
 	return err
 }
 
