@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,8 +57,17 @@ var mixed = []struct {
 func TestMixedDeliveryEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := pipeline(t, importer.Config{})
-	for _, d := range mixed {
+	for i, d := range mixed {
 		e.deliver("m1", d.receipt, d.t, d.records...)
+		if d.receipt == "mixed-prices" {
+			// Parked before its customer group and channel are even
+			// published: deliveries are read concurrently, so publishing
+			// them later is not enough to make the price wait.
+			require.Eventually(t, func() bool {
+				return slices.Contains(e.events("mixed-prices", "mx-price-1"), int(tracking.CodeUnresolved))
+			},
+				time.Minute, 20*time.Millisecond, "the price never parked (delivery %d)", i)
+		}
 	}
 	for _, d := range mixed {
 		require.Eventually(t, func() bool { return e.statusName(d.receipt) == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond, d.receipt)
