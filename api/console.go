@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/importd/importd/internal/store"
 	"github.com/importd/importd/tracking"
 )
 
@@ -117,11 +118,22 @@ func (c *Console) Retry(ctx context.Context, d *tracking.Delivery) (int, error) 
 // streamed responses: the token's (its API requests and the console's
 // count together) and the service's.
 func (c *Console) ServeErrorsCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, token string) {
+	c.serveIssuesCSV(w, r, d, token, store.IssueErrors)
+}
+
+// ServeWarningsCSV answers warnings.csv of a delivery as GET
+// /v1/imports/{receiptId}/warnings.csv does, within the same bounds as
+// ServeErrorsCSV.
+func (c *Console) ServeWarningsCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, token string) {
+	c.serveIssuesCSV(w, r, d, token, store.IssueWarnings)
+}
+
+func (c *Console) serveIssuesCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, token string, kind store.Issues) {
 	id := ""
 	if c.s.cfg.Tokens != nil {
 		digest := sha256.Sum256([]byte(token))
 		id = string(digest[:])
 	}
 	ctx := context.WithValue(r.Context(), tokenKey{}, id)
-	c.s.streamed(func(w http.ResponseWriter, r *http.Request) { c.s.writeErrorsCSV(w, r, d) })(w, r.WithContext(ctx))
+	c.s.streamed(func(w http.ResponseWriter, r *http.Request) { c.s.writeIssuesCSV(w, r, d, kind) })(w, r.WithContext(ctx))
 }

@@ -285,6 +285,14 @@ func (c *Console) errorsCSV(w http.ResponseWriter, r *http.Request) {
 	c.reads.ServeErrorsCSV(w, r, d, sessionOf(r).token)
 }
 
+func (c *Console) warningsCSV(w http.ResponseWriter, r *http.Request) {
+	d, _, ok := c.findDelivery(w, r)
+	if !ok {
+		return
+	}
+	c.reads.ServeWarningsCSV(w, r, d, sessionOf(r).token)
+}
+
 var states = []string{"processing", "unresolved", "waitForMasterVariant", "imported", "partiallyImported", "validationFailed", "rejected", "canceled"}
 
 func (c *Console) operations(w http.ResponseWriter, r *http.Request) {
