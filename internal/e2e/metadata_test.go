@@ -176,6 +176,9 @@ func TestInputsUnderNATSAuthorization(t *testing.T) {
 	require.NoError(t, store.EnsurePartitions(context.Background()))
 	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 	e.js = connect("importd-ingest", "ingest-secret-change-me")
+	// The streams and the bucket before the upstream publishes: ingest
+	// provisions them too, but as it starts, in the background.
+	require.NoError(t, bus.Provision(context.Background(), e.js, bus.Config{}))
 	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: the deliveries stay in flight, their bodies kept
 	const token = "token-of-merchant-m1"
 	srv := api.NewServer(store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
