@@ -1,26 +1,18 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/tracking"
 )
-
-// errInputsGone means a delivery's body is no longer in JetStream: its
-// message and object are removed once the delivery settles (ingest's
-// removeSettled), or the stream's limits dropped them.
-var errInputsGone = errors.New("api: inputs gone")
 
 // inputsTypes are the media types of the delivery formats.
 var inputsTypes = map[string]string{
@@ -32,8 +24,9 @@ var inputsTypes = map[string]string{
 // v1Inputs serves GET /v1/imports/{receiptId}/inputs: the delivery's body
 // as it was received, bytes unchanged (a gzipped body stays gzipped, with
 // Content-Encoding: gzip), from the object store when the delivery named an
-// object, else from its message in IMPORT_DELIVERIES. Once those are gone
-// it answers 410.
+// object, else from its message in IMPORT_DELIVERIES; once the delivery has
+// settled, from IMPORT_INPUTS, where ingest keeps it for the retention. A
+// body not kept answers 410, saying why.
 func (s *Server) v1Inputs(w http.ResponseWriter, r *http.Request) {
 	d, ok := s.delivery(w, r)
 	if !ok {
@@ -44,9 +37,8 @@ func (s *Server) v1Inputs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, size, err := s.inputsOf(r.Context(), d)
-	if errors.Is(err, errInputsGone) {
-		writeError(w, r, http.StatusGone, "the body of delivery "+d.ReceiptID+
-			" is no longer kept: importd removes a delivery's message and object once the delivery has settled (completed, or its operations all ended or parked)")
+	if errors.Is(err, bus.ErrBodyGone) {
+		writeError(w, r, http.StatusGone, "the body of delivery "+d.ReceiptID+" is not kept: "+inputsGoneWhy(d))
 		return
 	}
 	if err != nil {
@@ -81,56 +73,31 @@ func (s *Server) v1Inputs(w http.ResponseWriter, r *http.Request) {
 }
 
 // inputsOf opens the body of d and returns it with its size in bytes, or
-// errInputsGone.
+// bus.ErrBodyGone.
 func (s *Server) inputsOf(ctx context.Context, d *tracking.Delivery) (io.ReadCloser, int64, error) {
-	if d.ObjectName != "" {
-		obs, err := s.cfg.JS.ObjectStore(ctx, bus.BucketPayloads)
-		if err != nil {
-			if bus.IsObjectNotFound(err) {
-				return nil, 0, errInputsGone
-			}
-			return nil, 0, fmt.Errorf("api: object store %s: %w", bus.BucketPayloads, err)
+	if !d.MessageRemoved {
+		body, size, err := bus.OpenBody(ctx, s.cfg.JS, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
+		if !errors.Is(err, bus.ErrBodyGone) {
+			return body, size, err
 		}
-		obj, err := obs.Get(ctx, d.ObjectName)
-		if bus.IsObjectNotFound(err) {
-			return nil, 0, errInputsGone
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("api: object %s: %w", d.ObjectName, err)
-		}
-		info, err := obj.Info()
-		if err != nil {
-			obj.Close()
-			return nil, 0, fmt.Errorf("api: object %s: %w", d.ObjectName, err)
-		}
-		return obj, int64(info.Size), nil
+		// Removed since d was read: kept, if it settled meanwhile.
 	}
-	stream, seqText, ok := strings.Cut(d.Source, ":")
-	seq, err := strconv.ParseUint(seqText, 10, 64)
-	if !ok || err != nil || stream != bus.StreamDeliveries {
-		return nil, 0, errInputsGone
+	return bus.OpenKept(ctx, s.cfg.JS, d.MerchantID, d.ReceiptID)
+}
+
+// inputsGoneWhy says why the body of d is not kept.
+func inputsGoneWhy(d *tracking.Delivery) string {
+	switch d.InputsState {
+	case tracking.InputsOverQuota:
+		return "its merchant's share of the kept bodies was used when it settled (IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT)"
+	case tracking.InputsFull:
+		return "the kept bodies filled their bucket when it settled (IMPORTD_INPUTS_MAX_BYTES)"
+	case tracking.InputsOff:
+		return "this importd keeps no bodies of settled deliveries (IMPORTD_INPUTS_MAX_BYTES=0)"
+	case tracking.InputsFailed:
+		return "writing it to the kept bodies failed when it settled (see ingest's log)"
+	case tracking.InputsGone:
+		return "its message or object was gone before it settled (past the retention, or removed by hand)"
 	}
-	st, err := s.cfg.JS.Stream(ctx, stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, 0, errInputsGone
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("api: stream %s: %w", stream, err)
-	}
-	msg, err := st.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, errInputsGone
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("api: message %s: %w", d.Source, err)
-	}
-	// The sequence names this delivery's message; anything else there
-	// would be another delivery's body.
-	if msg.Subject != bus.DeliverySubject(d.MerchantID) {
-		return nil, 0, errInputsGone
-	}
-	if r := bus.ReceiptOf(msg.Header.Get(bus.HeaderMsgID), d.MerchantID); bus.ValidReceipt(r) && r != d.ReceiptID {
-		return nil, 0, errInputsGone
-	}
-	return io.NopCloser(bytes.NewReader(msg.Data)), int64(len(msg.Data)), nil
+	return "its message or object is gone (past the retention, or removed by hand)"
 }

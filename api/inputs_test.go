@@ -21,7 +21,8 @@ import (
 // TestV1Inputs: GET /v1/imports/{receiptId}/inputs answers a delivery's
 // body byte for byte, from its message or its object, gzip kept as
 // received with its Content-Encoding, the type of its format and its
-// length; 410 once the body is removed; 404 for another merchant's, as for
+// length; from IMPORT_INPUTS once settled and kept; 410 saying why when it
+// is not kept; 404 for another merchant's, as for
 // an unknown one; 503 without NATS.
 func TestV1Inputs(t *testing.T) {
 	t.Parallel()
@@ -96,22 +97,60 @@ func TestV1Inputs(t *testing.T) {
 		requireProblem(t, http.StatusNotFound, "no delivery with receipt "+strings.Split(path, "/")[3], rec.Body.Bytes())
 	}
 
-	// Removed once settled (ingest's removeSettled): 410, message or object.
-	for _, receipt := range []string{"in-inline-1", "in-object-1"} {
+	// A source naming another delivery's message is not this delivery's body.
+	f.exec(`UPDATE deliveries SET source = (SELECT source FROM deliveries WHERE receipt_id = 'in-other-1') WHERE receipt_id = 'in-inline-1'`)
+	rec := fetch("/v1/imports/in-inline-1/inputs", tokenA)
+	require.Equal(t, http.StatusGone, rec.Code)
+	requireProblem(t, http.StatusGone, "the body of delivery in-inline-1 is not kept: its message or object is gone (past the retention, or removed by hand)", rec.Body.Bytes())
+
+	// Settled (ingest's removeSettled): from IMPORT_INPUTS when kept, also
+	// when the delivery read says its message is still there; else 410,
+	// saying why.
+	settle := func(receipt string, keep bool, state string) {
+		t.Helper()
 		d, err := f.store.DeliveryFind(ctx, "ma", receipt)
 		require.NoError(t, err)
+		if keep {
+			body, size, err := bus.OpenBody(ctx, js, bus.Body{Merchant: "ma", Receipt: receipt, Source: d.Source, Object: d.ObjectName})
+			require.NoError(t, err)
+			require.NoError(t, bus.Keep(ctx, js, "ma", receipt, body, size))
+			body.Close()
+		}
 		require.NoError(t, bus.RemoveDelivery(ctx, js, d.Source, d.ObjectName))
+		if state != "" {
+			require.NoError(t, f.store.InputsSet(ctx, &d, state))
+			require.NoError(t, f.store.DeliveryMessageRemoved(ctx, &d))
+		}
+	}
+	settle("in-object-1", true, tracking.InputsKept)
+	settle("in-gzip-01", true, "") // removed after the request read the delivery
+	for _, tt := range []struct {
+		receipt, encoding string
+		body              []byte
+	}{{"in-object-1", "", big.Bytes()}, {"in-gzip-01", "gzip", gzBody.Bytes()}} {
+		rec := fetch("/v1/imports/"+tt.receipt+"/inputs", tokenA)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", tt.receipt, rec.Body)
+		require.Equal(t, tt.encoding, rec.Header().Get("Content-Encoding"), tt.receipt)
+		require.Equal(t, fmt.Sprint(len(tt.body)), rec.Header().Get("Content-Length"), tt.receipt)
+		require.True(t, bytes.Equal(tt.body, rec.Body.Bytes()), "%s: kept byte for byte", tt.receipt)
+	}
+	for state, why := range map[string]string{
+		tracking.InputsOverQuota: "its merchant's share of the kept bodies was used when it settled (IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT)",
+		tracking.InputsFull:      "the kept bodies filled their bucket when it settled (IMPORTD_INPUTS_MAX_BYTES)",
+		tracking.InputsOff:       "this importd keeps no bodies of settled deliveries (IMPORTD_INPUTS_MAX_BYTES=0)",
+		tracking.InputsFailed:    "writing it to the kept bodies failed when it settled (see ingest's log)",
+		tracking.InputsGone:      "its message or object was gone before it settled (past the retention, or removed by hand)",
+	} {
+		receipt := "in-not-" + state
+		publish(receipt, "ma", "ndjson", false, ndjson)
+		settle(receipt, false, state)
 		rec := fetch("/v1/imports/"+receipt+"/inputs", tokenA)
 		require.Equal(t, http.StatusGone, rec.Code, receipt)
-		requireProblem(t, http.StatusGone, "the body of delivery "+receipt+
-			" is no longer kept: importd removes a delivery's message and object once the delivery has settled (completed, or its operations all ended or parked)", rec.Body.Bytes())
+		requireProblem(t, http.StatusGone, "the body of delivery "+receipt+" is not kept: "+why, rec.Body.Bytes())
 	}
-	// A source naming another delivery's message is not this delivery's body.
-	f.exec(`UPDATE deliveries SET source = (SELECT source FROM deliveries WHERE receipt_id = 'in-other-1') WHERE receipt_id = 'in-gzip-01'`)
-	require.Equal(t, http.StatusGone, fetch("/v1/imports/in-gzip-01/inputs", tokenA).Code)
 
 	noJS := api.NewServer(f.store, api.ServerConfig{Tokens: tokens}, nil)
-	rec := httptest.NewRecorder()
+	rec = httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/v1/imports/in-other-1/inputs", nil)
 	req.Header.Set("Authorization", "Bearer "+tokenB)
 	noJS.ServeHTTP(rec, req)

@@ -23,6 +23,14 @@ var (
 		Help:    "Time to validate, store and publish one batch of records.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	})
+	inputsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "importd_inputs_total",
+		Help: "Bodies of settled deliveries ingest kept in IMPORT_INPUTS (kept) or not (over_quota, full, off, gone), and their bytes in importd_inputs_bytes_total.",
+	}, []string{"outcome"})
+	inputsBytes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "importd_inputs_bytes_total",
+		Help: "Bytes of the bodies ingest kept in IMPORT_INPUTS.",
+	})
 	bytesTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "importd_ingest_bytes_total",
 		Help: "Uncompressed delivery bytes read by ingest.",

@@ -72,16 +72,36 @@ func (w *Worker) redriveLoop(ctx context.Context) {
 // or whose operations are all ended or parked (tracking.DeliveriesSettled),
 // up to 100 a pass: what a merchant has in IMPORT_DELIVERIES is what waits
 // for ingest or is in flight (Limits.WaitingDeliveries), and the bucket
-// holds only bodies a re-drive may read. Ingest, which reads the bodies, is
-// the one role that removes them.
+// holds only bodies a re-drive may read. Before it removes them it keeps
+// the body in IMPORT_INPUTS for the retention (keepInputs). Ingest, which
+// reads the bodies, is the one role that removes them.
 func (w *Worker) removeSettled(ctx context.Context) error {
 	ds, err := w.store.DeliveriesSettled(ctx, 100)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	failures := map[string]int{}
+	defer func() { w.keepFailures = failures }()
 	for i := range ds {
 		d := &ds[i]
+		if err := w.keepInputs(ctx, d); err != nil {
+			// The body stays where it is, to be kept on a later pass; but
+			// not for ever, as it holds a place of its merchant's waiting
+			// deliveries.
+			key := bus.KeptName(d.MerchantID, d.ReceiptID)
+			failures[key] = w.keepFailures[key] + 1
+			if failures[key] < keepAttempts {
+				errs = append(errs, err)
+				continue
+			}
+			w.logger.Error("the body of a settled delivery cannot be kept in IMPORT_INPUTS: removed all the same",
+				zap.String("receipt", d.ReceiptID), zap.String("merchant", d.MerchantID), zap.Int("attempts", keepAttempts), zap.Error(err))
+			if err := w.inputsNotKept(ctx, d, tracking.InputsFailed); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		if err := bus.RemoveDelivery(ctx, w.js, d.Source, d.ObjectName); err != nil {
 			errs = append(errs, err)
 			continue
@@ -91,6 +111,69 @@ func (w *Worker) removeSettled(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// keepAttempts is how many passes of removeSettled try to keep a settled
+// delivery's body before they remove it unkept.
+const keepAttempts = 5
+
+// keepInputs copies the body of the settled delivery d into IMPORT_INPUTS,
+// within its merchant's share (Limits.InputsBytesPerMerchant), and records
+// whether it did. A body that cannot be kept (share used, bucket full, none
+// kept, or gone already) is recorded as such and removed all the same:
+// keeping bodies for reading back never holds back the deliveries waiting.
+// Another error (NATS or PostgreSQL unavailable, a permission missing) is
+// returned and leaves d as it was, for keepAttempts passes.
+func (w *Worker) keepInputs(ctx context.Context, d *tracking.Delivery) error {
+	if d.InputsState == tracking.InputsKept {
+		return nil // kept by an earlier pass that failed to remove the message
+	}
+	limits := w.cfg.Bus.Limits
+	if limits.InputsBytes < 0 {
+		return w.inputsNotKept(ctx, d, tracking.InputsOff)
+	}
+	body, size, err := bus.OpenBody(ctx, w.js, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
+	if errors.Is(err, bus.ErrBodyGone) {
+		return w.inputsNotKept(ctx, d, tracking.InputsGone)
+	}
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	fits, err := w.store.InputsReserve(ctx, d, size, limits.InputsBytesPerMerchant)
+	if err != nil {
+		return err
+	}
+	if !fits {
+		inputsTotal.WithLabelValues(tracking.InputsOverQuota).Inc()
+		w.logger.Warn("the body of a settled delivery is not kept: its merchant's share of IMPORT_INPUTS is used (IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT)",
+			zap.String("receipt", d.ReceiptID), zap.String("merchant", d.MerchantID), zap.Int64("bytes", size))
+		return nil
+	}
+	err = bus.Keep(ctx, w.js, d.MerchantID, d.ReceiptID, body, size)
+	if bus.IsStreamFull(err) {
+		w.logger.Warn("the body of a settled delivery is not kept: IMPORT_INPUTS is full (IMPORTD_INPUTS_MAX_BYTES)",
+			zap.String("receipt", d.ReceiptID), zap.String("merchant", d.MerchantID), zap.Int64("bytes", size))
+		return w.inputsNotKept(ctx, d, tracking.InputsFull)
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.store.InputsSet(ctx, d, tracking.InputsKept); err != nil {
+		return err
+	}
+	inputsTotal.WithLabelValues(tracking.InputsKept).Inc()
+	inputsBytes.Add(float64(size))
+	return nil
+}
+
+// inputsNotKept records that d's body is not kept, and why.
+func (w *Worker) inputsNotKept(ctx context.Context, d *tracking.Delivery, why string) error {
+	if err := w.store.InputsSet(ctx, d, why); err != nil {
+		return err
+	}
+	inputsTotal.WithLabelValues(why).Inc()
+	return nil
 }
 
 // redrivePass claims the stalled operations of up to redriveBatch and

@@ -102,9 +102,7 @@ func (c *Config) setDefaults() {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
-	if c.Bus.AckWait == 0 {
-		c.Bus.AckWait = 30 * time.Second
-	}
+	c.Bus = c.Bus.WithDefaults()
 	if c.RedriveAfter == 0 {
 		c.RedriveAfter = 10 * time.Minute
 	}
@@ -152,6 +150,10 @@ type Worker struct {
 	jobs  chan struct{}
 	// reading counts the deliveries being read (inFlightLimit).
 	reading atomic.Int32
+	// keepFailures counts, by bus.KeptName, the passes of removeSettled in
+	// a row that failed to keep a settled delivery's body (keepInputs): of
+	// the deliveries of the last pass only. The re-drive loop alone uses it.
+	keepFailures map[string]int
 }
 
 // maxJobsPerSlot bounds the deliveries one worker has open, reading or

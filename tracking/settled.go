@@ -30,3 +30,34 @@ func (s *Store) DeliveryMessageRemoved(ctx context.Context, d *Delivery) error {
 	}
 	return nil
 }
+
+// States of a delivery's body in IMPORT_INPUTS (Delivery.InputsState); ""
+// while its message and object hold it.
+const (
+	InputsReserved  = store.InputsReserved
+	InputsKept      = store.InputsKept
+	InputsOverQuota = store.InputsOverQuota
+	InputsFull      = store.InputsFull
+	InputsOff       = store.InputsOff
+	InputsGone      = store.InputsGone
+	InputsFailed    = store.InputsFailed
+)
+
+// InputsReserve counts size bytes of d's body against its merchant's share
+// of IMPORT_INPUTS, quota bytes, and reports whether they fit; one that
+// does not is recorded as InputsOverQuota.
+func (s *Store) InputsReserve(ctx context.Context, d *Delivery, size, quota int64) (bool, error) {
+	fits, err := store.DeliveriesInputsReserve(ctx, s.pool, d.MerchantID, d.ReceiptID, d.AcceptedAt, size, quota)
+	if err != nil {
+		return false, fmt.Errorf("tracking: reserve the kept body of %s: %w", d.ReceiptID, err)
+	}
+	return fits, nil
+}
+
+// InputsSet records the state of d's body in IMPORT_INPUTS.
+func (s *Store) InputsSet(ctx context.Context, d *Delivery, state string) error {
+	if err := store.DeliveriesInputsSet(ctx, s.pool, d.ReceiptID, d.AcceptedAt, state); err != nil {
+		return fmt.Errorf("tracking: record the kept body of %s: %w", d.ReceiptID, err)
+	}
+	return nil
+}

@@ -2,9 +2,12 @@ package tracking_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/internal/testenv"
@@ -50,4 +53,73 @@ func TestDeliveriesSettled(t *testing.T) {
 	require.NoError(t, store.DeliveryMessageRemoved(ctx, &parked))
 	require.NoError(t, store.DeliveryMessageRemoved(ctx, &done))
 	require.Empty(t, receipts(), "a message is removed once")
+}
+
+// TestInputsReserve: a merchant's kept bodies stay within its share, one
+// merchant's use leaves the others' share whole, reserving a body again
+// costs nothing more, a body not kept frees its bytes, and reservations
+// made at once never go over the share together.
+func TestInputsReserve(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	begin := func(merchant, receipt string) *tracking.Delivery {
+		t.Helper()
+		d, _, err := store.DeliveryBegin(ctx, tracking.Delivery{ReceiptID: receipt, MerchantID: merchant, AcceptedAt: time.Now(),
+			Data: "Product", Format: "ndjson", ContractVersion: "1.0", Source: "TEST:" + receipt})
+		require.NoError(t, err)
+		return &d
+	}
+	reserve := func(d *tracking.Delivery, size int64) bool {
+		t.Helper()
+		fits, err := store.InputsReserve(ctx, d, size, 100)
+		require.NoError(t, err)
+		return fits
+	}
+	state := func(d *tracking.Delivery) string {
+		t.Helper()
+		got, err := store.DeliveryFind(ctx, d.MerchantID, d.ReceiptID)
+		require.NoError(t, err)
+		return got.InputsState
+	}
+	a1, a2, b1 := begin("ma", "inputs-a1"), begin("ma", "inputs-a2"), begin("mb", "inputs-b1")
+	require.Equal(t, "", state(a1))
+	require.True(t, reserve(a1, 60))
+	require.Equal(t, tracking.InputsReserved, state(a1))
+	require.False(t, reserve(a2, 60), "60 + 60 is over the share of 100")
+	require.Equal(t, tracking.InputsOverQuota, state(a2))
+	require.True(t, reserve(a1, 60), "reserved already")
+	require.True(t, reserve(b1, 60), "another merchant's share is its own")
+	require.NoError(t, store.InputsSet(ctx, a1, tracking.InputsKept))
+	require.Equal(t, tracking.InputsKept, state(a1))
+	require.False(t, reserve(a2, 60), "kept counts as reserved")
+	require.NoError(t, store.InputsSet(ctx, a1, tracking.InputsFull))
+	require.True(t, reserve(a2, 60), "a body not kept frees its share")
+
+	var ds []*tracking.Delivery
+	for i := range 10 {
+		ds = append(ds, begin("mc", fmt.Sprintf("inputs-c%02d", i)))
+	}
+	fits := make(chan bool, len(ds))
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := store.InputsReserve(ctx, d, 30, 100)
+			assert.NoError(t, err)
+			fits <- ok
+		}()
+	}
+	wg.Wait()
+	close(fits)
+	n := 0
+	for ok := range fits {
+		if ok {
+			n++
+		}
+	}
+	require.Equal(t, 3, n, "three bodies of 30 fit in 100, whatever the order")
 }

@@ -131,6 +131,11 @@ type Delivery struct {
 	// Metadata are the pairs the upstream attached (Import-Metadata-<Key>),
 	// keys lower-cased; nil for none.
 	Metadata map[string]string
+	// MessageRemoved says its message and object are removed
+	// (DeliveryMessageRemoved); its body is then in IMPORT_INPUTS when
+	// InputsState is InputsKept.
+	MessageRemoved bool
+	InputsState    string
 }
 
 // IngestionError says why a delivery as a whole could not be read.
@@ -205,6 +210,7 @@ func deliveryOf(r store.DeliveryRow, err error) (Delivery, error) {
 		ContentEncoding: r.ContentEncoding, Source: r.Source, IngestState: r.IngestState, RecordsRead: r.RecordsRead,
 		PublishedThrough: r.PublishedThrough, BytesRead: r.BytesRead, BodySize: r.BodySize, BodyRead: r.BodyRead, IngestedAt: r.IngestedAt, CompletedAt: r.CompletedAt,
 		InterruptedAt: r.InterruptedAt, ExpiresAt: r.ExpiresAt, CallbackURL: r.CallbackURL, Metadata: r.Metadata,
+		MessageRemoved: r.MessageRemoved, InputsState: r.InputsState,
 	}
 	if len(r.IngestionErrors) > 0 {
 		if err := json.Unmarshal(r.IngestionErrors, &d.IngestionErrors); err != nil {

@@ -129,8 +129,15 @@ func loadConfig() (config, error) {
 		{"IMPORTD_WORK_MAX_BYTES", &c.Limits.WorkBytes, bus.DefaultWorkBytes},
 		{"IMPORTD_EVENTS_MAX_BYTES", &c.Limits.EventsBytes, bus.DefaultEventsBytes},
 		{"IMPORTD_PAYLOADS_MAX_BYTES", &c.Limits.PayloadsBytes, bus.DefaultPayloadsBytes},
+		{"IMPORTD_INPUTS_MAX_BYTES", &c.Limits.InputsBytes, bus.DefaultInputsBytes},
+		{"IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT", &c.Limits.InputsBytesPerMerchant, bus.DefaultInputsBytesPerMerchant},
 	} {
-		if *l.v, err = parseBytes(env(l.name, strconv.FormatInt(l.def, 10))); err != nil {
+		v := env(l.name, strconv.FormatInt(l.def, 10))
+		if l.name == "IMPORTD_INPUTS_MAX_BYTES" && v == "0" {
+			*l.v = -1 // keep no bodies of settled deliveries
+			continue
+		}
+		if *l.v, err = parseBytes(v); err != nil {
 			return c, fmt.Errorf("%s: %w", l.name, err)
 		}
 	}

@@ -44,7 +44,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	for _, v := range []string{"DATABASE_URL", "NATS_URL", "IMPORTD_NATS_LISTEN", "IMPORTD_DATA_DIR", "IMPORTD_HTTP_ADDR", "IMPORTD_METRICS_ADDR",
 		"IMPORTD_RETENTION", "IMPORTD_TOKENS_FILE", "IMPORTD_LOG_LEVEL", "IMPORTD_STREAM_REPLICAS", "IMPORTD_ACK_WAIT", "IMPORTD_REDRIVE_AFTER", "IMPORTD_RETRY_WINDOW", "IMPORTD_WORK_MAX_DELIVERIES",
 		"IMPORTD_DELIVERIES_MAX_BYTES", "IMPORTD_WORK_MAX_BYTES", "IMPORTD_EVENTS_MAX_BYTES", "IMPORTD_PAYLOADS_MAX_BYTES",
-		"IMPORTD_MAX_WAITING_DELIVERIES", "IMPORTD_QUERY_STATEMENT_TIMEOUT", "IMPORTD_QUERY_MAX_STREAMS", "IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
+		"IMPORTD_INPUTS_MAX_BYTES", "IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT", "IMPORTD_MAX_WAITING_DELIVERIES", "IMPORTD_QUERY_STATEMENT_TIMEOUT", "IMPORTD_QUERY_MAX_STREAMS", "IMPORTD_QUERY_MAX_STREAMS_PER_TOKEN", "NATS_CREDS", "NATS_NKEY", "NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
 		t.Setenv(v, "")
 	}
 	c, err := loadConfig()
@@ -120,6 +120,20 @@ func TestLoadConfigDefaults(t *testing.T) {
 	_, err = loadConfig()
 	require.ErrorContains(t, err, "IMPORTD_PAYLOADS_MAX_BYTES")
 	t.Setenv("IMPORTD_PAYLOADS_MAX_BYTES", "")
+
+	require.Equal(t, int64(4<<30), c.Limits.InputsBytes)
+	require.Equal(t, int64(1<<30), c.Limits.InputsBytesPerMerchant)
+	t.Setenv("IMPORTD_INPUTS_MAX_BYTES", "0")
+	t.Setenv("IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT", "64MiB")
+	c, err = loadConfig()
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), c.Limits.InputsBytes, "0: no bodies kept")
+	require.Equal(t, int64(64<<20), c.Limits.InputsBytesPerMerchant)
+	t.Setenv("IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT", "0")
+	_, err = loadConfig()
+	require.ErrorContains(t, err, "IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT")
+	t.Setenv("IMPORTD_INPUTS_MAX_BYTES", "")
+	t.Setenv("IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT", "")
 
 	t.Setenv("NATS_TLS_CERT", "client.pem")
 	_, err = loadConfig()

@@ -181,6 +181,14 @@ type Limits struct {
 	EventsBytes int64
 	// PayloadsBytes bounds the object store IMPORT_PAYLOADS. Defaults to 4 GiB.
 	PayloadsBytes int64
+	// InputsBytes bounds the object store IMPORT_INPUTS, the bodies of
+	// settled deliveries kept for the retention. Defaults to 4 GiB; -1
+	// keeps none (no bucket).
+	InputsBytes int64
+	// InputsBytesPerMerchant bounds what one merchant has kept in
+	// IMPORT_INPUTS, so that none takes the others' room: a body over it is
+	// not kept. Defaults to 1 GiB.
+	InputsBytesPerMerchant int64
 	// WaitingDeliveries bounds the deliveries of one merchant waiting for
 	// ingest or with operations in flight: a delivery's message stays while
 	// a re-drive of lost work may read it again (RemoveDelivery). Defaults
@@ -195,6 +203,9 @@ const (
 	DefaultEventsBytes       = 256 << 20
 	DefaultPayloadsBytes     = 4 << 30
 	DefaultWaitingDeliveries = 100
+
+	DefaultInputsBytes            = 4 << 30
+	DefaultInputsBytesPerMerchant = 1 << 30
 )
 
 func (c *Config) setDefaults() {
@@ -215,7 +226,8 @@ func (c *Config) setDefaults() {
 		v   *int64
 		def int64
 	}{{&l.DeliveriesBytes, DefaultDeliveriesBytes}, {&l.WorkBytes, DefaultWorkBytes}, {&l.EventsBytes, DefaultEventsBytes},
-		{&l.PayloadsBytes, DefaultPayloadsBytes}, {&l.WaitingDeliveries, DefaultWaitingDeliveries}} {
+		{&l.PayloadsBytes, DefaultPayloadsBytes}, {&l.WaitingDeliveries, DefaultWaitingDeliveries},
+		{&l.InputsBytes, DefaultInputsBytes}, {&l.InputsBytesPerMerchant, DefaultInputsBytesPerMerchant}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
@@ -295,6 +307,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			// One subject a merchant: a merchant over its bound is refused,
 			// the others go on.
 			MaxMsgsPerSubject:    cfg.Limits.WaitingDeliveries,
+			AllowDirect:          true,
 			Discard:              jetstream.DiscardNew,
 			DiscardNewPerSubject: true,
 		},
@@ -358,6 +371,20 @@ func Provision(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("bus: object store %s: %w", BucketPayloads, err)
+	}
+	if cfg.Limits.InputsBytes < 0 {
+		return nil
+	}
+	_, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketInputs,
+		Description: "Bodies of settled deliveries, kept for the retention.",
+		TTL:         cfg.Retention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxBytes:    cfg.Limits.InputsBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("bus: object store %s: %w", BucketInputs, err)
 	}
 	return nil
 }

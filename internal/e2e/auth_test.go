@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,17 @@ func TestRolesUnderNATSAuthorization(t *testing.T) {
 		_, err := obs.GetInfo(ctx, pub.Object)
 		return bus.IsObjectNotFound(err)
 	}, 30*time.Second, 50*time.Millisecond, "object %s", pub.Object)
+
+	// Kept first in IMPORT_INPUTS, under ingest's permissions, and read
+	// from there by the query service's user.
+	for receipt, want := range map[string]string{"auth-types-0001": productType("auth-type"), "auth-products-0001": big.String(), "auth-http-0001": body} {
+		require.Eventually(t, func() bool { return e.delivery(receipt).MessageRemoved }, 30*time.Second, 50*time.Millisecond, receipt)
+		require.Equal(t, tracking.InputsKept, e.delivery(receipt).InputsState, receipt)
+		req := httptest.NewRequest(http.MethodGet, "/v1/imports/"+receipt+"/inputs", nil)
+		req.Header.Set("Authorization", "Bearer token-of-merchant-m1")
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", receipt, rec.Body)
+		require.Equal(t, want, rec.Body.String(), receipt)
+	}
 }

@@ -20,10 +20,12 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/importd/importd/api"
+	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
 	"github.com/importd/importd/internal/testenv"
+	"github.com/importd/importd/resolver"
 	"github.com/importd/importd/tracking"
 )
 
@@ -203,4 +205,68 @@ func TestInputsUnderNATSAuthorization(t *testing.T) {
 		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", receipt, rec.Body)
 		require.True(t, bytes.Equal(body, rec.Body.Bytes()), receipt)
 	}
+}
+
+// TestInputsKeptForTheRetention: once a delivery settles, ingest keeps its
+// body in IMPORT_INPUTS and removes its message and object; the inputs are
+// then read from there, for the delivery's whole retention. A merchant
+// keeps at most its share: its body over the share is not kept (410,
+// saying why), while another merchant's is, and the body over the share
+// is removed all the same, so it holds no place of its merchant's waiting
+// deliveries.
+func TestInputsKeptForTheRetention(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	small := []byte(productType("kept-type-1") + "\n" + productType("kept-type-2") + "\n")
+	var big bytes.Buffer
+	for i := 0; big.Len() <= bus.InlineLimit; i++ {
+		fmt.Fprintln(&big, productType(fmt.Sprintf("kept-big-%06d", i)))
+	}
+	// Room for a small body, not for the big one besides.
+	share := int64(big.Len()) + int64(len(small)) - 1
+	e.startIngestWith(ingest.Config{RedriveAfter: time.Second, // removeSettled every 250 ms
+		Bus: bus.Config{Limits: bus.Limits{InputsBytesPerMerchant: share}}})
+	e.startResolver(resolver.Config{})
+	e.startImporter(importer.Config{})
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js, Tokens: api.NewTokens(map[string]string{"token-of-ma": "ma", "token-of-mb": "mb"})}, nil)
+	inputs := func(token, receipt string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/v1/imports/"+receipt+"/inputs", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	settle := func(merchant, receipt string, body []byte) tracking.Delivery {
+		t.Helper()
+		pub, err := bus.PublishDelivery(ctx, e.js, bus.Delivery{Merchant: merchant, Receipt: receipt, Data: "ProductType"}, bytes.NewReader(body))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return e.statusOf(merchant, receipt) == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond, receipt)
+		var d tracking.Delivery
+		require.Eventually(t, func() bool {
+			d, err = e.store.DeliveryFind(ctx, merchant, receipt)
+			require.NoError(t, err)
+			return d.MessageRemoved
+		}, 30*time.Second, 20*time.Millisecond, receipt)
+		_, _, err = bus.OpenBody(ctx, e.js, bus.Body{Merchant: merchant, Receipt: receipt, Source: d.Source, Object: pub.Object})
+		require.ErrorIs(t, err, bus.ErrBodyGone, "%s: removed from IMPORT_DELIVERIES and IMPORT_PAYLOADS", receipt)
+		return d
+	}
+
+	require.Equal(t, tracking.InputsKept, settle("ma", "kept-small-1", small).InputsState)
+	rec := inputs("token-of-ma", "kept-small-1")
+	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+	require.Equal(t, small, rec.Body.Bytes())
+
+	require.Equal(t, tracking.InputsOverQuota, settle("ma", "kept-big-1", big.Bytes()).InputsState)
+	rec = inputs("token-of-ma", "kept-big-1")
+	require.Equal(t, http.StatusGone, rec.Code)
+	require.Contains(t, rec.Body.String(), "IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT")
+
+	require.Equal(t, tracking.InputsKept, settle("mb", "kept-big-2", big.Bytes()).InputsState, "another merchant's share is whole")
+	rec = inputs("token-of-mb", "kept-big-2")
+	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+	require.Equal(t, big.Bytes(), rec.Body.Bytes())
+	require.Equal(t, http.StatusNotFound, inputs("token-of-ma", "kept-big-2").Code, "under the same authorization")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/importd/importd/internal/database"
 )
@@ -42,6 +43,8 @@ type DeliveryRow struct {
 	ExpiresAt        time.Time
 	CallbackURL      string            // "" for none
 	Metadata         map[string]string // Import-Metadata-<Key> pairs, nil for none
+	MessageRemoved   bool              // its message and object are removed (DeliveriesMessageRemoved)
+	InputsState      string            // whether its body is kept in IMPORT_INPUTS; "" undecided
 
 	// Set only by the functions that say so.
 	ProcessingAt *time.Time
@@ -51,7 +54,7 @@ type DeliveryRow struct {
 const deliveryColumns = `receipt_id, merchant_id, accepted_at, data, format, contract_version, foreign_key,
 	skip_errors, coalesce(object_name, ''), coalesce(content_encoding, ''), source, ingest_state, ingestion_errors,
 	records_read, published_through, bytes_read, ingested_at, completed_at, interrupted_at, expires_at,
-	coalesce(callback_url, ''), metadata, body_size, body_read`
+	coalesce(callback_url, ''), metadata, body_size, body_read, message_removed_at IS NOT NULL, coalesce(inputs_state, '')`
 
 // scanDelivery scans deliveryColumns, then into extra the columns that
 // follow them; no row is ErrNotFound.
@@ -61,7 +64,7 @@ func scanDelivery(row pgx.Row, extra ...any) (DeliveryRow, error) {
 	err := row.Scan(append([]any{&d.ReceiptID, &d.MerchantID, &d.AcceptedAt, &d.Data, &d.Format, &d.ContractVersion, &d.ForeignKey,
 		&d.SkipErrors, &d.ObjectName, &d.ContentEncoding, &d.Source, &d.IngestState, &d.IngestionErrors,
 		&d.RecordsRead, &d.PublishedThrough, &d.BytesRead, &d.IngestedAt, &d.CompletedAt, &d.InterruptedAt, &d.ExpiresAt,
-		&d.CallbackURL, &metadata, &d.BodySize, &d.BodyRead}, extra...)...)
+		&d.CallbackURL, &metadata, &d.BodySize, &d.BodyRead, &d.MessageRemoved, &d.InputsState}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -333,6 +336,63 @@ func DeliveriesSettled(ctx context.Context, db database.DBTX, receiving string, 
 func DeliveriesMessageRemoved(ctx context.Context, db database.DBTX, receipt string, at time.Time) error {
 	_, err := db.Exec(ctx, `UPDATE deliveries SET message_removed_at = now()
 		WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at)
+	return err
+}
+
+// States of a delivery's body in IMPORT_INPUTS (deliveries.inputs_state).
+const (
+	InputsReserved  = "reserved"   // counted against the merchant's share, being written
+	InputsKept      = "kept"       // kept for the retention
+	InputsOverQuota = "over_quota" // not kept: the merchant's share is used
+	InputsFull      = "full"       // not kept: the bucket is full
+	InputsOff       = "off"        // not kept: importd keeps no bodies
+	InputsGone      = "gone"       // not kept: the body was gone already
+	InputsFailed    = "failed"     // not kept: writing it failed, again and again
+)
+
+// DeliveriesInputsReserve counts size bytes of the delivery's body against
+// merchant's share of IMPORT_INPUTS, quota bytes, and reports whether they
+// fit. A delivery reserved or kept already fits again (keeping it once more
+// replaces the object); one that does not fit is marked InputsOverQuota.
+// Reservations of one merchant are serialized, so that two ingest workers
+// cannot both take its last room.
+func DeliveriesInputsReserve(ctx context.Context, pool *pgxpool.Pool, merchant, receipt string, at time.Time, size, quota int64) (bool, error) {
+	var fits bool
+	err := InTx(ctx, pool, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('importd.inputs.' || $1, 0))`, merchant); err != nil {
+			return err
+		}
+		var used int64
+		var state *string
+		err := tx.QueryRow(ctx, `SELECT (SELECT inputs_state FROM deliveries WHERE receipt_id = $2 AND accepted_at = $3),
+				(SELECT coalesce(sum(inputs_size), 0) FROM deliveries
+					WHERE merchant_id = $1 AND inputs_state IN ('reserved', 'kept'))`,
+			merchant, receipt, at).Scan(&state, &used)
+		if err != nil {
+			return err
+		}
+		if state != nil && (*state == InputsReserved || *state == InputsKept) {
+			fits = true
+			return nil
+		}
+		fits = used+size <= quota
+		next := InputsReserved
+		if !fits {
+			next = InputsOverQuota
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries SET inputs_state = $3, inputs_size = $4
+			WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at, next, size)
+		return err
+	})
+	return fits, err
+}
+
+// DeliveriesInputsSet records the state of the delivery's body in
+// IMPORT_INPUTS; a state other than reserved or kept frees its share.
+func DeliveriesInputsSet(ctx context.Context, db database.DBTX, receipt string, at time.Time, state string) error {
+	_, err := db.Exec(ctx, `UPDATE deliveries SET inputs_state = $3,
+			inputs_size = CASE WHEN $3 IN ('reserved', 'kept') THEN inputs_size END
+		WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at, state)
 	return err
 }
 
