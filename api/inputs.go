@@ -32,7 +32,7 @@ func (s *Server) v1Inputs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s.cfg.JS == nil {
+	if s.bodies == nil {
 		writeError(w, r, http.StatusServiceUnavailable, "this query service cannot read delivery bodies (no NATS connection)")
 		return
 	}
@@ -76,13 +76,13 @@ func (s *Server) v1Inputs(w http.ResponseWriter, r *http.Request) {
 // bus.ErrBodyGone.
 func (s *Server) inputsOf(ctx context.Context, d *tracking.Delivery) (io.ReadCloser, int64, error) {
 	if !d.MessageRemoved {
-		body, size, err := bus.OpenBody(ctx, s.cfg.JS, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
+		body, size, err := s.bodies.Open(ctx, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
 		if !errors.Is(err, bus.ErrBodyGone) {
 			return body, size, err
 		}
 		// Removed since d was read: kept, if it settled meanwhile.
 	}
-	return bus.OpenKept(ctx, s.cfg.JS, d.MerchantID, d.ReceiptID)
+	return s.bodies.OpenKept(ctx, d.MerchantID, d.ReceiptID)
 }
 
 // inputsGoneWhy says why the body of d is not kept.

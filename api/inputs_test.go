@@ -111,12 +111,12 @@ func TestV1Inputs(t *testing.T) {
 		d, err := f.store.DeliveryFind(ctx, "ma", receipt)
 		require.NoError(t, err)
 		if keep {
-			body, size, err := bus.OpenBody(ctx, js, bus.Body{Merchant: "ma", Receipt: receipt, Source: d.Source, Object: d.ObjectName})
+			body, size, err := bus.NewBodies(js).Open(ctx, bus.Body{Merchant: "ma", Receipt: receipt, Source: d.Source, Object: d.ObjectName})
 			require.NoError(t, err)
-			require.NoError(t, bus.Keep(ctx, js, "ma", receipt, body, size))
+			require.NoError(t, bus.NewBodies(js).Keep(ctx, "ma", receipt, body, size))
 			body.Close()
 		}
-		require.NoError(t, bus.RemoveDelivery(ctx, js, d.Source, d.ObjectName))
+		require.NoError(t, bus.NewBodies(js).Remove(ctx, d.Source, d.ObjectName))
 		if state != "" {
 			require.NoError(t, f.store.InputsSet(ctx, &d, state))
 			require.NoError(t, f.store.DeliveryMessageRemoved(ctx, &d))

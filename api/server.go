@@ -74,6 +74,7 @@ type Server struct {
 	cfg     ServerConfig
 	mux     *http.ServeMux
 	streams *streamLimiter
+	bodies  *bus.Bodies // nil without JS
 	// patterns are those of every route on mux (see route).
 	patterns []string
 }
@@ -103,6 +104,9 @@ func NewServer(store *tracking.Store, cfg ServerConfig, logger *zap.Logger) *Ser
 	}
 	s := &Server{store: store, views: &views{ts: store}, logger: logger.Named("query"), cfg: cfg, mux: http.NewServeMux(),
 		streams: newStreamLimiter(cfg.MaxStreams, cfg.MaxStreamsPerToken)}
+	if cfg.JS != nil {
+		s.bodies = bus.NewBodies(cfg.JS)
+	}
 	s.handle("GET /import/{receiptId}/status", s.status)
 	s.handle("GET /import/{receiptId}/summary", s.streamed(s.summary))
 	s.handle("GET /import/{receiptId}/{productId}", s.history)

@@ -102,7 +102,7 @@ func (w *Worker) removeSettled(ctx context.Context) error {
 				continue
 			}
 		}
-		if err := bus.RemoveDelivery(ctx, w.js, d.Source, d.ObjectName); err != nil {
+		if err := w.bodies.Remove(ctx, d.Source, d.ObjectName); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -132,7 +132,7 @@ func (w *Worker) keepInputs(ctx context.Context, d *tracking.Delivery) error {
 	if limits.InputsBytes < 0 {
 		return w.inputsNotKept(ctx, d, tracking.InputsOff)
 	}
-	body, size, err := bus.OpenBody(ctx, w.js, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
+	body, size, err := w.bodies.Open(ctx, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
 	if errors.Is(err, bus.ErrBodyGone) {
 		return w.inputsNotKept(ctx, d, tracking.InputsGone)
 	}
@@ -150,7 +150,7 @@ func (w *Worker) keepInputs(ctx context.Context, d *tracking.Delivery) error {
 			zap.String("receipt", d.ReceiptID), zap.String("merchant", d.MerchantID), zap.Int64("bytes", size))
 		return nil
 	}
-	err = bus.Keep(ctx, w.js, d.MerchantID, d.ReceiptID, body, size)
+	err = w.bodies.Keep(ctx, d.MerchantID, d.ReceiptID, body, size)
 	if bus.IsStreamFull(err) {
 		w.logger.Warn("the body of a settled delivery is not kept: IMPORT_INPUTS is full (IMPORTD_INPUTS_MAX_BYTES)",
 			zap.String("receipt", d.ReceiptID), zap.String("merchant", d.MerchantID), zap.Int64("bytes", size))

@@ -140,6 +140,7 @@ type Worker struct {
 	cfg    Config
 	store  *tracking.Store
 	js     jetstream.JetStream
+	bodies *bus.Bodies
 	logger *zap.Logger
 
 	// slots holds one token per delivery being read, Concurrency at most. A
@@ -176,7 +177,7 @@ func New(cfg Config, store *tracking.Store, js jetstream.JetStream, logger *zap.
 		logger.Warn("the NATS server's max payload is under the record size limit: records that do not fit in a work message will be rejected",
 			zap.Int("max_work_bytes", limit), zap.Int("max_record_bytes", cfg.MaxRecordBytes))
 	}
-	return &Worker{cfg: cfg, store: store, js: js, logger: logger.Named("ingest"),
+	return &Worker{cfg: cfg, store: store, js: js, bodies: bus.NewBodies(js), logger: logger.Named("ingest"),
 		slots: make(chan struct{}, cfg.Concurrency), jobs: make(chan struct{}, cfg.Concurrency*maxJobsPerSlot)}, nil
 }
 
@@ -277,7 +278,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) bus.Outcome {
 	switch res {
 	case outcomeDone:
 		return bus.AckThen(func(ctx context.Context) {
-			if err := bus.RemoveDelivery(ctx, w.js, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream), ""); err != nil {
+			if err := w.bodies.Remove(ctx, fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream), ""); err != nil {
 				w.logger.Warn("removing a delivery's message failed; it stays until the stream's max age", zap.Error(err))
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -32,18 +33,68 @@ type Body struct {
 	Object            string // its object in IMPORT_PAYLOADS, "" for an inline body
 }
 
-// OpenBody opens the body b names, from its object when it has one, else
-// from its message, and returns it with its size in bytes, or ErrBodyGone.
-func OpenBody(ctx context.Context, js jetstream.JetStream, b Body) (io.ReadCloser, int64, error) {
-	if b.Object != "" {
-		return openObject(ctx, js, BucketPayloads, b.Object)
+// Bodies reads, keeps and removes the bodies of deliveries. It opens the
+// stream and buckets involved once, as each opening is a request to the
+// server; it is safe for concurrent use.
+type Bodies struct {
+	js jetstream.JetStream
+
+	mu      sync.Mutex
+	streams map[string]jetstream.Stream
+	stores  map[string]jetstream.ObjectStore
+}
+
+// NewBodies returns Bodies on js.
+func NewBodies(js jetstream.JetStream) *Bodies {
+	return &Bodies{js: js, streams: map[string]jetstream.Stream{}, stores: map[string]jetstream.ObjectStore{}}
+}
+
+func (b *Bodies) stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	b.mu.Lock()
+	s, ok := b.streams[name]
+	b.mu.Unlock()
+	if ok {
+		return s, nil
 	}
-	stream, seqText, ok := strings.Cut(b.Source, ":")
+	s, err := b.js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.streams[name] = s
+	b.mu.Unlock()
+	return s, nil
+}
+
+func (b *Bodies) store(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
+	b.mu.Lock()
+	s, ok := b.stores[bucket]
+	b.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := b.js.ObjectStore(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.stores[bucket] = s
+	b.mu.Unlock()
+	return s, nil
+}
+
+// Open opens the body d names, from its object when it has one, else from
+// its message, and returns it with its size in bytes, or ErrBodyGone.
+func (b *Bodies) Open(ctx context.Context, d Body) (io.ReadCloser, int64, error) {
+	if d.Object != "" {
+		return b.openObject(ctx, BucketPayloads, d.Object)
+	}
+	stream, seqText, ok := strings.Cut(d.Source, ":")
 	seq, err := strconv.ParseUint(seqText, 10, 64)
 	if !ok || err != nil || stream != StreamDeliveries {
 		return nil, 0, ErrBodyGone
 	}
-	st, err := js.Stream(ctx, stream)
+	st, err := b.stream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, 0, ErrBodyGone
 	}
@@ -51,18 +102,18 @@ func OpenBody(ctx context.Context, js jetstream.JetStream, b Body) (io.ReadClose
 		return nil, 0, fmt.Errorf("bus: stream %s: %w", stream, err)
 	}
 	msg, err := st.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, 0, ErrBodyGone
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("bus: message %s: %w", b.Source, err)
+		return nil, 0, fmt.Errorf("bus: message %s: %w", d.Source, err)
 	}
 	// The sequence names this delivery's message; anything else there
 	// would be another delivery's body.
-	if msg.Subject != DeliverySubject(b.Merchant) {
+	if msg.Subject != DeliverySubject(d.Merchant) {
 		return nil, 0, ErrBodyGone
 	}
-	if r := ReceiptOf(msg.Header.Get(HeaderMsgID), b.Merchant); ValidReceipt(r) && r != b.Receipt {
+	if r := ReceiptOf(msg.Header.Get(HeaderMsgID), d.Merchant); ValidReceipt(r) && r != d.Receipt {
 		return nil, 0, ErrBodyGone
 	}
 	return io.NopCloser(bytes.NewReader(msg.Data)), int64(len(msg.Data)), nil
@@ -74,15 +125,15 @@ func KeptName(merchant, receipt string) string { return merchant + "/" + receipt
 
 // OpenKept opens the body of merchant's delivery receipt kept in
 // IMPORT_INPUTS, or returns ErrBodyGone.
-func OpenKept(ctx context.Context, js jetstream.JetStream, merchant, receipt string) (io.ReadCloser, int64, error) {
-	return openObject(ctx, js, BucketInputs, KeptName(merchant, receipt))
+func (b *Bodies) OpenKept(ctx context.Context, merchant, receipt string) (io.ReadCloser, int64, error) {
+	return b.openObject(ctx, BucketInputs, KeptName(merchant, receipt))
 }
 
 // Keep stores body, of size bytes, as the body of merchant's delivery
 // receipt in IMPORT_INPUTS. A full bucket is an error IsStreamFull
 // reports; what was written of the body is removed then.
-func Keep(ctx context.Context, js jetstream.JetStream, merchant, receipt string, body io.Reader, size int64) error {
-	obs, err := js.ObjectStore(ctx, BucketInputs)
+func (b *Bodies) Keep(ctx context.Context, merchant, receipt string, body io.Reader, size int64) error {
+	obs, err := b.store(ctx, BucketInputs)
 	if err != nil {
 		return fmt.Errorf("bus: object store %s: %w", BucketInputs, err)
 	}
@@ -94,7 +145,7 @@ func Keep(ctx context.Context, js jetstream.JetStream, merchant, receipt string,
 	if err != nil {
 		// Put purges the chunks it wrote but may leave its meta, which
 		// would name a body that cannot be read.
-		if derr := discardKept(ctx, js, obs, name); derr != nil {
+		if derr := b.discardKept(ctx, obs, name); derr != nil {
 			err = errors.Join(err, derr)
 		}
 		return fmt.Errorf("bus: keep the body of %s: %w", receipt, err)
@@ -105,8 +156,8 @@ func Keep(ctx context.Context, js jetstream.JetStream, merchant, receipt string,
 // discardKept removes whatever IMPORT_INPUTS holds under name by purging
 // its subjects, which needs no room in a full bucket (a delete writes a
 // meta).
-func discardKept(ctx context.Context, js jetstream.JetStream, obs jetstream.ObjectStore, name string) error {
-	st, err := js.Stream(ctx, "OBJ_"+BucketInputs)
+func (b *Bodies) discardKept(ctx context.Context, obs jetstream.ObjectStore, name string) error {
+	st, err := b.stream(ctx, "OBJ_"+BucketInputs)
 	if err != nil {
 		return err
 	}
@@ -118,13 +169,48 @@ func discardKept(ctx context.Context, js jetstream.JetStream, obs jetstream.Obje
 	return st.Purge(ctx, jetstream.WithPurgeSubject("$O."+BucketInputs+".M."+base64.URLEncoding.EncodeToString([]byte(name))))
 }
 
-func openObject(ctx context.Context, js jetstream.JetStream, bucket, name string) (io.ReadCloser, int64, error) {
-	obj, err := OpenObject(ctx, js, bucket, name, ObjectChunkStall)
+// Remove removes a delivery's message at source ("<stream>:<sequence>",
+// tracking.Delivery.Source) and its body's object, if any, once nothing will
+// read them again: what a merchant has in IMPORT_DELIVERIES is then what
+// waits for ingest or is still in flight, the count Limits.WaitingDeliveries
+// bounds, and the bucket holds only bodies still needed. The receipt stays
+// stored, so a copy published again is still recognised. What is already
+// gone is no error.
+func (b *Bodies) Remove(ctx context.Context, source, object string) error {
+	var errs []error
+	stream, seqText, ok := strings.Cut(source, ":")
+	if seq, err := strconv.ParseUint(seqText, 10, 64); ok && err == nil && stream == StreamDeliveries {
+		s, err := b.stream(ctx, stream)
+		if err == nil {
+			err = s.DeleteMsg(ctx, seq)
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			errs = append(errs, fmt.Errorf("bus: remove delivery message %s: %w", source, err))
+		}
+	}
+	if object != "" {
+		obs, err := b.store(ctx, BucketPayloads)
+		if err == nil {
+			err = obs.Delete(ctx, object)
+		}
+		if err != nil && !IsObjectNotFound(err) {
+			errs = append(errs, fmt.Errorf("bus: remove delivery object %s: %w", object, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bodies) openObject(ctx context.Context, bucket, name string) (io.ReadCloser, int64, error) {
+	store, err := b.store(ctx, bucket)
+	if err == nil {
+		var obj *ObjectReader
+		obj, err = openObjectIn(ctx, b.js, store, bucket, name, ObjectChunkStall)
+		if err == nil {
+			return obj, int64(obj.Info.Size), nil
+		}
+	}
 	if IsObjectNotFound(err) {
 		return nil, 0, ErrBodyGone
 	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return obj, int64(obj.Info.Size), nil
+	return nil, 0, err
 }

@@ -37,15 +37,16 @@ func BenchmarkKeep(b *testing.B) {
 				require.NoError(b, err)
 				bodies[i] = bus.Body{Merchant: "mk", Receipt: receipt, Source: fmt.Sprintf("%s:%d", bus.StreamDeliveries, pub.Sequence), Object: pub.Object}
 			}
+			store := bus.NewBodies(js)
 			b.SetBytes(int64(size))
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			for i := range b.N {
-				r, n, err := bus.OpenBody(ctx, js, bodies[i])
+				r, n, err := store.Open(ctx, bodies[i])
 				require.NoError(b, err)
-				require.NoError(b, bus.Keep(ctx, js, "mk", bodies[i].Receipt, r, n))
+				require.NoError(b, store.Keep(ctx, "mk", bodies[i].Receipt, r, n))
 				r.Close()
-				require.NoError(b, bus.RemoveDelivery(ctx, js, bodies[i].Source, bodies[i].Object))
+				require.NoError(b, store.Remove(ctx, bodies[i].Source, bodies[i].Object))
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/(float64(b.N)*float64(size)/(1<<20)), "cpu-µs/MiB")

@@ -56,27 +56,27 @@ func TestKeepInputs(t *testing.T) {
 		{bus.Body{Merchant: "ma", Receipt: "keep-inline", Source: fmt.Sprintf("%s:%d", bus.StreamDeliveries, inline.Sequence)}, small},
 		{bus.Body{Merchant: "ma", Receipt: "keep-object", Source: fmt.Sprintf("%s:%d", bus.StreamDeliveries, object.Sequence), Object: object.Object}, big.Bytes()},
 	} {
-		got := read(bus.OpenBody(ctx, js, tt.body))
+		got := read(bus.NewBodies(js).Open(ctx, tt.body))
 		require.True(t, bytes.Equal(tt.want, got), tt.body.Receipt)
-		r, size, err := bus.OpenBody(ctx, js, tt.body)
+		r, size, err := bus.NewBodies(js).Open(ctx, tt.body)
 		require.NoError(t, err)
-		require.NoError(t, bus.Keep(ctx, js, tt.body.Merchant, tt.body.Receipt, r, size))
+		require.NoError(t, bus.NewBodies(js).Keep(ctx, tt.body.Merchant, tt.body.Receipt, r, size))
 		r.Close()
-		require.True(t, bytes.Equal(tt.want, read(bus.OpenKept(ctx, js, "ma", tt.body.Receipt))), tt.body.Receipt)
-		require.NoError(t, bus.RemoveDelivery(ctx, js, tt.body.Source, tt.body.Object))
-		_, _, err = bus.OpenBody(ctx, js, tt.body)
+		require.True(t, bytes.Equal(tt.want, read(bus.NewBodies(js).OpenKept(ctx, "ma", tt.body.Receipt))), tt.body.Receipt)
+		require.NoError(t, bus.NewBodies(js).Remove(ctx, tt.body.Source, tt.body.Object))
+		_, _, err = bus.NewBodies(js).Open(ctx, tt.body)
 		require.ErrorIs(t, err, bus.ErrBodyGone, "removed: %s", tt.body.Receipt)
-		require.True(t, bytes.Equal(tt.want, read(bus.OpenKept(ctx, js, "ma", tt.body.Receipt))), "kept after the removal: %s", tt.body.Receipt)
+		require.True(t, bytes.Equal(tt.want, read(bus.NewBodies(js).OpenKept(ctx, "ma", tt.body.Receipt))), "kept after the removal: %s", tt.body.Receipt)
 	}
 	// Another merchant's message, or another receipt's, is not this body.
-	_, _, err = bus.OpenBody(ctx, js, bus.Body{Merchant: "mb", Receipt: "keep-inline", Source: fmt.Sprintf("%s:%d", bus.StreamDeliveries, inline.Sequence)})
+	_, _, err = bus.NewBodies(js).Open(ctx, bus.Body{Merchant: "mb", Receipt: "keep-inline", Source: fmt.Sprintf("%s:%d", bus.StreamDeliveries, inline.Sequence)})
 	require.ErrorIs(t, err, bus.ErrBodyGone)
-	_, _, err = bus.OpenKept(ctx, js, "mb", "keep-inline")
+	_, _, err = bus.NewBodies(js).OpenKept(ctx, "mb", "keep-inline")
 	require.ErrorIs(t, err, bus.ErrBodyGone, "kept under its merchant only")
 
 	// Kept again: replaced, not doubled.
-	require.NoError(t, bus.Keep(ctx, js, "ma", "keep-inline", bytes.NewReader([]byte("again\n")), 6))
-	require.Equal(t, "again\n", string(read(bus.OpenKept(ctx, js, "ma", "keep-inline"))))
+	require.NoError(t, bus.NewBodies(js).Keep(ctx, "ma", "keep-inline", bytes.NewReader([]byte("again\n")), 6))
+	require.Equal(t, "again\n", string(read(bus.NewBodies(js).OpenKept(ctx, "ma", "keep-inline"))))
 
 	// Over the bucket's bound: refused, as full, and nothing of it stays.
 	obs, err := js.ObjectStore(ctx, bus.BucketInputs)
@@ -85,10 +85,10 @@ func TestKeepInputs(t *testing.T) {
 	require.NoError(t, err)
 	before := st.Size()
 	huge := bytes.Repeat([]byte("x"), 5<<20)
-	err = bus.Keep(ctx, js, "ma", "keep-huge", bytes.NewReader(huge), int64(len(huge)))
+	err = bus.NewBodies(js).Keep(ctx, "ma", "keep-huge", bytes.NewReader(huge), int64(len(huge)))
 	require.Error(t, err)
 	require.True(t, bus.IsStreamFull(err), "%v", err)
-	_, _, err = bus.OpenKept(ctx, js, "ma", "keep-huge")
+	_, _, err = bus.NewBodies(js).OpenKept(ctx, "ma", "keep-huge")
 	require.ErrorIs(t, err, bus.ErrBodyGone)
 	require.Eventually(t, func() bool {
 		st, err := obs.Status(ctx)
@@ -109,6 +109,6 @@ func TestInputsOff(t *testing.T) {
 	require.NoError(t, bus.Provision(ctx, js, bus.Config{Limits: bus.Limits{InputsBytes: -1}}))
 	_, err = js.ObjectStore(ctx, bus.BucketInputs)
 	require.True(t, errors.Is(err, jetstream.ErrBucketNotFound), "%v", err)
-	_, _, err = bus.OpenKept(ctx, js, "ma", "keep-none")
+	_, _, err = bus.NewBodies(js).OpenKept(ctx, "ma", "keep-none")
 	require.ErrorIs(t, err, bus.ErrBodyGone)
 }

@@ -64,16 +64,23 @@ const objectSetup = 10 * time.Second
 // OpenObject opens name in bucket for reading. An object that does not
 // exist is an error for which IsObjectNotFound is true.
 func OpenObject(ctx context.Context, js jetstream.JetStream, bucket, name string, stall time.Duration) (*ObjectReader, error) {
-	if stall <= 0 {
-		stall = ObjectChunkStall
-	}
 	sctx, cancel := context.WithTimeout(ctx, objectSetup)
 	defer cancel()
 	store, err := js.ObjectStore(sctx, bucket)
 	if err != nil {
 		return nil, err
 	}
-	info, err := store.GetInfo(sctx, name)
+	return openObjectIn(sctx, js, store, bucket, name, stall)
+}
+
+// openObjectIn is OpenObject with the bucket's store opened already.
+func openObjectIn(ctx context.Context, js jetstream.JetStream, store jetstream.ObjectStore, bucket, name string, stall time.Duration) (*ObjectReader, error) {
+	if stall <= 0 {
+		stall = ObjectChunkStall
+	}
+	ctx, cancel := context.WithTimeout(ctx, objectSetup)
+	defer cancel()
+	info, err := store.GetInfo(ctx, name)
 	if err != nil {
 		return nil, err
 	}

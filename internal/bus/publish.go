@@ -2,11 +2,7 @@ package bus
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -44,34 +40,3 @@ func PublishDelivery(ctx context.Context, js jetstream.JetStream, d Delivery, bo
 
 // NewReceipt returns a fresh receipt id: 32 random hex digits.
 func NewReceipt() string { return publish.NewReceipt() }
-
-// RemoveDelivery removes a delivery's message at source ("<stream>:<sequence>",
-// tracking.Delivery.Source) and its body's object, if any, once nothing will
-// read them again: what a merchant has in IMPORT_DELIVERIES is then what
-// waits for ingest or is still in flight, the count Limits.WaitingDeliveries
-// bounds, and the bucket holds only bodies still needed. The receipt stays
-// stored, so a copy published again is still recognised. What is already
-// gone is no error.
-func RemoveDelivery(ctx context.Context, js jetstream.JetStream, source, object string) error {
-	var errs []error
-	stream, seqText, ok := strings.Cut(source, ":")
-	if seq, err := strconv.ParseUint(seqText, 10, 64); ok && err == nil && stream == StreamDeliveries {
-		s, err := js.Stream(ctx, stream)
-		if err == nil {
-			err = s.DeleteMsg(ctx, seq)
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			errs = append(errs, fmt.Errorf("bus: remove delivery message %s: %w", source, err))
-		}
-	}
-	if object != "" {
-		obs, err := js.ObjectStore(ctx, BucketPayloads)
-		if err == nil {
-			err = obs.Delete(ctx, object)
-		}
-		if err != nil && !IsObjectNotFound(err) {
-			errs = append(errs, fmt.Errorf("bus: remove delivery object %s: %w", object, err))
-		}
-	}
-	return errors.Join(errs...)
-}

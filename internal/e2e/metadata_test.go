@@ -249,7 +249,7 @@ func TestInputsKeptForTheRetention(t *testing.T) {
 			require.NoError(t, err)
 			return d.MessageRemoved
 		}, 30*time.Second, 20*time.Millisecond, receipt)
-		_, _, err = bus.OpenBody(ctx, e.js, bus.Body{Merchant: merchant, Receipt: receipt, Source: d.Source, Object: pub.Object})
+		_, _, err = bus.NewBodies(e.js).Open(ctx, bus.Body{Merchant: merchant, Receipt: receipt, Source: d.Source, Object: pub.Object})
 		require.ErrorIs(t, err, bus.ErrBodyGone, "%s: removed from IMPORT_DELIVERIES and IMPORT_PAYLOADS", receipt)
 		return d
 	}
