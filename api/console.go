@@ -129,11 +129,23 @@ func (c *Console) ServeWarningsCSV(w http.ResponseWriter, r *http.Request, d *tr
 }
 
 func (c *Console) serveIssuesCSV(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, token string, kind store.Issues) {
+	c.serveStreamed(w, r, token, func(w http.ResponseWriter, r *http.Request) { c.s.writeIssuesCSV(w, r, d, kind) })
+}
+
+// ServeInputs answers the body of a delivery as GET
+// /v1/imports/{receiptId}/inputs does, within the same bounds as
+// ServeErrorsCSV.
+func (c *Console) ServeInputs(w http.ResponseWriter, r *http.Request, d *tracking.Delivery, token string) {
+	c.serveStreamed(w, r, token, func(w http.ResponseWriter, r *http.Request) { c.s.writeInputs(w, r, d) })
+}
+
+// serveStreamed runs h as a streamed response counted against token.
+func (c *Console) serveStreamed(w http.ResponseWriter, r *http.Request, token string, h http.HandlerFunc) {
 	id := ""
 	if c.s.cfg.Tokens != nil {
 		digest := sha256.Sum256([]byte(token))
 		id = string(digest[:])
 	}
 	ctx := context.WithValue(r.Context(), tokenKey{}, id)
-	c.s.streamed(func(w http.ResponseWriter, r *http.Request) { c.s.writeIssuesCSV(w, r, d, kind) })(w, r.WithContext(ctx))
+	c.s.streamed(h)(w, r.WithContext(ctx))
 }

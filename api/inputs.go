@@ -32,6 +32,11 @@ func (s *Server) v1Inputs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.writeInputs(w, r, d)
+}
+
+// writeInputs answers the body of d (v1Inputs).
+func (s *Server) writeInputs(w http.ResponseWriter, r *http.Request, d *tracking.Delivery) {
 	if s.bodies == nil {
 		writeError(w, r, http.StatusServiceUnavailable, "this query service cannot read delivery bodies (no NATS connection)")
 		return
@@ -100,4 +105,35 @@ func inputsGoneWhy(d *tracking.Delivery) string {
 		return "its message or object was gone before it settled (past the retention, or removed by hand)"
 	}
 	return "its message or object is gone (past the retention, or removed by hand)"
+}
+
+// The job's inputs: where its body is, or why it is not kept.
+const (
+	InputsHeld      = "held"      // in its message or object, the delivery in flight
+	InputsKept      = "kept"      // in IMPORT_INPUTS
+	InputsOverQuota = "overQuota" // not kept: the merchant's share was used
+	InputsFull      = "full"      // not kept: IMPORT_INPUTS was full
+	InputsOff       = "off"       // not kept: keeping is off
+	InputsFailed    = "failed"    // not kept: writing it failed
+	InputsGone      = "gone"      // not kept: gone before it settled
+)
+
+// inputsOfJob is the job's inputs for d.
+func inputsOfJob(d *tracking.Delivery) string {
+	if !d.MessageRemoved {
+		return InputsHeld
+	}
+	switch d.InputsState {
+	case tracking.InputsKept:
+		return InputsKept
+	case tracking.InputsOverQuota:
+		return InputsOverQuota
+	case tracking.InputsFull:
+		return InputsFull
+	case tracking.InputsOff:
+		return InputsOff
+	case tracking.InputsFailed:
+		return InputsFailed
+	}
+	return InputsGone
 }

@@ -134,6 +134,9 @@ func TestV1Inputs(t *testing.T) {
 		require.Equal(t, fmt.Sprint(len(tt.body)), rec.Header().Get("Content-Length"), tt.receipt)
 		require.True(t, bytes.Equal(tt.body, rec.Body.Bytes()), "%s: kept byte for byte", tt.receipt)
 	}
+	jobInputs := map[string]string{tracking.InputsOverQuota: api.InputsOverQuota, tracking.InputsFull: api.InputsFull,
+		tracking.InputsOff: api.InputsOff, tracking.InputsFailed: api.InputsFailed, tracking.InputsGone: api.InputsGone}
+	require.Contains(t, fetch("/v1/imports/in-object-1", tokenA).Body.String(), `"inputs":"kept"`)
 	for state, why := range map[string]string{
 		tracking.InputsOverQuota: "its merchant's share of the kept bodies was used when it settled (IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT)",
 		tracking.InputsFull:      "the kept bodies filled their bucket when it settled (IMPORTD_INPUTS_MAX_BYTES)",
@@ -146,6 +149,9 @@ func TestV1Inputs(t *testing.T) {
 		settle(receipt, false, state)
 		rec := fetch("/v1/imports/"+receipt+"/inputs", tokenA)
 		require.Equal(t, http.StatusGone, rec.Code, receipt)
+		job := fetch("/v1/imports/"+receipt, tokenA)
+		require.Equal(t, http.StatusOK, job.Code)
+		require.Contains(t, job.Body.String(), `"inputs":"`+jobInputs[state]+`"`, receipt)
 		requireProblem(t, http.StatusGone, "the body of delivery "+receipt+" is not kept: "+why, rec.Body.Bytes())
 	}
 

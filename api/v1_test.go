@@ -95,7 +95,7 @@ func decode[T any](t *testing.T, body []byte) T {
 
 var (
 	jobKeys = []string{"bytesRead", "bytesTotal", "completedAt", "contractVersion", "createdAt", "deliveryStatus", "deliveryStatusCode",
-		"errorsCount", "estimatedCompletionAt", "expiresAt", "format", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
+		"errorsCount", "estimatedCompletionAt", "expiresAt", "format", "inputs", "inputsSize", "interruptedAt", "itemsFailed", "itemsInReview", "itemsProcessing", "itemsReceived",
 		"itemsSucceeded", "merchantId", "metadata", "processedCount", "receiptId", "reference", "resourceType", "skipErrors", "startedAt",
 		"status", "warningsCount"}
 	jobDetailKeys = sorted(append([]string{"errors", "missingReferences", "warnings"}, jobKeys...))
@@ -173,6 +173,7 @@ func TestV1JobObject(t *testing.T) {
 	require.Equal(t, "Processing", j.DeliveryStatus)
 	require.Equal(t, 5, j.DeliveryStatusCode)
 	require.EqualValues(t, 15, j.InputsSize)
+	require.Equal(t, api.InputsHeld, j.Inputs, "in flight: its message holds the body")
 	require.EqualValues(t, 15, j.ItemsReceived)
 	require.EqualValues(t, 2, j.ItemsSucceeded)  // imported, partiallyImported
 	require.EqualValues(t, 9, j.ItemsFailed)     // 7 validationFailed, rejected, canceled

@@ -36,30 +36,33 @@ type Page[T any] struct {
 // Job is the job object of GET /v1/imports/{receiptId}, and the items of
 // GET /v1/imports (without Errors and MissingReferences).
 type Job struct {
-	ReceiptID          string     `json:"receiptId"`
-	MerchantID         string     `json:"merchantId"`
-	ResourceType       string     `json:"resourceType"`
-	Format             string     `json:"format"`
-	ContractVersion    string     `json:"contractVersion"`
-	Reference          *string    `json:"reference"`
-	Status             string     `json:"status"`
-	DeliveryStatus     string     `json:"deliveryStatus"`
-	DeliveryStatusCode int        `json:"deliveryStatusCode"`
-	SkipErrors         bool       `json:"skipErrors"`
-	InputsSize         int64      `json:"inputsSize"`
-	ProcessedCount     int64      `json:"processedCount"`
-	ErrorsCount        int64      `json:"errorsCount"`
-	WarningsCount      int64      `json:"warningsCount"`
-	ItemsReceived      int64      `json:"itemsReceived"`
-	ItemsSucceeded     int64      `json:"itemsSucceeded"`
-	ItemsFailed        int64      `json:"itemsFailed"`
-	ItemsInReview      int64      `json:"itemsInReview"`
-	ItemsProcessing    int64      `json:"itemsProcessing"`
-	CreatedAt          time.Time  `json:"createdAt"`
-	StartedAt          *time.Time `json:"startedAt"`
-	CompletedAt        *time.Time `json:"completedAt"`
-	InterruptedAt      *time.Time `json:"interruptedAt"`
-	ExpiresAt          time.Time  `json:"expiresAt"`
+	ReceiptID          string  `json:"receiptId"`
+	MerchantID         string  `json:"merchantId"`
+	ResourceType       string  `json:"resourceType"`
+	Format             string  `json:"format"`
+	ContractVersion    string  `json:"contractVersion"`
+	Reference          *string `json:"reference"`
+	Status             string  `json:"status"`
+	DeliveryStatus     string  `json:"deliveryStatus"`
+	DeliveryStatusCode int     `json:"deliveryStatusCode"`
+	SkipErrors         bool    `json:"skipErrors"`
+	InputsSize         int64   `json:"inputsSize"`
+	// Inputs says whether GET /v1/imports/{receiptId}/inputs answers the
+	// body: held (in flight) or kept, or why it is not kept (InputsHeld…).
+	Inputs          string     `json:"inputs"`
+	ProcessedCount  int64      `json:"processedCount"`
+	ErrorsCount     int64      `json:"errorsCount"`
+	WarningsCount   int64      `json:"warningsCount"`
+	ItemsReceived   int64      `json:"itemsReceived"`
+	ItemsSucceeded  int64      `json:"itemsSucceeded"`
+	ItemsFailed     int64      `json:"itemsFailed"`
+	ItemsInReview   int64      `json:"itemsInReview"`
+	ItemsProcessing int64      `json:"itemsProcessing"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	StartedAt       *time.Time `json:"startedAt"`
+	CompletedAt     *time.Time `json:"completedAt"`
+	InterruptedAt   *time.Time `json:"interruptedAt"`
+	ExpiresAt       time.Time  `json:"expiresAt"`
 	// Metadata are the pairs the upstream attached (Import-Metadata-<Key>),
 	// {} for none.
 	Metadata map[string]string `json:"metadata"`
@@ -134,6 +137,7 @@ func NewJob(d *tracking.Delivery, startedAt *time.Time, c tracking.Counts, now t
 		DeliveryStatusCode: st.Code,
 		SkipErrors:         d.SkipErrors,
 		InputsSize:         int64(d.RecordsRead),
+		Inputs:             inputsOfJob(d),
 		ProcessedCount:     c.Successful() + c.Failed(),
 		ErrorsCount:        c.Failed(),
 		WarningsCount:      c.Partially,

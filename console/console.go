@@ -130,6 +130,7 @@ func New(cfg Config, reads *api.Console, logger *zap.Logger) (*Console, error) {
 	c.handle("GET /ui/deliveries/{receiptId}", c.delivery)
 	c.handle("GET /ui/deliveries/{receiptId}/errors.csv", c.errorsCSV)
 	c.handle("GET /ui/deliveries/{receiptId}/warnings.csv", c.warningsCSV)
+	c.handle("GET /ui/deliveries/{receiptId}/inputs", c.inputs)
 	c.handle("GET /ui/deliveries/{receiptId}/operations", c.operations)
 	c.handle("GET /ui/deliveries/{receiptId}/{action}", c.confirm)
 	c.handle("POST /ui/deliveries/{receiptId}/{action}", c.act)

@@ -149,6 +149,8 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, code)
 		code, _ = c.get("/ui/deliveries/other-0002/warnings.csv")
 		require.Equal(t, http.StatusNotFound, code)
+		code, _ = c.get("/ui/deliveries/other-0002/inputs?merchant=m2")
+		require.Equal(t, http.StatusNotFound, code)
 		d, err := e.store.DeliveryFind(t.Context(), "m2", "other-0002")
 		require.NoError(t, err)
 		page, err := api.NewServer(e.store, api.ServerConfig{}, nil).Console().Operations(t.Context(), &d, api.OperationFilter{}, "", 10)
@@ -186,6 +188,13 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, csv)
 		require.Contains(t, csv, "DISCARDED")
 		require.Contains(t, csv, "unknown attribute")
+
+		require.Contains(t, body, `<td id="inputs-state" data-inputs="held">held in JetStream until the delivery settles, then kept</td>`)
+		require.Contains(t, body, `href="/ui/deliveries/products-0001/inputs?merchant=m1"`)
+		resp, raw := c.do(http.MethodGet, "/ui/deliveries/products-0001/inputs?merchant=m1", nil, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, raw)
+		require.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
+		require.Equal(t, strings.Join(recs, "\n"), raw, "the body as published")
 
 		resp, csv = c.do(http.MethodGet, "/ui/deliveries/products-0001/errors.csv?merchant=m1", nil, nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode, csv)

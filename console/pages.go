@@ -293,6 +293,15 @@ func (c *Console) warningsCSV(w http.ResponseWriter, r *http.Request) {
 	c.reads.ServeWarningsCSV(w, r, d, sessionOf(r).token)
 }
 
+// inputs answers the delivery's body as received, as its /v1 inputs does.
+func (c *Console) inputs(w http.ResponseWriter, r *http.Request) {
+	d, _, ok := c.findDelivery(w, r)
+	if !ok {
+		return
+	}
+	c.reads.ServeInputs(w, r, d, sessionOf(r).token)
+}
+
 var states = []string{"processing", "unresolved", "waitForMasterVariant", "imported", "partiallyImported", "validationFailed", "rejected", "canceled"}
 
 func (c *Console) operations(w http.ResponseWriter, r *http.Request) {
