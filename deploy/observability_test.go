@@ -161,7 +161,7 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// What the operators asked to be told about.
-	for _, a := range []string{"ImportdConsumerLagGrowing", "ImportdDeliveriesStuck", "ImportdWorkStuck", "ImportdOperationsRejected", "ImportdWorkRejected", "ImportdSubmissionsRefused", "ImportdCallbacksGivenUp"} {
+	for _, a := range []string{"ImportdConsumerLagGrowing", "ImportdDeliveriesStuck", "ImportdWorkStuck", "ImportdOperationsRejected", "ImportdWorkRejected", "ImportdSubmissionsRefused", "ImportdCallbacksGivenUp", "ImportdInputsNotKept"} {
 		require.True(t, alerts[a], "alert %s", a)
 	}
 }
