@@ -78,14 +78,25 @@ func (s *Server) writeInputs(w http.ResponseWriter, r *http.Request, d *tracking
 }
 
 // inputsOf opens the body of d and returns it with its size in bytes, or
-// bus.ErrBodyGone.
+// bus.ErrBodyGone. A body removed since d was read is looked for where d,
+// read again, says it is now; d is updated, for inputsGoneWhy.
 func (s *Server) inputsOf(ctx context.Context, d *tracking.Delivery) (io.ReadCloser, int64, error) {
 	if !d.MessageRemoved {
 		body, size, err := s.bodies.Open(ctx, bus.Body{Merchant: d.MerchantID, Receipt: d.ReceiptID, Source: d.Source, Object: d.ObjectName})
 		if !errors.Is(err, bus.ErrBodyGone) {
 			return body, size, err
 		}
-		// Removed since d was read: kept, if it settled meanwhile.
+		again, err := s.store.DeliveryFind(ctx, d.MerchantID, d.ReceiptID)
+		if err != nil {
+			return nil, 0, err
+		}
+		*d = again
+	}
+	// Only a body recorded as kept is this delivery's: an object under its
+	// name may be that of an earlier delivery with the same receipt, past
+	// its retention.
+	if d.InputsState != tracking.InputsKept {
+		return nil, 0, bus.ErrBodyGone
 	}
 	return s.bodies.OpenKept(ctx, d.MerchantID, d.ReceiptID)
 }

@@ -167,7 +167,7 @@ func (w *Worker) process(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	case d.IngestState != tracking.IngestReceiving:
 		// Finished by an earlier attempt that died before acknowledging.
 		j.announceEnd(ctx)
-		return j.readOutcome(), nil
+		return outcomeAck, nil
 	case len(hd.errs) > 0:
 		return j.fail(ctx, hd.errs)
 	}
@@ -363,7 +363,7 @@ func (j *job) read(ctx context.Context) (outcome, error) {
 	deliveriesTotal.WithLabelValues("ingested").Inc()
 	j.log.Info("delivery ingested", zap.Int("records", j.d.RecordsRead), zap.Int64("bytes", counter.read))
 	j.announceEnd(ctx)
-	return j.readOutcome(), nil
+	return outcomeAck, nil
 }
 
 // decoder returns the decoder of the delivery's records.
@@ -392,7 +392,7 @@ func (j *job) retryOrStop(ctx context.Context, err error) (outcome, error) {
 	if j.d.CompletedAt != nil {
 		j.announce(ctx, bus.DeliveryCompleted)
 	}
-	return j.readOutcome(), nil
+	return outcomeAck, nil
 }
 
 // containerFailure maps a decoder error to the ingestion error of the delivery.
@@ -420,7 +420,7 @@ func (j *job) fail(ctx context.Context, ierrs []tracking.IngestionError) (outcom
 	deliveriesTotal.WithLabelValues("failed").Inc()
 	j.log.Warn("delivery could not be read", zap.Any("errors", ierrs), zap.Int("records_stored", j.d.RecordsRead))
 	j.announceEnd(ctx)
-	return j.readOutcome(), nil
+	return outcomeAck, nil
 }
 
 // announce publishes a delivery event on IMPORT_EVENTS with the delivery's
@@ -430,16 +430,6 @@ func (j *job) announce(ctx context.Context, event bus.DeliveryEvent) {
 	if err := j.w.store.Announce(ctx, j.w.js, &j.d, event); err != nil {
 		j.log.Warn("delivery event not published", zap.String("event", string(event)), zap.Error(err))
 	}
-}
-
-// readOutcome is the outcome of a delivery read to its end: its message is kept,
-// for a re-drive of lost work reads it again, until the delivery completes
-// (tracking removes it then); one without records has nothing to re-drive.
-func (j *job) readOutcome() outcome {
-	if j.d.RecordsRead == 0 {
-		return outcomeDone
-	}
-	return outcomeAck
 }
 
 // announceEnd publishes the event that ends ingest: failed, queued or completed.

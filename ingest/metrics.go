@@ -25,7 +25,7 @@ var (
 	})
 	inputsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "importd_inputs_total",
-		Help: "Bodies of settled deliveries ingest kept in IMPORT_INPUTS (kept) or not (over_quota, full, off, gone), and their bytes in importd_inputs_bytes_total.",
+		Help: "Bodies of settled deliveries ingest kept in IMPORT_INPUTS (kept) or not (over_quota, full, off, failed, gone).",
 	}, []string{"outcome"})
 	inputsBytes = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "importd_inputs_bytes_total",

@@ -151,10 +151,9 @@ type Worker struct {
 	jobs  chan struct{}
 	// reading counts the deliveries being read (inFlightLimit).
 	reading atomic.Int32
-	// keepFailures counts, by bus.KeptName, the passes of removeSettled in
-	// a row that failed to keep a settled delivery's body (keepInputs): of
-	// the deliveries of the last pass only. The re-drive loop alone uses it.
-	keepFailures map[string]int
+	// keepFailures are the bodies the last pass of removeSettled failed to
+	// keep, by bus.KeptName; only the settle loop uses it.
+	keepFailures map[string]keepFailure
 }
 
 // maxJobsPerSlot bounds the deliveries one worker has open, reading or
@@ -196,6 +195,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	go w.maintainPartitions(ctx)
 	go w.redriveLoop(ctx)
+	go w.settleLoop(ctx)
 	go bus.WatchLag(ctx, cons, bus.ConsumerIngest, 10*time.Second, w.logger)
 	w.logger.Info("ingest worker started", zap.Int("concurrency", w.cfg.Concurrency))
 	if w.cfg.Started != nil {
@@ -262,8 +262,8 @@ func (w *Worker) maintainPartitions(ctx context.Context) {
 type outcome int
 
 const (
-	outcomeAck   outcome = iota // read: acknowledge, keep the message until the delivery completes
-	outcomeDone                 // nothing will read it again (a copy, no records): acknowledge and remove it
+	outcomeAck   outcome = iota // read: acknowledge, keep the message until the delivery settles (settle.go)
+	outcomeDone                 // a copy of a delivery's message: acknowledge and remove it
 	outcomeRetry                // transient failure: redeliver after a backoff
 	outcomeLeave                // shutting down or another worker owns it: redeliver soon
 )

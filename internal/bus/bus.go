@@ -307,7 +307,6 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			// One subject a merchant: a merchant over its bound is refused,
 			// the others go on.
 			MaxMsgsPerSubject:    cfg.Limits.WaitingDeliveries,
-			AllowDirect:          true,
 			Discard:              jetstream.DiscardNew,
 			DiscardNewPerSubject: true,
 		},

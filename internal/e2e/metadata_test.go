@@ -213,7 +213,7 @@ func TestInputsUnderNATSAuthorization(t *testing.T) {
 // keeps at most its share: its body over the share is not kept (410,
 // saying why), while another merchant's is, and the body over the share
 // is removed all the same, so it holds no place of its merchant's waiting
-// deliveries.
+// deliveries. The body of a delivery that failed ingestion is kept too.
 func TestInputsKeptForTheRetention(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -269,4 +269,23 @@ func TestInputsKeptForTheRetention(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
 	require.Equal(t, big.Bytes(), rec.Body.Bytes())
 	require.Equal(t, http.StatusNotFound, inputs("token-of-ma", "kept-big-2").Code, "under the same authorization")
+
+	// A delivery that failed ingestion with no record read: its body is
+	// what its upstream most wants back, and is kept too.
+	bad := nats.NewMsg(bus.DeliverySubject("mb"))
+	bad.Header.Set(bus.HeaderMsgID, "kept-not-gzip")
+	bad.Header.Set(bus.HeaderEncoding, "gzip")
+	bad.Data = []byte("this is not gzip\n")
+	_, err := e.js.PublishMsg(ctx, bad)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.statusOf("mb", "kept-not-gzip") == "IngestionFailure" }, time.Minute, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		d, err := e.store.DeliveryFind(ctx, "mb", "kept-not-gzip")
+		require.NoError(t, err)
+		return d.MessageRemoved
+	}, 30*time.Second, 20*time.Millisecond)
+	rec = inputs("token-of-mb", "kept-not-gzip")
+	require.Equal(t, http.StatusOK, rec.Code, "%s", rec.Body)
+	require.Equal(t, "this is not gzip\n", rec.Body.String())
+	require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"), "as received")
 }

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -314,21 +316,38 @@ func DeliveriesInterrupted(ctx context.Context, db database.DBTX, limit int) ([]
 	return collectDeliveries(rows, nil)
 }
 
-// DeliveriesSettled returns up to limit deliveries, oldest first, not in
-// ingest state receiving, whose message is not removed yet, and that
-// either completed or, not interrupted, have no operation queued or
-// processing.
-func DeliveriesSettled(ctx context.Context, db database.DBTX, receiving string, limit int) ([]DeliveryRow, error) {
-	rows, err := db.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries d
-		WHERE d.message_removed_at IS NULL AND d.ingest_state <> $1
-			AND (d.completed_at IS NOT NULL OR (d.interrupted_at IS NULL
-				AND (SELECT coalesce(sum(c.queued + c.processing), 0) FROM delivery_counts c
-					WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) = 0))
-		ORDER BY d.accepted_at, d.receipt_id LIMIT $2`, receiving, limit)
+// DeliveriesSettled claims and returns up to limit deliveries, oldest
+// first, not in ingest state receiving, whose message is not removed yet,
+// and that either completed or, not interrupted, have no operation queued
+// or processing. A claim lasts lease: another caller skips the delivery
+// until then, so two ingest workers never keep and remove one body at once
+// (DeliveriesSettleRelease ends it sooner).
+func DeliveriesSettled(ctx context.Context, db database.DBTX, receiving string, limit int, lease time.Duration) ([]DeliveryRow, error) {
+	rows, err := db.Query(ctx, `UPDATE deliveries SET settle_claimed_until = now() + $3::interval
+		WHERE (receipt_id, accepted_at) IN (SELECT d.receipt_id, d.accepted_at FROM deliveries d
+			WHERE d.message_removed_at IS NULL AND d.ingest_state <> $1
+				AND (d.settle_claimed_until IS NULL OR d.settle_claimed_until < now())
+				AND (d.completed_at IS NOT NULL OR (d.interrupted_at IS NULL
+					AND (SELECT coalesce(sum(c.queued + c.processing), 0) FROM delivery_counts c
+						WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) = 0))
+			ORDER BY d.accepted_at, d.receipt_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING `+deliveryColumns, receiving, limit, lease)
 	if err != nil {
 		return nil, err
 	}
-	return collectDeliveries(rows, nil)
+	ds, err := collectDeliveries(rows, nil)
+	slices.SortFunc(ds, func(a, b DeliveryRow) int {
+		return cmp.Or(a.AcceptedAt.Compare(b.AcceptedAt), cmp.Compare(a.ReceiptID, b.ReceiptID))
+	})
+	return ds, err
+}
+
+// DeliveriesSettleRelease ends the claim DeliveriesSettled made on the
+// delivery, for the next caller to try it again.
+func DeliveriesSettleRelease(ctx context.Context, db database.DBTX, receipt string, at time.Time) error {
+	_, err := db.Exec(ctx, `UPDATE deliveries SET settle_claimed_until = NULL
+		WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at)
+	return err
 }
 
 // DeliveriesMessageRemoved records that the delivery's message and object
