@@ -50,37 +50,30 @@ func NewBodies(js jetstream.JetStream) *Bodies {
 }
 
 func (b *Bodies) stream(ctx context.Context, name string) (jetstream.Stream, error) {
-	b.mu.Lock()
-	s, ok := b.streams[name]
-	b.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	s, err := b.js.Stream(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	b.streams[name] = s
-	b.mu.Unlock()
-	return s, nil
+	return opened(&b.mu, b.streams, name, func() (jetstream.Stream, error) { return b.js.Stream(ctx, name) })
 }
 
 func (b *Bodies) store(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
-	b.mu.Lock()
-	s, ok := b.stores[bucket]
-	b.mu.Unlock()
+	return opened(&b.mu, b.stores, bucket, func() (jetstream.ObjectStore, error) { return b.js.ObjectStore(ctx, bucket) })
+}
+
+// opened returns the handle named name from handles, opening it with open
+// the first time; a failed opening is tried again the next time.
+func opened[T any](mu *sync.Mutex, handles map[string]T, name string, open func() (T, error)) (T, error) {
+	mu.Lock()
+	h, ok := handles[name]
+	mu.Unlock()
 	if ok {
-		return s, nil
+		return h, nil
 	}
-	s, err := b.js.ObjectStore(ctx, bucket)
+	h, err := open()
 	if err != nil {
-		return nil, err
+		return h, err
 	}
-	b.mu.Lock()
-	b.stores[bucket] = s
-	b.mu.Unlock()
-	return s, nil
+	mu.Lock()
+	handles[name] = h
+	mu.Unlock()
+	return h, nil
 }
 
 // Open opens the body d names, from its object when it has one, else from
