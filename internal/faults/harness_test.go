@@ -46,6 +46,8 @@ type harness struct {
 	faults  []string
 	nfaults atomic.Int64
 	audited bool
+
+	checkInputs bool
 }
 
 type harnessConfig struct {
@@ -53,6 +55,10 @@ type harnessConfig struct {
 	NATSURL  string
 	Replicas int      // of the streams; defaults to 1
 	Env      []string // extra environment of the role processes
+	// CheckInputs has verify check that every delivery's body is kept in
+	// IMPORT_INPUTS, and its message removed: for a test whose
+	// IMPORTD_REDRIVE_AFTER is short, as settling runs every quarter of it.
+	CheckInputs bool
 }
 
 func newHarness(t *testing.T, cfg harnessConfig) *harness {
@@ -67,7 +73,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	t.Logf("faults: seed %d (replay with -faults.seed %d), %d records", seed, seed, *flagRecords)
 	h := &harness{
 		t: t, start: time.Now(), rng: rand.New(rand.NewPCG(uint64(seed), 7)),
-		dbURL: cfg.DBURL, natsURL: cfg.NATSURL, replicas: cfg.Replicas,
+		dbURL: cfg.DBURL, natsURL: cfg.NATSURL, replicas: cfg.Replicas, checkInputs: cfg.CheckInputs,
 		log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 	}
 	h.env = append([]string{

@@ -36,7 +36,10 @@ func share(role string, p progress, w *workload) float64 {
 // of a mixed delivery, -faults.kills times each, and restarts it after a
 // random pause: every record must still end in its right state, once.
 func TestKillRoles(t *testing.T) {
-	h := newHarness(t, harnessConfig{DBURL: testenv.DBURL(t), NATSURL: testenv.NATS(t).ClientURL()})
+	// Settling every 2 s (a quarter of IMPORTD_REDRIVE_AFTER), so that
+	// kills land while bodies are kept too, and verify checks they were.
+	h := newHarness(t, harnessConfig{DBURL: testenv.DBURL(t), NATSURL: testenv.NATS(t).ClientURL(),
+		Env: []string{"IMPORTD_REDRIVE_AFTER=8s"}, CheckInputs: true})
 	w := newWorkload("kill", *flagRecords)
 	procs := h.pipeline()
 	var points []*killPoint

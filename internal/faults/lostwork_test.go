@@ -21,7 +21,7 @@ import (
 // once.
 func TestLostWork(t *testing.T) {
 	h := newHarness(t, harnessConfig{DBURL: testenv.DBURL(t), NATSURL: testenv.NATS(t).ClientURL(),
-		Env: []string{"IMPORTD_REDRIVE_AFTER=2s", "IMPORTD_RETRY_WINDOW=2s"}})
+		Env: []string{"IMPORTD_REDRIVE_AFTER=2s", "IMPORTD_RETRY_WINDOW=2s"}, CheckInputs: true})
 	w := newWorkload("lostwork", *flagRecords)
 	procs := h.pipeline()
 	lost := 0

@@ -2,14 +2,18 @@ package faults
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/importd/importd/internal/bus"
+	"github.com/importd/importd/tracking"
 )
 
 // workload is the mixed delivery every fault test imports, for one merchant:
@@ -338,6 +342,47 @@ func (h *harness) verify(w *workload, what string) {
 			(SELECT count(*) FROM tracking_events WHERE code IN (2201, 2202, 2206)),
 			(SELECT count(*) FROM operations WHERE state = 'imported')`).Scan(&importEvents, &importedOps))
 	require.Equal(h.t, importedOps, importEvents, "one Imported event per imported operation")
+	if h.checkInputs {
+		h.verifyInputs(ctx, w)
+	}
 	h.requireNoCrashes()
 	h.audit(what)
+}
+
+// verifyInputs checks that every delivery of the workload settled: its
+// message removed from IMPORT_DELIVERIES, none of the merchant's left
+// there, and its body kept in IMPORT_INPUTS, the main delivery's byte for
+// byte as published.
+func (h *harness) verifyInputs(ctx context.Context, w *workload) {
+	h.t.Helper()
+	receipts := w.receipts()
+	var settled int
+	require.Eventually(h.t, func() bool {
+		err := h.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries
+			WHERE receipt_id = ANY($1) AND message_removed_at IS NOT NULL`, receipts).Scan(&settled)
+		return err == nil && settled == len(receipts)
+	}, 3*time.Minute, 100*time.Millisecond, "every delivery settled: %d of %d", settled, len(receipts))
+	rows, err := h.pool.Query(ctx, `SELECT receipt_id, coalesce(inputs_state, '') FROM deliveries WHERE receipt_id = ANY($1)`, receipts)
+	require.NoError(h.t, err)
+	states, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Receipt, State string }])
+	require.NoError(h.t, err)
+	for _, st := range states {
+		require.Equal(h.t, tracking.InputsKept, st.State, "the body of %s", st.Receipt)
+	}
+	s, err := h.js.Stream(ctx, bus.StreamDeliveries)
+	require.NoError(h.t, err)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(bus.DeliverySubject(w.merchant)))
+	require.NoError(h.t, err)
+	require.Zero(h.t, info.State.Subjects[bus.DeliverySubject(w.merchant)], "messages of %s left in %s", w.merchant, bus.StreamDeliveries)
+
+	body, size, err := bus.NewBodies(h.js).OpenKept(ctx, w.merchant, w.mainReceipt())
+	require.NoError(h.t, err)
+	defer body.Close()
+	kept, want := sha256.New(), sha256.New()
+	n, err := io.Copy(kept, body)
+	require.NoError(h.t, err)
+	require.Equal(h.t, size, n)
+	_, err = io.Copy(want, &products{prefix: "p", n: w.n})
+	require.NoError(h.t, err)
+	require.Equal(h.t, want.Sum(nil), kept.Sum(nil), "the main delivery's kept body is the one published")
 }
