@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,9 @@ var (
 	// of the delivery or operation (HTTP 409): canceling a completed
 	// delivery, retrying an operation that is not rejected.
 	ErrConflict = errors.New("refused")
+	// ErrGone means the service no longer has what was asked for, though
+	// it knows it (HTTP 410): a delivery's body importd did not keep.
+	ErrGone = errors.New("gone")
 	// ErrUnreachable means no answer came from the service: the connection
 	// was refused or timed out, or the name did not resolve. For submit, the
 	// same of the NATS servers.
@@ -146,6 +150,11 @@ func (c *Client) doHeader(ctx context.Context, method, path string, query url.Va
 // send sends the request with hc and returns the response, whose body the
 // caller closes.
 func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values) (*http.Response, error) {
+	return c.sendWith(ctx, hc, method, path, query, nil)
+}
+
+// sendWith is send with more request headers.
+func (c *Client) sendWith(ctx context.Context, hc *http.Client, method, path string, query url.Values, hdr http.Header) (*http.Response, error) {
 	target := c.base + path
 	if c.merchant != "" && (strings.HasPrefix(path, "/import/") || strings.HasPrefix(path, "/v1/imports/")) {
 		q := url.Values{}
@@ -164,6 +173,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method, path string,
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", "importctl")
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -207,6 +219,8 @@ func (c *Client) answerError(code int, raw []byte, what, missing string) error {
 		return fmt.Errorf("%w: %s refused the token (set --token or IMPORTD_TOKEN)", ErrUnauthorized, c.base)
 	case http.StatusConflict:
 		return fmt.Errorf("%s: %w: %s", what, ErrConflict, errorMessage(raw))
+	case http.StatusGone:
+		return fmt.Errorf("%s: %w: %s", what, ErrGone, errorMessage(raw))
 	default:
 		return fmt.Errorf("%s: %w", what, &HTTPError{Code: code, Message: errorMessage(raw)})
 	}
@@ -316,6 +330,37 @@ func (c *Client) ErrorsCSV(ctx context.Context, receipt string, w io.Writer) err
 		return fmt.Errorf("errors of %s: copy the CSV: %w", receipt, err)
 	}
 	return nil
+}
+
+// Inputs copies the body of delivery receipt as importd received it (GET
+// /v1/imports/{receipt}/inputs) to w, gzipped if it came gzipped, unless
+// decompress. It returns the body's Content-Encoding ("" or "gzip").
+func (c *Client) Inputs(ctx context.Context, receipt string, w io.Writer, decompress bool) (string, error) {
+	path := "/v1/imports/" + url.PathEscape(receipt) + "/inputs"
+	// Asking for gzip ourselves keeps the transport from decompressing.
+	resp, err := c.sendWith(ctx, c.stream, http.MethodGet, path, nil, http.Header{"Accept-Encoding": {"gzip"}})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		return "", c.answerError(resp.StatusCode, raw, "inputs of "+receipt, "no delivery with receipt "+receipt)
+	}
+	enc := resp.Header.Get("Content-Encoding")
+	var body io.Reader = resp.Body
+	if decompress && strings.EqualFold(enc, "gzip") {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return enc, fmt.Errorf("inputs of %s: %w", receipt, err)
+		}
+		defer zr.Close()
+		body = zr
+	}
+	if _, err := io.Copy(w, body); err != nil {
+		return enc, fmt.Errorf("inputs of %s: copy the body: %w", receipt, err)
+	}
+	return enc, nil
 }
 
 // isIngestionFailure reports whether raw is a status body in IngestionFailure.

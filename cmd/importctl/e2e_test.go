@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -197,6 +199,24 @@ func TestEndToEndAgainstDev(t *testing.T) {
 		require.NotContains(t, r.stdout, "Missing references", "nothing waits")
 	})
 
+	t.Run("inputs", func(t *testing.T) {
+		want, err := os.ReadFile(products)
+		require.NoError(t, err)
+		r := runE2E(t, env, "inputs", productsRcpt)
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		require.Equal(t, string(want), r.stdout, "the body as submitted")
+		out := filepath.Join(dir, "inputs.ndjson")
+		r = runE2E(t, env, "inputs", productsRcpt, "-o", out)
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		got, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		missing := filepath.Join(dir, "missing.ndjson")
+		r = runE2E(t, env, "inputs", "e2e-nothing-0001", "-o", missing)
+		require.Equal(t, exitNotFound, r.code)
+		require.NoFileExists(t, missing, "no file for a body that is not there")
+	})
+
 	t.Run("errors --csv", func(t *testing.T) {
 		r := runE2E(t, env, "errors", productsRcpt, "--csv")
 		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
@@ -296,6 +316,24 @@ func TestEndToEndAgainstDev(t *testing.T) {
 		require.Equal(t, 5, strings.Count(r.stdout, "CANCELED"))
 		r = runE2E(t, env, "product", receipt, "e2e-parked-3")
 		require.Contains(t, r.stdout, "2300", "the canceled event ends the history: %s", r.stdout)
+	})
+
+	t.Run("inputs gzip", func(t *testing.T) {
+		// Another merchant, and last, so that no list above sees it.
+		r := runE2E(t, env, "submit", types, "--merchant", "e2e-gzip", "--data", "ProductType", "--receipt", "e2e-types-gzip", "--gzip", "--watch", "--timeout", "60s")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		want, err := os.ReadFile(types)
+		require.NoError(t, err)
+		r = runE2E(t, env, "inputs", "e2e-types-gzip")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		zr, err := gzip.NewReader(strings.NewReader(r.stdout))
+		require.NoError(t, err, "gzipped as it came")
+		got, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		r = runE2E(t, env, "inputs", "e2e-types-gzip", "--decompress")
+		require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+		require.Equal(t, string(want), r.stdout)
 	})
 }
 

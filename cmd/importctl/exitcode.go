@@ -12,7 +12,7 @@ import (
 // docs/importctl.md). 4, 5 and 6 were 2 until they got codes of their own.
 const (
 	exitOK           = 0   // done, or nothing wrong yet
-	exitFailed       = 1   // CompletedWithErrors, IngestionFailure, interrupted, 409
+	exitFailed       = 1   // CompletedWithErrors, IngestionFailure, interrupted, 409, 410
 	exitUsage        = 2   // usage error, or any error without a code of its own
 	exitTimeout      = 3   // --timeout elapsed before the delivery ended
 	exitNotFound     = 4   // no such delivery, operation or record (404)
@@ -33,9 +33,10 @@ func exitCodeOf(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, ErrConflict):
-		// The service refused an action in the current state: the request
-		// was understood and answered, the answer was no.
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrGone):
+		// The service refused an action in the current state, or no longer
+		// has what was asked: the request was understood and answered, the
+		// answer was no.
 		return exitFailed
 	case errors.Is(err, errTimeout):
 		return exitTimeout

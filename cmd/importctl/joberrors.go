@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 )
 
@@ -140,4 +141,43 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// inputs runs `importctl inputs RECEIPT [-o FILE] [--decompress]`: the
+// delivery's body as importd received it, to stdout or FILE.
+func (c *cli) inputs(ctx context.Context, g globals, args []string) (int, error) {
+	fs := newFlagSet("inputs", "importctl inputs RECEIPT [-o FILE] [--decompress]", c.stderr)
+	g.register(fs.FlagSet)
+	out := fs.String("o", "", "write the body to FILE instead of stdout")
+	decompress := fs.Bool("decompress", false, "decompress a body that came gzipped")
+	merchant := merchantFlag(fs)
+	receipt, err := parseReceiptArg(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	client, err := NewClient(g.api, g.token)
+	if err != nil {
+		return exitUsage, err
+	}
+	client.merchant = *merchant
+	w, f := c.stdout, (*os.File)(nil)
+	if *out != "" {
+		if f, err = os.Create(*out); err != nil {
+			return exitUsage, fmt.Errorf("inputs: %w", err)
+		}
+		w = f
+	}
+	_, err = client.Inputs(ctx, receipt, w, *decompress)
+	if f != nil {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("inputs: %w", cerr)
+		}
+		if err != nil {
+			os.Remove(*out) // no partial or empty file named as the body
+		}
+	}
+	if err != nil {
+		return exitUsage, err
+	}
+	return exitOK, nil
 }

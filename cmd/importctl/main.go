@@ -75,6 +75,10 @@ Commands:
                              the missing references it waits for
       --csv                  every error of every operation as CSV, as the
                              service streams it
+  inputs RECEIPT             the delivery's body as importd received it, for
+                             its retention (gzip kept as it came)
+      -o FILE                write it to FILE instead of stdout
+      --decompress           decompress a body that came gzipped
   cancel RECEIPT             interrupt a delivery; print its job status
   retry RECEIPT              send the delivery's rejected operations back
       --operation ID         only this operation of the delivery
@@ -111,7 +115,8 @@ Exit codes:
   1    the delivery completed with errors, could not be ingested
        (CompletedWithErrors, IngestionFailure) or was interrupted; or the
        service refused the action in the current state (409: cancel of a
-       completed delivery, retry with nothing rejected)
+       completed delivery, retry with nothing rejected), or no longer has
+       what was asked (410: inputs importd did not keep)
   2    usage error (nothing was sent), or any error without a code below:
        another answer of the service (400, 5xx), NATS without importd's
        streams
@@ -178,6 +183,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		code, err = c.product(ctx, g, rest)
 	case "errors":
 		code, err = c.errorsCmd(ctx, g, rest)
+	case "inputs":
+		code, err = c.inputs(ctx, g, rest)
 	case "cancel":
 		code, err = c.cancel(ctx, g, rest)
 	case "retry":

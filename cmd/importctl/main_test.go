@@ -30,6 +30,7 @@ func TestExitCodeOf(t *testing.T) {
 		{"unreachable", fmt.Errorf("query service %w: %w", ErrUnreachable, &url.Error{Op: "Get", URL: "http://x", Err: errors.New("refused")}), exitUnreachable},
 		{"other answer", fmt.Errorf("summary: %w", &HTTPError{Code: 500, Message: "internal error"}), exitUsage},
 		{"conflict", fmt.Errorf("cancel r: %w: delivery r is completed", ErrConflict), exitFailed},
+		{"gone", fmt.Errorf("inputs of r: %w: the body of delivery r is not kept", ErrGone), exitFailed},
 		{"timeout", fmt.Errorf("watch: %w", errTimeout), exitTimeout},
 		{"interrupted", fmt.Errorf("%w (signal)", errInterrupted), exitInterrupted},
 		{"canceled", fmt.Errorf("publish: %w", context.Canceled), exitInterrupted},

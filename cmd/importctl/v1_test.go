@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -696,7 +697,7 @@ func TestV1Refusals(t *testing.T) {
 		{"summary"}, {"imports"}, {"imports", "--all"}, {"product", receipt, "p1"},
 		{"errors", receipt}, {"errors", receipt, "--csv"}, {"cancel", receipt},
 		{"retry", receipt}, {"retry", receipt, "--operation", opID}, {"status", receipt},
-		{"operations", receipt}, {"operations", receipt, "--all"}, {"operation", opID},
+		{"operations", receipt}, {"operations", receipt, "--all"}, {"operation", opID}, {"inputs", receipt},
 	}
 	for _, args := range commands {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -714,6 +715,20 @@ func TestV1Refusals(t *testing.T) {
 			require.Contains(t, r.stderr, "connection refused")
 		})
 	}
+}
+
+// TestInputsNotKept: a body importd did not keep (410) is exit code 1 with
+// the service's reason, and -o leaves no file behind.
+func TestInputsNotKept(t *testing.T) {
+	t.Parallel()
+	detail := "the body of delivery " + receipt + " is not kept: its merchant's share of the kept bodies was used when it settled (IMPORTD_INPUTS_MAX_BYTES_PER_MERCHANT)"
+	api := newRoutesAPI(t, "", map[string]canned{"GET /v1/imports/" + receipt + "/inputs": {code: http.StatusGone, contentType: "application/problem+json",
+		body: map[string]any{"type": "about:blank", "title": "Gone", "status": 410, "detail": detail, "error": detail}}})
+	out := filepath.Join(t.TempDir(), "body.ndjson")
+	r := runCLI(t, nil, map[string]string{"IMPORTD_API": api.URL}, "inputs", receipt, "-o", out)
+	require.Equal(t, exitFailed, r.code, "stderr: %s", r.stderr)
+	require.Contains(t, r.stderr, detail)
+	require.NoFileExists(t, out)
 }
 
 func TestV1Interrupted(t *testing.T) {
