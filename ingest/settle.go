@@ -21,10 +21,8 @@ const (
 	// settleLease is how long a pass holds its claim on a delivery: longer
 	// than a pass takes, so that two workers never keep one body at once.
 	settleLease = 15 * time.Minute
-	// keepGiveUp is how long a body may fail to be kept, over at least
-	// keepAttempts passes, before it is removed unkept: it holds a place of
-	// its merchant's waiting deliveries meanwhile.
-	keepGiveUp   = 15 * time.Minute
+	// keepAttempts is how many passes at least try to keep a body before
+	// it is removed unkept (Config.KeepGiveUp).
 	keepAttempts = 5
 )
 
@@ -79,7 +77,7 @@ func (w *Worker) removeSettled(ctx context.Context) error {
 }
 
 // settle keeps the body of d and removes its message and object. A body
-// that failed to be kept for keepGiveUp, over keepAttempts passes, is
+// that failed to be kept for KeepGiveUp, over keepAttempts passes, is
 // removed unkept (InputsFailed); until then it stays, recorded in failing.
 func (w *Worker) settle(ctx context.Context, d *tracking.Delivery, failing map[string]keepFailure) error {
 	if err := w.keepInputs(ctx, d); err != nil {
@@ -90,7 +88,7 @@ func (w *Worker) settle(ctx context.Context, d *tracking.Delivery, failing map[s
 		}
 		f.passes++
 		failing[key] = f
-		if f.passes < keepAttempts || time.Since(f.first) < keepGiveUp {
+		if f.passes < keepAttempts || time.Since(f.first) < w.cfg.KeepGiveUp {
 			return err
 		}
 		w.logger.Error("the body of a settled delivery cannot be kept in IMPORT_INPUTS: removed all the same",

@@ -46,6 +46,11 @@ type Config struct {
 	// JetStream had acknowledged can be lost (an OS crash on a single
 	// node). Defaults to 10m.
 	RedriveAfter time.Duration
+	// KeepGiveUp is how long a settled delivery's body may fail to be kept
+	// in IMPORT_INPUTS, over at least five passes, before it is removed
+	// unkept: it holds a place of its merchant's waiting deliveries
+	// meanwhile. Defaults to 15m.
+	KeepGiveUp time.Duration
 	// CallbackHosts are the hosts a delivery's Import-Callback-Url may
 	// name (IMPORTD_CALLBACK_HOSTS); a delivery naming another fails
 	// ingestion. The zero value allows none.
@@ -105,6 +110,9 @@ func (c *Config) setDefaults() {
 	c.Bus = c.Bus.WithDefaults()
 	if c.RedriveAfter == 0 {
 		c.RedriveAfter = 10 * time.Minute
+	}
+	if c.KeepGiveUp == 0 {
+		c.KeepGiveUp = 15 * time.Minute
 	}
 }
 

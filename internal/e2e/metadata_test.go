@@ -289,3 +289,50 @@ func TestInputsKeptForTheRetention(t *testing.T) {
 	require.Equal(t, "this is not gzip\n", rec.Body.String())
 	require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"), "as received")
 }
+
+// TestInputsGivenUp: a body that cannot be written to IMPORT_INPUTS (here
+// the bucket is gone) stays where it is for a while, and is then removed
+// unkept (failed), so that it holds no place of its merchant's waiting
+// deliveries for ever; /inputs then says so.
+func TestInputsGivenUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startIngestWith(ingest.Config{RedriveAfter: time.Second, KeepGiveUp: 2 * time.Second})
+	e.startResolver(resolver.Config{})
+	e.startImporter(importer.Config{})
+	srv := api.NewServer(e.store, api.ServerConfig{JS: e.js, Tokens: api.NewTokens(map[string]string{"token-of-ma": "ma"})}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	settled := func(receipt string) tracking.Delivery {
+		t.Helper()
+		var d tracking.Delivery
+		require.Eventually(t, func() bool {
+			var err error
+			d, err = e.store.DeliveryFind(ctx, "ma", receipt)
+			return err == nil && d.MessageRemoved
+		}, time.Minute, 20*time.Millisecond, receipt)
+		return d
+	}
+	publish := func(receipt string) {
+		t.Helper()
+		_, err := bus.PublishDelivery(ctx, e.js, bus.Delivery{Merchant: "ma", Receipt: receipt, Data: "ProductType"},
+			strings.NewReader(productType(receipt)))
+		require.NoError(t, err)
+	}
+	publish("given-up-first")
+	require.Equal(t, tracking.InputsKept, settled("given-up-first").InputsState, "kept while the bucket is there")
+
+	require.NoError(t, e.js.DeleteObjectStore(ctx, bus.BucketInputs))
+	publish("given-up-0001")
+	require.Eventually(t, func() bool { return e.statusOf("ma", "given-up-0001") == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond)
+	start := time.Now()
+	d := settled("given-up-0001")
+	require.Equal(t, tracking.InputsFailed, d.InputsState)
+	require.GreaterOrEqual(t, time.Since(start), time.Second, "kept trying first")
+	req := httptest.NewRequest(http.MethodGet, "/v1/imports/given-up-0001/inputs", nil)
+	req.Header.Set("Authorization", "Bearer token-of-ma")
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusGone, rec.Code)
+	require.Contains(t, rec.Body.String(), "writing it to the kept bodies failed")
+}
