@@ -16,16 +16,10 @@ func (c *cli) cancel(ctx context.Context, g globals, args []string) (int, error)
 	fs := newFlagSet("cancel", "importctl cancel RECEIPT [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	raw := fs.Bool("json", false, "print the raw JSON job object the service answers")
-	merchant := merchantFlag(fs)
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 	body, job, err := client.Cancel(ctx, receipt)
 	if err != nil {
 		return exitUsage, err
@@ -46,20 +40,14 @@ func (c *cli) retry(ctx context.Context, g globals, args []string) (int, error) 
 	fs := newFlagSet("retry", "importctl retry RECEIPT [--operation ID] [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	opID := fs.String("operation", "", "retry only the operation with this `id`")
-	merchant := merchantFlag(fs)
 	raw := fs.Bool("json", false, "print the raw JSON body the service answers")
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
 	if strings.ContainsAny(*opID, "/?# ") {
 		return exitUsage, usagef("retry: invalid operation id %q", *opID)
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 	if *opID != "" {
 		// The operation must be the delivery's: a mistyped receipt or id
 		// must not retry something else.

@@ -19,19 +19,13 @@ func (c *cli) errorsCmd(ctx context.Context, g globals, args []string) (int, err
 	g.register(fs.FlagSet)
 	csv := fs.Bool("csv", false, "print every error as CSV (GET /v1/imports/{receipt}/errors.csv)")
 	raw := fs.Bool("json", false, "print the raw JSON job object of GET /v1/imports/{receipt}")
-	merchant := merchantFlag(fs)
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
 	if *csv && *raw {
 		return exitUsage, usagef("errors: --csv and --json exclude each other")
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 	if *csv {
 		if err := client.ErrorsCSV(ctx, receipt, c.stdout); err != nil {
 			return exitUsage, err
@@ -150,16 +144,10 @@ func (c *cli) inputs(ctx context.Context, g globals, args []string) (int, error)
 	g.register(fs.FlagSet)
 	out := fs.String("o", "", "write the body to FILE instead of stdout")
 	decompress := fs.Bool("decompress", false, "decompress a body that came gzipped")
-	merchant := merchantFlag(fs)
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 	w, f := c.stdout, (*os.File)(nil)
 	if *out != "" {
 		if f, err = os.Create(*out); err != nil {

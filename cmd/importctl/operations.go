@@ -28,8 +28,7 @@ func (c *cli) operations(ctx context.Context, g globals, args []string) (int, er
 	cursor := fs.String("cursor", "", "start at this `cursor` (the nextCursor of an earlier page)")
 	all := fs.Bool("all", false, "follow nextCursor to the last page")
 	raw := fs.Bool("json", false, "print the JSON body (with --all: every item in one body)")
-	merchant := merchantFlag(fs)
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -49,11 +48,6 @@ func (c *cli) operations(ctx context.Context, g globals, args []string) (int, er
 	if err := pageQuery("operations", q, *limit, *cursor, *all); err != nil {
 		return exitUsage, err
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 
 	l, err := listPages(ctx, "operations", q, *all, *raw, func(ctx context.Context, q url.Values) ([]byte, Page[Operation], error) {
 		return client.Operations(ctx, receipt, q)

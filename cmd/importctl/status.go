@@ -17,16 +17,10 @@ func (c *cli) status(ctx context.Context, g globals, args []string) (int, error)
 	fs := newFlagSet("status", "importctl status RECEIPT [--json]", c.stderr)
 	g.register(fs.FlagSet)
 	raw := fs.Bool("json", false, "print the raw JSON body of GET /import/{receipt}/status")
-	merchant := merchantFlag(fs)
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 	body, st, err := client.StatusRaw(ctx, receipt)
 	if err != nil {
 		return exitUsage, err
@@ -68,6 +62,24 @@ func merchantFlag(fs *flagSet) *string {
 		return nil
 	})
 	return m
+}
+
+// receiptClient registers --merchant on fs, parses a command's flags and
+// its one argument, a valid receipt (parseReceiptArg), and returns the
+// receipt with a client of the query service for that merchant's receipt.
+// g is the command's globals, registered on fs: parsing fills them in.
+func receiptClient(fs *flagSet, g *globals, args []string) (*Client, string, error) {
+	merchant := merchantFlag(fs)
+	receipt, err := parseReceiptArg(fs, args)
+	if err != nil {
+		return nil, "", err
+	}
+	client, err := NewClient(g.api, g.token)
+	if err != nil {
+		return nil, "", err
+	}
+	client.merchant = *merchant
+	return client, receipt, nil
 }
 
 // parseReceiptArg parses a command's flags and its one argument, a valid

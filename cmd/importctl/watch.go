@@ -27,19 +27,13 @@ func (c *cli) watch(ctx context.Context, g globals, args []string) (int, error) 
 	g.register(fs.FlagSet)
 	timeout := fs.Duration("timeout", 0, "give up after this `duration` (0: never)")
 	grace := fs.Duration("grace", defaultGrace, "how long an unknown receipt may stay unknown (ingest has not read it yet) before watch gives up; 0: for ever")
-	merchant := merchantFlag(fs)
-	receipt, err := parseReceiptArg(fs, args)
+	client, receipt, err := receiptClient(fs, &g, args)
 	if err != nil {
 		return exitUsage, err
 	}
 	if *timeout < 0 || *grace < 0 {
 		return exitUsage, usagef("watch: --timeout and --grace must not be negative")
 	}
-	client, err := NewClient(g.api, g.token)
-	if err != nil {
-		return exitUsage, err
-	}
-	client.merchant = *merchant
 	return c.watchAndReport(ctx, client, receipt, *timeout, *grace, c.stdout)
 }
 
