@@ -30,24 +30,7 @@ import (
 // permissions each role gets are enough for the whole pipeline.
 func TestRolesUnderNATSAuthorization(t *testing.T) {
 	t.Parallel()
-	ns := testenv.NATSWithConfig(t, "../../deploy/nats/nats.conf")
-	connect := func(user, password string) jetstream.JetStream {
-		url := strings.Replace(ns.ClientURL(), "nats://", "nats://"+user+":"+password+"@", 1)
-		nc, err := bus.Connect(url, user, bus.Auth{}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-		require.NoError(t, err)
-		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			t.Errorf("%s: %v", user, err) // a permission violation
-		})
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		require.NoError(t, err)
-		return js
-	}
-	pool := testenv.DB(t)
-	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
-	require.NoError(t, err)
-	require.NoError(t, store.EnsurePartitions(context.Background()))
-	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	e, connect := newAuthEnv(t)
 
 	e.js = connect("importd-ingest", "ingest-secret-change-me")
 	// Its re-drive loop, which removes the bodies of deliveries done with,
@@ -57,13 +40,13 @@ func TestRolesUnderNATSAuthorization(t *testing.T) {
 	e.startResolver(resolver.Config{})
 	e.js = connect("importd-import", "import-secret-change-me")
 	e.startImporter(importer.Config{})
-	srv := api.NewServer(store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
+	srv := api.NewServer(e.store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
 		Tokens: api.NewTokens(map[string]string{"token-of-merchant-m1": "m1"})}, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	upstream := connect("upstream-m1", "m1-secret-change-me")
-	_, err = bus.PublishDelivery(ctx, upstream, bus.Delivery{Merchant: "m1", Receipt: "auth-types-0001", Data: "ProductType"},
+	_, err := bus.PublishDelivery(ctx, upstream, bus.Delivery{Merchant: "m1", Receipt: "auth-types-0001", Data: "ProductType"},
 		strings.NewReader(productType("auth-type")))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return e.statusName("auth-types-0001") == "CompletedSuccessfully" }, time.Minute, 20*time.Millisecond)
@@ -105,4 +88,31 @@ func TestRolesUnderNATSAuthorization(t *testing.T) {
 		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", receipt, rec.Body)
 		require.Equal(t, want, rec.Body.String(), receipt)
 	}
+}
+
+// newAuthEnv is an env without a NATS connection of its own, on a NATS
+// server with the shipped deploy/nats/auth.conf, and connect, which
+// connects as one of its users and fails the test on any permission
+// violation of that connection.
+func newAuthEnv(t *testing.T) (*env, func(user, password string) jetstream.JetStream) {
+	t.Helper()
+	ns := testenv.NATSWithConfig(t, "../../deploy/nats/nats.conf")
+	connect := func(user, password string) jetstream.JetStream {
+		url := strings.Replace(ns.ClientURL(), "nats://", "nats://"+user+":"+password+"@", 1)
+		nc, err := bus.Connect(url, user, bus.Auth{}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+		require.NoError(t, err)
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			t.Errorf("%s: %v", user, err) // a permission violation
+		})
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		return js
+	}
+	pool := testenv.DB(t)
+	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
+	require.NoError(t, err)
+	require.NoError(t, store.EnsurePartitions(context.Background()))
+	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	return e, connect
 }

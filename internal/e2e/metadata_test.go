@@ -14,17 +14,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/importd/importd/api"
 	"github.com/importd/importd/importer"
 	"github.com/importd/importd/ingest"
 	"github.com/importd/importd/internal/bus"
 	"github.com/importd/importd/internal/headers"
-	"github.com/importd/importd/internal/testenv"
 	"github.com/importd/importd/resolver"
 	"github.com/importd/importd/tracking"
 )
@@ -159,31 +155,14 @@ func TestDeliveryMetadataAndInputs(t *testing.T) {
 // message and from its object.
 func TestInputsUnderNATSAuthorization(t *testing.T) {
 	t.Parallel()
-	ns := testenv.NATSWithConfig(t, "../../deploy/nats/nats.conf")
-	connect := func(user, password string) jetstream.JetStream {
-		url := strings.Replace(ns.ClientURL(), "nats://", "nats://"+user+":"+password+"@", 1)
-		nc, err := bus.Connect(url, user, bus.Auth{}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-		require.NoError(t, err)
-		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			t.Errorf("%s: %v", user, err) // a permission violation
-		})
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		require.NoError(t, err)
-		return js
-	}
-	pool := testenv.DB(t)
-	store, err := tracking.NewStore(pool, tracking.StoreConfig{})
-	require.NoError(t, err)
-	require.NoError(t, store.EnsurePartitions(context.Background()))
-	e := &env{t: t, pool: pool, store: store, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	e, connect := newAuthEnv(t)
 	e.js = connect("importd-ingest", "ingest-secret-change-me")
 	// The streams and the bucket before the upstream publishes: ingest
 	// provisions them too, but as it starts, in the background.
 	require.NoError(t, bus.Provision(context.Background(), e.js, bus.Config{}))
 	e.startIngestWith(ingest.Config{MaxInFlight: -1}) // ingest alone: the deliveries stay in flight, their bodies kept
 	const token = "token-of-merchant-m1"
-	srv := api.NewServer(store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
+	srv := api.NewServer(e.store, api.ServerConfig{JS: connect("importd-query", "query-secret-change-me"),
 		Tokens: api.NewTokens(map[string]string{token: "m1"})}, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
