@@ -16,11 +16,12 @@ import (
 // object. It runs beside the re-drive loop, not in it, so that copying large
 // bodies never holds back the re-drive of lost work.
 const (
-	// settleBatch bounds the deliveries one pass claims.
+	// settleBatch bounds the deliveries one pass settles.
 	settleBatch = 100
-	// settleLease is how long a pass holds its claim on a delivery: longer
-	// than a pass takes, so that two workers never keep one body at once.
-	settleLease = 15 * time.Minute
+	// settleTimeout bounds settling one delivery, so that nothing it waits
+	// for holds the loop for ever: a body is copied at hundreds of MB/s, and
+	// a delivery is at most 8 GiB.
+	settleTimeout = 5 * time.Minute
 	// keepAttempts is how many passes at least try to keep a body before
 	// it is removed unkept (Config.KeepGiveUp).
 	keepAttempts = 5
@@ -48,15 +49,18 @@ type keepFailure struct {
 	passes int
 }
 
-// removeSettled claims the deliveries completed, or whose operations are
+// removeSettled settles the deliveries completed, or whose operations are
 // all ended or parked (tracking.DeliveriesSettled), up to settleBatch a
-// pass; it keeps each body in IMPORT_INPUTS (keepInputs) and removes its
-// message and object: what a merchant has in IMPORT_DELIVERIES is what
+// pass: it keeps each body in IMPORT_INPUTS (keepInputs) and removes its
+// message and object. What a merchant has in IMPORT_DELIVERIES is then what
 // waits for ingest or is in flight (Limits.WaitingDeliveries), and
 // IMPORT_PAYLOADS holds only bodies a re-drive may read. Ingest, which
-// reads the bodies, is the one role that removes them.
+// reads the bodies, is the one role that removes them; each delivery is
+// settled under a claim (tracking.Store.DeliveryClaim), so that two
+// workers never keep and remove one body at once, and a worker that dies
+// leaves no claim behind.
 func (w *Worker) removeSettled(ctx context.Context) error {
-	ds, err := w.store.DeliveriesSettled(ctx, settleBatch, settleLease)
+	ds, err := w.store.DeliveriesSettled(ctx, settleBatch)
 	if err != nil {
 		return err
 	}
@@ -64,16 +68,23 @@ func (w *Worker) removeSettled(ctx context.Context) error {
 	defer func() { w.keepFailures = failing }()
 	var errs []error
 	for i := range ds {
-		d := &ds[i]
-		if err := w.settle(ctx, d, failing); err != nil {
-			errs = append(errs, err)
-			// Tried again on the next pass, by whichever worker claims it.
-			if rerr := w.store.DeliverySettleRelease(ctx, d); rerr != nil {
-				errs = append(errs, rerr)
-			}
+		if err := w.settleClaimed(ctx, &ds[i], failing); err != nil {
+			errs = append(errs, err) // tried again on the next pass
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// settleClaimed settles d if it can claim it, within settleTimeout.
+func (w *Worker) settleClaimed(ctx context.Context, d *tracking.Delivery, failing map[string]keepFailure) error {
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	claimed, release, ok, err := w.store.DeliveryClaim(ctx, d)
+	if err != nil || !ok {
+		return err
+	}
+	defer release()
+	return w.settle(ctx, &claimed, failing)
 }
 
 // settle keeps the body of d and removes its message and object. A body

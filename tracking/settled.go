@@ -2,36 +2,47 @@ package tracking
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/importd/importd/internal/store"
 )
 
-// DeliveriesSettled claims, for lease, and returns up to limit deliveries
-// read to their end whose message is still in JetStream and that either
-// completed, or have their operations all ended or parked (none queued for
-// the resolver or on its way to the importer): nothing reads their body
-// again, as parked records, and the records released from parking or
-// retried on request, are stored. Their bodies may be kept and their
-// messages and objects go (DeliveryMessageRemoved), so that a merchant's
-// deliveries waiting for references do not hold its places in
-// IMPORT_DELIVERIES. Another caller skips a claimed delivery until the
-// lease ends or DeliverySettleRelease.
-func (s *Store) DeliveriesSettled(ctx context.Context, limit int, lease time.Duration) ([]Delivery, error) {
-	ds, err := deliveriesOf(store.DeliveriesSettled(ctx, s.pool, IngestReceiving, limit, lease))
+// DeliveriesSettled returns up to limit deliveries read to their end whose
+// message is still in JetStream and that either completed, or have their
+// operations all ended or parked (none queued for the resolver or on its
+// way to the importer): nothing reads their body again, as parked records,
+// and the records released from parking or retried on request, are
+// stored. Their bodies may be kept and their messages and objects go
+// (DeliveryMessageRemoved), so that a merchant's deliveries waiting for
+// references do not hold its places in IMPORT_DELIVERIES. A worker settles
+// one under DeliveryClaim.
+func (s *Store) DeliveriesSettled(ctx context.Context, limit int) ([]Delivery, error) {
+	ds, err := deliveriesOf(store.DeliveriesSettled(ctx, s.pool, IngestReceiving, limit))
 	if err != nil {
 		return nil, fmt.Errorf("tracking: settled deliveries: %w", err)
 	}
 	return ds, nil
 }
 
-// DeliverySettleRelease ends the claim of DeliveriesSettled on d.
-func (s *Store) DeliverySettleRelease(ctx context.Context, d *Delivery) error {
-	if err := store.DeliveriesSettleRelease(ctx, s.pool, d.ReceiptID, d.AcceptedAt); err != nil {
-		return fmt.Errorf("tracking: release the settled delivery %s: %w", d.ReceiptID, err)
+// DeliveryClaim claims d for this worker alone, until release is called or
+// the process ends, and returns d as it is once claimed; ok is false when
+// another worker holds it, or it is no longer settled-and-held (its message
+// removed meanwhile).
+func (s *Store) DeliveryClaim(ctx context.Context, d *Delivery) (claimed Delivery, release func(), ok bool, err error) {
+	c, ok, err := store.DeliveriesClaim(ctx, s.pool, d.MerchantID, d.ReceiptID)
+	if err != nil || !ok {
+		return Delivery{}, nil, false, err
 	}
-	return nil
+	claimed, err = s.DeliveryFind(ctx, d.MerchantID, d.ReceiptID)
+	if err != nil || claimed.MessageRemoved {
+		c.Release()
+		if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+		return Delivery{}, nil, false, err
+	}
+	return claimed, c.Release, true, nil
 }
 
 // DeliveryMessageRemoved records that the message and object of d are gone.

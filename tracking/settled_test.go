@@ -16,8 +16,8 @@ import (
 
 // TestDeliveriesSettled: a delivery read to its end whose operations are
 // all ended or parked, or that completed, is settled, once; one with an
-// operation in flight, or still being read, is not. A delivery claimed is
-// skipped until its lease ends or it is released.
+// operation in flight, or still being read, is not. One worker at a time
+// claims a delivery, and one whose message is removed is not claimed.
 func TestDeliveriesSettled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -42,7 +42,7 @@ func TestDeliveriesSettled(t *testing.T) {
 	require.Len(t, completed, 1)
 
 	receipts := func() []string {
-		ds, err := store.DeliveriesSettled(ctx, 100, time.Hour)
+		ds, err := store.DeliveriesSettled(ctx, 100)
 		require.NoError(t, err)
 		var out []string
 		for _, d := range ds {
@@ -51,17 +51,29 @@ func TestDeliveriesSettled(t *testing.T) {
 		return out
 	}
 	require.Equal(t, []string{"settled-parked", "settled-done"}, receipts(), "f1 is in flight; settled-reading is still being read")
-	require.Empty(t, receipts(), "claimed for the lease: another worker skips them")
-	require.NoError(t, store.DeliverySettleRelease(ctx, &parked))
-	require.Equal(t, []string{"settled-parked"}, receipts(), "released, claimed again")
-	_, err = pool.Exec(ctx, `UPDATE deliveries SET settle_claimed_until = now() - interval '1 second' WHERE receipt_id = 'settled-done'`)
+
+	// One worker at a time settles a delivery.
+	claimed, release, ok, err := store.DeliveryClaim(ctx, &parked)
 	require.NoError(t, err)
-	require.Equal(t, []string{"settled-done"}, receipts(), "claimed again once the lease is over")
-	require.NoError(t, store.DeliverySettleRelease(ctx, &parked))
-	require.NoError(t, store.DeliverySettleRelease(ctx, &done))
+	require.True(t, ok)
+	require.Equal(t, parked.ReceiptID, claimed.ReceiptID)
+	other, err := tracking.NewStore(pool, tracking.StoreConfig{}) // another worker
+	require.NoError(t, err)
+	_, _, ok, err = other.DeliveryClaim(ctx, &parked)
+	require.NoError(t, err)
+	require.False(t, ok, "claimed by the first worker")
+	release()
+	_, release, ok, err = other.DeliveryClaim(ctx, &parked)
+	require.NoError(t, err)
+	require.True(t, ok, "released")
+	release()
+
 	require.NoError(t, store.DeliveryMessageRemoved(ctx, &parked))
 	require.NoError(t, store.DeliveryMessageRemoved(ctx, &done))
 	require.Empty(t, receipts(), "a message is removed once")
+	_, _, ok, err = store.DeliveryClaim(ctx, &done)
+	require.NoError(t, err)
+	require.False(t, ok, "removed since it was listed: nothing to claim")
 }
 
 // TestInputsReserve: a merchant's kept bodies stay within its share, one

@@ -1,12 +1,10 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -316,38 +314,56 @@ func DeliveriesInterrupted(ctx context.Context, db database.DBTX, limit int) ([]
 	return collectDeliveries(rows, nil)
 }
 
-// DeliveriesSettled claims and returns up to limit deliveries, oldest
-// first, not in ingest state receiving, whose message is not removed yet,
-// and that either completed or, not interrupted, have no operation queued
-// or processing. A claim lasts lease: another caller skips the delivery
-// until then, so two ingest workers never keep and remove one body at once
-// (DeliveriesSettleRelease ends it sooner).
-func DeliveriesSettled(ctx context.Context, db database.DBTX, receiving string, limit int, lease time.Duration) ([]DeliveryRow, error) {
-	rows, err := db.Query(ctx, `UPDATE deliveries SET settle_claimed_until = now() + $3::interval
-		WHERE (receipt_id, accepted_at) IN (SELECT d.receipt_id, d.accepted_at FROM deliveries d
-			WHERE d.message_removed_at IS NULL AND d.ingest_state <> $1
-				AND (d.settle_claimed_until IS NULL OR d.settle_claimed_until < now())
-				AND (d.completed_at IS NOT NULL OR (d.interrupted_at IS NULL
-					AND (SELECT coalesce(sum(c.queued + c.processing), 0) FROM delivery_counts c
-						WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) = 0))
-			ORDER BY d.accepted_at, d.receipt_id LIMIT $2 FOR UPDATE SKIP LOCKED)
-		RETURNING `+deliveryColumns, receiving, limit, lease)
+// DeliveriesSettled returns up to limit deliveries, oldest first, not in
+// ingest state receiving, whose message is not removed yet, and that
+// either completed or, not interrupted, have no operation queued or
+// processing.
+func DeliveriesSettled(ctx context.Context, db database.DBTX, receiving string, limit int) ([]DeliveryRow, error) {
+	rows, err := db.Query(ctx, "SELECT "+deliveryColumns+` FROM deliveries d
+		WHERE d.message_removed_at IS NULL AND d.ingest_state <> $1
+			AND (d.completed_at IS NOT NULL OR (d.interrupted_at IS NULL
+				AND (SELECT coalesce(sum(c.queued + c.processing), 0) FROM delivery_counts c
+					WHERE c.receipt_id = d.receipt_id AND c.delivery_at = d.accepted_at) = 0))
+		ORDER BY d.accepted_at, d.receipt_id LIMIT $2`, receiving, limit)
 	if err != nil {
 		return nil, err
 	}
-	ds, err := collectDeliveries(rows, nil)
-	slices.SortFunc(ds, func(a, b DeliveryRow) int {
-		return cmp.Or(a.AcceptedAt.Compare(b.AcceptedAt), cmp.Compare(a.ReceiptID, b.ReceiptID))
-	})
-	return ds, err
+	return collectDeliveries(rows, nil)
 }
 
-// DeliveriesSettleRelease ends the claim DeliveriesSettled made on the
-// delivery, for the next caller to try it again.
-func DeliveriesSettleRelease(ctx context.Context, db database.DBTX, receipt string, at time.Time) error {
-	_, err := db.Exec(ctx, `UPDATE deliveries SET settle_claimed_until = NULL
-		WHERE receipt_id = $1 AND accepted_at = $2`, receipt, at)
-	return err
+// DeliveryClaim holds a delivery for one worker: a session advisory lock
+// on a connection of its own, so that it ends with the worker's process
+// as well as with Release.
+type DeliveryClaim struct {
+	conn *pgxpool.Conn
+	key  string
+}
+
+// DeliveriesClaim claims the delivery (merchant, receipt) if no other
+// session holds it, and reports whether it did.
+func DeliveriesClaim(ctx context.Context, pool *pgxpool.Pool, merchant, receipt string) (*DeliveryClaim, bool, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	key := "importd.settle." + merchant + "/" + receipt
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	return &DeliveryClaim{conn: conn, key: key}, true, nil
+}
+
+// Release ends the claim. A connection that cannot unlock is closed,
+// which unlocks it too.
+func (c *DeliveryClaim) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, c.key); err != nil {
+		c.conn.Conn().Close(ctx)
+	}
+	c.conn.Release()
 }
 
 // DeliveriesMessageRemoved records that the delivery's message and object

@@ -9,14 +9,10 @@
 -- before it settled), 'failed' (writing it failed pass after pass).
 ALTER TABLE deliveries ADD COLUMN inputs_state text, ADD COLUMN inputs_size bigint;
 
--- Until when an ingest worker has claimed a settled delivery to keep its
--- body and remove its message: the others skip it meanwhile.
-ALTER TABLE deliveries ADD COLUMN settle_claimed_until timestamptz;
-
 -- A merchant's share in use: the sum of inputs_size over its kept bodies.
 CREATE INDEX deliveries_inputs_kept_idx ON deliveries (merchant_id) INCLUDE (inputs_size)
     WHERE inputs_state IN ('reserved', 'kept');
 
 -- +goose Down
 DROP INDEX deliveries_inputs_kept_idx;
-ALTER TABLE deliveries DROP COLUMN inputs_state, DROP COLUMN inputs_size, DROP COLUMN settle_claimed_until;
+ALTER TABLE deliveries DROP COLUMN inputs_state, DROP COLUMN inputs_size;
